@@ -1,0 +1,119 @@
+package io.vringj.ring;
+
+import io.vringj.memory.AddressSpace;
+
+/**
+ * The device's side of one virtqueue: it pops validated chains the driver made available and
+ * returns them as used. Owned by one thread.
+ *
+ * <pre>
+ *   while (queue.pop(chain)) { ... consume/produce in place ...; queue.addUsed(chain.head(), written); }
+ *   if (queue.publishUsed()) interrupt the driver;
+ *   if (!queue.enableNotifications()) sleep until kicked;   // true: more arrived, pop again
+ * </pre>
+ *
+ * <p>Every address the driver wrote — ring areas, buffers, indirect tables — goes through the
+ * queue's {@link AddressSpace}. A ring written by a buggy or malicious driver is input: each
+ * broken rule is a {@link VirtqueueException} naming a {@link RingError}. A fatal one latches
+ * the queue broken; every later call throws it again without touching the ring.
+ *
+ * <p>The queue size is frozen when the queue is created (activated), and every access is
+ * bounded by what was validated then.
+ */
+public sealed interface DeviceQueue permits SplitDeviceQueue {
+
+    /**
+     * Activates a device queue: checks Q and the ring addresses and translates the ring areas.
+     * The layout is chosen from {@link VirtioFeatures#RING_PACKED}. The device's last avail
+     * index starts at 0 and its used index is read from the ring.
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param addresses bus addresses of the three areas
+     * @param addressSpace how the device reaches memory
+     * @return the device queue
+     * @throws IllegalArgumentException if Q is not valid for the layout
+     * @throws VirtqueueException if a ring area is misaligned or cannot be reached
+     */
+    static DeviceQueue create(long features, int queueSize, RingAddresses addresses, AddressSpace addressSpace)
+        throws VirtqueueException {
+        return create(features, queueSize, addresses, addressSpace, 0);
+    }
+
+    /**
+     * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's last
+     * avail index (vhost-user's {@code SET_VRING_BASE}).
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param addresses bus addresses of the three areas
+     * @param addressSpace how the device reaches memory
+     * @param lastAvailIdx the next avail index the device will read, 0..65535
+     * @return the device queue
+     * @throws IllegalArgumentException if Q or the index is not valid
+     * @throws VirtqueueException if a ring area is misaligned or cannot be reached
+     */
+    static DeviceQueue create(long features, int queueSize, RingAddresses addresses, AddressSpace addressSpace,
+                              int lastAvailIdx) throws VirtqueueException {
+        return new SplitDeviceQueue(features, queueSize, addresses, addressSpace, lastAvailIdx);
+    }
+
+    /** @return Q */
+    int queueSize();
+
+    /** @return the negotiated features */
+    long features();
+
+    /**
+     * Pops the next available chain into {@code chain}, walking and validating it.
+     *
+     * @param chain where the chain goes (reused; nothing is allocated)
+     * @return false if no chain is available
+     * @throws VirtqueueException if the driver broke a rule; fatal ones break the queue. A
+     *     {@link RingError#TRANSLATION_MISS} consumes nothing: pop again after the IOTLB update.
+     */
+    boolean pop(DescriptorChain chain) throws VirtqueueException;
+
+    /**
+     * Records a chain as used; call {@link #publishUsed()} to let the driver see it.
+     *
+     * @param head the head of a chain this queue popped and has not yet returned
+     * @param writtenLength the bytes written into the chain's writable part [virtio 2.7.8]
+     * @throws IllegalStateException if {@code head} is not in flight, or the queue is broken
+     * @throws IllegalArgumentException if {@code writtenLength} is negative or larger than the
+     *     chain's writable length
+     */
+    void addUsed(int head, long writtenLength);
+
+    /**
+     * Publishes every used entry added since the last publish (a release store of the used
+     * index), then decides whether the driver wants an interrupt.
+     *
+     * @return whether to interrupt the driver; false when nothing was added or the queue is broken
+     */
+    boolean publishUsed();
+
+    /**
+     * Asks the driver for kicks again and checks for chains that arrived meanwhile; call this
+     * before sleeping, and pop again instead if it returns true (otherwise a kick may be lost).
+     *
+     * @return whether chains are already available
+     * @throws VirtqueueException if the queue is broken, or the avail index is now invalid
+     */
+    boolean enableNotifications() throws VirtqueueException;
+
+    /** Tells the driver that kicks are not wanted (a hint). */
+    void disableNotifications();
+
+    /** @return whether a fatal error latched the queue broken */
+    boolean isBroken();
+
+    /** @return the fatal error that broke the queue, or {@code null} */
+    VirtqueueException brokenReason();
+
+    /** @return the next avail index the device will read (vhost-user's {@code GET_VRING_BASE}) */
+    int lastAvailIdx();
+
+    /** @return how many popped chains have not yet been added as used */
+    int inFlight();
+}

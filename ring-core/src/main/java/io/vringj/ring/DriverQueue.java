@@ -1,0 +1,164 @@
+package io.vringj.ring;
+
+import io.vringj.memory.GuestMemory;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The driver's side of one virtqueue: it offers chains of premapped buffers to the device and
+ * takes them back when the device has used them. Owned by one thread.
+ *
+ * <p>The driver writes the rings through native segments (its CPU view of ring memory) and
+ * never maps or copies buffers: the dma-ops glue does that around it.
+ *
+ * <pre>
+ *   add(chain) ... add(chain)  →  publish() → kick the device if it returns true
+ *   pollUsed() → head, usedLength()  (NONE when nothing is used)
+ * </pre>
+ *
+ * <p>Errors from the device (a used id the driver does not have in flight, a used length
+ * larger than the writable part) latch the queue broken: the failing and every later
+ * {@link #pollUsed()} and {@link #add} throw the same {@link VirtqueueException}.
+ */
+public sealed interface DriverQueue permits SplitDriverQueue {
+    /** What {@link #add} returns when there are not enough free descriptors. */
+    int NO_ROOM = -1;
+    /** What {@link #pollUsed()} returns when the device has used nothing new. */
+    int NONE = -1;
+
+    /**
+     * A driver queue over ring memory in guest memory, at the guest-physical addresses given.
+     * The layout is chosen from {@link VirtioFeatures#RING_PACKED}.
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param memory the guest memory holding the rings
+     * @param addresses guest-physical addresses of the three areas
+     * @return a driver queue with the avail and used indices at 0
+     */
+    static DriverQueue create(long features, int queueSize, GuestMemory memory, RingAddresses addresses) {
+        return create(features, queueSize, memory, addresses, 0);
+    }
+
+    /**
+     * As {@link #create(long, int, GuestMemory, RingAddresses)}, with both indices starting at
+     * {@code startIndex} (the device must start at the same index). Useful to exercise
+     * wrap-around of the 16-bit indices.
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param memory the guest memory holding the rings
+     * @param addresses guest-physical addresses of the three areas
+     * @param startIndex the initial avail and used index, 0..65535
+     * @return a driver queue
+     */
+    static DriverQueue create(long features, int queueSize, GuestMemory memory, RingAddresses addresses, int startIndex) {
+        SplitRing.checkQueueSize(queueSize);
+        return new SplitDriverQueue(features, queueSize,
+            memory.slice(addresses.descriptorArea(), SplitRing.descriptorTableSize(queueSize)),
+            memory.slice(addresses.driverArea(), SplitRing.availRingSize(queueSize)),
+            memory.slice(addresses.deviceArea(), SplitRing.usedRingSize(queueSize)),
+            startIndex);
+    }
+
+    /**
+     * A driver queue over ring memory given directly as the CPU's view of each area (for rings
+     * from a coherent allocation whose bus addresses differ from their guest-physical ones).
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param descriptorArea the descriptor table
+     * @param driverArea the available ring
+     * @param deviceArea the used ring
+     * @return a driver queue with the indices at 0
+     */
+    static DriverQueue create(long features, int queueSize, MemorySegment descriptorArea, MemorySegment driverArea,
+                              MemorySegment deviceArea) {
+        SplitRing.checkQueueSize(queueSize);
+        return new SplitDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea, 0);
+    }
+
+    /** @return Q */
+    int queueSize();
+
+    /** @return the negotiated features */
+    long features();
+
+    /** @return how many descriptors are free for {@link #add} (Q when nothing is in flight) */
+    int numFree();
+
+    /**
+     * Offers a chain to the device: writes its descriptors and the avail ring entry, but does
+     * not publish it; call {@link #publish()} after one or more adds. Leaves the ring unchanged
+     * if there is no room.
+     *
+     * @param chain the buffers, readable first; not kept
+     * @return the chain's head, or {@link #NO_ROOM} if fewer than {@code chain.size()}
+     *     descriptors are free
+     * @throws IllegalArgumentException if the chain is empty
+     * @throws VirtqueueException if the queue is broken
+     */
+    int add(BufferChain chain) throws VirtqueueException;
+
+    /**
+     * Writes {@code chain} as an indirect descriptor table in this ring's format into
+     * {@code table}, which must hold {@code 16 * chain.size()} bytes. The table then has to be
+     * made visible to the device at some bus address (mapped, and bounced if need be) before
+     * {@link #addIndirect(BufferChain, long)}.
+     *
+     * @param chain the buffers, readable first
+     * @param table the CPU's view of the table memory
+     * @throws IllegalArgumentException if the chain is empty or the table too small
+     */
+    void writeIndirectTable(BufferChain chain, MemorySegment table);
+
+    /**
+     * Offers a chain through an indirect table already written with
+     * {@link #writeIndirectTable} and mapped at {@code tableBusAddress}: one descriptor of the
+     * ring is used.
+     *
+     * @param chain the same buffers the table was written from (for lengths and counts)
+     * @param tableBusAddress where the device finds the table
+     * @return the head, or {@link #NO_ROOM}
+     * @throws IllegalStateException if {@link VirtioFeatures#INDIRECT_DESC} was not negotiated
+     * @throws IllegalArgumentException if the chain is empty or longer than Q
+     * @throws VirtqueueException if the queue is broken
+     */
+    int addIndirect(BufferChain chain, long tableBusAddress) throws VirtqueueException;
+
+    /**
+     * Makes every chain added since the last publish visible to the device (a release store of
+     * the avail index), then decides whether the device wants a kick.
+     *
+     * @return whether to notify the device; false if nothing was added or the queue is broken
+     */
+    boolean publish();
+
+    /**
+     * Takes back the next chain the device has used.
+     *
+     * @return its head, or {@link #NONE}; the bytes written are then in {@link #usedLength()}
+     * @throws VirtqueueException if the device broke a rule (the queue is then broken)
+     */
+    int pollUsed() throws VirtqueueException;
+
+    /** @return the length the device reported for the chain last returned by {@link #pollUsed()} */
+    long usedLength();
+
+    /**
+     * Asks the device for interrupts again and checks for used chains that arrived meanwhile;
+     * call this before sleeping, and poll again instead if it returns true (otherwise an
+     * interrupt may be lost).
+     *
+     * @return whether used chains are already waiting
+     */
+    boolean enableInterrupts();
+
+    /** Tells the device that interrupts are not wanted (a hint; spurious ones may still come). */
+    void disableInterrupts();
+
+    /** @return whether a fatal error latched the queue broken */
+    boolean isBroken();
+
+    /** @return how many chains are in flight (added and not yet taken back) */
+    int inFlight();
+}

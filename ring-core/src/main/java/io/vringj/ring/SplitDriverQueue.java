@@ -1,0 +1,369 @@
+package io.vringj.ring;
+
+import static io.vringj.ring.SplitRing.AVAIL_F_NO_INTERRUPT;
+import static io.vringj.ring.SplitRing.AVAIL_FLAGS;
+import static io.vringj.ring.SplitRing.AVAIL_IDX;
+import static io.vringj.ring.SplitRing.AVAIL_RING;
+import static io.vringj.ring.SplitRing.DESC_ADDR;
+import static io.vringj.ring.SplitRing.DESC_FLAGS;
+import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
+import static io.vringj.ring.SplitRing.DESC_F_NEXT;
+import static io.vringj.ring.SplitRing.DESC_F_WRITE;
+import static io.vringj.ring.SplitRing.DESC_LEN;
+import static io.vringj.ring.SplitRing.DESC_NEXT;
+import static io.vringj.ring.SplitRing.DESC_SIZE;
+import static io.vringj.ring.SplitRing.LE_INT;
+import static io.vringj.ring.SplitRing.LE_LONG;
+import static io.vringj.ring.SplitRing.LE_SHORT;
+import static io.vringj.ring.SplitRing.SHORT;
+import static io.vringj.ring.SplitRing.USED_ELEM_ID;
+import static io.vringj.ring.SplitRing.USED_ELEM_LEN;
+import static io.vringj.ring.SplitRing.USED_ELEM_SIZE;
+import static io.vringj.ring.SplitRing.USED_FLAGS;
+import static io.vringj.ring.SplitRing.USED_F_NO_NOTIFY;
+import static io.vringj.ring.SplitRing.USED_IDX;
+import static io.vringj.ring.SplitRing.USED_RING;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+import java.util.Objects;
+
+/**
+ * The driver side of a split virtqueue [virtio 2.7].
+ *
+ * <p>State the device can see lives in the three ring segments; state it must not be able to
+ * corrupt lives in Java arrays: the free list and each descriptor's successor ({@code next}),
+ * how many descriptors each in-flight head holds, and how many bytes of it are writable. A
+ * device that rewrites the descriptor table therefore cannot make the driver free the wrong
+ * descriptors, and a used id or length the driver did not hand out is caught here.
+ *
+ * <pre>
+ *   availShadow   next avail idx to write      (driver-private copy of avail->idx)
+ *   availPublished avail idx the device may see (last release store)
+ *   lastUsed      next used idx to consume
+ *   cachedUsed    last used->idx read with acquire; reread only when lastUsed catches up
+ * </pre>
+ */
+final class SplitDriverQueue implements DriverQueue {
+    private final int queueSize;
+    private final int mask;
+    private final long features;
+    private final boolean eventIdx;
+    private final boolean indirect;
+
+    private final MemorySegment desc;
+    private final MemorySegment avail;
+    private final MemorySegment used;
+    private final long usedEventOffset;
+    private final long availEventOffset;
+
+    /** Successor of each descriptor: in a chain, the chain's next; when free, the next free one. */
+    private final int[] next;
+    /** Descriptors held by each in-flight head; 0 when the head is not in flight. */
+    private final int[] chainDescriptors;
+    /** Writable bytes of each in-flight head's chain, to check the device's used length. */
+    private final long[] chainWritable;
+
+    private int freeHead;
+    private int numFree;
+    private int inFlight;
+
+    private int availShadow;
+    private int availPublished;
+    private short availFlagsShadow;
+    private int lastUsed;
+    private int cachedUsed;
+    private long lastUsedLength;
+
+    private VirtqueueException broken;
+
+    SplitDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment avail, MemorySegment used,
+                     int startIndex) {
+        SplitRing.checkQueueSize(queueSize);
+        if (startIndex < 0 || startIndex > 0xFFFF) {
+            throw new IllegalArgumentException("start index " + startIndex + " is outside 0..65535");
+        }
+        this.queueSize = queueSize;
+        this.mask = queueSize - 1;
+        this.features = features;
+        this.eventIdx = VirtioFeatures.has(features, VirtioFeatures.EVENT_IDX);
+        this.indirect = VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC);
+        this.desc = checkArea("descriptor table", desc, SplitRing.descriptorTableSize(queueSize), SplitRing.DESC_ALIGN);
+        this.avail = checkArea("available ring", avail, SplitRing.availRingSize(queueSize), SplitRing.AVAIL_ALIGN);
+        this.used = checkArea("used ring", used, SplitRing.usedRingSize(queueSize), SplitRing.USED_ALIGN);
+        this.usedEventOffset = AVAIL_RING + 2L * queueSize;
+        this.availEventOffset = USED_RING + USED_ELEM_SIZE * queueSize;
+
+        next = new int[queueSize];
+        for (int i = 0; i < queueSize; i++) {
+            next[i] = i + 1;
+        }
+        chainDescriptors = new int[queueSize];
+        chainWritable = new long[queueSize];
+        freeHead = 0;
+        numFree = queueSize;
+
+        availShadow = availPublished = lastUsed = cachedUsed = startIndex;
+        // The driver owns ring memory until the device is activated: start from a clean state.
+        this.desc.fill((byte) 0);
+        this.avail.fill((byte) 0);
+        this.used.fill((byte) 0);
+        avail.set(LE_SHORT, AVAIL_IDX, (short) startIndex);
+        used.set(LE_SHORT, USED_IDX, (short) startIndex);
+        // release: the set-up above is visible before the segments reach the device's thread
+        VarHandle.releaseFence();
+    }
+
+    private static MemorySegment checkArea(String what, MemorySegment area, long size, int align) {
+        Objects.requireNonNull(area, what);
+        if (!area.isNative()) {
+            throw new IllegalArgumentException(what + " must be native memory");
+        }
+        if (area.byteSize() < size) {
+            throw new IllegalArgumentException(what + " has " + area.byteSize() + " bytes; it needs " + size);
+        }
+        if (area.address() % align != 0) {
+            throw new IllegalArgumentException(what + " at native address 0x" + Long.toHexString(area.address())
+                + " is not aligned to " + align + " bytes");
+        }
+        return area.asSlice(0, size);
+    }
+
+    @Override
+    public int queueSize() {
+        return queueSize;
+    }
+
+    @Override
+    public long features() {
+        return features;
+    }
+
+    @Override
+    public int numFree() {
+        return numFree;
+    }
+
+    @Override
+    public int inFlight() {
+        return inFlight;
+    }
+
+    @Override
+    public boolean isBroken() {
+        return broken != null;
+    }
+
+    @Override
+    public int add(BufferChain chain) throws VirtqueueException {
+        if (broken != null) {
+            throw broken;
+        }
+        int n = chain.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("cannot add an empty buffer chain");
+        }
+        if (n > numFree) {
+            return NO_ROOM;
+        }
+        long[] addresses = chain.addressArray();
+        long[] lengths = chain.lengthArray();
+        int readable = chain.readableCount();
+        int head = freeHead;
+        int i = head;
+        int last = head;
+        for (int k = 0; k < n; k++) {
+            long off = i * DESC_SIZE;
+            short flags = (short) ((k >= readable ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0));
+            desc.set(LE_LONG, off + DESC_ADDR, addresses[k]);
+            desc.set(LE_INT, off + DESC_LEN, (int) lengths[k]);
+            desc.set(LE_SHORT, off + DESC_FLAGS, flags);
+            desc.set(LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? next[i] : 0));
+            last = i;
+            i = next[i];
+        }
+        freeHead = next[last];
+        numFree -= n;
+        return offer(head, n, chain.writableLength());
+    }
+
+    @Override
+    public void writeIndirectTable(BufferChain chain, MemorySegment table) {
+        int n = chain.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("cannot write an indirect table for an empty buffer chain");
+        }
+        if (table.byteSize() < n * DESC_SIZE) {
+            throw new IllegalArgumentException("indirect table of " + table.byteSize() + " bytes is too small for "
+                + n + " descriptors (" + n * DESC_SIZE + " bytes)");
+        }
+        int readable = chain.readableCount();
+        for (int k = 0; k < n; k++) {
+            long off = k * DESC_SIZE;
+            short flags = (short) ((k >= readable ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0));
+            table.set(LE_LONG, off + DESC_ADDR, chain.busAddress(k));
+            table.set(LE_INT, off + DESC_LEN, (int) chain.length(k));
+            table.set(LE_SHORT, off + DESC_FLAGS, flags);
+            table.set(LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? k + 1 : 0));
+        }
+    }
+
+    @Override
+    public int addIndirect(BufferChain chain, long tableBusAddress) throws VirtqueueException {
+        if (!indirect) {
+            throw new IllegalStateException("indirect descriptors need VIRTIO_F_INDIRECT_DESC (bit 28), "
+                + "which was not negotiated (features 0x" + Long.toHexString(features) + ")");
+        }
+        if (broken != null) {
+            throw broken;
+        }
+        int n = chain.size();
+        if (n == 0 || n > queueSize) {
+            throw new IllegalArgumentException("indirect table of " + n + " descriptors; it must hold 1.." + queueSize
+                + " (the queue size)");
+        }
+        if (numFree == 0) {
+            return NO_ROOM;
+        }
+        int head = freeHead;
+        long off = head * DESC_SIZE;
+        desc.set(LE_LONG, off + DESC_ADDR, tableBusAddress);
+        desc.set(LE_INT, off + DESC_LEN, (int) (n * DESC_SIZE));
+        desc.set(LE_SHORT, off + DESC_FLAGS, DESC_F_INDIRECT);
+        desc.set(LE_SHORT, off + DESC_NEXT, (short) 0);
+        freeHead = next[head];
+        numFree--;
+        return offer(head, 1, chain.writableLength());
+    }
+
+    private int offer(int head, int descriptors, long writable) {
+        chainDescriptors[head] = descriptors;
+        chainWritable[head] = writable;
+        inFlight++;
+        avail.set(LE_SHORT, AVAIL_RING + 2L * (availShadow & mask), (short) head);
+        availShadow = (availShadow + 1) & 0xFFFF;
+        if (availShadow == ((availPublished + 0xFFFF) & 0xFFFF)) {
+            // 65535 adds without a publish would make the next one look like none: publish now
+            // (as Linux's virtqueue_add does); the kick decision is left to the caller's publish
+            publishIndex();
+        }
+        return head;
+    }
+
+    private int publishIndex() {
+        int old = availPublished;
+        // release: descriptors and ring entries above are visible before the index; pairs with
+        // the acquire of avail->idx in SplitDeviceQueue.pop
+        SHORT.setRelease(avail, AVAIL_IDX, (short) availShadow);
+        availPublished = availShadow;
+        return old;
+    }
+
+    @Override
+    public boolean publish() {
+        if (broken != null || availShadow == availPublished) {
+            return false;
+        }
+        int old = publishIndex();
+        // full fence: the idx store must be visible before we read the device's wish below, or the
+        // device may check idx, find nothing and sleep while we read a stale "no kick"; pairs with
+        // the fence in SplitDeviceQueue.enableNotifications
+        VarHandle.fullFence();
+        if (eventIdx) {
+            int availEvent = Short.toUnsignedInt((short) SHORT.getOpaque(used, availEventOffset));
+            return SplitRing.needEvent(availEvent, availPublished, old);
+        }
+        return ((short) SHORT.getOpaque(used, USED_FLAGS) & USED_F_NO_NOTIFY) == 0;
+    }
+
+    @Override
+    public int pollUsed() throws VirtqueueException {
+        if (broken != null) {
+            throw broken;
+        }
+        if (lastUsed == cachedUsed) {
+            // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
+            cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
+            int ahead = (cachedUsed - lastUsed) & 0xFFFF;
+            if (ahead > inFlight) {
+                // more used entries than chains in flight: at least one of them is bogus
+                throw fail(RingError.USED_IDX_TOO_FAR, "used idx " + cachedUsed + ", driver's last used idx " + lastUsed
+                    + ", " + inFlight + " chains in flight, queue size " + queueSize);
+            }
+            if (ahead == 0) {
+                return NONE;
+            }
+        }
+        long elem = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
+        long id = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_ID));
+        long len = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_LEN));
+        if (id >= queueSize || chainDescriptors[(int) id] == 0) {
+            throw fail(RingError.USED_ID_NOT_IN_FLIGHT, "used id " + id + " at used idx " + lastUsed + ", queue size "
+                + queueSize);
+        }
+        int head = (int) id;
+        if (len > chainWritable[head]) {
+            throw fail(RingError.USED_LENGTH_TOO_LARGE, "used length " + len + " for head " + head + " whose chain has "
+                + chainWritable[head] + " writable bytes");
+        }
+        // return the chain's descriptors to the free list, following our private links
+        int n = chainDescriptors[head];
+        int last = head;
+        for (int k = 1; k < n; k++) {
+            last = next[last];
+        }
+        next[last] = freeHead;
+        freeHead = head;
+        numFree += n;
+        chainDescriptors[head] = 0;
+        inFlight--;
+        lastUsed = (lastUsed + 1) & 0xFFFF;
+        lastUsedLength = len;
+        if (eventIdx && (availFlagsShadow & AVAIL_F_NO_INTERRUPT) == 0) {
+            // keep used_event current while interrupts are wanted; the fence that makes it safe to
+            // sleep is in enableInterrupts
+            SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
+        }
+        return head;
+    }
+
+    private VirtqueueException fail(RingError error, String detail) {
+        broken = new VirtqueueException(error, detail, null);
+        return broken;
+    }
+
+    @Override
+    public long usedLength() {
+        return lastUsedLength;
+    }
+
+    @Override
+    public boolean enableInterrupts() {
+        if ((availFlagsShadow & AVAIL_F_NO_INTERRUPT) != 0) {
+            availFlagsShadow &= ~AVAIL_F_NO_INTERRUPT;
+            SHORT.setRelease(avail, AVAIL_FLAGS, availFlagsShadow);
+        }
+        if (eventIdx) {
+            SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
+        }
+        // full fence: our wish (flags / used_event) must be visible before we recheck used->idx; pairs
+        // with the fence in SplitDeviceQueue.publishUsed between its idx store and reading our wish
+        VarHandle.fullFence();
+        cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
+        return cachedUsed != lastUsed;
+    }
+
+    @Override
+    public void disableInterrupts() {
+        if ((availFlagsShadow & AVAIL_F_NO_INTERRUPT) == 0) {
+            availFlagsShadow |= AVAIL_F_NO_INTERRUPT;
+            SHORT.setRelease(avail, AVAIL_FLAGS, availFlagsShadow);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "SplitDriverQueue[size=" + queueSize + ", free=" + numFree + ", avail=" + availShadow + ", lastUsed="
+            + lastUsed + (broken != null ? ", broken: " + broken.getMessage() : "") + "]";
+    }
+}
