@@ -61,6 +61,10 @@ public final class DescriptorChain {
         pieces++;
     }
 
+    void head(int head) {
+        this.head = head;
+    }
+
     void addReadableDescriptor(long length) {
         readablePieces = pieces;
         readableLength += length;

@@ -20,12 +20,13 @@ import io.vringj.memory.AddressSpace;
  * <p>The queue size is frozen when the queue is created (activated), and every access is
  * bounded by what was validated then.
  */
-public sealed interface DeviceQueue permits SplitDeviceQueue {
+public sealed interface DeviceQueue permits DeviceQueueBase {
 
     /**
      * Activates a device queue: checks Q and the ring addresses and translates the ring areas.
-     * The layout is chosen from {@link VirtioFeatures#RING_PACKED}. The device's last avail
-     * index starts at 0 and its used index is read from the ring.
+     * The layout is chosen from {@link VirtioFeatures#RING_PACKED}. A split ring's last avail
+     * index starts at 0 and its used index is read from the ring; a packed ring starts at
+     * position 0 with both wrap counters 1.
      *
      * @param features the negotiated features
      * @param queueSize Q
@@ -37,24 +38,30 @@ public sealed interface DeviceQueue permits SplitDeviceQueue {
      */
     static DeviceQueue create(long features, int queueSize, RingAddresses addresses, AddressSpace addressSpace)
         throws VirtqueueException {
-        return create(features, queueSize, addresses, addressSpace, 0);
+        boolean packed = VirtioFeatures.has(features, VirtioFeatures.RING_PACKED);
+        return create(features, queueSize, addresses, addressSpace, packed ? 0x8000 : 0);
     }
 
     /**
      * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's last
-     * avail index (vhost-user's {@code SET_VRING_BASE}).
+     * avail index (vhost-user's {@code SET_VRING_BASE}): for a split ring the 16-bit avail idx; for
+     * a packed ring the position in bits 0-14 and the avail wrap counter in bit 15 (the used
+     * position and wrap counter start at the same values).
      *
      * @param features the negotiated features
      * @param queueSize Q
      * @param addresses bus addresses of the three areas
      * @param addressSpace how the device reaches memory
-     * @param lastAvailIdx the next avail index the device will read, 0..65535
+     * @param lastAvailIdx the next avail index (split) or position and wrap counter (packed)
      * @return the device queue
      * @throws IllegalArgumentException if Q or the index is not valid
      * @throws VirtqueueException if a ring area is misaligned or cannot be reached
      */
     static DeviceQueue create(long features, int queueSize, RingAddresses addresses, AddressSpace addressSpace,
                               int lastAvailIdx) throws VirtqueueException {
+        if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
+            return new PackedDeviceQueue(features, queueSize, addresses, addressSpace, lastAvailIdx);
+        }
         return new SplitDeviceQueue(features, queueSize, addresses, addressSpace, lastAvailIdx);
     }
 
@@ -111,7 +118,10 @@ public sealed interface DeviceQueue permits SplitDeviceQueue {
     /** @return the fatal error that broke the queue, or {@code null} */
     VirtqueueException brokenReason();
 
-    /** @return the next avail index the device will read (vhost-user's {@code GET_VRING_BASE}) */
+    /**
+     * @return the next avail index the device will read (vhost-user's {@code GET_VRING_BASE}): split,
+     *     the 16-bit avail idx; packed, the position in bits 0-14 and the wrap counter in bit 15
+     */
     int lastAvailIdx();
 
     /** @return how many popped chains have not yet been added as used */

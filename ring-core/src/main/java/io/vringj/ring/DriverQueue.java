@@ -19,7 +19,7 @@ import java.lang.foreign.MemorySegment;
  * larger than the writable part) latch the queue broken: the failing and every later
  * {@link #pollUsed()} and {@link #add} throw the same {@link VirtqueueException}.
  */
-public sealed interface DriverQueue permits SplitDriverQueue {
+public sealed interface DriverQueue permits DriverQueueBase {
     /** What {@link #add} returns when there are not enough free descriptors. */
     int NO_ROOM = -1;
     /** What {@link #pollUsed()} returns when the device has used nothing new. */
@@ -42,7 +42,7 @@ public sealed interface DriverQueue permits SplitDriverQueue {
     /**
      * As {@link #create(long, int, GuestMemory, RingAddresses)}, with both indices starting at
      * {@code startIndex} (the device must start at the same index). Useful to exercise
-     * wrap-around of the 16-bit indices.
+     * wrap-around of the split ring's 16-bit indices; a packed ring takes only 0.
      *
      * @param features the negotiated features
      * @param queueSize Q
@@ -52,6 +52,17 @@ public sealed interface DriverQueue permits SplitDriverQueue {
      * @return a driver queue
      */
     static DriverQueue create(long features, int queueSize, GuestMemory memory, RingAddresses addresses, int startIndex) {
+        if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
+            if (startIndex != 0) {
+                throw new IllegalArgumentException("start index " + startIndex + " given for a packed ring; a packed "
+                    + "ring always starts at position 0 with wrap counters 1");
+            }
+            PackedRing.checkQueueSize(queueSize);
+            return new PackedDriverQueue(features, queueSize,
+                memory.slice(addresses.descriptorArea(), PackedRing.descriptorRingSize(queueSize)),
+                memory.slice(addresses.driverArea(), PackedRing.EVENT_SIZE),
+                memory.slice(addresses.deviceArea(), PackedRing.EVENT_SIZE));
+        }
         SplitRing.checkQueueSize(queueSize);
         return new SplitDriverQueue(features, queueSize,
             memory.slice(addresses.descriptorArea(), SplitRing.descriptorTableSize(queueSize)),
@@ -67,13 +78,15 @@ public sealed interface DriverQueue permits SplitDriverQueue {
      * @param features the negotiated features
      * @param queueSize Q
      * @param descriptorArea the descriptor table
-     * @param driverArea the available ring
-     * @param deviceArea the used ring
+     * @param driverArea the available ring (packed: the driver event suppression structure)
+     * @param deviceArea the used ring (packed: the device event suppression structure)
      * @return a driver queue with the indices at 0
      */
     static DriverQueue create(long features, int queueSize, MemorySegment descriptorArea, MemorySegment driverArea,
                               MemorySegment deviceArea) {
-        SplitRing.checkQueueSize(queueSize);
+        if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
+            return new PackedDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea);
+        }
         return new SplitDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea, 0);
     }
 
@@ -92,7 +105,7 @@ public sealed interface DriverQueue permits SplitDriverQueue {
      * if there is no room.
      *
      * @param chain the buffers, readable first; not kept
-     * @return the chain's head, or {@link #NO_ROOM} if fewer than {@code chain.size()}
+     * @return the chain's head (packed: its buffer id), or {@link #NO_ROOM} if fewer than {@code chain.size()}
      *     descriptors are free
      * @throws IllegalArgumentException if the chain is empty
      * @throws VirtqueueException if the queue is broken

@@ -26,10 +26,8 @@ import static io.vringj.ring.SplitRing.USED_RING;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
-import io.vringj.memory.TranslationException;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
-import java.util.Objects;
 
 /**
  * The device side of a split virtqueue [virtio 2.7], with the validation real devices do
@@ -45,14 +43,8 @@ import java.util.Objects;
  * {@link AddressSpace#epoch()} moves (an IOTLB update or invalidation): this is the per-queue
  * ring-area translation cache Linux's vhost keeps.
  */
-final class SplitDeviceQueue implements DeviceQueue {
-    private final int queueSize;
+final class SplitDeviceQueue extends DeviceQueueBase {
     private final int mask;
-    private final long features;
-    private final boolean eventIdx;
-    private final boolean indirect;
-    private final RingAddresses addresses;
-    private final AddressSpace space;
     private final long usedEventOffset;
     private final long availEventOffset;
 
@@ -61,9 +53,6 @@ final class SplitDeviceQueue implements DeviceQueue {
     private MemorySegment used;
     private long ringEpoch;
 
-    private final boolean[] inFlight;
-    private final long[] writable;
-    private int inFlightCount;
 
     private int lastAvail;
     private int cachedAvail;
@@ -72,39 +61,23 @@ final class SplitDeviceQueue implements DeviceQueue {
     private short usedFlagsShadow;
     private boolean notificationsEnabled = true;
 
-    private VirtqueueException broken;
 
     SplitDeviceQueue(long features, int queueSize, RingAddresses addresses, AddressSpace space, int lastAvailIdx)
         throws VirtqueueException {
-        SplitRing.checkQueueSize(queueSize);
+        super(features, SplitRing.checkQueueSize(queueSize), addresses, space);
         if (lastAvailIdx < 0 || lastAvailIdx > 0xFFFF) {
             throw new IllegalArgumentException("last avail index " + lastAvailIdx + " is outside 0..65535");
         }
-        this.queueSize = queueSize;
         this.mask = queueSize - 1;
-        this.features = features;
-        this.eventIdx = VirtioFeatures.has(features, VirtioFeatures.EVENT_IDX);
-        this.indirect = VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC);
-        this.addresses = Objects.requireNonNull(addresses, "addresses");
-        this.space = Objects.requireNonNull(space, "addressSpace");
         this.usedEventOffset = AVAIL_RING + 2L * queueSize;
         this.availEventOffset = USED_RING + USED_ELEM_SIZE * queueSize;
         checkAligned("descriptor table", addresses.descriptorArea(), SplitRing.DESC_ALIGN);
         checkAligned("available ring", addresses.driverArea(), SplitRing.AVAIL_ALIGN);
         checkAligned("used ring", addresses.deviceArea(), SplitRing.USED_ALIGN);
-        inFlight = new boolean[queueSize];
-        writable = new long[queueSize];
         translateRings();
         lastAvail = cachedAvail = lastAvailIdx;
         // the used ring's idx is the driver's to initialise; continue from it (as vhost does)
         usedShadow = usedPublished = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
-    }
-
-    private static void checkAligned(String what, long address, int align) throws VirtqueueException {
-        if ((address & (align - 1)) != 0) {
-            throw new VirtqueueException(RingError.ADDRESS_FAULT, what + " at bus address 0x"
-                + Long.toHexString(address) + " is not aligned to " + align + " bytes", null);
-        }
     }
 
     private void translateRings() throws VirtqueueException {
@@ -118,34 +91,6 @@ final class SplitDeviceQueue implements DeviceQueue {
         ringEpoch = epoch;
     }
 
-    private MemorySegment translateArea(String what, long busAddress, long size, Access access, int align)
-        throws VirtqueueException {
-        MemorySegment area;
-        try {
-            area = space.translate(busAddress, size, access);
-        } catch (TranslationException e) {
-            if (e.kind() == TranslationException.Kind.MISS) {
-                throw new VirtqueueException(RingError.TRANSLATION_MISS, what + " at bus address 0x"
-                    + Long.toHexString(busAddress) + ", " + size + " bytes", e);
-            }
-            throw fail(RingError.ADDRESS_FAULT, what + " at bus address 0x" + Long.toHexString(busAddress) + ", "
-                + size + " bytes: " + e.getMessage(), e);
-        }
-        if (area.address() % align != 0) {
-            throw fail(RingError.ADDRESS_FAULT, what + " at bus address 0x" + Long.toHexString(busAddress)
-                + " is backed by native memory not aligned to " + align + " bytes", null);
-        }
-        return area;
-    }
-
-    private VirtqueueException fail(RingError error, String detail, Throwable cause) {
-        VirtqueueException e = new VirtqueueException(error, detail, cause);
-        if (error.fatal()) {
-            broken = e;
-        }
-        return e;
-    }
-
     /** Translates the ring areas again if the address space has changed since; a miss is passed on. */
     private void refreshRings() throws VirtqueueException {
         if (space.epoch() != ringEpoch) {
@@ -154,33 +99,8 @@ final class SplitDeviceQueue implements DeviceQueue {
     }
 
     @Override
-    public int queueSize() {
-        return queueSize;
-    }
-
-    @Override
-    public long features() {
-        return features;
-    }
-
-    @Override
-    public boolean isBroken() {
-        return broken != null;
-    }
-
-    @Override
-    public VirtqueueException brokenReason() {
-        return broken;
-    }
-
-    @Override
     public int lastAvailIdx() {
         return lastAvail;
-    }
-
-    @Override
-    public int inFlight() {
-        return inFlightCount;
     }
 
     @Override
@@ -193,17 +113,9 @@ final class SplitDeviceQueue implements DeviceQueue {
             return false;
         }
         int head = Short.toUnsignedInt(avail.get(LE_SHORT, AVAIL_RING + 2L * (lastAvail & mask)));
-        if (head >= queueSize) {
-            throw fail(RingError.HEAD_OUT_OF_RANGE, "head " + head + " at avail idx " + lastAvail + ", queue size "
-                + queueSize, null);
-        }
-        if (inFlight[head]) {
-            throw fail(RingError.HEAD_IN_FLIGHT, "head " + head + " at avail idx " + lastAvail, null);
-        }
+        checkNotInFlight(head, lastAvail);
         walk(head, chain);
-        inFlight[head] = true;
-        writable[head] = chain.writableLength();
-        inFlightCount++;
+        markInFlight(head, chain.writableLength());
         lastAvail = (lastAvail + 1) & 0xFFFF;
         if (eventIdx && notificationsEnabled) {
             // keep avail_event current so the driver kicks for the next chain; the fence that makes
@@ -245,12 +157,8 @@ final class SplitDeviceQueue implements DeviceQueue {
             long len = Integer.toUnsignedLong(table.get(LE_INT, off + DESC_LEN));
             int flags = table.get(LE_SHORT, off + DESC_FLAGS);
             if ((flags & DESC_F_INDIRECT) != 0) {
-                checkIndirect(head, index, flags, len, inIndirect);
-                try {
-                    table = space.translate(addr, len, Access.READ);
-                } catch (TranslationException e) {
-                    throw translationFailure(head, "indirect table", e);
-                }
+                checkIndirect(head, index, (flags & DESC_F_NEXT) != 0, len, inIndirect);
+                table = indirectTable(head, addr, len);
                 chain.countDescriptor();
                 tableSize = (int) (len / DESC_SIZE);
                 inIndirect = true;
@@ -258,30 +166,9 @@ final class SplitDeviceQueue implements DeviceQueue {
                 visited = 0;
                 continue;
             }
-            if (len == 0) {
-                throw fail(RingError.ZERO_LENGTH, "descriptor " + index + (inIndirect ? " of the indirect table" : "")
-                    + " of head " + head, null);
-            }
-            // readable and writable totals are each below 2^32 (checked below), and len < 2^32: no overflow
-            if (chain.readableLength() + chain.writableLength() + len > 0xFFFF_FFFFL) {
-                throw fail(RingError.CHAIN_TOO_LONG, "head " + head + " reaches "
-                    + (chain.readableLength() + chain.writableLength() + len) + " bytes", null);
-            }
-            try {
-                if ((flags & DESC_F_WRITE) != 0) {
-                    sawWritable = true;
-                    space.translate(addr, len, Access.WRITE, chain.sink);
-                    chain.addWritableDescriptor(len);
-                } else {
-                    if (sawWritable) {
-                        throw fail(RingError.READABLE_AFTER_WRITABLE, "descriptor " + index + " of head " + head, null);
-                    }
-                    space.translate(addr, len, Access.READ, chain.sink);
-                    chain.addReadableDescriptor(len);
-                }
-            } catch (TranslationException e) {
-                throw translationFailure(head, "buffer of descriptor " + index, e);
-            }
+            boolean write = (flags & DESC_F_WRITE) != 0;
+            addBuffer(chain, head, index, inIndirect, addr, len, write, sawWritable);
+            sawWritable |= write;
             if ((flags & DESC_F_NEXT) == 0) {
                 return;
             }
@@ -294,53 +181,13 @@ final class SplitDeviceQueue implements DeviceQueue {
         }
     }
 
-    private void checkIndirect(int head, int index, int flags, long len, boolean inIndirect) throws VirtqueueException {
-        if (!indirect) {
-            throw fail(RingError.INDIRECT_NOT_NEGOTIATED, "descriptor " + index + " of head " + head, null);
-        }
-        if (inIndirect) {
-            throw fail(RingError.NESTED_INDIRECT, "descriptor " + index + " of head " + head + "'s indirect table", null);
-        }
-        if ((flags & DESC_F_NEXT) != 0) {
-            throw fail(RingError.INDIRECT_WITH_NEXT, "descriptor " + index + " of head " + head, null);
-        }
-        if (len == 0 || len % DESC_SIZE != 0) {
-            throw fail(RingError.BAD_INDIRECT_LENGTH, "descriptor " + index + " of head " + head + " has length " + len,
-                null);
-        }
-        if (len / DESC_SIZE > queueSize) {
-            throw fail(RingError.INDIRECT_TOO_LARGE, "descriptor " + index + " of head " + head + " points to "
-                + len / DESC_SIZE + " entries, queue size " + queueSize, null);
-        }
-    }
-
-    private VirtqueueException translationFailure(int head, String what, TranslationException e) {
-        if (e.kind() == TranslationException.Kind.MISS) {
-            // not fatal and nothing consumed: the same head is walked again after the IOTLB update
-            return new VirtqueueException(RingError.TRANSLATION_MISS, what + " of head " + head, e);
-        }
-        return fail(RingError.ADDRESS_FAULT, what + " of head " + head + ": " + e.getMessage(), e);
-    }
-
     @Override
     public void addUsed(int head, long writtenLength) {
-        if (broken != null) {
-            throw new IllegalStateException("queue is broken: " + broken.getMessage());
-        }
-        if (head < 0 || head >= queueSize || !inFlight[head]) {
-            throw new IllegalStateException("head " + head + " is not in flight on this queue; only a popped, "
-                + "not yet used head may be added as used");
-        }
-        if (writtenLength < 0 || writtenLength > writable[head]) {
-            throw new IllegalArgumentException("written length " + writtenLength + " for head " + head
-                + " is outside 0.." + writable[head] + " (the chain's writable bytes)");
-        }
+        markUsed(head, writtenLength);
         long elem = USED_RING + USED_ELEM_SIZE * (usedShadow & mask);
         used.set(LE_INT, elem + USED_ELEM_ID, head);
         used.set(LE_INT, elem + USED_ELEM_LEN, (int) writtenLength);
         usedShadow = (usedShadow + 1) & 0xFFFF;
-        inFlight[head] = false;
-        inFlightCount--;
     }
 
     @Override
@@ -396,6 +243,6 @@ final class SplitDeviceQueue implements DeviceQueue {
     @Override
     public String toString() {
         return "SplitDeviceQueue[size=" + queueSize + ", lastAvail=" + lastAvail + ", used=" + usedShadow
-            + ", inFlight=" + inFlightCount + (broken != null ? ", broken: " + broken.getMessage() : "") + "]";
+            + ", inFlight=" + inFlight() + (broken != null ? ", broken: " + broken.getMessage() : "") + "]";
     }
 }

@@ -44,12 +44,8 @@ import java.util.Objects;
  *   cachedUsed    last used->idx read with acquire; reread only when lastUsed catches up
  * </pre>
  */
-final class SplitDriverQueue implements DriverQueue {
-    private final int queueSize;
+final class SplitDriverQueue extends DriverQueueBase {
     private final int mask;
-    private final long features;
-    private final boolean eventIdx;
-    private final boolean indirect;
 
     private final MemorySegment desc;
     private final MemorySegment avail;
@@ -59,35 +55,24 @@ final class SplitDriverQueue implements DriverQueue {
 
     /** Successor of each descriptor: in a chain, the chain's next; when free, the next free one. */
     private final int[] next;
-    /** Descriptors held by each in-flight head; 0 when the head is not in flight. */
-    private final int[] chainDescriptors;
-    /** Writable bytes of each in-flight head's chain, to check the device's used length. */
-    private final long[] chainWritable;
 
     private int freeHead;
     private int numFree;
-    private int inFlight;
 
     private int availShadow;
     private int availPublished;
     private short availFlagsShadow;
     private int lastUsed;
     private int cachedUsed;
-    private long lastUsedLength;
 
-    private VirtqueueException broken;
 
     SplitDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment avail, MemorySegment used,
                      int startIndex) {
-        SplitRing.checkQueueSize(queueSize);
+        super(features, SplitRing.checkQueueSize(queueSize));
         if (startIndex < 0 || startIndex > 0xFFFF) {
             throw new IllegalArgumentException("start index " + startIndex + " is outside 0..65535");
         }
-        this.queueSize = queueSize;
         this.mask = queueSize - 1;
-        this.features = features;
-        this.eventIdx = VirtioFeatures.has(features, VirtioFeatures.EVENT_IDX);
-        this.indirect = VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC);
         this.desc = checkArea("descriptor table", desc, SplitRing.descriptorTableSize(queueSize), SplitRing.DESC_ALIGN);
         this.avail = checkArea("available ring", avail, SplitRing.availRingSize(queueSize), SplitRing.AVAIL_ALIGN);
         this.used = checkArea("used ring", used, SplitRing.usedRingSize(queueSize), SplitRing.USED_ALIGN);
@@ -98,8 +83,6 @@ final class SplitDriverQueue implements DriverQueue {
         for (int i = 0; i < queueSize; i++) {
             next[i] = i + 1;
         }
-        chainDescriptors = new int[queueSize];
-        chainWritable = new long[queueSize];
         freeHead = 0;
         numFree = queueSize;
 
@@ -114,7 +97,7 @@ final class SplitDriverQueue implements DriverQueue {
         VarHandle.releaseFence();
     }
 
-    private static MemorySegment checkArea(String what, MemorySegment area, long size, int align) {
+    static MemorySegment checkArea(String what, MemorySegment area, long size, int align) {
         Objects.requireNonNull(area, what);
         if (!area.isNative()) {
             throw new IllegalArgumentException(what + " must be native memory");
@@ -130,39 +113,15 @@ final class SplitDriverQueue implements DriverQueue {
     }
 
     @Override
-    public int queueSize() {
-        return queueSize;
-    }
-
-    @Override
-    public long features() {
-        return features;
-    }
-
-    @Override
     public int numFree() {
         return numFree;
     }
 
     @Override
-    public int inFlight() {
-        return inFlight;
-    }
-
-    @Override
-    public boolean isBroken() {
-        return broken != null;
-    }
-
-    @Override
     public int add(BufferChain chain) throws VirtqueueException {
-        if (broken != null) {
-            throw broken;
-        }
+        checkNotBroken();
+        checkNotEmpty(chain);
         int n = chain.size();
-        if (n == 0) {
-            throw new IllegalArgumentException("cannot add an empty buffer chain");
-        }
         if (n > numFree) {
             return NO_ROOM;
         }
@@ -189,14 +148,8 @@ final class SplitDriverQueue implements DriverQueue {
 
     @Override
     public void writeIndirectTable(BufferChain chain, MemorySegment table) {
+        checkTableSize(chain, table);
         int n = chain.size();
-        if (n == 0) {
-            throw new IllegalArgumentException("cannot write an indirect table for an empty buffer chain");
-        }
-        if (table.byteSize() < n * DESC_SIZE) {
-            throw new IllegalArgumentException("indirect table of " + table.byteSize() + " bytes is too small for "
-                + n + " descriptors (" + n * DESC_SIZE + " bytes)");
-        }
         int readable = chain.readableCount();
         for (int k = 0; k < n; k++) {
             long off = k * DESC_SIZE;
@@ -210,18 +163,9 @@ final class SplitDriverQueue implements DriverQueue {
 
     @Override
     public int addIndirect(BufferChain chain, long tableBusAddress) throws VirtqueueException {
-        if (!indirect) {
-            throw new IllegalStateException("indirect descriptors need VIRTIO_F_INDIRECT_DESC (bit 28), "
-                + "which was not negotiated (features 0x" + Long.toHexString(features) + ")");
-        }
-        if (broken != null) {
-            throw broken;
-        }
+        checkIndirectAllowed(chain);
+        checkNotBroken();
         int n = chain.size();
-        if (n == 0 || n > queueSize) {
-            throw new IllegalArgumentException("indirect table of " + n + " descriptors; it must hold 1.." + queueSize
-                + " (the queue size)");
-        }
         if (numFree == 0) {
             return NO_ROOM;
         }
@@ -237,9 +181,7 @@ final class SplitDriverQueue implements DriverQueue {
     }
 
     private int offer(int head, int descriptors, long writable) {
-        chainDescriptors[head] = descriptors;
-        chainWritable[head] = writable;
-        inFlight++;
+        markInFlight(head, descriptors, writable);
         avail.set(LE_SHORT, AVAIL_RING + 2L * (availShadow & mask), (short) head);
         availShadow = (availShadow + 1) & 0xFFFF;
         if (availShadow == ((availPublished + 0xFFFF) & 0xFFFF)) {
@@ -278,17 +220,15 @@ final class SplitDriverQueue implements DriverQueue {
 
     @Override
     public int pollUsed() throws VirtqueueException {
-        if (broken != null) {
-            throw broken;
-        }
+        checkNotBroken();
         if (lastUsed == cachedUsed) {
             // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
             cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
             int ahead = (cachedUsed - lastUsed) & 0xFFFF;
-            if (ahead > inFlight) {
+            if (ahead > inFlight()) {
                 // more used entries than chains in flight: at least one of them is bogus
                 throw fail(RingError.USED_IDX_TOO_FAR, "used idx " + cachedUsed + ", driver's last used idx " + lastUsed
-                    + ", " + inFlight + " chains in flight, queue size " + queueSize);
+                    + ", " + inFlight() + " chains in flight, queue size " + queueSize);
             }
             if (ahead == 0) {
                 return NONE;
@@ -297,17 +237,9 @@ final class SplitDriverQueue implements DriverQueue {
         long elem = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
         long id = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_ID));
         long len = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_LEN));
-        if (id >= queueSize || chainDescriptors[(int) id] == 0) {
-            throw fail(RingError.USED_ID_NOT_IN_FLIGHT, "used id " + id + " at used idx " + lastUsed + ", queue size "
-                + queueSize);
-        }
         int head = (int) id;
-        if (len > chainWritable[head]) {
-            throw fail(RingError.USED_LENGTH_TOO_LARGE, "used length " + len + " for head " + head + " whose chain has "
-                + chainWritable[head] + " writable bytes");
-        }
+        int n = takeUsed(id, len, lastUsed);
         // return the chain's descriptors to the free list, following our private links
-        int n = chainDescriptors[head];
         int last = head;
         for (int k = 1; k < n; k++) {
             last = next[last];
@@ -315,26 +247,13 @@ final class SplitDriverQueue implements DriverQueue {
         next[last] = freeHead;
         freeHead = head;
         numFree += n;
-        chainDescriptors[head] = 0;
-        inFlight--;
         lastUsed = (lastUsed + 1) & 0xFFFF;
-        lastUsedLength = len;
         if (eventIdx && (availFlagsShadow & AVAIL_F_NO_INTERRUPT) == 0) {
             // keep used_event current while interrupts are wanted; the fence that makes it safe to
             // sleep is in enableInterrupts
             SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
         }
         return head;
-    }
-
-    private VirtqueueException fail(RingError error, String detail) {
-        broken = new VirtqueueException(error, detail, null);
-        return broken;
-    }
-
-    @Override
-    public long usedLength() {
-        return lastUsedLength;
     }
 
     @Override

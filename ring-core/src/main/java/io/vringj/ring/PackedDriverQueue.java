@@ -1,0 +1,251 @@
+package io.vringj.ring;
+
+import static io.vringj.ring.PackedRing.DESC_ADDR;
+import static io.vringj.ring.PackedRing.DESC_FLAGS;
+import static io.vringj.ring.PackedRing.DESC_F_INDIRECT;
+import static io.vringj.ring.PackedRing.DESC_F_NEXT;
+import static io.vringj.ring.PackedRing.DESC_F_WRITE;
+import static io.vringj.ring.PackedRing.DESC_ID;
+import static io.vringj.ring.PackedRing.DESC_LEN;
+import static io.vringj.ring.PackedRing.DESC_SIZE;
+import static io.vringj.ring.PackedRing.EVENT_FLAGS;
+import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
+import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
+import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
+import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
+import static io.vringj.ring.SplitRing.LE_INT;
+import static io.vringj.ring.SplitRing.LE_LONG;
+import static io.vringj.ring.SplitRing.LE_SHORT;
+import static io.vringj.ring.SplitRing.SHORT;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The driver side of a packed virtqueue [virtio 2.8].
+ *
+ * <p>A chain of n descriptors takes the next n ring positions; its buffer id (from a private
+ * free list of ids) goes in every descriptor, so in the last one. The head's flags are written
+ * last: for a batch of adds, the first head of the batch is held back and written by
+ * {@link #publish()} with a release store, which makes the whole batch available at once.
+ *
+ * <pre>
+ *   nextAvail/availWrap   next position to fill and its lap
+ *   lastUsed/usedWrap     next position the device writes a used descriptor to
+ *   pendingHead           position of the held-back head, or -1
+ * </pre>
+ */
+final class PackedDriverQueue extends DriverQueueBase {
+    private final MemorySegment desc;
+    private final MemorySegment driverEvent;
+    private final MemorySegment deviceEvent;
+
+    /** Free buffer ids, as a linked list through this array. */
+    private final int[] nextFreeId;
+    private int freeId;
+    private int numFree;
+
+    private int nextAvail;
+    private boolean availWrap = true;
+    private int lastUsed;
+    private boolean usedWrap = true;
+
+    private int pendingHead = -1;
+    /** Flags of the head just written by writeDescriptor, not yet stored. */
+    private short pendingHeadFlags;
+    /** Flags of the batch's first head, stored by publish(). */
+    private short batchHeadFlags;
+    private int descriptorsAdded;
+    private short eventFlagsShadow = EVENT_FLAG_ENABLE;
+
+    PackedDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment driverEvent,
+                      MemorySegment deviceEvent) {
+        super(features, PackedRing.checkQueueSize(queueSize));
+        this.desc = SplitDriverQueue.checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
+            PackedRing.DESC_ALIGN);
+        this.driverEvent = SplitDriverQueue.checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
+            PackedRing.EVENT_ALIGN);
+        this.deviceEvent = SplitDriverQueue.checkArea("device event suppression", deviceEvent, PackedRing.EVENT_SIZE,
+            PackedRing.EVENT_ALIGN);
+        nextFreeId = new int[queueSize];
+        for (int i = 0; i < queueSize; i++) {
+            nextFreeId[i] = i + 1;
+        }
+        numFree = queueSize;
+        this.desc.fill((byte) 0);
+        this.driverEvent.fill((byte) 0);
+        this.deviceEvent.fill((byte) 0);
+        // release: the set-up above is visible before the segments reach the device's thread
+        VarHandle.releaseFence();
+    }
+
+    @Override
+    public int numFree() {
+        return numFree;
+    }
+
+    @Override
+    public int add(BufferChain chain) throws VirtqueueException {
+        checkNotBroken();
+        checkNotEmpty(chain);
+        int n = chain.size();
+        if (n > numFree) {
+            return NO_ROOM;
+        }
+        int id = takeId();
+        int head = nextAvail;
+        int readable = chain.readableCount();
+        for (int k = 0; k < n; k++) {
+            int flags = (k >= readable ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0);
+            writeDescriptor(k, chain.busAddress(k), chain.length(k), id, flags);
+        }
+        numFree -= n;
+        return offer(id, n, chain.writableLength(), head);
+    }
+
+    private int takeId() {
+        int id = freeId;
+        freeId = nextFreeId[id];
+        return id;
+    }
+
+    /** Writes descriptor {@code k} of a chain at the next position; the head's flags are only remembered. */
+    private void writeDescriptor(int k, long addr, long len, int id, int flags) {
+        long off = nextAvail * DESC_SIZE;
+        desc.set(LE_LONG, off + DESC_ADDR, addr);
+        desc.set(LE_INT, off + DESC_LEN, (int) len);
+        desc.set(LE_SHORT, off + DESC_ID, (short) id);
+        short all = (short) (flags | PackedRing.availBits(availWrap));
+        if (k == 0) {
+            pendingHeadFlags = all;
+        } else {
+            desc.set(LE_SHORT, off + DESC_FLAGS, all);
+        }
+        if (++nextAvail == queueSize) {
+            nextAvail = 0;
+            availWrap = !availWrap;
+        }
+    }
+
+    private int offer(int id, int descriptors, long writable, int head) {
+        markInFlight(id, descriptors, writable);
+        descriptorsAdded += descriptors;
+        if (pendingHead < 0) {
+            pendingHead = head;
+            batchHeadFlags = pendingHeadFlags;
+        } else {
+            // a later head of the batch: the device cannot reach it before the first head, whose
+            // release store in publish() makes this plain store visible too
+            desc.set(LE_SHORT, head * DESC_SIZE + DESC_FLAGS, pendingHeadFlags);
+        }
+        return id;
+    }
+
+    @Override
+    public void writeIndirectTable(BufferChain chain, MemorySegment table) {
+        checkTableSize(chain, table);
+        int readable = chain.readableCount();
+        for (int k = 0; k < chain.size(); k++) {
+            long off = k * DESC_SIZE;
+            table.set(LE_LONG, off + DESC_ADDR, chain.busAddress(k));
+            table.set(LE_INT, off + DESC_LEN, (int) chain.length(k));
+            table.set(LE_SHORT, off + DESC_ID, (short) 0);
+            // only WRITE is valid inside a packed indirect table [virtio 2.8.19]
+            table.set(LE_SHORT, off + DESC_FLAGS, (short) (k >= readable ? DESC_F_WRITE : 0));
+        }
+    }
+
+    @Override
+    public int addIndirect(BufferChain chain, long tableBusAddress) throws VirtqueueException {
+        checkIndirectAllowed(chain);
+        checkNotBroken();
+        if (numFree == 0) {
+            return NO_ROOM;
+        }
+        int id = takeId();
+        int head = nextAvail;
+        writeDescriptor(0, tableBusAddress, DESC_SIZE * chain.size(), id, DESC_F_INDIRECT);
+        numFree--;
+        return offer(id, 1, chain.writableLength(), head);
+    }
+
+    @Override
+    public boolean publish() {
+        if (broken != null || pendingHead < 0) {
+            return false;
+        }
+        // release: every descriptor of the batch is visible before the first head is available;
+        // pairs with the acquire of the head's flags in PackedDeviceQueue.pop
+        SHORT.setRelease(desc, pendingHead * DESC_SIZE + DESC_FLAGS, batchHeadFlags);
+        pendingHead = -1;
+        int moved = descriptorsAdded;
+        descriptorsAdded = 0;
+        // full fence: the head store must be visible before we read the device's wish; pairs with
+        // the fence in PackedDeviceQueue.enableNotifications
+        VarHandle.fullFence();
+        short flags = (short) SHORT.getOpaque(deviceEvent, EVENT_FLAGS);
+        int offWrap = Short.toUnsignedInt((short) SHORT.getOpaque(deviceEvent, EVENT_OFF_WRAP));
+        return PackedRing.needNotify(eventIdx ? flags : (flags == EVENT_FLAG_DESC ? EVENT_FLAG_ENABLE : flags),
+            offWrap, nextAvail, moved, availWrap, queueSize);
+    }
+
+    @Override
+    public int pollUsed() throws VirtqueueException {
+        checkNotBroken();
+        long off = lastUsed * DESC_SIZE;
+        // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed
+        int flags = (short) SHORT.getAcquire(desc, off + DESC_FLAGS);
+        if (!PackedRing.isUsed(flags, usedWrap)) {
+            return NONE;
+        }
+        int id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
+        long len = Integer.toUnsignedLong(desc.get(LE_INT, off + DESC_LEN));
+        int n = takeUsed(id, len, lastUsed);
+        nextFreeId[id] = freeId;
+        freeId = id;
+        numFree += n;
+        lastUsed += n;
+        if (lastUsed >= queueSize) {
+            lastUsed -= queueSize;
+            usedWrap = !usedWrap;
+        }
+        if (eventIdx && eventFlagsShadow == EVENT_FLAG_DESC) {
+            // keep the event position current while interrupts are wanted; the fence that makes it
+            // safe to sleep is in enableInterrupts
+            SHORT.setRelease(driverEvent, EVENT_OFF_WRAP, PackedRing.offWrap(lastUsed, usedWrap));
+        }
+        return id;
+    }
+
+    @Override
+    public boolean enableInterrupts() {
+        if (eventIdx) {
+            SHORT.setRelease(driverEvent, EVENT_OFF_WRAP, PackedRing.offWrap(lastUsed, usedWrap));
+        }
+        short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
+        if (eventFlagsShadow != wanted) {
+            eventFlagsShadow = wanted;
+            SHORT.setRelease(driverEvent, EVENT_FLAGS, wanted);
+        }
+        // full fence: our wish must be visible before we recheck the ring; pairs with the fence in
+        // PackedDeviceQueue.publishUsed between its flags store and reading our wish
+        VarHandle.fullFence();
+        int flags = (short) SHORT.getAcquire(desc, lastUsed * DESC_SIZE + DESC_FLAGS);
+        return PackedRing.isUsed(flags, usedWrap);
+    }
+
+    @Override
+    public void disableInterrupts() {
+        if (eventFlagsShadow != EVENT_FLAG_DISABLE) {
+            eventFlagsShadow = EVENT_FLAG_DISABLE;
+            SHORT.setRelease(driverEvent, EVENT_FLAGS, EVENT_FLAG_DISABLE);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "PackedDriverQueue[size=" + queueSize + ", free=" + numFree + ", nextAvail=" + nextAvail + "/"
+            + (availWrap ? 1 : 0) + ", lastUsed=" + lastUsed + "/" + (usedWrap ? 1 : 0)
+            + (broken != null ? ", broken: " + broken.getMessage() : "") + "]";
+    }
+}
