@@ -19,7 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * One driver thread and one device thread pass ten million chains through a split ring with
+ * One driver thread and one device thread pass ten million chains through a split or packed ring with
  * payload checksums: nothing lost, duplicated, reordered or corrupted, and no hang.
  *
  * <p>Each chain carries a sequence number and a 64-byte payload derived from it, split over one
@@ -38,12 +38,14 @@ class TwoThreadStressTest {
     private static final int PAYLOAD = 64;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    @ParameterizedTest(name = "eventIdx={0}, wakeUps={1}")
-    @CsvSource({"false,false", "true,false", "false,true", "true,true"})
+    @ParameterizedTest(name = "packed={0}, eventIdx={1}, wakeUps={2}")
+    @CsvSource({"false,false,false", "false,true,false", "false,false,true", "false,true,true",
+        "true,false,false", "true,true,false", "true,false,true", "true,true,true"})
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
-    void tenMillionChainsArriveExactlyOnceAndIntact(boolean eventIdx, boolean wakeUps) throws Exception {
+    void tenMillionChainsArriveExactlyOnceAndIntact(boolean packed, boolean eventIdx, boolean wakeUps) throws Exception {
         long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
-            | (eventIdx ? VirtioFeatures.bit(VirtioFeatures.EVENT_IDX) : 0);
+            | (eventIdx ? VirtioFeatures.bit(VirtioFeatures.EVENT_IDX) : 0)
+            | (packed ? VirtioFeatures.bit(VirtioFeatures.RING_PACKED) : 0);
         RingAddresses rings = new RingAddresses(RINGS, RINGS + 0x1000 * 4, RINGS + 0x1000 * 8);
         try (GuestMemory memory = GuestMemory.ofShared(0, BUFFERS + SLOT * QUEUE_SIZE)) {
             DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, memory, rings);
@@ -67,8 +69,8 @@ class TwoThreadStressTest {
                 runner.close();
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("split ring, eventIdx=%s, wakeUps=%s: %,d chains in %.2f s = %,.0f chains/s%n",
-                eventIdx, wakeUps, CHAINS, seconds, CHAINS / seconds);
+            System.out.printf("%s ring, eventIdx=%s, wakeUps=%s: %,d chains in %.2f s = %,.0f chains/s%n",
+                packed ? "packed" : "split", eventIdx, wakeUps, CHAINS, seconds, CHAINS / seconds);
             assertNull(deviceError.get(), () -> "device failed: " + deviceError.get());
             assertNull(checker.error, () -> checker.error);
             assertEquals(CHAINS, agent.chainsHandled());

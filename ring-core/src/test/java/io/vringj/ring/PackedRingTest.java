@@ -1,0 +1,351 @@
+package io.vringj.ring;
+
+import static io.vringj.ring.PackedRing.DESC_F_INDIRECT;
+import static io.vringj.ring.PackedRing.DESC_F_NEXT;
+import static io.vringj.ring.PackedRing.DESC_F_WRITE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vringj.memory.AddressSpace;
+import org.junit.jupiter.api.Test;
+
+/** The packed ring [virtio 2.8]: each device rule with the smallest ring that breaks it, the driver's checks, and notifications. */
+class PackedRingTest {
+    private static final long BUF = RawRing.BUFFERS;
+
+    private static VirtqueueException popFails(DeviceQueue device, RingError expected) {
+        VirtqueueException e = assertThrows(VirtqueueException.class, () -> device.pop(new DescriptorChain()));
+        assertEquals(expected, e.error(), e.getMessage());
+        assertTrue(device.isBroken());
+        assertSame(e, assertThrows(VirtqueueException.class, () -> device.pop(new DescriptorChain())),
+            "a broken queue reports the same error again");
+        return e;
+    }
+
+    @Test
+    void acceptsAChainWhoseIdIsInTheLastDescriptor() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 10, 9, DESC_F_NEXT).avail(BUF + 16, 20, 2, DESC_F_WRITE);
+            DeviceQueue device = ring.device();
+            DescriptorChain chain = new DescriptorChain();
+            assertTrue(device.pop(chain));
+            assertEquals(2, chain.head(), "the buffer id of the last descriptor");
+            assertEquals(10, chain.readableLength());
+            assertEquals(20, chain.writableLength());
+            assertFalse(device.pop(chain));
+            device.addUsed(2, 20);
+            assertTrue(device.publishUsed());
+            assertEquals(2, ring.descId(0));
+            assertEquals(20, ring.descLen(0));
+            assertEquals(PackedRing.DESC_F_AVAIL | PackedRing.DESC_F_USED, ring.descFlags(0) & 0x8080);
+        }
+    }
+
+    @Test
+    void rejectsChainLongerThanQueueSize() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(2)) {
+            ring.avail(BUF, 8, 0, DESC_F_NEXT).avail(BUF, 8, 0, DESC_F_NEXT);
+            popFails(ring.device(), RingError.CHAIN_LOOP);
+        }
+    }
+
+    @Test
+    void rejectsBufferIdAtOrBeyondQueueSize() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 8, 4, 0);
+            popFails(ring.device(), RingError.HEAD_OUT_OF_RANGE);
+        }
+    }
+
+    @Test
+    void rejectsBufferIdAlreadyInFlight() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 8, 1, 0).avail(BUF, 8, 1, 0);
+            DeviceQueue device = ring.device();
+            assertTrue(device.pop(new DescriptorChain()));
+            popFails(device, RingError.HEAD_IN_FLIGHT);
+        }
+    }
+
+    @Test
+    void rejectsReadableAfterWritable() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 8, 0, DESC_F_WRITE | DESC_F_NEXT).avail(BUF, 8, 0, 0);
+            popFails(ring.device(), RingError.READABLE_AFTER_WRITABLE);
+        }
+    }
+
+    @Test
+    void rejectsZeroLengthBuffer() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 0, 0, 0);
+            popFails(ring.device(), RingError.ZERO_LENGTH);
+        }
+    }
+
+    @Test
+    void rejectsTotalLengthOf4GiBOrMore() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(BUF, 0xFFFF_FFFFL, 0, DESC_F_NEXT).avail(BUF, 1, 0, 0);
+            AddressSpace identity = AddressSpace.identity(ring.raw.memory);
+            AddressSpace anything = (bus, len, access, sink) -> {
+                if (bus < BUF) {
+                    identity.translate(bus, len, access, sink);
+                } else {
+                    sink.accept(ring.raw.memory.slice(BUF, 1), 0, len);
+                }
+            };
+            popFails(ring.device(anything), RingError.CHAIN_TOO_LONG);
+        }
+    }
+
+    @Test
+    void rejectsIndirectTogetherWithNext() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, BUF, 8, 0);
+            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT | DESC_F_NEXT).avail(BUF, 8, 0, 0);
+            popFails(ring.device(), RingError.INDIRECT_WITH_NEXT);
+        }
+    }
+
+    @Test
+    void rejectsIndirectInsideATable() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT);
+            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
+            popFails(ring.device(), RingError.NESTED_INDIRECT);
+        }
+    }
+
+    @Test
+    void rejectsFlagsOtherThanWriteInsideATable() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, BUF, 8, DESC_F_NEXT).indirect(1, BUF, 8, 0);
+            ring.avail(RawRing.INDIRECT, 32, 0, DESC_F_INDIRECT);
+            popFails(ring.device(), RingError.BAD_INDIRECT_FLAGS);
+        }
+    }
+
+    @Test
+    void rejectsBadIndirectTableLengths() throws Exception {
+        for (long len : new long[] {0, 24, 16 * 5}) {
+            try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+                for (int i = 0; i < 5; i++) {
+                    ring.indirect(i, BUF, 8, 0);
+                }
+                ring.avail(RawRing.INDIRECT, len, 0, DESC_F_INDIRECT);
+                popFails(ring.device(), len == 16 * 5 ? RingError.INDIRECT_TOO_LARGE : RingError.BAD_INDIRECT_LENGTH);
+            }
+        }
+    }
+
+    @Test
+    void rejectsIndirectWhenNotNegotiated() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.indirect(0, BUF, 8, 0);
+            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
+            popFails(ring.device(), RingError.INDIRECT_NOT_NEGOTIATED);
+        }
+    }
+
+    @Test
+    void rejectsBufferOutsideMemoryOrNotAllowed() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(0x7000_0000L, 8, 0, 0);
+            popFails(ring.device(), RingError.ADDRESS_FAULT);
+        }
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            ring.avail(RawRing.SECURE_BASE, 8, 0, 0);
+            popFails(ring.device(AddressSpace.sharedOnly(ring.raw.memory)), RingError.ADDRESS_FAULT);
+        }
+    }
+
+    @Test
+    void acceptsAnyQueueSizeUpTo32768AndRejectsOthers() {
+        assertEquals(3, PackedRing.checkQueueSize(3));
+        assertEquals(32768, PackedRing.checkQueueSize(32768));
+        assertThrows(IllegalArgumentException.class, () -> PackedRing.checkQueueSize(0));
+        assertThrows(IllegalArgumentException.class, () -> PackedRing.checkQueueSize(32769));
+    }
+
+    @Test
+    void chainsWrapMidChainInAQueueOfSizeThree() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(3, VirtioFeatures.INDIRECT_DESC)) {
+            DriverQueue driver = ring.driver();
+            DeviceQueue device = ring.device();
+            DescriptorChain chain = new DescriptorChain();
+            BufferChain two = new BufferChain(2).addReadable(BUF, 8).addWritable(BUF + 8, 8);
+            for (int round = 0; round < 50; round++) {
+                int id = driver.add(two);
+                assertTrue(id >= 0);
+                driver.publish();
+                assertTrue(device.pop(chain), "round " + round);
+                assertEquals(id, chain.head());
+                device.addUsed(id, round % 9);
+                device.publishUsed();
+                assertEquals(id, driver.pollUsed());
+                assertEquals(round % 9, driver.usedLength());
+                assertEquals(3, driver.numFree());
+            }
+            // an indirect chain takes one position
+            BufferChain five = new BufferChain(5).addReadable(BUF, 8).addReadable(BUF, 8).addWritable(BUF, 8);
+            driver.writeIndirectTable(five, ring.raw.memory.slice(RawRing.INDIRECT, 48));
+            int id = driver.addIndirect(five, RawRing.INDIRECT);
+            assertEquals(2, driver.numFree());
+            driver.publish();
+            assertTrue(device.pop(chain));
+            assertEquals(16, chain.readableLength());
+            assertEquals(8, chain.writableLength());
+            device.addUsed(id, 8);
+            device.publishUsed();
+            assertEquals(id, driver.pollUsed());
+            assertEquals(3, driver.numFree());
+        }
+    }
+
+    @Test
+    void driverReportsUsedIdNotInFlightAndOverlongLength() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            int id = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.used(0, id + 1, 0, true);
+            VirtqueueException e = assertThrows(VirtqueueException.class, driver::pollUsed);
+            assertEquals(RingError.USED_ID_NOT_IN_FLIGHT, e.error());
+            assertTrue(driver.isBroken());
+        }
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            int id = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.used(0, id, 9, true);
+            assertEquals(RingError.USED_LENGTH_TOO_LARGE, assertThrows(VirtqueueException.class, driver::pollUsed).error());
+        }
+    }
+
+    @Test
+    void driverNeverHandsOutTheSameIdTwice() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.used(0, a, 0, true).used(1, a, 0, true);
+            assertEquals(a, driver.pollUsed());
+            assertEquals(RingError.USED_ID_NOT_IN_FLIGHT, assertThrows(VirtqueueException.class, driver::pollUsed).error());
+        }
+    }
+
+    @Test
+    void driverDoesNotMistakeItsOwnAvailableDescriptorForUsed() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            assertEquals(DriverQueue.NONE, driver.pollUsed());
+        }
+    }
+
+    @Test
+    void nothingIsAvailableBeforePublishAndABatchAppearsAtOnce() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(8)) {
+            DriverQueue driver = ring.driver();
+            DeviceQueue device = ring.device();
+            BufferChain c = new BufferChain(1).addReadable(BUF, 8);
+            driver.add(c);
+            driver.add(c);
+            DescriptorChain chain = new DescriptorChain();
+            assertFalse(device.pop(chain));
+            assertTrue(driver.publish());
+            assertTrue(device.pop(chain));
+            assertTrue(device.pop(chain));
+            assertFalse(device.pop(chain));
+        }
+    }
+
+    @Test
+    void kickFollowsDeviceEventSuppression() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(8)) {
+            DriverQueue driver = ring.driver();
+            DeviceQueue device = ring.device();
+            BufferChain c = new BufferChain(1).addReadable(BUF, 8);
+            driver.add(c);
+            assertTrue(driver.publish(), "ENABLE");
+            device.disableNotifications();
+            driver.add(c);
+            assertFalse(driver.publish(), "DISABLE");
+            assertTrue(device.enableNotifications(), "two chains waiting");
+        }
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.EVENT_IDX)) {
+            DriverQueue driver = ring.driver();
+            DeviceQueue device = ring.device();
+            BufferChain c = new BufferChain(1).addReadable(BUF, 8);
+            DescriptorChain chain = new DescriptorChain();
+            assertFalse(device.enableNotifications());
+            driver.add(c);
+            assertTrue(driver.publish(), "the device asked for position 0");
+            driver.add(c);
+            assertFalse(driver.publish(), "the device has not moved on");
+            assertTrue(device.pop(chain));
+            assertTrue(device.pop(chain));
+            assertFalse(device.enableNotifications());
+            // across the wrap: positions 2 and 3 then 0 of the next lap
+            for (int i = 0; i < 2; i++) {
+                device.addUsed(i, 0);
+            }
+            device.publishUsed();
+            driver.pollUsed();
+            driver.pollUsed();
+            driver.add(c);
+            assertTrue(driver.publish(), "event at position 2");
+        }
+    }
+
+    @Test
+    void interruptFollowsDriverEventSuppression() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(8, VirtioFeatures.EVENT_IDX)) {
+            DriverQueue driver = ring.driver();
+            DeviceQueue device = ring.device();
+            BufferChain c = new BufferChain(1).addWritable(BUF, 8);
+            DescriptorChain chain = new DescriptorChain();
+            for (int i = 0; i < 3; i++) {
+                driver.add(c);
+            }
+            driver.publish();
+            assertFalse(driver.enableInterrupts());
+            device.pop(chain);
+            device.addUsed(chain.head(), 0);
+            assertTrue(device.publishUsed(), "the driver asked for position 0");
+            device.pop(chain);
+            device.addUsed(chain.head(), 0);
+            assertFalse(device.publishUsed(), "the driver has not caught up");
+            driver.pollUsed();
+            driver.pollUsed();
+            device.pop(chain);
+            device.addUsed(chain.head(), 0);
+            assertTrue(device.publishUsed());
+            driver.disableInterrupts();
+            driver.add(c);
+            driver.publish();
+            device.pop(chain);
+            device.addUsed(chain.head(), 0);
+            assertFalse(device.publishUsed(), "DISABLE");
+        }
+    }
+
+    @Test
+    void restoresPositionAndWrapCounterFromVringBase() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DeviceQueue fresh = ring.device();
+            assertEquals(0x8000, fresh.lastAvailIdx(), "position 0, wrap counter 1");
+            assertThrows(IllegalArgumentException.class, () -> DeviceQueue.create(ring.raw.features, 4,
+                ring.raw.addresses(), AddressSpace.identity(ring.raw.memory), 4));
+            DeviceQueue restored = DeviceQueue.create(ring.raw.features, 4, ring.raw.addresses(),
+                AddressSpace.identity(ring.raw.memory), 2);
+            assertEquals(2, restored.lastAvailIdx());
+        }
+    }
+}
