@@ -13,6 +13,9 @@ import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
+import static io.vringj.ring.SplitRing.DESC_LE_INT;
+import static io.vringj.ring.SplitRing.DESC_LE_LONG;
+import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.LE_INT;
 import static io.vringj.ring.SplitRing.LE_LONG;
 import static io.vringj.ring.SplitRing.LE_SHORT;
@@ -166,7 +169,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         boolean writable = sawWritable;
         for (int i = 0; i < entries; i++) {
             long off = i * DESC_SIZE;
-            int flags = table.get(LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
+            int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 throw fail(RingError.NESTED_INDIRECT, "entry " + i + " of the indirect table at position " + nextAvail,
                     null);
@@ -176,8 +179,8 @@ final class PackedDeviceQueue extends DeviceQueueBase {
                     + nextAvail + " has flags 0x" + Integer.toHexString(flags), null);
             }
             boolean write = flags == DESC_F_WRITE;
-            addBuffer(chain, nextAvail, i, true, table.get(LE_LONG, off + DESC_ADDR),
-                Integer.toUnsignedLong(table.get(LE_INT, off + DESC_LEN)), write, writable);
+            addBuffer(chain, nextAvail, i, true, table.get(DESC_LE_LONG, off + DESC_ADDR),
+                Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN)), write, writable);
             writable |= write;
         }
     }

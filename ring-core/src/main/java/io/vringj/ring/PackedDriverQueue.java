@@ -13,6 +13,9 @@ import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
+import static io.vringj.ring.SplitRing.DESC_LE_INT;
+import static io.vringj.ring.SplitRing.DESC_LE_LONG;
+import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.LE_INT;
 import static io.vringj.ring.SplitRing.LE_LONG;
 import static io.vringj.ring.SplitRing.LE_SHORT;
@@ -147,11 +150,11 @@ final class PackedDriverQueue extends DriverQueueBase {
         int readable = chain.readableCount();
         for (int k = 0; k < chain.size(); k++) {
             long off = k * DESC_SIZE;
-            table.set(LE_LONG, off + DESC_ADDR, chain.busAddress(k));
-            table.set(LE_INT, off + DESC_LEN, (int) chain.length(k));
-            table.set(LE_SHORT, off + DESC_ID, (short) 0);
+            table.set(DESC_LE_LONG, off + DESC_ADDR, chain.busAddress(k));
+            table.set(DESC_LE_INT, off + DESC_LEN, (int) chain.length(k));
+            table.set(DESC_LE_SHORT, off + DESC_ID, (short) 0);
             // only WRITE is valid inside a packed indirect table [virtio 2.8.19]
-            table.set(LE_SHORT, off + DESC_FLAGS, (short) (k >= readable ? DESC_F_WRITE : 0));
+            table.set(DESC_LE_SHORT, off + DESC_FLAGS, (short) (k >= readable ? DESC_F_WRITE : 0));
         }
     }
 

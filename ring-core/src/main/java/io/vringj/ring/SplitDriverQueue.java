@@ -12,6 +12,9 @@ import static io.vringj.ring.SplitRing.DESC_F_WRITE;
 import static io.vringj.ring.SplitRing.DESC_LEN;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
 import static io.vringj.ring.SplitRing.DESC_SIZE;
+import static io.vringj.ring.SplitRing.DESC_LE_INT;
+import static io.vringj.ring.SplitRing.DESC_LE_LONG;
+import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.LE_INT;
 import static io.vringj.ring.SplitRing.LE_LONG;
 import static io.vringj.ring.SplitRing.LE_SHORT;
@@ -154,10 +157,10 @@ final class SplitDriverQueue extends DriverQueueBase {
         for (int k = 0; k < n; k++) {
             long off = k * DESC_SIZE;
             short flags = (short) ((k >= readable ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0));
-            table.set(LE_LONG, off + DESC_ADDR, chain.busAddress(k));
-            table.set(LE_INT, off + DESC_LEN, (int) chain.length(k));
-            table.set(LE_SHORT, off + DESC_FLAGS, flags);
-            table.set(LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? k + 1 : 0));
+            table.set(DESC_LE_LONG, off + DESC_ADDR, chain.busAddress(k));
+            table.set(DESC_LE_INT, off + DESC_LEN, (int) chain.length(k));
+            table.set(DESC_LE_SHORT, off + DESC_FLAGS, flags);
+            table.set(DESC_LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? k + 1 : 0));
         }
     }
 

@@ -65,6 +65,17 @@ public final class SplitRing {
     static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /*
+     * Descriptor reads on the device side. The ring's own table is checked to be aligned at
+     * activation, but an indirect table sits wherever the driver put it: the spec sets no
+     * alignment for it [virtio 2.7.5.3], so walks read descriptors through unaligned layouts (the
+     * same load instruction on x86 and arm64). Found by the malicious-driver property: an
+     * INDIRECT descriptor whose addr was moved by one byte made an aligned read throw.
+     */
+    static final ValueLayout.OfShort DESC_LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt DESC_LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong DESC_LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     /** {@code le16} at (segment, offset): plain, acquire and release access for the idx fields. */
     static final VarHandle SHORT = LE_SHORT.varHandle().withInvokeExactBehavior();
 

@@ -170,6 +170,22 @@ class DeviceValidationTest {
     }
 
     @Test
+    void walksAnIndirectTableAtAnUnalignedAddress() throws Exception {
+        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+            long table = RawRing.INDIRECT + 1;
+            DriverQueue driver = ring.driver();
+            BufferChain chain = new BufferChain(2).addReadable(BUF, 8).addWritable(BUF + 8, 8);
+            driver.writeIndirectTable(chain, ring.memory.slice(table, 32));
+            driver.addIndirect(chain, table);
+            driver.publish();
+            DescriptorChain popped = new DescriptorChain();
+            assertTrue(ring.device().pop(popped));
+            assertEquals(8, popped.readableLength());
+            assertEquals(8, popped.writableLength());
+        }
+    }
+
+    @Test
     void rejectsIndirectWhenNotNegotiated() throws Exception {
         try (RawRing ring = RawRing.of(4)) {
             ring.indirect(0, BUF, 8, 0, 0);

@@ -143,6 +143,21 @@ class PackedRingTest {
     }
 
     @Test
+    void walksAnIndirectTableAtAnUnalignedAddress() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+            long table = RawRing.INDIRECT + 3;
+            DriverQueue driver = ring.driver();
+            BufferChain chain = new BufferChain(2).addReadable(BUF, 8).addWritable(BUF + 8, 8);
+            driver.writeIndirectTable(chain, ring.raw.memory.slice(table, 32));
+            driver.addIndirect(chain, table);
+            driver.publish();
+            DescriptorChain popped = new DescriptorChain();
+            assertTrue(ring.device().pop(popped));
+            assertEquals(8, popped.writableLength());
+        }
+    }
+
+    @Test
     void rejectsIndirectWhenNotNegotiated() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             ring.indirect(0, BUF, 8, 0);
