@@ -25,6 +25,8 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     private int inFlightCount;
 
     VirtqueueException broken;
+    /** The address space's epoch when the ring areas were last translated. */
+    private long ringEpoch;
 
     DeviceQueueBase(long features, int queueSize, RingAddresses addresses, AddressSpace space) {
         this.queueSize = queueSize;
@@ -60,6 +62,23 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     @Override
     public final int inFlight() {
         return inFlightCount;
+    }
+
+    /** Translates the ring areas and records the epoch with {@link #ringEpoch(long)}. */
+    abstract void translateRings() throws VirtqueueException;
+
+    final void ringEpoch(long epoch) {
+        ringEpoch = epoch;
+    }
+
+    /**
+     * Translates the ring areas again if the address space has changed since (an IOTLB update or
+     * invalidation): the per-queue ring-area translation cache. A miss is passed on.
+     */
+    final void refreshRings() throws VirtqueueException {
+        if (space.epoch() != ringEpoch) {
+            translateRings();
+        }
     }
 
     /** Builds the error; a fatal one latches the queue broken. */

@@ -45,7 +45,6 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     private MemorySegment desc;
     private MemorySegment driverEvent;
     private MemorySegment deviceEvent;
-    private long ringEpoch;
 
     private final int[] ringDescriptors;
 
@@ -78,7 +77,8 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         translateRings();
     }
 
-    private void translateRings() throws VirtqueueException {
+    @Override
+    void translateRings() throws VirtqueueException {
         long epoch = space.epoch();
         long size = PackedRing.descriptorRingSize(queueSize);
         // the device both reads descriptors and writes used ones in place: it needs both permissions
@@ -88,13 +88,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             Access.READ, PackedRing.EVENT_ALIGN);
         deviceEvent = translateArea("device event suppression", addresses.deviceArea(), PackedRing.EVENT_SIZE,
             Access.WRITE, PackedRing.EVENT_ALIGN);
-        ringEpoch = epoch;
-    }
-
-    private void refreshRings() throws VirtqueueException {
-        if (space.epoch() != ringEpoch) {
-            translateRings();
-        }
+        ringEpoch(epoch);
     }
 
     /** @return the position (bits 0-14) and wrap counter (bit 15) of the next descriptor to read */
@@ -220,13 +214,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         pendingUsed = -1;
         int moved = usedDescriptorsAdded;
         usedDescriptorsAdded = 0;
-        // full fence: the used flags must be visible before we read the driver's wish; pairs with
-        // the fence in the driver's enableInterrupts
-        VarHandle.fullFence();
-        short flags = (short) SHORT.getOpaque(driverEvent, EVENT_FLAGS);
-        int offWrap = Short.toUnsignedInt((short) SHORT.getOpaque(driverEvent, EVENT_OFF_WRAP));
-        return PackedRing.needNotify(eventIdx ? flags : (flags == EVENT_FLAG_DESC ? EVENT_FLAG_ENABLE : flags),
-            offWrap, nextUsed, moved, usedWrap, queueSize);
+        return PackedRing.notifyAfterPublish(driverEvent, eventIdx, nextUsed, moved, usedWrap, queueSize);
     }
 
     @Override
@@ -236,17 +224,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         }
         refreshRings();
         notificationsEnabled = true;
-        if (eventIdx) {
-            SHORT.setRelease(deviceEvent, EVENT_OFF_WRAP, PackedRing.offWrap(nextAvail, availWrap));
-        }
-        short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
-        if (eventFlagsShadow != wanted) {
-            eventFlagsShadow = wanted;
-            SHORT.setRelease(deviceEvent, EVENT_FLAGS, wanted);
-        }
-        // full fence: our wish must be visible before we recheck the ring; pairs with the fence in
-        // the driver's publish between its head store and reading our wish
-        VarHandle.fullFence();
+        eventFlagsShadow = PackedRing.arm(deviceEvent, eventIdx, nextAvail, availWrap, eventFlagsShadow);
         int flags = (short) SHORT.getAcquire(desc, nextAvail * DESC_SIZE + DESC_FLAGS);
         return PackedRing.isAvailable(flags, availWrap);
     }

@@ -183,13 +183,7 @@ final class PackedDriverQueue extends DriverQueueBase {
         pendingHead = -1;
         int moved = descriptorsAdded;
         descriptorsAdded = 0;
-        // full fence: the head store must be visible before we read the device's wish; pairs with
-        // the fence in PackedDeviceQueue.enableNotifications
-        VarHandle.fullFence();
-        short flags = (short) SHORT.getOpaque(deviceEvent, EVENT_FLAGS);
-        int offWrap = Short.toUnsignedInt((short) SHORT.getOpaque(deviceEvent, EVENT_OFF_WRAP));
-        return PackedRing.needNotify(eventIdx ? flags : (flags == EVENT_FLAG_DESC ? EVENT_FLAG_ENABLE : flags),
-            offWrap, nextAvail, moved, availWrap, queueSize);
+        return PackedRing.notifyAfterPublish(deviceEvent, eventIdx, nextAvail, moved, availWrap, queueSize);
     }
 
     @Override
@@ -222,17 +216,7 @@ final class PackedDriverQueue extends DriverQueueBase {
 
     @Override
     public boolean enableInterrupts() {
-        if (eventIdx) {
-            SHORT.setRelease(driverEvent, EVENT_OFF_WRAP, PackedRing.offWrap(lastUsed, usedWrap));
-        }
-        short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
-        if (eventFlagsShadow != wanted) {
-            eventFlagsShadow = wanted;
-            SHORT.setRelease(driverEvent, EVENT_FLAGS, wanted);
-        }
-        // full fence: our wish must be visible before we recheck the ring; pairs with the fence in
-        // PackedDeviceQueue.publishUsed between its flags store and reading our wish
-        VarHandle.fullFence();
+        eventFlagsShadow = PackedRing.arm(driverEvent, eventIdx, lastUsed, usedWrap, eventFlagsShadow);
         int flags = (short) SHORT.getAcquire(desc, lastUsed * DESC_SIZE + DESC_FLAGS);
         return PackedRing.isUsed(flags, usedWrap);
     }

@@ -1,5 +1,8 @@
 package io.vringj.ring;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
 /**
  * The packed virtqueue layout [virtio 2.8], little-endian whatever the host.
  *
@@ -100,6 +103,55 @@ public final class PackedRing {
     /** {@code desc_event} for a position and wrap counter. */
     static short offWrap(int position, boolean wrap) {
         return (short) (position | (wrap ? 0x8000 : 0));
+    }
+
+    /**
+     * After a publication (the release store is done): a full fence, then the peer's event
+     * suppression structure decides whether to notify it. The fence makes our store visible
+     * before we read the peer's wish, or the peer may recheck the ring, find nothing and sleep
+     * while we read a stale "don't notify"; it pairs with the fence in the peer's
+     * {@link #arm} before its recheck.
+     *
+     * @param peerEvent the peer's event suppression structure
+     * @param eventIdx whether EVENT_IDX was negotiated (DESC means ENABLE otherwise)
+     * @param newPos our position after the publication
+     * @param moved how many descriptors the publication moved us
+     * @param wrap our wrap counter at {@code newPos}
+     */
+    static boolean notifyAfterPublish(MemorySegment peerEvent, boolean eventIdx, int newPos, int moved, boolean wrap,
+                                      int queueSize) {
+        VarHandle.fullFence();
+        short flags = (short) SplitRing.SHORT.getOpaque(peerEvent, EVENT_FLAGS);
+        int offWrap = Short.toUnsignedInt((short) SplitRing.SHORT.getOpaque(peerEvent, EVENT_OFF_WRAP));
+        if (!eventIdx && flags == EVENT_FLAG_DESC) {
+            flags = EVENT_FLAG_ENABLE;
+        }
+        return needNotify(flags, offWrap, newPos, moved, wrap, queueSize);
+    }
+
+    /**
+     * Asks the peer for notifications: writes our event position (with EVENT_IDX) and flags into
+     * our own event suppression structure, then a full fence, so the caller's recheck of the ring
+     * that follows cannot miss a publication whose notification decision read our old wish.
+     *
+     * @param ownEvent our event suppression structure
+     * @param eventIdx whether EVENT_IDX was negotiated
+     * @param position the position we want to hear about
+     * @param wrap its wrap counter
+     * @param currentFlags the flags we last wrote
+     * @return the flags now written
+     */
+    static short arm(MemorySegment ownEvent, boolean eventIdx, int position, boolean wrap, short currentFlags) {
+        if (eventIdx) {
+            SplitRing.SHORT.setRelease(ownEvent, EVENT_OFF_WRAP, offWrap(position, wrap));
+        }
+        short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
+        if (currentFlags != wanted) {
+            SplitRing.SHORT.setRelease(ownEvent, EVENT_FLAGS, wanted);
+        }
+        // full fence: pairs with the fence in notifyAfterPublish on the other side
+        VarHandle.fullFence();
+        return wanted;
     }
 
     /**

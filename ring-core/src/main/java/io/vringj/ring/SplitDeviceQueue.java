@@ -53,7 +53,6 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     private MemorySegment desc;
     private MemorySegment avail;
     private MemorySegment used;
-    private long ringEpoch;
 
 
     private int lastAvail;
@@ -82,7 +81,8 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         usedShadow = usedPublished = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
     }
 
-    private void translateRings() throws VirtqueueException {
+    @Override
+    void translateRings() throws VirtqueueException {
         long epoch = space.epoch();
         desc = translateArea("descriptor table", addresses.descriptorArea(), SplitRing.descriptorTableSize(queueSize),
             Access.READ, SplitRing.DESC_ALIGN);
@@ -90,14 +90,7 @@ final class SplitDeviceQueue extends DeviceQueueBase {
             Access.READ, SplitRing.AVAIL_ALIGN);
         used = translateArea("used ring", addresses.deviceArea(), SplitRing.usedRingSize(queueSize),
             Access.WRITE, SplitRing.USED_ALIGN);
-        ringEpoch = epoch;
-    }
-
-    /** Translates the ring areas again if the address space has changed since; a miss is passed on. */
-    private void refreshRings() throws VirtqueueException {
-        if (space.epoch() != ringEpoch) {
-            translateRings();
-        }
+        ringEpoch(epoch);
     }
 
     @Override
