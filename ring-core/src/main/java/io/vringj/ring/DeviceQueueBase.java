@@ -3,6 +3,7 @@ package io.vringj.ring;
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
+import io.vringj.memory.TranslationSink;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
@@ -186,14 +187,47 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         }
     }
 
-    /** Translates an indirect table for reading. */
+    /**
+     * Translates an indirect table for reading without allocating: the table must be one
+     * contiguous piece; its backing segment is returned and its offset in that segment left in
+     * {@link #indirectOffset()}.
+     */
     final MemorySegment indirectTable(int head, long addr, long len) throws VirtqueueException {
+        indirectPiece.count = 0;
         try {
-            return space.translate(addr, len, Access.READ);
+            space.translate(addr, len, Access.READ, indirectPiece);
         } catch (TranslationException e) {
             throw translationFailure("indirect table of head " + head, e);
         }
+        if (indirectPiece.count != 1) {
+            throw fail(RingError.ADDRESS_FAULT, "indirect table of head " + head + " at bus address 0x"
+                + Long.toHexString(addr) + " is not contiguous behind the address space (" + indirectPiece.count
+                + " pieces)", null);
+        }
+        return indirectPiece.backing;
     }
+
+    /** @return the offset of the last table {@link #indirectTable} translated, in its backing segment */
+    final long indirectOffset() {
+        return indirectPiece.offset;
+    }
+
+    /** The one piece an indirect table translates to; reused for every table. */
+    private static final class Piece implements TranslationSink {
+        MemorySegment backing;
+        long offset;
+        int count;
+
+        @Override
+        public void accept(MemorySegment segment, long pieceOffset, long length) {
+            if (count++ == 0) {
+                backing = segment;
+                offset = pieceOffset;
+            }
+        }
+    }
+
+    private final Piece indirectPiece = new Piece();
 
     /**
      * Applies the per-buffer rules and translates the buffer into the chain: non-zero length, total

@@ -131,7 +131,8 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             }
             if ((flags & DESC_F_INDIRECT) != 0) {
                 checkIndirect(nextAvail, count - 1, next, len, false);
-                walkIndirect(chain, indirectTable(nextAvail, addr, len), (int) (len / DESC_SIZE), sawWritable);
+                MemorySegment table = indirectTable(nextAvail, addr, len);
+                walkIndirect(chain, table, indirectOffset(), (int) (len / DESC_SIZE), sawWritable);
                 chain.countDescriptor();
                 id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
                 break;
@@ -158,11 +159,11 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         return true;
     }
 
-    private void walkIndirect(DescriptorChain chain, MemorySegment table, int entries, boolean sawWritable)
+    private void walkIndirect(DescriptorChain chain, MemorySegment table, long base, int entries, boolean sawWritable)
         throws VirtqueueException {
         boolean writable = sawWritable;
         for (int i = 0; i < entries; i++) {
-            long off = i * DESC_SIZE;
+            long off = base + i * DESC_SIZE;
             int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 throw fail(RingError.NESTED_INDIRECT, "entry " + i + " of the indirect table at position " + nextAvail,

@@ -137,6 +137,7 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     private void walk(int head, DescriptorChain chain) throws VirtqueueException {
         chain.reset(head);
         MemorySegment table = desc;
+        long tableBase = 0;
         int tableSize = queueSize;
         boolean inIndirect = false;
         boolean sawWritable = false;
@@ -147,13 +148,14 @@ final class SplitDeviceQueue extends DeviceQueueBase {
                 throw fail(RingError.CHAIN_LOOP, "head " + head + " visited more than " + tableSize + " descriptors"
                     + (inIndirect ? " of its indirect table" : ""), null);
             }
-            long off = index * DESC_SIZE;
+            long off = tableBase + index * DESC_SIZE;
             long addr = table.get(DESC_LE_LONG, off + DESC_ADDR);
             long len = Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN));
             int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS);
             if ((flags & DESC_F_INDIRECT) != 0) {
                 checkIndirect(head, index, (flags & DESC_F_NEXT) != 0, len, inIndirect);
                 table = indirectTable(head, addr, len);
+                tableBase = indirectOffset();
                 chain.countDescriptor();
                 tableSize = (int) (len / DESC_SIZE);
                 inIndirect = true;
