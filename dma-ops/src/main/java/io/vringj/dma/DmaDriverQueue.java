@@ -5,6 +5,7 @@ import io.vringj.ring.DriverQueue;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -110,7 +111,7 @@ public final class DmaDriverQueue {
         this.mappedCount = new int[q];
         this.tokens = new Object[q];
         this.tableOfHead = new int[q];
-        java.util.Arrays.fill(tableOfHead, -1);
+        Arrays.fill(tableOfHead, -1);
         this.scratchBus = new long[maxBuffers];
         if (tableMemory == null) {
             tables = new MemorySegment[0];
