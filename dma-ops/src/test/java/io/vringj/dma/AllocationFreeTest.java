@@ -71,7 +71,10 @@ class AllocationFreeTest {
             }
             long allocated = allocatedBytes() - before;
             assertEquals(120_000, rounds);
-            assertTrue(allocated < 1024, "100,000 requests allocated " + allocated + " bytes on the request path");
+            // any per-request allocation costs at least 16 bytes a request (1.6 MB here); the
+            // bound leaves room for one-off allocations of the runtime (JIT transitions) on this thread
+            assertTrue(allocated < 100_000, "100,000 requests allocated " + allocated
+                + " bytes on the request path: less than one byte a request was expected");
         }
     }
 }
