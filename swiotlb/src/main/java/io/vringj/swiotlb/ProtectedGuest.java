@@ -1,6 +1,7 @@
 package io.vringj.swiotlb;
 
 import io.vringj.dma.DirectDmaOps;
+import io.vringj.dma.DmaPolicy;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.MemoryRegion;
@@ -24,6 +25,8 @@ import java.lang.foreign.MemorySegment;
  *
  *   device      AddressSpace.sharedOnly(memory): a SECURE address is a FAULT
  *   driver      SwiotlbDmaOps FORCE_BOUNCE over DirectDmaOps, coherent from the restricted pool
+ *   policy      DmaPolicy, protected: refuses a device without VERSION_1 + ACCESS_PLATFORM, and
+ *               its platform hook hands every device the force-bounce ops
  * </pre>
  *
  * <p>Closing it frees the guest memory.
@@ -47,6 +50,7 @@ public final class ProtectedGuest implements AutoCloseable {
     private final SwiotlbPool coherentPool;
     private final SwiotlbDmaOps dmaOps;
     private final AddressSpace deviceAddressSpace;
+    private final DmaPolicy dmaPolicy;
 
     private ProtectedGuest(Builder b) {
         long sharedSize = b.bouncePoolSize + b.coherentPoolSize;
@@ -67,6 +71,15 @@ public final class ProtectedGuest implements AutoCloseable {
             this.dmaOps = SwiotlbDmaOps.builder(bouncePool, new DirectDmaOps(memory), SwiotlbDmaOps.Mode.FORCE_BOUNCE)
                 .coherentPool(coherentPool).minAlignMask(b.minAlignMask).build();
             this.deviceAddressSpace = AddressSpace.sharedOnly(memory);
+            SwiotlbDmaOps bouncing = dmaOps;
+            this.dmaPolicy = DmaPolicy.builder()
+                .protectedGuest(true)
+                .platformOps(bouncing)
+                .directOps(new DirectDmaOps(memory))
+                // the platform forces bouncing: no device of this guest may reach private memory,
+                // whatever it negotiated
+                .platformHook((device, negotiated) -> bouncing)
+                .build();
         } catch (RuntimeException | Error e) {
             memory.close();
             throw e;
@@ -123,6 +136,15 @@ public final class ProtectedGuest implements AutoCloseable {
     /** @return the DMA ops every device of this guest uses: force-bounce, coherent from the restricted pool */
     public SwiotlbDmaOps dmaOps() {
         return dmaOps;
+    }
+
+    /**
+     * @return the policy that picks a device's DMA ops: protected, so it refuses devices that do
+     *     not offer {@code VERSION_1} and {@code ACCESS_PLATFORM}, and its hook forces every
+     *     device through {@link #dmaOps()}
+     */
+    public DmaPolicy dmaPolicy() {
+        return dmaPolicy;
     }
 
     /** @return how a device of this guest reaches memory: shared regions only */

@@ -4,6 +4,8 @@ import io.vringj.dma.CoherentBuffer;
 import io.vringj.dma.DmaDirection;
 import io.vringj.dma.DmaMappingException;
 import io.vringj.dma.DmaOps;
+import io.vringj.dma.Iommu;
+import io.vringj.dma.IommuDmaOps;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.MemoryAccessException;
 import io.vringj.memory.RegionKind;
@@ -27,9 +29,11 @@ import java.util.Objects;
  * </pre>
  *
  * <p>A bounced buffer's bus address is the guest-physical address of its slots. Over
- * {@link io.vringj.dma.DirectDmaOps} that is what the device uses anyway; over an IOMMU the pool
- * must be mapped 1:1 in the device's I/O page table once, so a bounce costs no IOMMU work per
- * buffer, and the inner ops must never hand out I/O virtual addresses inside the pool.
+ * {@link io.vringj.dma.DirectDmaOps} that is what the device uses anyway. Over a translating
+ * {@link IommuDmaOps}, {@link Builder#build()} maps the bounce pool and the restricted pool 1:1
+ * in the IOMMU once ({@link Iommu#identityMap(long, long)}, which also keeps those addresses
+ * out of the IOVA window), so a bounce costs no IOMMU work per buffer; transient pools are then
+ * refused, since they would not be mapped.
  *
  * <p>The device can reach a buffer when it lies in a {@link RegionKind#SHARED} region and at or
  * below the device's DMA mask (Linux's {@code dma_capable}); a {@code SECURE} buffer is always
@@ -245,9 +249,34 @@ public final class SwiotlbDmaOps implements DmaOps {
             return this;
         }
 
-        /** @return the DMA ops */
+        /**
+         * Builds the ops. Over a translating {@link IommuDmaOps}, first maps the bounce pool and
+         * the restricted pool 1:1 in its IOMMU (once; a range already mapped 1:1 is left as it is).
+         *
+         * @return the DMA ops
+         * @throws IllegalArgumentException over a translating IOMMU, if the pool may grow by
+         *     transient pools, or a pool's range is already mapped to something else
+         */
         public SwiotlbDmaOps build() {
+            if (inner instanceof IommuDmaOps iommuOps && iommuOps.mode() != IommuDmaOps.Mode.PASSTHROUGH) {
+                if (pool.growsByTransientPools()) {
+                    throw new IllegalArgumentException("pool " + pool + " grows by transient pools, which the IOMMU "
+                        + iommuOps.iommu() + " would not map; turn growth off to stack over IOMMU DMA ops");
+                }
+                identityMap(iommuOps.iommu(), pool);
+                if (coherentPool != null) {
+                    identityMap(iommuOps.iommu(), coherentPool);
+                }
+            }
             return new SwiotlbDmaOps(this);
+        }
+
+        private static void identityMap(Iommu iommu, SwiotlbPool p) {
+            if (iommu.isMapped(p.base(), p.size()) && iommu.translate(p.base()) == p.base()
+                && iommu.translate(p.base() + p.size() - 1) == p.base() + p.size() - 1) {
+                return;
+            }
+            iommu.identityMap(p.base(), p.size());
         }
     }
 }
