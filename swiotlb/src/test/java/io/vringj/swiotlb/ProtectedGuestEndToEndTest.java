@@ -27,9 +27,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A protected guest end to end: a driver thread offers requests from SECURE memory through the
- * dma-ops glue ({@link DmaDriverQueue}) and the force-bounce {@link SwiotlbDmaOps}; a device
- * thread, which reaches memory only through an instrumented protected address space, echoes
- * each request into its reply buffer.
+ * dma-ops glue ({@link DmaDriverQueue}) and the force-bounce {@link SwiotlbDmaOps} (every
+ * fourth through an indirect table, also in SECURE memory and bounced); the rings come from the
+ * restricted pool; a device thread, which reaches memory only through an instrumented protected
+ * address space, echoes each request into its reply buffer.
  *
  * <p><b>Size distribution.</b> Each request has one readable and one writable buffer of the
  * same size, drawn from 64 B to 64 KiB inclusive: 94.8% in 64..512 B, 5% in 513 B..8 KiB,
@@ -44,7 +45,11 @@ class ProtectedGuestEndToEndTest {
     static final int MAX_SIZE = 64 * 1024;
     static final int SOURCE_SIZE = 2 * MAX_SIZE;
     static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
-        | VirtioFeatures.bit(VirtioFeatures.ACCESS_PLATFORM);
+        | VirtioFeatures.bit(VirtioFeatures.ACCESS_PLATFORM) | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC);
+    /** Every this-many-th chain goes through an indirect table (itself bounced TO_DEVICE). */
+    static final int INDIRECT_EVERY = 4;
+    /** Bytes of a two-entry indirect table. */
+    static final int TABLE_BYTES = 2 * 16;
 
     /** The rings of one queue, allocated coherent (in the restricted pool). */
     record Rings(CoherentBuffer desc, CoherentBuffer avail, CoherentBuffer used) {
@@ -77,7 +82,9 @@ class ProtectedGuestEndToEndTest {
             RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
                 guest.secureRegion(), guest.sharedRegion());
             DeviceQueue device = DeviceQueue.create(FEATURES, QUEUE_SIZE, rings.busAddresses(), deviceView);
-            DmaDriverQueue driver = new DmaDriverQueue(rings.driver(), guest.dmaOps(), 2);
+            // indirect tables live in SECURE memory after the buffers, so they bounce like buffers
+            MemorySegment tables = guest.secureMemory().asSlice(2L * IN_FLIGHT * MAX_SIZE, (long) QUEUE_SIZE * TABLE_BYTES);
+            DmaDriverQueue driver = new DmaDriverQueue(rings.driver(), guest.dmaOps(), 2, tables);
 
             AtomicBoolean stop = new AtomicBoolean();
             AtomicReference<Throwable> deviceFailure = new AtomicReference<>();
@@ -109,15 +116,17 @@ class ProtectedGuestEndToEndTest {
 
             // every byte was bounced exactly as the copy table says, and nothing leaked
             SwiotlbStatistics s = guest.bouncePool().statistics();
-            assertEquals(2 * result.bytes, s.bytesToDevice(), "map copies both the request (TO_DEVICE) and the reply (FROM_DEVICE)");
+            assertEquals(2 * result.bytes + (long) TABLE_BYTES * result.indirect, s.bytesToDevice(),
+                "map copies the request (TO_DEVICE), the reply (FROM_DEVICE) and each indirect table");
             assertEquals(result.bytes, s.bytesFromDevice(), "unmap copies the reply back");
             assertEquals(0, s.slotsInUse());
             assertEquals(0, s.liveMappings());
             assertTrue(result.sawMax && result.sawMin, "both ends of the size range were used");
+            assertEquals(CHAINS / INDIRECT_EVERY, result.indirect);
         }
     }
 
-    record DriverResult(long completed, long bytes, boolean sawMin, boolean sawMax) {
+    record DriverResult(long completed, long bytes, long indirect, boolean sawMin, boolean sawMax) {
     }
 
     private static DriverResult runDriver(ProtectedGuest guest, DmaDriverQueue driver,
@@ -164,6 +173,7 @@ class ProtectedGuestEndToEndTest {
         int sent = 0;
         long completed = 0;
         long bytes = 0;
+        long indirect = 0;
         while (completed < CHAINS) {
             if (deviceFailure.get() != null) {
                 throw new AssertionError("device thread failed", deviceFailure.get());
@@ -177,7 +187,9 @@ class ProtectedGuestEndToEndTest {
                 buffers[1] = reply[slot].asSlice(0, size);
                 int head;
                 try {
-                    head = driver.add(buffers, 1, 1, tokens[slot]);
+                    head = sent % INDIRECT_EVERY == 0
+                        ? driver.addIndirect(buffers, 1, 1, tokens[slot])
+                        : driver.add(buffers, 1, 1, tokens[slot]);
                 } catch (DmaMappingException e) {
                     // the pool is fragmented for now: take used chains back and try again
                     assertEquals(DmaMappingException.Reason.NO_SPACE, e.reason(), e.getMessage());
@@ -187,6 +199,9 @@ class ProtectedGuestEndToEndTest {
                     break;
                 }
                 freeCount--;
+                if (sent % INDIRECT_EVERY == 0) {
+                    indirect++;
+                }
                 chainOfSlot[slot] = sent;
                 sent++;
                 work++;
@@ -209,7 +224,7 @@ class ProtectedGuestEndToEndTest {
             }
             idle.idle(work);
         }
-        return new DriverResult(completed, bytes, sawMin, sawMax);
+        return new DriverResult(completed, bytes, indirect, sawMin, sawMax);
     }
 
     /** Where chain {@code n}'s bytes start in the random source: odd stride, so neighbours differ. */
