@@ -158,8 +158,12 @@ public final class SwiotlbPool {
         }
         SlotTable table = m.table;
         long bus = m.start;
+        m.table = null;
         try {
-            // every direction copies at map time; for FROM_DEVICE this is the 2022 info-leak fix
+            // every direction copies at map time; for FROM_DEVICE this is the 2022 info-leak fix.
+            // Plain stores outside the area lock: no one else knows these slots yet, and the
+            // device sees them only after the caller publishes the bus address (the ring's
+            // release store of avail idx pairs with the device's acquire load).
             MemorySegment.copy(original, 0, table.memory, bus - table.base, size);
         } catch (RuntimeException | Error e) {
             // the original could not be read (closed arena, ...): nothing stays mapped
@@ -195,6 +199,8 @@ public final class SwiotlbPool {
         MemorySegment original = m.original;
         m.original = null;
         try {
+            // the device's writes to the slots happened before the driver saw the used entry
+            // (its acquire load of used idx pairs with the device's release store)
             if (direction != DmaDirection.TO_DEVICE) {
                 MemorySegment.copy(table.memory, busAddress - table.base, original, 0, length);
                 bytesFromDevice.add(length);
@@ -481,6 +487,7 @@ public final class SwiotlbPool {
         out.head = slot;
         out.start = table.slotAddress(slot) + offset;
         long used = slotsInUse.addAndGet(nslots);
+        // raise the high-water mark monotonically; a racing thread with a higher count wins
         long high = highWaterMark.get();
         while (used > high && !highWaterMark.compareAndSet(high, used)) {
             high = highWaterMark.get();

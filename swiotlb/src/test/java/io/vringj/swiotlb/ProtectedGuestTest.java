@@ -5,11 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vringj.dma.CoherentBuffer;
 import io.vringj.dma.DeviceRefusedException;
 import io.vringj.dma.DmaDirection;
+import io.vringj.dma.DmaDriverQueue;
+import io.vringj.dma.DmaMappingException;
 import io.vringj.memory.Access;
 import io.vringj.memory.RegionKind;
 import io.vringj.memory.TranslationException;
+import io.vringj.ring.DriverQueue;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
@@ -53,6 +57,30 @@ class ProtectedGuestTest {
             DeviceRefusedException refused = assertThrows(DeviceRefusedException.class,
                 () -> guest.dmaPolicy().choose("virtio-legacy", V1, V1));
             assertTrue(refused.getMessage().contains("ACCESS_PLATFORM"), refused.getMessage());
+        }
+    }
+
+    @Test
+    void aRequestThatDoesNotFitTheBouncePoolLeavesNothingMappedAndTheRingUntouched() throws Exception {
+        try (ProtectedGuest guest = ProtectedGuest.builder().secureMemory(0, 4L << 20)
+            .bouncePoolSize(SwiotlbPool.SEGMENT_SIZE).coherentPoolSize(SwiotlbPool.SEGMENT_SIZE).build()) {
+            int q = 16;
+            long features = V1 | PLATFORM;
+            CoherentBuffer desc = guest.dmaOps().allocCoherent(16L * q);
+            CoherentBuffer avail = guest.dmaOps().allocCoherent(6 + 2L * q);
+            CoherentBuffer used = guest.dmaOps().allocCoherent(6 + 8L * q);
+            DmaDriverQueue driver = new DmaDriverQueue(
+                DriverQueue.create(features, q, desc.memory(), avail.memory(), used.memory()), guest.dmaOps(), 2);
+            MemorySegment[] request = {guest.secureMemory().asSlice(0, 200 * 1024),
+                guest.secureMemory().asSlice(1L << 20, 100 * 1024)};
+            DmaMappingException e = assertThrows(DmaMappingException.class, () -> driver.add(request, 1, 1, null));
+            assertEquals(DmaMappingException.Reason.NO_SPACE, e.reason());
+            assertTrue(e.getMessage().contains("102400 bytes"), e.getMessage());
+            SwiotlbStatistics s = guest.bouncePool().statistics();
+            assertEquals(0, s.slotsInUse(), "the readable buffer mapped first was unmapped again");
+            assertEquals(0, s.liveMappings());
+            assertEquals(1, s.failedMaps());
+            assertEquals(q, driver.queue().numFree(), "the ring is untouched");
         }
     }
 
