@@ -32,7 +32,9 @@ import java.util.concurrent.atomic.LongAdder;
  *       in the caller's area (chosen from the calling thread) and moves round-robin.</li>
  *   <li>Alignment: the bounce address keeps {@code orig & minAlignMask & (SLOT_SIZE - 1)}; the
  *       first slot honours {@code allocAlignMask}, and a mapping of a page or more with neither
- *       mask is page-aligned.</li>
+ *       mask is page-aligned. When both masks are given, the bits of {@code minAlignMask} under
+ *       {@code allocAlignMask} are kept too, by padding slots before the mapping, so the bounce
+ *       address always agrees with {@code orig} in every bit of {@code minAlignMask}.</li>
  * </ul>
  *
  * <p>When bytes are copied (the table in Linux's swiotlb):
@@ -150,7 +152,11 @@ public final class SwiotlbPool {
             throw new DmaMappingException(DmaMappingException.Reason.EMPTY, String.format(
                 "buffer at native address 0x%x has no bytes", original.address()));
         }
-        int offset = (int) (originalAddress & minAlignMask & (SLOT_SIZE - 1));
+        // the bits of orig under min_align_mask that the slot and allocation alignment do not
+        // already fix: kept by starting the mapping this far into its first slot(s). With an
+        // allocAlignMask wider than a slot this may skip whole padding slots (Linux 6.9's fix
+        // for devices that give both masks); otherwise it is below one slot.
+        int offset = (int) (originalAddress & minAlignMask & (allocAlignMask | (SLOT_SIZE - 1)));
         SlotTable.Mapping m = SCRATCH.get();
         if (!takeSlots(size, offset, originalAddress, minAlignMask, allocAlignMask, SlotTable.stateOf(direction),
             original, true, m)) {

@@ -310,6 +310,19 @@ class SwiotlbPoolTest {
         assertThrows(IllegalArgumentException.class, () -> pool.map(secureBuffer(10), 0, DmaDirection.TO_DEVICE, 0, 0x1000));
     }
 
+    @Test
+    void withBothMasksEveryMinAlignBitIsKeptByPaddingSlots() throws Exception {
+        SwiotlbPool pool = pool(SEGMENT_SIZE, 1);
+        // orig has bit 11 set; a page-aligned allocation alone would lose it
+        long bus = pool.map(secureBuffer(600, 0x800), 0x2800, DmaDirection.FROM_DEVICE, 0xFFF, 0xFFF);
+        assertEquals(0x800, bus & 0xFFF);
+        assertEquals(2, pool.slotsInUse(), "one padding slot, then the mapping");
+        assertThrows(IllegalArgumentException.class, () -> pool.syncForCpu(bus - 0x800, 1, DmaDirection.FROM_DEVICE),
+            "the padding slot is not part of the mapping");
+        pool.unmap(bus, 600, DmaDirection.FROM_DEVICE);
+        assertEquals(0, pool.slotsInUse());
+    }
+
     // --- areas ----------------------------------------------------------------------------
 
     @Test
