@@ -9,8 +9,9 @@ package io.vringj.dma;
  *   IOVA  47..39 | 38..30 | 29..21 | 20..12 | 11..0
  *         level0   level1   level2   leaf     offset in page
  *
- *   leaf entry (long):  guest-physical page address (bits 63..12) | W (bit 1) | R (bit 0)
- *                       0 = not present
+ *   leaf entry (long):  guest-physical page address (bits 63..12) | START (bit 2) | W (bit 1) | R (bit 0)
+ *                       0 = not present; START marks the first page of each map() call, so a
+ *                       walk can tell where one mapping ends and the next begins
  * </pre>
  *
  * <p>Intermediate tables are allocated the first time a range under them is mapped and kept
@@ -25,6 +26,8 @@ public final class IoPageTable {
     private static final int INDEX_MASK = ENTRIES - 1;
     private static final long PAGE_MASK = IovaAllocator.PAGE_SIZE - 1;
     private static final long PERM_MASK = 3;
+    /** Leaf entry bit: the first page of a mapping. */
+    public static final long START = 4;
 
     private final Object[] root = new Object[ENTRIES];
     private long mappedPages;
@@ -66,7 +69,7 @@ public final class IoPageTable {
         }
         for (long i = 0; i < pages; i++) {
             long a = iova + (i << IovaAllocator.PAGE_SHIFT);
-            leaf(a, true)[index(a, 3)] = (gpa + (i << IovaAllocator.PAGE_SHIFT)) | permission.bits();
+            leaf(a, true)[index(a, 3)] = (gpa + (i << IovaAllocator.PAGE_SHIFT)) | permission.bits() | (i == 0 ? START : 0);
         }
         mappedPages += pages;
     }
@@ -116,6 +119,14 @@ public final class IoPageTable {
      */
     public static long pageOf(long entry) {
         return entry & ~PAGE_MASK;
+    }
+
+    /**
+     * @param entry a leaf entry from {@link #lookup(long)}
+     * @return whether it is the first page of a mapping
+     */
+    public static boolean isMappingStart(long entry) {
+        return (entry & START) != 0;
     }
 
     /**

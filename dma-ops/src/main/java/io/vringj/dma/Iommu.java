@@ -195,11 +195,11 @@ public final class Iommu {
     }
 
     /**
-     * What the IOMMU answers a device IOTLB miss with: an UPDATE for the run of pages that
-     * starts at the page of {@code iova}, continues while the guest-physical pages are
-     * contiguous with the same permission, and stops at {@link #MAX_RESOLVE_SIZE}. Its
-     * {@code uaddr} is the guest-physical address. In an identity domain: the guest-physical
-     * range itself, RW, within its region and its 2 MiB block.
+     * What the IOMMU answers a device IOTLB miss with: an UPDATE for the mapping that holds
+     * {@code iova}, from the page of {@code iova} to the end of that mapping (never into the
+     * next one, whose lifetime differs), at most {@link #MAX_RESOLVE_SIZE}. Its {@code uaddr} is
+     * the guest-physical address. In an identity domain: the guest-physical range itself, RW,
+     * within its region and its 2 MiB block.
      *
      * @param address the IOVA that missed
      * @return the UPDATE, or {@code null} if {@code address} is not mapped (the device's
@@ -220,20 +220,56 @@ public final class Iommu {
         }
         long page = address & ~(PAGE - 1);
         long entry = pageTable.lookup(page);
-        if (entry == 0) {
-            return null;
-        }
+        return entry == 0 ? null : runFrom(page, entry);
+    }
+
+    /** The UPDATE for the run of one mapping's pages starting at {@code page}. Under the lock. */
+    private IotlbMessage runFrom(long page, long entry) {
         long gpa = IoPageTable.pageOf(entry);
         Permission perm = IoPageTable.permissionOf(entry);
         long pages = 1;
         while (pages * PAGE < MAX_RESOLVE_SIZE) {
             long next = pageTable.lookup(page + pages * PAGE);
-            if (next == 0 || IoPageTable.pageOf(next) != gpa + pages * PAGE || IoPageTable.permissionOf(next) != perm) {
+            if (next == 0 || IoPageTable.isMappingStart(next) || IoPageTable.pageOf(next) != gpa + pages * PAGE
+                || IoPageTable.permissionOf(next) != perm) {
                 break;
             }
             pages++;
         }
         return IotlbMessage.update(page, pages * PAGE, gpa, perm);
+    }
+
+    /**
+     * A miss answered with prefetch: the UPDATE {@link #resolve(long)} gives, plus one for every
+     * other mapping that starts in the {@code windowPages} pages after it (mappings made
+     * together tend to be used together). The caller must deliver these UPDATEs to the device
+     * IOTLB in order with invalidations, i.e. hold the channel's lock from this call until they
+     * are applied, or a late UPDATE could revive an unmapped range.
+     *
+     * @param address the IOVA that missed
+     * @param windowPages how many pages after the first mapping to look at
+     * @return the UPDATEs, empty if {@code address} is not mapped
+     */
+    public synchronized java.util.List<IotlbMessage> resolveAround(long address, int windowPages) {
+        java.util.List<IotlbMessage> out = new java.util.ArrayList<>();
+        IotlbMessage first = resolve(address);
+        if (first == null) {
+            return out;
+        }
+        out.add(first);
+        if (identity) {
+            return out;
+        }
+        long end = first.iova() + first.size() + (long) windowPages * PAGE;
+        for (long page = first.iova() + first.size(); Long.compareUnsigned(page, end) < 0; page += PAGE) {
+            long entry = pageTable.lookup(page);
+            if (entry != 0 && IoPageTable.isMappingStart(entry)) {
+                IotlbMessage run = runFrom(page, entry);
+                out.add(run);
+                page += run.size() - PAGE;
+            }
+        }
+        return out;
     }
 
     /**
