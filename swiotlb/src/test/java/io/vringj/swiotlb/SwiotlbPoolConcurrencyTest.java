@@ -24,6 +24,10 @@ class SwiotlbPoolConcurrencyTest {
     static final int BUFFERS_PER_THREAD = 24;
     static final int MAX_BUFFER = 32 * 1024;
     static final int ROUNDS = 1500;
+    /** The pool's own slots. */
+    static final long MAX_SLOTS = 256;
+    /** The pool's slots plus every slot of the reserve transient pools come from. */
+    static final long MAX_SLOTS_GROWING = 512;
 
     @Test
     void exhaustionUnderTwoThreadsFailsCleanlyLeaksNothingAndReturnsToZero() throws Exception {
@@ -36,8 +40,8 @@ class SwiotlbPoolConcurrencyTest {
             CyclicBarrier start = new CyclicBarrier(2);
             ExecutorService threads = Executors.newFixedThreadPool(2);
             try {
-                Future<long[]> a = threads.submit(() -> fight(memory, pool, 0, start));
-                Future<long[]> b = threads.submit(() -> fight(memory, pool, 1, start));
+                Future<long[]> a = threads.submit(() -> fight(memory, pool, 0, start, MAX_SLOTS));
+                Future<long[]> b = threads.submit(() -> fight(memory, pool, 1, start, MAX_SLOTS));
                 long[] ra = a.get(2, TimeUnit.MINUTES);
                 long[] rb = b.get(2, TimeUnit.MINUTES);
                 assertTrue(ra[1] > 0 && rb[1] > 0, "both threads ran into a full pool: " + ra[1] + ", " + rb[1]);
@@ -54,8 +58,40 @@ class SwiotlbPoolConcurrencyTest {
         }
     }
 
+    @Test
+    void transientPoolsGrowAndShrinkUnderTwoThreadsAndAllGoBack() throws Exception {
+        try (GuestMemory memory = GuestMemory.builder()
+            .allocate(0, 2L * BUFFERS_PER_THREAD * MAX_BUFFER, RegionKind.SECURE)
+            .allocate(SHARED_BASE, 4 * SEGMENT_SIZE, RegionKind.SHARED)
+            .build()) {
+            SwiotlbPool reserve = SwiotlbPool.builder(memory, SHARED_BASE + 2 * SEGMENT_SIZE, 2 * SEGMENT_SIZE).areas(2).build();
+            SwiotlbPool pool = SwiotlbPool.builder(memory, SHARED_BASE, 2 * SEGMENT_SIZE).areas(2)
+                .transientPools(TransientPoolSource.fromReserve(reserve)).build();
+            CyclicBarrier start = new CyclicBarrier(2);
+            ExecutorService threads = Executors.newFixedThreadPool(2);
+            try {
+                Future<long[]> a = threads.submit(() -> fight(memory, pool, 0, start, MAX_SLOTS_GROWING));
+                Future<long[]> b = threads.submit(() -> fight(memory, pool, 1, start, MAX_SLOTS_GROWING));
+                long[] ra = a.get(2, TimeUnit.MINUTES);
+                long[] rb = b.get(2, TimeUnit.MINUTES);
+                SwiotlbStatistics s = pool.statistics();
+                assertTrue(s.highWaterMark() > 256, "transient pools took the pool past its own 256 slots: "
+                    + s.highWaterMark());
+                assertEquals(ra[1] + rb[1], s.failedMaps(), "maps refused once the reserve was full too");
+                assertEquals(0, s.slotsInUse());
+                assertEquals(0, s.transientPools(), "every transient pool was given back");
+                assertEquals(256, s.slotsTotal());
+                assertEquals(0, reserve.slotsInUse(), "the reserve is whole again");
+                assertEquals(0, reserve.statistics().liveAllocations());
+            } finally {
+                threads.shutdownNow();
+            }
+        }
+    }
+
     /** @return {bytes mapped, failed maps} */
-    private static long[] fight(GuestMemory memory, SwiotlbPool pool, int thread, CyclicBarrier start) throws Exception {
+    private static long[] fight(GuestMemory memory, SwiotlbPool pool, int thread, CyclicBarrier start, long maxSlots)
+        throws Exception {
         SplittableRandom random = new SplittableRandom(thread);
         MemorySegment[] buffers = new MemorySegment[BUFFERS_PER_THREAD];
         for (int i = 0; i < buffers.length; i++) {
@@ -80,7 +116,8 @@ class SwiotlbPoolConcurrencyTest {
                     assertEquals(DmaMappingException.Reason.NO_SPACE, e.reason(), e.getMessage());
                     assertTrue(e.getMessage().contains(n + " bytes"), e.getMessage());
                     failures++;
-                    assertTrue(pool.slotsInUse() >= 0 && pool.slotsInUse() <= 256, "used " + used);
+                    long now = pool.slotsInUse();
+                    assertTrue(now >= 0 && now <= maxSlots, "slots in use " + now + " (before the map " + used + ")");
                     break;
                 }
                 size[held] = n;
