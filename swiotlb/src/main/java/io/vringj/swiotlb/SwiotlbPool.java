@@ -114,8 +114,9 @@ public final class SwiotlbPool {
     }
 
     /**
-     * Maps {@code original} for the device, keeping alignment offsets from its native address.
-     * Equivalent to {@code map(original, original.address(), direction, 0, 0)}.
+     * Maps {@code original} for the device with no alignment masks: the mapping starts at a
+     * slot, or at a page for a page or more. Equivalent to
+     * {@code map(original, original.address(), direction, 0, 0)}.
      *
      * @param original the caller's buffer
      * @param direction which way the data will move
