@@ -314,6 +314,8 @@ public final class DeviceIotlb {
         long stamp = lock.writeLock();
         try {
             insertLocked(iova, size, uaddr, permission);
+            // volatile store under the write lock: a device queue that reads the new epoch (a
+            // volatile load in refreshRings) translates its rings again and sees this entry
             epoch++;
         } finally {
             lock.unlockWrite(stamp);
@@ -407,6 +409,8 @@ public final class DeviceIotlb {
         long stamp = lock.writeLock();
         try {
             removed = removeOverlappingLocked(iova, iova + size - 1);
+            // volatile store: pairs with the device queue's epoch load; its cached ring areas are
+            // dropped on its next pop (a queue inside a section is waited out below)
             epoch++;
         } finally {
             lock.unlockWrite(stamp);

@@ -2,6 +2,8 @@ package io.vringj.dma;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.MemoryRegion;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -250,8 +252,8 @@ public final class Iommu {
      * @param windowPages how many pages after the first mapping to look at
      * @return the UPDATEs, empty if {@code address} is not mapped
      */
-    public synchronized java.util.List<IotlbMessage> resolveAround(long address, int windowPages) {
-        java.util.List<IotlbMessage> out = new java.util.ArrayList<>();
+    public synchronized List<IotlbMessage> resolveAround(long address, int windowPages) {
+        List<IotlbMessage> out = new ArrayList<>();
         IotlbMessage first = resolve(address);
         if (first == null) {
             return out;

@@ -1,6 +1,7 @@
 package io.vringj.dma;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -100,7 +101,7 @@ public final class IotlbMessageProcessor {
                 int n = batchSize;
                 batchSize = -1;
                 iotlb.applyBatch(batch, n);
-                java.util.Arrays.fill(batch, 0, n, null);
+                Arrays.fill(batch, 0, n, null);
             }
             case MISS, ACCESS_FAIL -> throw new IotlbProtocolException(message.type()
                 + " goes from the device to the IOMMU; a device does not receive it: " + message);

@@ -124,6 +124,28 @@ class IotlbDeviceQueueTest {
     }
 
     @Test
+    void theRingAreaTranslationCacheIsDroppedByAnInvalidationAndRefilledAfterTheUpdate() throws Exception {
+        DeviceQueue queue = activate();
+        DescriptorChain chain = new DescriptorChain();
+        assertFalse(queue.pop(chain), "nothing available yet; the cached ring translations serve the pop");
+        toIommu.clear();
+        processor.process(IotlbMessage.invalidate(rings.deviceArea() & ~0xFFFL, 0x1000));
+        VirtqueueException miss = assertThrows(VirtqueueException.class, () -> queue.pop(chain));
+        assertEquals(RingError.TRANSLATION_MISS, miss.error(), "the used ring is translated again, not taken from the cache");
+        assertEquals(List.of(IotlbMessage.miss(rings.deviceArea(), Permission.WO)), toIommu);
+        assertEquals(1, answerMisses());
+        int head = driver.add(new MemorySegment[] {filled(GPA + 0x20_0000, 8, 5)}, 1, 0, null);
+        driver.publish();
+        ParkingDeviceQueue parking = new ParkingDeviceQueue(queue, iotlb);
+        int r = ParkingDeviceQueue.PARKED;
+        for (int i = 0; i < 5 && (r = parking.pop(chain)) != ParkingDeviceQueue.POPPED; i++) {
+            answerMisses();
+        }
+        assertEquals(ParkingDeviceQueue.POPPED, r);
+        assertEquals(head, chain.head());
+    }
+
+    @Test
     void aDeviceThatWritesIntoAToDeviceBufferFaultsAndWritesNothing() throws Exception {
         MemorySegment buffer = filled(GPA + 0x30_0000, 64, 0x11);
         long bus = dma.map(buffer, DmaDirection.TO_DEVICE);
