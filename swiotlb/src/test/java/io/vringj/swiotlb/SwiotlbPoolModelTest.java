@@ -24,7 +24,7 @@ import net.jqwik.api.constraints.Size;
  * drawn at random) and unmaps keeps every rule, and a map fails only when the model finds no run
  * of free slots that satisfies the same rules anywhere in the pool.
  */
-class SwiotlbPoolProperties {
+class SwiotlbPoolModelTest {
     static final long SHARED_BASE = 0x1_0000_0000L;
     static final int SEGMENTS = 4;
     static final int SLOTS = SEGMENTS * SEGMENT_SLOTS;
