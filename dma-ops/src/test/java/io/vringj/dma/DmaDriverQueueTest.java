@@ -214,4 +214,25 @@ class DmaDriverQueueTest {
             assertEquals(500_000, r.indirect());
         }
     }
+
+    @Test
+    void directDmaWithIdentityAddressSpaceMovesAMillionChainsIntactOnThePackedRing() throws Exception {
+        try (GuestMemory big = GuestMemory.ofShared(BASE, 8 << 20)) {
+            DirectDmaOps direct = new DirectDmaOps(big, new BumpAllocator(big, BASE, 1 << 20));
+            DmaRingHarness.Result r = DmaRingHarness.run(DmaRingHarness.PACKED_FEATURES, big, BASE + (1 << 20), direct, 256, 1_000_000, true,
+                new DmaRingHarness.Device() {
+                    @Override
+                    public DeviceQueue activate(RingAddresses rings) throws Exception {
+                        return DeviceQueue.create(DmaRingHarness.PACKED_FEATURES, 256, rings, AddressSpace.identity(big));
+                    }
+
+                    @Override
+                    public int pop(DeviceQueue queue, DescriptorChain chain) throws Exception {
+                        return queue.pop(chain) ? 1 : 0;
+                    }
+                });
+            assertEquals(1_000_000, r.chains());
+            assertEquals(500_000, r.indirect());
+        }
+    }
 }

@@ -7,7 +7,7 @@ import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
-import io.vringj.ring.SplitRing;
+import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -22,6 +22,8 @@ import java.util.concurrent.atomic.AtomicReference;
 final class DmaRingHarness {
     static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(VirtioFeatures.EVENT_IDX)
         | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC);
+    /** {@link #FEATURES} on the packed ring. */
+    static final long PACKED_FEATURES = FEATURES | VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
     static final int REPLY = 24;
     /** Slot stride: not a divisor of 4096, so buffers regularly cross page boundaries. */
     static final long SLOT = 1536;
@@ -73,11 +75,21 @@ final class DmaRingHarness {
      */
     static Result run(GuestMemory memory, long bufferBase, DmaOps dma, int queueSize, long chains, boolean useIndirect,
                       Device device) throws Exception {
-        CoherentBuffer descArea = dma.allocCoherent(SplitRing.descriptorTableSize(queueSize));
-        CoherentBuffer availArea = dma.allocCoherent(SplitRing.availRingSize(queueSize));
-        CoherentBuffer usedArea = dma.allocCoherent(SplitRing.usedRingSize(queueSize));
+        return run(FEATURES, memory, bufferBase, dma, queueSize, chains, useIndirect, device);
+    }
+
+    /**
+     * As {@link #run(GuestMemory, long, DmaOps, int, long, boolean, Device)} with the features
+     * given: with {@code VIRTIO_F_RING_PACKED} the same requests run over the packed ring.
+     */
+    static Result run(long features, GuestMemory memory, long bufferBase, DmaOps dma, int queueSize, long chains,
+                      boolean useIndirect, Device device) throws Exception {
+        RingSizes sizes = RingSizes.of(features, queueSize);
+        CoherentBuffer descArea = dma.allocCoherent(sizes.descriptorArea());
+        CoherentBuffer availArea = dma.allocCoherent(sizes.driverArea());
+        CoherentBuffer usedArea = dma.allocCoherent(sizes.deviceArea());
         CoherentBuffer tableArea = dma.allocCoherent(16L * 4 * queueSize);
-        DriverQueue ring = DriverQueue.create(FEATURES, queueSize, descArea.memory(), availArea.memory(), usedArea.memory());
+        DriverQueue ring = DriverQueue.create(features, queueSize, descArea.memory(), availArea.memory(), usedArea.memory());
         DmaDriverQueue driver = new DmaDriverQueue(ring, dma, 4, useIndirect ? tableArea.memory() : null);
         RingAddresses rings = new RingAddresses(descArea.busAddress(), availArea.busAddress(), usedArea.busAddress());
 

@@ -32,6 +32,10 @@ class IommuEndToEndTest {
     }
 
     private static Observed run(IommuDmaOps.Mode mode, boolean synchronousResolver) throws Exception {
+        return run(DmaRingHarness.FEATURES, mode, synchronousResolver);
+    }
+
+    private static Observed run(long features, IommuDmaOps.Mode mode, boolean synchronousResolver) throws Exception {
         try (GuestMemory memory = GuestMemory.ofShared(GPA, 16 << 20)) {
             Iommu iommu = new Iommu(memory, IOVA, 256L << 20);
             IommuDmaOps dma = new IommuDmaOps(iommu, mode, new BumpAllocator(memory, GPA, 1 << 20));
@@ -83,8 +87,8 @@ class IommuEndToEndTest {
                 iommuSide.start();
             }
             try {
-                DmaRingHarness.Result r = DmaRingHarness.run(memory, GPA + (2 << 20), dma, Q, CHAINS, true,
-                    new IotlbDevice(iotlb, space));
+                DmaRingHarness.Result r = DmaRingHarness.run(features, memory, GPA + (2 << 20), dma, Q, CHAINS, true,
+                    new IotlbDevice(features, iotlb, space));
                 if (iommuSideFailure.get() != null) {
                     throw new AssertionError("IOMMU side failed", iommuSideFailure.get());
                 }
@@ -110,12 +114,14 @@ class IommuEndToEndTest {
 
     /** A device worker behind the IOTLB: parks on misses, brackets its work in critical sections. */
     static final class IotlbDevice implements DmaRingHarness.Device {
+        private final long features;
         private final DeviceIotlb iotlb;
         private final IotlbAddressSpace space;
         private DeviceIotlb.Worker worker;
         private ParkingDeviceQueue parking;
 
-        IotlbDevice(DeviceIotlb iotlb, IotlbAddressSpace space) {
+        IotlbDevice(long features, DeviceIotlb iotlb, IotlbAddressSpace space) {
+            this.features = features;
             this.iotlb = iotlb;
             this.space = space;
         }
@@ -127,7 +133,7 @@ class IommuEndToEndTest {
             while (true) {
                 worker.enter();
                 try {
-                    DeviceQueue q = DeviceQueue.create(DmaRingHarness.FEATURES, Q, rings, space);
+                    DeviceQueue q = DeviceQueue.create(features, Q, rings, space);
                     parking = new ParkingDeviceQueue(q, iotlb);
                     return q;
                 } catch (VirtqueueException e) {
@@ -170,6 +176,14 @@ class IommuEndToEndTest {
         assertTrue(o.misses() > 0 && o.updateMessages() > 0, "misses were resolved by UPDATE messages");
         assertEquals(o.dma().unmaps(), o.invalidations(), "every strict unmap invalidated the device IOTLB");
         assertTrue(o.result().parks() > 0, "the device parked on misses");
+    }
+
+    @Test
+    void strictMovesAMillionChainsOnThePackedRing() throws Exception {
+        Observed o = run(DmaRingHarness.PACKED_FEATURES, IommuDmaOps.Mode.STRICT, false);
+        assertEquals(CHAINS, o.result().chains());
+        assertTrue(o.misses() > 0 && o.updateMessages() > 0, "misses were resolved by UPDATE messages");
+        assertEquals(o.dma().unmaps(), o.invalidations(), "every strict unmap invalidated the device IOTLB");
     }
 
     @Test

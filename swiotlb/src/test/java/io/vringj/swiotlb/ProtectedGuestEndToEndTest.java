@@ -21,6 +21,7 @@ import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
+import io.vringj.ring.RingSizes;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
@@ -58,11 +59,15 @@ class ProtectedGuestEndToEndTest {
     /** Bytes of a two-entry indirect table. */
     static final int TABLE_BYTES = 2 * 16;
 
+    /** {@link #FEATURES} on the packed ring. */
+    static final long PACKED_FEATURES = FEATURES | VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
+
     /** The rings of one queue, allocated coherent (in the restricted pool). */
-    record Rings(CoherentBuffer desc, CoherentBuffer avail, CoherentBuffer used) {
-        static Rings allocate(DmaOps ops) throws DmaMappingException {
-            return new Rings(ops.allocCoherent(16L * QUEUE_SIZE), ops.allocCoherent(6 + 2L * QUEUE_SIZE),
-                ops.allocCoherent(6 + 8L * QUEUE_SIZE));
+    record Rings(long features, CoherentBuffer desc, CoherentBuffer avail, CoherentBuffer used) {
+        static Rings allocate(long features, DmaOps ops) throws DmaMappingException {
+            RingSizes sizes = RingSizes.of(features, QUEUE_SIZE);
+            return new Rings(features, ops.allocCoherent(sizes.descriptorArea()), ops.allocCoherent(sizes.driverArea()),
+                ops.allocCoherent(sizes.deviceArea()));
         }
 
         void free(DmaOps ops) {
@@ -76,7 +81,7 @@ class ProtectedGuestEndToEndTest {
         }
 
         DriverQueue driver() {
-            return DriverQueue.create(FEATURES, QUEUE_SIZE, desc.memory(), avail.memory(), used.memory());
+            return DriverQueue.create(features, QUEUE_SIZE, desc.memory(), avail.memory(), used.memory());
         }
     }
 
@@ -89,6 +94,21 @@ class ProtectedGuestEndToEndTest {
     }
 
     @Test
+    void aMillionMixedChainsRoundTripOnThePackedRing() throws Exception {
+        try (ProtectedGuest guest = guest()) {
+            RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
+                guest.secureRegion(), guest.sharedRegion());
+            DmaOps ops = guest.dmaPolicy().choose("virtio-echo", PACKED_FEATURES, PACKED_FEATURES);
+            DriverResult result = roundTrip(PACKED_FEATURES, guest, ops, deviceView, deviceView, CHAINS);
+            SwiotlbStatistics s = guest.bouncePool().statistics();
+            assertEquals(2 * result.bytes + (long) TABLE_BYTES * result.indirect, s.bytesToDevice());
+            assertEquals(result.bytes, s.bytesFromDevice());
+            assertEquals(0, s.slotsInUse());
+            assertEquals(CHAINS / INDIRECT_EVERY, result.indirect);
+        }
+    }
+
+    @Test
     void aMillionMixedChainsRoundTripAndTheDeviceNeverTouchesSecureMemory() throws Exception {
         try (ProtectedGuest guest = guest()) {
             RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
@@ -96,7 +116,7 @@ class ProtectedGuestEndToEndTest {
             // the driver asks the guest's DMA policy for its ops, as a virtio driver would at probe
             DmaOps ops = guest.dmaPolicy().choose("virtio-echo", FEATURES, FEATURES);
             assertSame(guest.dmaOps(), ops, "the protected platform forces the bouncing ops");
-            DriverResult result = roundTrip(guest, ops, deviceView, deviceView, CHAINS);
+            DriverResult result = roundTrip(FEATURES, guest, ops, deviceView, deviceView, CHAINS);
 
             // every byte was bounced exactly as the copy table says, and nothing leaked
             SwiotlbStatistics s = guest.bouncePool().statistics();
@@ -127,7 +147,8 @@ class ProtectedGuestEndToEndTest {
             RecordingAddressSpace physical = new RecordingAddressSpace(guest.deviceAddressSpace(),
                 guest.secureRegion(), guest.sharedRegion());
             DeviceIotlb iotlb = new DeviceIotlb(physical);
-            DriverResult result = roundTrip(guest, ops, new IotlbAddressSpace(iotlb, iommu::resolve), physical, chains);
+            DriverResult result = roundTrip(FEATURES, guest, ops, new IotlbAddressSpace(iotlb, iommu::resolve), physical,
+                chains);
 
             assertEquals(chains, result.completed);
             assertEquals(0, iommuOps.maps(), "no buffer was mapped in the IOMMU");
@@ -146,10 +167,10 @@ class ProtectedGuestEndToEndTest {
      * @param deviceView how the device reaches memory
      * @param recorder the instrumented physical view somewhere below {@code deviceView}
      */
-    private static DriverResult roundTrip(ProtectedGuest guest, DmaOps ops, AddressSpace deviceView,
+    private static DriverResult roundTrip(long features, ProtectedGuest guest, DmaOps ops, AddressSpace deviceView,
                                           RecordingAddressSpace recorder, int chains) throws Exception {
-        Rings rings = Rings.allocate(ops);
-        DeviceQueue device = DeviceQueue.create(FEATURES, QUEUE_SIZE, rings.busAddresses(), deviceView);
+        Rings rings = Rings.allocate(features, ops);
+        DeviceQueue device = DeviceQueue.create(features, QUEUE_SIZE, rings.busAddresses(), deviceView);
         // indirect tables live in SECURE memory after the buffers, so they bounce like buffers
         MemorySegment tables = guest.secureMemory().asSlice(2L * IN_FLIGHT * MAX_SIZE, (long) QUEUE_SIZE * TABLE_BYTES);
         DmaDriverQueue driver = new DmaDriverQueue(rings.driver(), ops, 2, tables);
@@ -321,7 +342,7 @@ class ProtectedGuestEndToEndTest {
     @Test
     void aDeviceThatTriesASecureAddressGetsAFault() throws Exception {
         try (ProtectedGuest guest = guest()) {
-            Rings rings = Rings.allocate(guest.dmaOps());
+            Rings rings = Rings.allocate(FEATURES, guest.dmaOps());
             RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
                 guest.secureRegion(), guest.sharedRegion());
             DeviceQueue device = DeviceQueue.create(FEATURES, QUEUE_SIZE, rings.busAddresses(), deviceView);
