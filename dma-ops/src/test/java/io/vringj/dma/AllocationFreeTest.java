@@ -17,8 +17,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The steady-state request path allocates nothing: mapping and adding through
  * {@link DmaDriverQueue}, popping through a {@link DeviceIotlb} whose entries are present,
- * completing, and polling back with unmapping. (Indirect chains are left out: ring-core's
- * device side translates an indirect table into a fresh slice on every pop.)
+ * completing, and polling back with unmapping — every other request through an indirect table.
  */
 class AllocationFreeTest {
     private static final long GPA = 0x8000_0000L;
@@ -57,7 +56,7 @@ class AllocationFreeTest {
                 if (i == 20_000) {
                     before = allocatedBytes();
                 }
-                int head = driver.add(buffers, 2, 1, token);
+                int head = (i & 1) == 0 ? driver.add(buffers, 2, 1, token) : driver.addIndirect(buffers, 2, 1, token);
                 driver.publish();
                 worker.enter();
                 device.pop(chain);
