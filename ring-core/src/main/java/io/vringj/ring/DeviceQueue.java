@@ -39,20 +39,28 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
     static DeviceQueue create(long features, int queueSize, RingAddresses addresses, AddressSpace addressSpace)
         throws VirtqueueException {
         boolean packed = VirtioFeatures.has(features, VirtioFeatures.RING_PACKED);
-        return create(features, queueSize, addresses, addressSpace, packed ? 0x8000 : 0);
+        return create(features, queueSize, addresses, addressSpace, packed ? PACKED_INITIAL_VRING_BASE : 0);
     }
 
     /**
-     * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's last
-     * avail index (vhost-user's {@code SET_VRING_BASE}): for a split ring the 16-bit avail idx; for
-     * a packed ring the position in bits 0-14 and the avail wrap counter in bit 15 (the used
-     * position and wrap counter start at the same values).
+     * A packed ring's state when nothing has moved yet: both positions 0, both wrap counters 1, in
+     * the encoding of {@link #vringBase()}.
+     */
+    int PACKED_INITIAL_VRING_BASE = 0x8000_8000;
+
+    /**
+     * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's ring
+     * state as vhost-user's {@code SET_VRING_BASE} carries it: for a split ring the 16-bit last
+     * avail idx (the used idx is read from the ring); for a packed ring, as an unsigned 32-bit
+     * value, the avail position in bits 0-14 with its wrap counter in bit 15 and the used
+     * position in bits 16-30 with its wrap counter in bit 31 (QEMU's encoding;
+     * {@link #PACKED_INITIAL_VRING_BASE} for a fresh queue).
      *
      * @param features the negotiated features
      * @param queueSize Q
      * @param addresses bus addresses of the three areas
      * @param addressSpace how the device reaches memory
-     * @param lastAvailIdx the next avail index (split) or position and wrap counter (packed)
+     * @param lastAvailIdx the split ring's last avail idx, or the packed ring's state as above
      * @return the device queue
      * @throws IllegalArgumentException if Q or the index is not valid
      * @throws VirtqueueException if a ring area is misaligned or cannot be reached
@@ -123,6 +131,12 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      *     the 16-bit avail idx; packed, the position in bits 0-14 and the wrap counter in bit 15
      */
     int lastAvailIdx();
+
+    /**
+     * @return the ring state in the encoding {@code SET_VRING_BASE} takes and {@code GET_VRING_BASE}
+     *     returns: split, the last avail idx; packed, avail and used positions and wrap counters
+     */
+    int vringBase();
 
     /** @return how many popped chains have not yet been added as used */
     int inFlight();

@@ -59,21 +59,24 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     private boolean notificationsEnabled = true;
     private short eventFlagsShadow = EVENT_FLAG_ENABLE;
 
-    PackedDeviceQueue(long features, int queueSize, RingAddresses addresses, AddressSpace space, int lastAvail)
+    PackedDeviceQueue(long features, int queueSize, RingAddresses addresses, AddressSpace space, int vringBase)
         throws VirtqueueException {
         super(features, PackedRing.checkQueueSize(queueSize), addresses, space);
-        int position = lastAvail & 0x7FFF;
-        if (lastAvail < 0 || lastAvail > 0xFFFF || position >= queueSize) {
-            throw new IllegalArgumentException("last avail state 0x" + Integer.toHexString(lastAvail)
-                + " is not a packed ring position (bits 0-14, below the queue size " + queueSize
-                + ") with a wrap counter (bit 15)");
+        int avail = vringBase & 0xFFFF;
+        int used = vringBase >>> 16;
+        if ((avail & 0x7FFF) >= queueSize || (used & 0x7FFF) >= queueSize) {
+            throw new IllegalArgumentException("vring base 0x" + Integer.toHexString(vringBase) + " is not a packed "
+                + "ring state: avail position (bits 0-14) and used position (bits 16-30) must be below the queue size "
+                + queueSize + "; bits 15 and 31 are their wrap counters");
         }
         checkAligned("descriptor ring", addresses.descriptorArea(), PackedRing.DESC_ALIGN);
         checkAligned("driver event suppression", addresses.driverArea(), PackedRing.EVENT_ALIGN);
         checkAligned("device event suppression", addresses.deviceArea(), PackedRing.EVENT_ALIGN);
         ringDescriptors = new int[queueSize];
-        nextAvail = nextUsed = position;
-        availWrap = usedWrap = (lastAvail & 0x8000) != 0;
+        nextAvail = avail & 0x7FFF;
+        availWrap = (avail & 0x8000) != 0;
+        nextUsed = used & 0x7FFF;
+        usedWrap = (used & 0x8000) != 0;
         translateRings();
     }
 
@@ -95,6 +98,12 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     @Override
     public int lastAvailIdx() {
         return PackedRing.offWrap(nextAvail, availWrap) & 0xFFFF;
+    }
+
+    /** @return the avail state in bits 0-15 and the used state (position, wrap counter) in bits 16-31 */
+    @Override
+    public int vringBase() {
+        return lastAvailIdx() | (PackedRing.offWrap(nextUsed, usedWrap) & 0xFFFF) << 16;
     }
 
     @Override

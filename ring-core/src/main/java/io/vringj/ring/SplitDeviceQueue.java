@@ -94,6 +94,11 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
+    public int vringBase() {
+        return lastAvail;
+    }
+
+    @Override
     public int lastAvailIdx() {
         return lastAvail;
     }

@@ -352,15 +352,19 @@ class PackedRingTest {
     }
 
     @Test
-    void restoresPositionAndWrapCounterFromVringBase() throws Exception {
+    void restoresPositionsAndWrapCountersFromVringBase() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             DeviceQueue fresh = ring.device();
             assertEquals(0x8000, fresh.lastAvailIdx(), "position 0, wrap counter 1");
-            assertThrows(IllegalArgumentException.class, () -> DeviceQueue.create(ring.raw.features, 4,
-                ring.raw.addresses(), AddressSpace.identity(ring.raw.memory), 4));
+            assertEquals(0x8000_8000, fresh.vringBase(), "QEMU's encoding of a fresh packed queue");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DeviceQueue.create(
+                ring.raw.features, 4, ring.raw.addresses(), AddressSpace.identity(ring.raw.memory), 0x8000_8004));
+            assertTrue(e.getMessage().contains("0x80008004"), e.getMessage());
+            // avail at position 2 of lap 0, used at position 1 of lap 1: one chain of one descriptor in flight
             DeviceQueue restored = DeviceQueue.create(ring.raw.features, 4, ring.raw.addresses(),
-                AddressSpace.identity(ring.raw.memory), 2);
+                AddressSpace.identity(ring.raw.memory), 0x8001_0002);
             assertEquals(2, restored.lastAvailIdx());
+            assertEquals(0x8001_0002, restored.vringBase());
         }
     }
 }
