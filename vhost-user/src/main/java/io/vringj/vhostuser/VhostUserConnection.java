@@ -69,6 +69,8 @@ public final class VhostUserConnection implements AutoCloseable {
         final CallNotifier call = new CallNotifier();
         EventFd err;
         QueueWorker worker;
+        /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
+        VirtioDevice.ChainHandler handler;
 
         Vring(int index) {
             this.index = index;
@@ -487,7 +489,10 @@ public final class VhostUserConnection implements AutoCloseable {
             throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
         }
         boolean enabled = v.enabled || !VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES);
-        QueueWorker worker = new QueueWorker(v.index, queue, v.kick, v.call, device.handler(v.index, features),
+        if (v.handler == null) {
+            v.handler = device.handler(v.index, features);
+        }
+        QueueWorker worker = new QueueWorker(v.index, queue, v.kick, v.call, v.handler,
             enabled, null, this::queueFailed);
         v.worker = worker;
         worker.start();
@@ -512,6 +517,7 @@ public final class VhostUserConnection implements AutoCloseable {
             v.addrSet = false;
             v.base = 0;
             v.enabled = false;
+            v.handler = null;
             if (v.kick != null) {
                 v.kick.close();
                 v.kick = null;

@@ -196,4 +196,59 @@ class VhostUserBackendTest {
             }
         }
     }
+
+    /** Offers one 32-byte writable buffer, kicks, and returns the bytes the device wrote. */
+    private static byte[] oneRequest(DriverQueue driver, TestFrontEnd fe, EventFd kick, EventFd call, String when)
+        throws Exception {
+        driver.add(new BufferChain(1).addWritable(BUFFERS, 32));
+        driver.publish();
+        kick.signal();
+        assertTrue(awaitCall(call, Duration.ofSeconds(10)), when + ": no interrupt");
+        assertTrue(driver.pollUsed() >= 0, when + ": chain not returned");
+        assertEquals(32, driver.usedLength(), when);
+        driver.enableInterrupts();
+        return fe.memory.slice(BUFFERS, 32).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    @Test
+    void aNewMemoryTableWhileRunningRemapsAndTheRingCarriesOn() throws Exception {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+        try (BackendHarness backend = new BackendHarness(dir, SEED); TestFrontEnd fe = backend.connect()) {
+            negotiateProtocol(fe);
+            EventFd[] fds = startRing(fe, features);
+            try (EventFd kick = fds[0]; EventFd call = fds[1]) {
+                DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, fe.memory,
+                    new RingAddresses(DESC, AVAIL, USED));
+                byte[] first = oneRequest(driver, fe, kick, call, "before the new table");
+                assertEquals(EntropySource.DeterministicEntropy.byteAt(SEED, 0), first[0]);
+                fe.sendMemTable();
+                byte[] second = oneRequest(driver, fe, kick, call, "after the new table");
+                assertEquals(EntropySource.DeterministicEntropy.byteAt(SEED, 32), second[0],
+                    "the stream continues: the same worker's handler, the queue restored at its avail index");
+                fe.sendState(VhostUserProtocol.GET_VRING_BASE, 0, 0);
+                assertEquals(2, fe.replyU64(VhostUserProtocol.GET_VRING_BASE) >>> 32);
+                backend.awaitLog("memory table MemoryTable[[gpa 0x40000000", Duration.ofSeconds(5));
+            }
+        }
+    }
+
+    @Test
+    void aReplacedCallFdIsSignalledInsteadOfTheOldOne() throws Exception {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+        try (BackendHarness backend = new BackendHarness(dir, SEED); TestFrontEnd fe = backend.connect()) {
+            negotiateProtocol(fe);
+            EventFd[] fds = startRing(fe, features);
+            try (EventFd kick = fds[0]; EventFd oldCall = fds[1]; EventFd newCall = EventFd.create()) {
+                DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, fe.memory,
+                    new RingAddresses(DESC, AVAIL, USED));
+                oneRequest(driver, fe, kick, oldCall, "first call fd");
+                // NEED_REPLY on a message with the fd: sent by hand so the fd rides along
+                fe.out.header(VhostUserProtocol.SET_VRING_CALL, VhostUserProtocol.FLAG_NEED_REPLY, 8).putU64(0, 0);
+                fe.channel.write(fe.out, newCall.fd());
+                assertEquals(0, fe.replyU64(VhostUserProtocol.SET_VRING_CALL));
+                oneRequest(driver, fe, kick, newCall, "second call fd");
+                assertFalse(awaitCall(oldCall, Duration.ofMillis(100)), "the old call fd is no longer signalled");
+            }
+        }
+    }
 }
