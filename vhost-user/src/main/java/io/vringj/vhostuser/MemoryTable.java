@@ -1,5 +1,6 @@
 package io.vringj.vhostuser;
 
+import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
 import java.lang.foreign.Arena;
@@ -33,13 +34,18 @@ public final class MemoryTable implements AutoCloseable {
     private final long[] size;
     private final long[] uaddr;
     private final GuestMemory memory;
+    private final GuestMemory userMemory;
+    private final AddressSpace userSpace;
 
-    private MemoryTable(Arena arena, long[] gpa, long[] size, long[] uaddr, GuestMemory memory) {
+    private MemoryTable(Arena arena, long[] gpa, long[] size, long[] uaddr, GuestMemory memory,
+                        GuestMemory userMemory) {
         this.arena = arena;
         this.gpa = gpa;
         this.size = size;
         this.uaddr = uaddr;
         this.memory = memory;
+        this.userMemory = userMemory;
+        this.userSpace = AddressSpace.identity(userMemory);
     }
 
     /**
@@ -86,20 +92,25 @@ public final class MemoryTable implements AutoCloseable {
             Arena arena = Arena.ofShared();
             try {
                 GuestMemory.Builder builder = GuestMemory.builder();
+                GuestMemory.Builder userBuilder = GuestMemory.builder();
                 for (int i = 0; i < n; i++) {
                     long length = size[i] + offset[i];
                     long address = Libc.mmapShared(msg.rawFd(i), length);
                     MemorySegment mapping = MemorySegment.ofAddress(address)
                         .reinterpret(length, arena, segment -> unmapQuietly(address, length));
-                    builder.region(gpa[i], mapping.asSlice(offset[i], size[i]), RegionKind.SHARED);
+                    MemorySegment region = mapping.asSlice(offset[i], size[i]);
+                    builder.region(gpa[i], region, RegionKind.SHARED);
+                    userBuilder.region(uaddr[i], region, RegionKind.SHARED);
                 }
                 GuestMemory memory;
+                GuestMemory userMemory;
                 try {
                     memory = builder.build();
+                    userMemory = userBuilder.build();
                 } catch (IllegalArgumentException e) {
                     throw new ProtocolException("SET_MEM_TABLE regions are inconsistent: " + e.getMessage(), e);
                 }
-                return new MemoryTable(arena, gpa, size, uaddr, memory);
+                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory);
             } catch (ProtocolException | NativeCallException | RuntimeException e) {
                 arena.close();
                 throw e;
@@ -139,6 +150,21 @@ public final class MemoryTable implements AutoCloseable {
         return memory;
     }
 
+    /**
+     * The same memory seen at the front end's user addresses: what an IOTLB {@code UPDATE}'s
+     * {@code uaddr} points into. Identity over {@link #userMemory()}; allocation-free.
+     *
+     * @return the address space of user addresses
+     */
+    public AddressSpace userSpace() {
+        return userSpace;
+    }
+
+    /** @return the regions placed at their user addresses instead of their guest-physical ones */
+    public GuestMemory userMemory() {
+        return userMemory;
+    }
+
     /** @return the number of regions */
     public int regionCount() {
         return gpa.length;
@@ -167,6 +193,7 @@ public final class MemoryTable implements AutoCloseable {
     public void close() {
         if (arena.scope().isAlive()) {
             memory.close();
+            userMemory.close();
             arena.close();
         }
     }

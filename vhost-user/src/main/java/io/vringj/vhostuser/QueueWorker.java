@@ -1,5 +1,6 @@
 package io.vringj.vhostuser;
 
+import io.vringj.dma.DeviceIotlb;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingError;
@@ -23,18 +24,28 @@ import java.util.function.Consumer;
  * <p>The worker owns its {@link DeviceQueue} and reads nothing else the connection thread writes
  * except {@link #enabled}, {@link #stopping} and the call notifier (which has its own lock). A
  * fatal ring error ends the worker and is reported to the connection, which closes.
+ *
+ * <p>Behind a device IOTLB ({@code ACCESS_PLATFORM}) the queue is created on the worker, because
+ * translating the ring areas may miss: the IOTLB has then sent a MISS over the back-end channel
+ * and the worker sleeps until the connection wakes it after an UPDATE, and tries again. Every
+ * pass over the ring (pop, handle, add used, publish) is one IOTLB critical section, so an
+ * INVALIDATE returns only once no translation from the removed range is in use; the worker
+ * never sleeps inside one.
  */
 final class QueueWorker implements Runnable {
     private static final System.Logger LOG = System.getLogger(QueueWorker.class.getName());
 
     private final int index;
-    private final DeviceQueue queue;
+    private final QueueFactory factory;
+    private final int initialAvailIdx;
+    private final DeviceIotlb iotlb;
+    /** Created on the worker (or handed over by the constructor); read by {@link #stop()} after join. */
+    private DeviceQueue queue;
     private final EventFd kick;
     private final EventFd wake;
     private final CallNotifier call;
     private final VirtioDevice.ChainHandler handler;
     private final Consumer<String> onFatal;
-    private final IotlbMissReporter missReporter;
     private final DescriptorChain chain = new DescriptorChain();
     private final Thread thread;
 
@@ -45,15 +56,28 @@ final class QueueWorker implements Runnable {
     private volatile long chainsCompleted;
     private volatile long bytesWritten;
 
-    QueueWorker(int index, DeviceQueue queue, EventFd kick, CallNotifier call, VirtioDevice.ChainHandler handler,
-                boolean enabled, IotlbMissReporter missReporter, Consumer<String> onFatal) throws NativeCallException {
+    /**
+     * @param index the vring index
+     * @param factory creates the device queue on the worker thread
+     * @param initialAvailIdx the avail index to report if the queue is never created
+     * @param iotlb the device IOTLB the queue translates through, or {@code null}
+     * @param kick the kick eventfd, or {@code null} (the worker then polls every 100 ms)
+     * @param call where interrupts go
+     * @param handler the device's chain handler
+     * @param enabled whether the ring starts enabled
+     * @param onFatal told why, when the queue breaks
+     */
+    QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
+                CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal)
+        throws NativeCallException {
         this.index = index;
-        this.queue = Objects.requireNonNull(queue, "queue");
+        this.factory = Objects.requireNonNull(factory, "factory");
+        this.initialAvailIdx = initialAvailIdx;
+        this.iotlb = iotlb;
         this.kick = kick;
         this.call = Objects.requireNonNull(call, "call");
         this.handler = Objects.requireNonNull(handler, "handler");
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
-        this.missReporter = missReporter;
         this.enabled = enabled;
         this.wake = EventFd.create();
         this.thread = Thread.ofPlatform().name("vhost-user-vring-" + index).daemon().unstarted(this);
@@ -99,7 +123,7 @@ final class QueueWorker implements Runnable {
         }
         wake.close();
         // join: everything the worker wrote to the queue happens-before this read
-        return queue.lastAvailIdx();
+        return queue == null ? initialAvailIdx : queue.lastAvailIdx();
     }
 
     long chainsCompleted() {
@@ -112,6 +136,7 @@ final class QueueWorker implements Runnable {
 
     @Override
     public void run() {
+        DeviceIotlb.Worker section = iotlb == null ? null : iotlb.registerWorker();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pollfds = arena.allocate(Libc.POLLFD_SIZE * 2, 8);
             pollfds.set(ValueLayout.JAVA_INT, 0, kick == null ? -1 : kick.fd());
@@ -119,8 +144,21 @@ final class QueueWorker implements Runnable {
             pollfds.set(ValueLayout.JAVA_INT, 8, wake.fd());
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
-                if (enabled && !serviceQueue()) {
-                    return;
+                if (enabled) {
+                    boolean carryOn;
+                    if (section != null) {
+                        section.enter();
+                    }
+                    try {
+                        carryOn = queue != null || createQueue() ? serviceQueue() : !queueFailed;
+                    } finally {
+                        if (section != null) {
+                            section.exit();
+                        }
+                    }
+                    if (!carryOn) {
+                        return;
+                    }
                 }
                 if (stopping) {
                     return;
@@ -140,6 +178,33 @@ final class QueueWorker implements Runnable {
             if (!stopping) {
                 onFatal.accept("vring " + index + " worker failed: " + e);
             }
+        } finally {
+            if (section != null) {
+                section.close();
+            }
+        }
+    }
+
+    private boolean queueFailed;
+
+    /**
+     * Creates the device queue.
+     *
+     * @return true if it exists now; false if a ring area missed in the IOTLB (wait for an
+     *     update) or the queue cannot be created ({@link #queueFailed}, the connection is told)
+     */
+    private boolean createQueue() {
+        try {
+            queue = factory.create();
+            return true;
+        } catch (VirtqueueException e) {
+            if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
+                // the IOTLB has sent a MISS for the ring area; an UPDATE wakes us to try again
+                return false;
+            }
+            queueFailed = true;
+            onFatal.accept("vring " + index + " cannot start: " + e.getMessage());
+            return false;
         }
     }
 
@@ -176,9 +241,9 @@ final class QueueWorker implements Runnable {
             if (queue.publishUsed()) {
                 call.signal();
             }
-            if (e.error() == RingError.TRANSLATION_MISS && missReporter != null) {
-                // nothing was consumed: sleep until the IOTLB update wakes us, then pop again
-                missReporter.reportMiss(e);
+            if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
+                // nothing was consumed and the IOTLB has sent a MISS: sleep until the UPDATE wakes
+                // us (outside the critical section), then pop the same head again
                 return true;
             }
             onFatal.accept("vring " + index + ": " + e.getMessage());
@@ -186,9 +251,13 @@ final class QueueWorker implements Runnable {
         }
     }
 
-    /** Sends an IOTLB miss to the front end without blocking the worker on the socket. */
-    interface IotlbMissReporter {
-        /** @param miss the miss the queue reported (its cause names the I/O virtual address) */
-        void reportMiss(VirtqueueException miss);
+    /** Creates the device queue of a vring, on its worker thread. */
+    @FunctionalInterface
+    interface QueueFactory {
+        /**
+         * @return the activated device queue
+         * @throws VirtqueueException if a ring area is misaligned, unreachable, or (behind an IOTLB) missed
+         */
+        DeviceQueue create() throws VirtqueueException;
     }
 }

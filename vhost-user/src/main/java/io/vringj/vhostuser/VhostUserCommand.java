@@ -53,7 +53,7 @@ public final class VhostUserCommand implements Runnable {
         public Integer call() throws Exception {
             Long s = seed;
             RngDevice device = new RngDevice(
-                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), false);
+                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
             VhostUserServer server = VhostUserServer.bind(socket, device);
             Thread hook = new Thread(() -> {
                 server.close();

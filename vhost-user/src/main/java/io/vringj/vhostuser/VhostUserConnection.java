@@ -2,6 +2,12 @@ package io.vringj.vhostuser;
 
 import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
 
+import io.vringj.dma.DeviceIotlb;
+import io.vringj.dma.IotlbAddressSpace;
+import io.vringj.dma.IotlbMessage;
+import io.vringj.dma.IotlbMessageCodec;
+import io.vringj.dma.IotlbMessageProcessor;
+import io.vringj.dma.IotlbProtocolException;
 import io.vringj.memory.AddressSpace;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
@@ -53,7 +59,12 @@ public final class VhostUserConnection implements AutoCloseable {
     private long protocolFeatures;
     private boolean owned;
     private MemoryTable memoryTable;
-    private BackendChannel backendChannel;
+    /** Read by queue workers through the IOTLB's message sink; written by the connection thread. */
+    private volatile BackendChannel backendChannel;
+    /** With ACCESS_PLATFORM: the device IOTLB, its downstream (user addresses) and its message processor. */
+    private final FrontEndMemory frontEndMemory = new FrontEndMemory();
+    private DeviceIotlb iotlb;
+    private IotlbMessageProcessor iotlbProcessor;
 
     /** Per-vring state, owned by the connection thread. */
     private static final class Vring {
@@ -283,6 +294,7 @@ public final class VhostUserConnection implements AutoCloseable {
         int[] restart = stopWorkers();
         MemoryTable old = memoryTable;
         memoryTable = table;
+        frontEndMemory.setTable(table);
         if (old != null) {
             old.close();
         }
@@ -459,12 +471,76 @@ public final class VhostUserConnection implements AutoCloseable {
         backendChannel = new BackendChannel(new VhostUserChannel(m.takeFd(0)), statistics);
     }
 
-    private void iotlbMessage(VhostUserMessage m) throws ProtocolException {
-        throw new ProtocolException("IOTLB_MSG but ACCESS_PLATFORM was not negotiated (features 0x"
-            + Long.toHexString(features) + "); the front end has no IOMMU to speak of");
+    /** Whether the rings go through a device IOTLB: ACCESS_PLATFORM negotiated. */
+    private boolean behindIommu() {
+        return VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM);
     }
 
-    /** Builds the device queue over the memory table and starts its worker. */
+    private void iotlbMessage(VhostUserMessage m) throws ProtocolException {
+        expect(m, IotlbMessageCodec.STRUCT_SIZE, 0);
+        boolean mayNegotiate = !featuresSet && VirtioFeatures.has(offeredFeatures, VirtioFeatures.ACCESS_PLATFORM);
+        if (!behindIommu() && !mayNegotiate) {
+            throw new ProtocolException("IOTLB_MSG but ACCESS_PLATFORM was not negotiated (features 0x"
+                + Long.toHexString(features) + "); the front end has no IOMMU to speak of");
+        }
+        statistics.iotlbMessages.increment();
+        int type = m.u8(IotlbMessageCodec.TYPE_OFFSET);
+        if (type != VhostUserProtocol.IOTLB_UPDATE) {
+            // QEMU 7.2 leaves perm and uaddr of an INVALIDATE uninitialised
+            // (vhost_backend_invalidate_device_iotlb): they mean nothing outside an UPDATE
+            m.putU8(IotlbMessageCodec.PERM_OFFSET, 0);
+            m.putU64(IotlbMessageCodec.UADDR_OFFSET, 0);
+        }
+        IotlbMessage message;
+        try {
+            message = IotlbMessageCodec.decode(m.payload(), 0, m.size());
+            iotlb().process(message);
+        } catch (IotlbProtocolException e) {
+            throw new ProtocolException("IOTLB_MSG refused: " + e.getMessage(), e);
+        }
+        if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
+            LOG.log(System.Logger.Level.DEBUG, "IOTLB " + message);
+        }
+        switch (message.type()) {
+            case UPDATE, BATCH_END -> {
+                if (message.type() == IotlbMessage.Type.UPDATE) {
+                    statistics.iotlbUpdates.increment();
+                }
+                // workers parked on a miss try again; one that still misses sleeps again
+                for (Vring v : vrings) {
+                    if (v.worker != null) {
+                        v.worker.wakeUp();
+                    }
+                }
+            }
+            case INVALIDATE -> statistics.iotlbInvalidations.increment();
+            default -> {
+                // BATCH_BEGIN: nothing applied yet
+            }
+        }
+    }
+
+    /** The IOTLB message processor, made on first use; misses go out over the back-end channel. */
+    private IotlbMessageProcessor iotlb() {
+        if (iotlbProcessor == null) {
+            iotlb = new DeviceIotlb(frontEndMemory);
+            iotlb.setMessageSink(this::sendToFrontEnd);
+            iotlbProcessor = new IotlbMessageProcessor(iotlb);
+        }
+        return iotlbProcessor;
+    }
+
+    /** The IOTLB's message sink, called on queue workers: queue the message, never wait. */
+    private void sendToFrontEnd(IotlbMessage message) {
+        BackendChannel channel = backendChannel;
+        if (channel == null) {
+            queueFailed("IOTLB " + message + " but the front end gave no back-end channel (SET_BACKEND_REQ_FD)");
+        } else if (!channel.send(message)) {
+            LOG.log(System.Logger.Level.WARNING, "back-end channel full; dropped " + message);
+        }
+    }
+
+    /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
     private void startWorker(Vring v) throws ProtocolException, NativeCallException {
         if (memoryTable == null) {
             throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before SET_MEM_TABLE");
@@ -473,31 +549,49 @@ public final class VhostUserConnection implements AutoCloseable {
             throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before its "
                 + (v.num == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
         }
-        if (VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM)) {
-            throw new ProtocolException("vring " + v.index + " needs an IOTLB (ACCESS_PLATFORM negotiated), which this "
-                + "back end was not started with");
-        }
-        AddressSpace space = AddressSpace.identity(memoryTable.memory());
-        RingAddresses addresses = new RingAddresses(
-            guestPhysical(v, "descriptor table", v.descUser, 16L * v.num),
-            guestPhysical(v, "available ring", v.availUser, 6L + 2L * v.num),
-            guestPhysical(v, "used ring", v.usedUser, 6L + 8L * v.num));
-        DeviceQueue queue;
-        try {
-            queue = DeviceQueue.create(features, v.num, addresses, space, v.base);
-        } catch (VirtqueueException e) {
-            throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
+        long queueFeatures = features;
+        int queueSize = v.num;
+        int base = v.base;
+        AddressSpace space;
+        RingAddresses addresses;
+        DeviceIotlb queueIotlb = null;
+        if (behindIommu()) {
+            if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ) || backendChannel == null) {
+                throw new ProtocolException("vring " + v.index + ": ACCESS_PLATFORM needs the back-end channel "
+                    + "(BACKEND_REQ and SET_BACKEND_REQ_FD) for IOTLB misses");
+            }
+            // ring addresses are IOVAs, resolved through the IOTLB like descriptor addresses
+            iotlb();
+            queueIotlb = iotlb;
+            space = new IotlbAddressSpace(iotlb);
+            addresses = new RingAddresses(v.descUser, v.availUser, v.usedUser);
+        } else {
+            // ring addresses are the front end's user addresses; ring-core works in guest-physical
+            space = AddressSpace.identity(memoryTable.memory());
+            addresses = new RingAddresses(
+                guestPhysical(v, "descriptor table", v.descUser, 16L * v.num),
+                guestPhysical(v, "available ring", v.availUser, 6L + 2L * v.num),
+                guestPhysical(v, "used ring", v.usedUser, 6L + 8L * v.num));
+            try {
+                // activate here so a bad ring closes the connection at once, with its reason
+                DeviceQueue.create(queueFeatures, queueSize, addresses, space, base);
+            } catch (VirtqueueException e) {
+                throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
+            }
         }
         boolean enabled = v.enabled || !VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES);
         if (v.handler == null) {
             v.handler = device.handler(v.index, features);
         }
-        QueueWorker worker = new QueueWorker(v.index, queue, v.kick, v.call, v.handler,
-            enabled, null, this::queueFailed);
+        AddressSpace queueSpace = space;
+        QueueWorker worker = new QueueWorker(v.index,
+            () -> DeviceQueue.create(queueFeatures, queueSize, addresses, queueSpace, base), base, queueIotlb,
+            v.kick, v.call, v.handler, enabled, this::queueFailed);
         v.worker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses
-            + ", avail index " + v.base + (enabled ? "" : " (disabled until SET_VRING_ENABLE)"));
+            + (queueIotlb != null ? " (IOVAs, through the device IOTLB)" : "") + ", avail index " + v.base
+            + (enabled ? "" : " (disabled until SET_VRING_ENABLE)"));
     }
 
     private long guestPhysical(Vring v, String what, long userAddress, long size) throws ProtocolException {

@@ -27,12 +27,14 @@ public final class VhostUserStatistics {
     public final LongAdder iotlbInvalidations = new LongAdder();
     /** IOTLB misses sent over the back-end channel. */
     public final LongAdder iotlbMisses = new LongAdder();
+    /** IOTLB access failures (permission) sent over the back-end channel. */
+    public final LongAdder iotlbAccessFailures = new LongAdder();
 
     @Override
     public String toString() {
         return "connections=" + connections.sum() + " messages=" + messages.sum() + " protocolErrors="
             + protocolErrors.sum() + " queueErrors=" + queueErrors.sum() + " chains=" + chains.sum() + " bytes="
             + bytes.sum() + " iotlbMessages=" + iotlbMessages.sum() + " iotlbUpdates=" + iotlbUpdates.sum()
-            + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum();
+            + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum() + " iotlbAccessFailures=" + iotlbAccessFailures.sum();
     }
 }

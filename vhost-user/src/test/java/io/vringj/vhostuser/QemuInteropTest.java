@@ -85,6 +85,20 @@ class QemuInteropTest {
         runGuest("d-swiotlb-force", List.of(), List.of("vhost-user-rng-pci,chardev=c0"), "swiotlb=force");
     }
 
+    @Test
+    @Order(4)
+    void behindAnIntelIommuWithDeviceIotlbMissesTravelOverTheBackEndChannel() throws Exception {
+        String log = runGuest("c-intel-iommu-device-iotlb",
+            List.of("intel-iommu,intremap=on,device-iotlb=on", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"),
+            List.of("vhost-user-rng-pci,chardev=c0,bus=rp1,iommu_platform=on,ats=on"), "intel_iommu=on");
+        assertTrue(log.contains("ACCESS_PLATFORM true"), "ACCESS_PLATFORM was negotiated");
+        String counters = counters(log);
+        Matcher misses = Pattern.compile("iotlbMisses=(\\d+)").matcher(counters);
+        Matcher updates = Pattern.compile("iotlbUpdates=(\\d+)").matcher(counters);
+        assertTrue(misses.find() && Long.parseLong(misses.group(1)) > 0, "misses went over the back-end channel: " + counters);
+        assertTrue(updates.find() && Long.parseLong(updates.group(1)) > 0, "QEMU answered with updates: " + counters);
+    }
+
     /** Boots the guest against a fresh back end and returns the back-end log. */
     static String runGuest(String config, List<String> machineDevices, List<String> devices, String append)
         throws Exception {
@@ -110,6 +124,7 @@ class QemuInteropTest {
                 "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-numa", "node,memdev=mem",
                 "-chardev", "socket,id=c0,path=" + socket));
             for (String d : machineDevices) {
+                // the IOMMU and the root port come before the device that sits behind them
                 cmd.add("-device");
                 cmd.add(d);
             }

@@ -25,6 +25,9 @@ final class TestFrontEnd implements AutoCloseable {
     final VhostUserMessage out = new VhostUserMessage(arena);
     final VhostUserMessage in = new VhostUserMessage(arena);
     private int memfd = -1;
+    /** Our end of the back-end request channel, once {@link #sendBackendReqFd()} ran. */
+    VhostUserChannel backendRequests;
+    final VhostUserMessage backendIn = new VhostUserMessage(arena);
     private MemorySegment mapping;
     GuestMemory memory;
 
@@ -104,6 +107,47 @@ final class TestFrontEnd implements AutoCloseable {
         return in.u64(0);
     }
 
+    /** Gives the back end one end of a socket pair as its request channel (with NEED_REPLY). */
+    void sendBackendReqFd() throws Exception {
+        int[] pair = Libc.socketPair();
+        backendRequests = new VhostUserChannel(pair[0]);
+        out.header(VhostUserProtocol.SET_BACKEND_REQ_FD, VhostUserProtocol.FLAG_NEED_REPLY, 0);
+        channel.write(out, pair[1]);
+        Libc.close(pair[1]);
+        if (replyU64(VhostUserProtocol.SET_BACKEND_REQ_FD) != 0) {
+            throw new AssertionError("SET_BACKEND_REQ_FD was not acknowledged");
+        }
+    }
+
+    /** Sends an IOTLB_MSG with NEED_REPLY and checks the acknowledgement. */
+    void sendIotlb(int type, long iova, long size, long uaddr, int perm) throws Exception {
+        out.header(VhostUserProtocol.IOTLB_MSG, VhostUserProtocol.FLAG_NEED_REPLY, VhostUserProtocol.IOTLB_MSG_SIZE);
+        out.payload().asSlice(0, VhostUserProtocol.IOTLB_MSG_SIZE).fill((byte) 0);
+        out.putU64(0, iova).putU64(8, size).putU64(16, uaddr).putU8(24, perm).putU8(25, type);
+        channel.write(out);
+        long ack = replyU64(VhostUserProtocol.IOTLB_MSG);
+        if (ack != 0) {
+            throw new AssertionError("IOTLB_MSG acknowledged with " + ack);
+        }
+    }
+
+    /** Reads the next back-end request; returns {iova, perm, type} of the IOTLB message it carries. */
+    long[] readBackendIotlb(Duration timeout) throws Exception {
+        MemorySegment pollfd = arena.allocate(8, 8);
+        pollfd.set(ValueLayout.JAVA_INT, 0, backendRequests.fd());
+        pollfd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
+        if (Libc.poll(pollfd, 1, (int) timeout.toMillis()) == 0) {
+            throw new AssertionError("no back-end request within " + timeout);
+        }
+        if (!backendRequests.read(backendIn)) {
+            throw new AssertionError("back end closed its request channel");
+        }
+        if (backendIn.request() != VhostUserProtocol.BACKEND_IOTLB_MSG || backendIn.size() != 32) {
+            throw new AssertionError("expected a 32-byte back-end IOTLB_MSG, got " + backendIn);
+        }
+        return new long[] {backendIn.u64(0), backendIn.u8(24), backendIn.u8(25)};
+    }
+
     /** @return whether the back end closed the connection within {@code timeout} */
     boolean closedByBackEnd(Duration timeout) throws Exception {
         MemorySegment pollfd = arena.allocate(8, 8);
@@ -122,6 +166,9 @@ final class TestFrontEnd implements AutoCloseable {
     @Override
     public void close() {
         channel.close();
+        if (backendRequests != null) {
+            backendRequests.close();
+        }
         if (memory != null) {
             memory.close();
         }
