@@ -33,7 +33,8 @@ import java.util.Objects;
  *
  * <p>Indirect tables, when enabled, live in caller-supplied table memory in guest memory: one
  * table of {@code 16 * maxBuffers} bytes per possible in-flight chain (Q of them), taken from a
- * free stack so no allocation happens per request.
+ * free stack so no allocation happens per request. A table is mapped whole, whatever the
+ * request's length; its ring descriptor gives the device the length actually used.
  *
  * <p>Not thread-safe: owned by the driver thread, like the {@link DriverQueue} it wraps.
  * Adding, publishing and polling allocate nothing.
@@ -223,7 +224,9 @@ public final class DmaDriverQueue {
         }
         mapAll(buffers, readable, n);
         int table = freeTables[--freeTableCount];
-        MemorySegment tableView = tables[table].asSlice(0, DESCRIPTOR_SIZE * n);
+        // the whole table is mapped (16 * maxBuffers bytes), so no slice is allocated per request;
+        // the descriptor that points to it says how many of its entries are used
+        MemorySegment tableView = tables[table];
         long tableAddress;
         try {
             queue.writeIndirectTable(chain, tableView);
@@ -353,7 +356,7 @@ public final class DmaDriverQueue {
         mappedCount[head] = 0;
         int table = tableOfHead[head];
         if (table >= 0) {
-            dma.unmap(tableBus[table], DESCRIPTOR_SIZE * n, DmaDirection.TO_DEVICE);
+            dma.unmap(tableBus[table], tables[table].byteSize(), DmaDirection.TO_DEVICE);
             tableOfHead[head] = -1;
             freeTables[freeTableCount++] = table;
         }

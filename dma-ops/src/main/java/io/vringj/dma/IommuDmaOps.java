@@ -58,7 +58,7 @@ public final class IommuDmaOps implements DmaOps {
     private final LongSupplier clock;
     private final long flushTimeoutNanos;
 
-    /** Live mappings: bus address → (length << 2) | direction ordinal. Guarded by this. */
+    /** Live mappings: bus address → (length &lt;&lt; 2) | direction ordinal. Guarded by this. */
     private final Long2LongHashMap live = new Long2LongHashMap(NO_MAPPING);
 
     // LAZY flush queue, a ring of (bus address, length, time); guarded by this

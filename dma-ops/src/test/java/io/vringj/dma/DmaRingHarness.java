@@ -44,7 +44,9 @@ final class DmaRingHarness {
 
         /** Nothing to do: pump control messages, back off. */
         default void idle() {
+            // yield as well: the test machine may have fewer free cores than spinning threads
             Thread.onSpinWait();
+            Thread.yield();
         }
     }
 

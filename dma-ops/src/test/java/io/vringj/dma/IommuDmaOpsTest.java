@@ -199,6 +199,16 @@ class IommuDmaOpsTest {
     }
 
     @Test
+    void resolveNeverRunsIntoTheNextMappingEvenWhenItIsContiguous() throws Exception {
+        IommuDmaOps dma = ops(IommuDmaOps.Mode.STRICT);
+        long first = dma.map(memory.slice(GPA, 4096), DmaDirection.TO_DEVICE);
+        long second = dma.map(memory.slice(GPA + 4096, 4096), DmaDirection.TO_DEVICE);
+        assertEquals(first + 4096, second, "consecutive IOVAs over consecutive guest pages, same permission");
+        assertEquals(4096, iommu.resolve(first).size(), "the UPDATE stops where the second mapping starts");
+        assertEquals(List.of(iommu.resolve(first), iommu.resolve(second)), iommu.resolveAround(first, 4));
+    }
+
+    @Test
     void coherentMemoryIsMappedReadWrite() throws Exception {
         IommuDmaOps dma = ops(IommuDmaOps.Mode.STRICT);
         CoherentBuffer c = dma.allocCoherent(100);
