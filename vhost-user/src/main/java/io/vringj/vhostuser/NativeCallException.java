@@ -6,7 +6,9 @@ import java.io.IOException;
 public final class NativeCallException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** The libc function that failed. */
     private final String call;
+    /** The {@code errno} it left. */
     private final int errno;
 
     /**

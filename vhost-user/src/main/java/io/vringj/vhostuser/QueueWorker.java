@@ -55,6 +55,8 @@ final class QueueWorker implements Runnable {
     /** Chains completed; written by the worker only, read for statistics. */
     private volatile long chainsCompleted;
     private volatile long bytesWritten;
+    /** The queue could not be created (the connection was told); the worker only waits to be stopped. */
+    private boolean queueFailed;
 
     /**
      * @param index the vring index
@@ -184,8 +186,6 @@ final class QueueWorker implements Runnable {
             }
         }
     }
-
-    private boolean queueFailed;
 
     /**
      * Creates the device queue.

@@ -5,15 +5,15 @@ package io.vringj.vhostuser;
  *
  * <pre>
  *   header (12 bytes, native endian)     payloads used here
- *   @0 u32 request                        u64:          @0 u64
- *   @4 u32 flags  version 1 in bits 0-1   vring state:  @0 u32 index, @4 u32 num
+ *   &#64;0 u32 request                        u64:          &#64;0 u64
+ *   &#64;4 u32 flags  version 1 in bits 0-1   vring state:  &#64;0 u32 index, &#64;4 u32 num
  *                 REPLY 0x4, NEED_REPLY 0x8
- *   @8 u32 size   payload bytes           vring addr:   @0 u32 index, @4 u32 flags, @8 u64 desc,
- *                                                       @16 u64 used, @24 u64 avail, @32 u64 log
- *   fds ride as SCM_RIGHTS on the header  memory:       @0 u32 n, @4 pad, then n x {u64 gpa,
+ *   &#64;8 u32 size   payload bytes           vring addr:   &#64;0 u32 index, &#64;4 u32 flags, &#64;8 u64 desc,
+ *                                                       &#64;16 u64 used, &#64;24 u64 avail, &#64;32 u64 log
+ *   fds ride as SCM_RIGHTS on the header  memory:       &#64;0 u32 n, &#64;4 pad, then n x {u64 gpa,
  *                                                       u64 size, u64 uaddr, u64 mmap_offset}
- *                                         iotlb:        @0 u64 iova, @8 u64 size, @16 u64 uaddr,
- *                                                       @24 u8 perm, @25 u8 type
+ *                                         iotlb:        &#64;0 u64 iova, &#64;8 u64 size, &#64;16 u64 uaddr,
+ *                                                       &#64;24 u8 perm, &#64;25 u8 type
  * </pre>
  */
 public final class VhostUserProtocol {
