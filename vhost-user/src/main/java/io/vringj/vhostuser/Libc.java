@@ -122,6 +122,12 @@ final class Libc {
     private static final MethodHandle MEMFD_CREATE =
         downcall("memfd_create", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(C_INT, C_INT, C_LONG));
+    private static final MethodHandle FSTAT = downcall("fstat", FunctionDescriptor.of(C_INT, C_INT, C_PTR));
+
+    /** {@code sizeof(struct stat)} on x86_64 Linux. */
+    static final long STAT_SIZE = 144;
+    /** Offset of {@code st_size} in {@code struct stat} on x86_64 Linux. */
+    static final long STAT_ST_SIZE = 48;
 
     /** One errno capture segment per thread, allocated once: calls on hot paths do not allocate. */
     private static final ThreadLocal<MemorySegment> CAPTURE_STATE =
@@ -484,6 +490,27 @@ final class Libc {
             throw e;
         } catch (Throwable t) {
             throw unexpected("mmap", t);
+        }
+    }
+
+    /**
+     * {@code fstat(fd).st_size}: the size of the file behind {@code fd}.
+     *
+     * @return the size in bytes
+     */
+    static long fileSize(int fd) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment stat = arena.allocate(STAT_SIZE, 8);
+            int rc = (int) FSTAT.invokeExact(state, fd, stat);
+            if (rc < 0) {
+                throw failure("fstat", state, "fd " + fd);
+            }
+            return stat.get(ValueLayout.JAVA_LONG, STAT_ST_SIZE);
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("fstat", t);
         }
     }
 

@@ -95,6 +95,13 @@ public final class MemoryTable implements AutoCloseable {
                 GuestMemory.Builder userBuilder = GuestMemory.builder();
                 for (int i = 0; i < n; i++) {
                     long length = size[i] + offset[i];
+                    long fileSize = Libc.fileSize(msg.rawFd(i));
+                    if (length > fileSize) {
+                        // pages past the end of the file would raise SIGBUS on access, not an exception
+                        throw new ProtocolException(String.format(Locale.ROOT,
+                            "SET_MEM_TABLE region %d needs mmap_offset 0x%x + size 0x%x bytes of its fd, "
+                                + "but the file holds only 0x%x", i, offset[i], size[i], fileSize));
+                    }
                     long address = Libc.mmapShared(msg.rawFd(i), length);
                     MemorySegment mapping = MemorySegment.ofAddress(address)
                         .reinterpret(length, arena, segment -> unmapQuietly(address, length));

@@ -125,6 +125,22 @@ class HostileFrontEndTest {
     }
 
     @Test
+    void rejectsAMemoryRegionLargerThanItsFile() throws Exception {
+        // mapping past the end of the memfd would make every access there a SIGBUS
+        int memfd = Libc.memfd("hostile-small", 4096);
+        try {
+            assertRejected("SET_MEM_TABLE region 0 needs mmap_offset 0x0 + size 0x100000 bytes of its fd, but the "
+                + "file holds only 0x1000", fe -> {
+                    fe.out.header(VhostUserProtocol.SET_MEM_TABLE, 0, 40).putU32(0, 1).putU32(4, 0)
+                        .putU64(8, 0).putU64(16, 0x100000).putU64(24, 0x7000_0000L).putU64(32, 0);
+                    fe.channel.write(fe.out, memfd);
+                });
+        } finally {
+            Libc.close(memfd);
+        }
+    }
+
+    @Test
     void rejectsAQueueSizeThatIsNotAPowerOfTwo() throws Exception {
         assertRejected("SET_VRING_NUM 3 for vring 0: a split ring's size is a power of two",
             fe -> fe.sendState(VhostUserProtocol.SET_VRING_NUM, 0, 3));
