@@ -15,23 +15,22 @@ public interface EntropySource {
      */
     void fill(byte[] buffer, int length);
 
-    /** @return a source backed by a new {@link SecureRandom} (the platform's strong default) */
+    /** @return a source backed by a new {@link SecureRandom} (the platform's strong default); allocation-free */
     static EntropySource secureRandom() {
         SecureRandom random = new SecureRandom();
-        byte[][] scratch = new byte[1][];
         return (buffer, length) -> {
+            Objects.checkFromIndexSize(0, length, buffer.length);
             if (length == buffer.length) {
                 random.nextBytes(buffer);
                 return;
             }
-            // SecureRandom fills whole arrays only: keep one scratch array per length to stay allocation-free
-            byte[] s = scratch[0];
-            if (s == null || s.length != length) {
-                s = new byte[length];
-                scratch[0] = s;
+            // SecureRandom fills whole arrays only: build a partial fill from ints, without allocating
+            for (int i = 0; i < length; i += 4) {
+                int r = random.nextInt();
+                for (int j = 0; j < 4 && i + j < length; j++) {
+                    buffer[i + j] = (byte) (r >>> (8 * j));
+                }
             }
-            random.nextBytes(s);
-            System.arraycopy(s, 0, buffer, 0, length);
         };
     }
 

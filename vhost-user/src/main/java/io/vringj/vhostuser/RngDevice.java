@@ -59,11 +59,17 @@ public final class RngDevice implements VirtioDevice {
         return new Filler(sources.get());
     }
 
-    /** Fills every writable byte of a chain; allocation-free after construction. */
+    /**
+     * Fills every writable byte of a chain from a buffer of {@link #CHUNK} entropy bytes, refilled
+     * whole when used up: the source always fills whole buffers, and bytes go out in stream
+     * order across chains. Allocation-free after construction.
+     */
     static final class Filler implements ChainHandler {
         private final EntropySource source;
         private final byte[] buffer = new byte[CHUNK];
         private final MemorySegment bufferSegment = MemorySegment.ofArray(buffer);
+        /** Next unused byte of {@link #buffer}; {@link #CHUNK} when it needs a refill. */
+        private int position = CHUNK;
 
         Filler(EntropySource source) {
             this.source = Objects.requireNonNull(source, "source");
@@ -74,9 +80,13 @@ public final class RngDevice implements VirtioDevice {
             long total = chain.writableLength();
             long done = 0;
             while (done < total) {
-                int n = (int) Math.min(CHUNK, total - done);
-                source.fill(buffer, n);
-                chain.copyToWritable(done, bufferSegment, 0, n);
+                if (position == CHUNK) {
+                    source.fill(buffer, CHUNK);
+                    position = 0;
+                }
+                int n = (int) Math.min(CHUNK - position, total - done);
+                chain.copyToWritable(done, bufferSegment, position, n);
+                position += n;
                 done += n;
             }
             return total;
