@@ -24,6 +24,9 @@ final class TestFrontEnd implements AutoCloseable {
     final VhostUserChannel channel;
     final VhostUserMessage out = new VhostUserMessage(arena);
     final VhostUserMessage in = new VhostUserMessage(arena);
+    private static final java.util.concurrent.atomic.AtomicInteger NEXT_ID = new java.util.concurrent.atomic.AtomicInteger();
+    /** The memfd's name, unique per front end: /proc/self/maps shows it as {@code /memfd:NAME}. */
+    final String memfdName = "vringj-test-guest-" + NEXT_ID.incrementAndGet();
     private int memfd = -1;
     /** Our end of the back-end request channel, once {@link #sendBackendReqFd()} ran. */
     VhostUserChannel backendRequests;
@@ -44,7 +47,7 @@ final class TestFrontEnd implements AutoCloseable {
 
     /** Creates the guest memory: a memfd mapped here, to be handed to the back end. */
     GuestMemory createMemory() throws NativeCallException {
-        memfd = Libc.memfd("vringj-test-guest", MEMORY_SIZE);
+        memfd = Libc.memfd(memfdName, MEMORY_SIZE);
         long address = Libc.mmapShared(memfd, MEMORY_SIZE);
         mapping = MemorySegment.ofAddress(address).reinterpret(MEMORY_SIZE, arena,
             s -> {
@@ -83,7 +86,11 @@ final class TestFrontEnd implements AutoCloseable {
     }
 
     void sendMemTable() throws NativeCallException {
-        out.header(VhostUserProtocol.SET_MEM_TABLE, 0, 8 + 32).putU32(0, 1).putU32(4, 0)
+        sendMemTable(0);
+    }
+
+    void sendMemTable(int flags) throws NativeCallException {
+        out.header(VhostUserProtocol.SET_MEM_TABLE, flags, 8 + 32).putU32(0, 1).putU32(4, 0)
             .putU64(8, GPA_BASE).putU64(16, MEMORY_SIZE).putU64(24, UADDR_BASE).putU64(32, 0);
         channel.write(out, memfd);
     }
@@ -105,6 +112,14 @@ final class TestFrontEnd implements AutoCloseable {
                 + ", got " + in);
         }
         return in.u64(0);
+    }
+
+    /** @return how many mappings of this front end's memfd the process has (ours and the back end's) */
+    long mappingsOfGuestMemory() throws java.io.IOException {
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/self/maps"))) {
+            return lines.filter(l -> l.endsWith("/memfd:" + memfdName + " (deleted)") || l.endsWith("/memfd:" + memfdName))
+                .count();
+        }
     }
 
     /** Gives the back end one end of a socket pair as its request channel (with NEED_REPLY). */

@@ -221,7 +221,8 @@ class VhostUserBackendTest {
                     new RingAddresses(DESC, AVAIL, USED));
                 byte[] first = oneRequest(driver, fe, kick, call, "before the new table");
                 assertEquals(EntropySource.DeterministicEntropy.byteAt(SEED, 0), first[0]);
-                fe.sendMemTable();
+                fe.sendMemTable(VhostUserProtocol.FLAG_NEED_REPLY);
+                assertEquals(0, fe.replyU64(VhostUserProtocol.SET_MEM_TABLE), "the new table is in place");
                 byte[] second = oneRequest(driver, fe, kick, call, "after the new table");
                 assertEquals(EntropySource.DeterministicEntropy.byteAt(SEED, 32), second[0],
                     "the stream continues: the same worker's handler, the queue restored at its avail index");
@@ -248,6 +249,33 @@ class VhostUserBackendTest {
                 assertEquals(0, fe.replyU64(VhostUserProtocol.SET_VRING_CALL));
                 oneRequest(driver, fe, kick, newCall, "second call fd");
                 assertFalse(awaitCall(oldCall, Duration.ofMillis(100)), "the old call fd is no longer signalled");
+            }
+        }
+    }
+
+    @Test
+    void theBackEndUnmapsAReplacedMemoryTableAndEverythingOnDisconnect() throws Exception {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+        try (BackendHarness backend = new BackendHarness(dir, SEED); TestFrontEnd fe = backend.connect()) {
+            negotiateProtocol(fe);
+            EventFd[] fds = startRing(fe, features);
+            try (EventFd kick = fds[0]; EventFd call = fds[1]) {
+                DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, fe.memory,
+                    new RingAddresses(DESC, AVAIL, USED));
+                oneRequest(driver, fe, kick, call, "first table");
+                assertEquals(2, fe.mappingsOfGuestMemory(), "ours and the back end's");
+                // NEED_REPLY: the acknowledgement says the new table is in place
+                fe.sendMemTable(VhostUserProtocol.FLAG_NEED_REPLY);
+                assertEquals(0, fe.replyU64(VhostUserProtocol.SET_MEM_TABLE));
+                oneRequest(driver, fe, kick, call, "second table");
+                assertEquals(2, fe.mappingsOfGuestMemory(), "the replaced table was unmapped");
+                fe.channel.shutdown();
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (fe.mappingsOfGuestMemory() != 1 && System.nanoTime() < deadline) {
+                    Thread.sleep(10);
+                }
+                assertEquals(1, fe.mappingsOfGuestMemory(), "the back end unmapped guest memory on disconnect");
+                backend.awaitLog("front end disconnected", Duration.ofSeconds(5));
             }
         }
     }
