@@ -38,6 +38,9 @@ public final class VhostUserCommand implements Runnable {
     }
 
     /** {@code rng}: serve a virtio-rng device. */
+    /** Keeps the configured logger reachable (java.util.logging holds loggers weakly). */
+    private static final java.util.logging.Logger[] VERBOSE_LOGGER = new java.util.logging.Logger[1];
+
     @Command(name = "rng", mixinStandardHelpOptions = true,
         description = "Serve a virtio-rng device (entropy from SecureRandom) on a vhost-user socket.")
     static final class Rng implements Callable<Integer> {
@@ -45,12 +48,25 @@ public final class VhostUserCommand implements Runnable {
             description = "Unix socket to create and listen on (QEMU: -chardev socket,path=PATH).")
         String socket;
 
+        @Option(names = {"-v", "--verbose"},
+            description = "Log every front-end request and IOTLB message (java.util.logging level FINE).")
+        boolean verbose;
+
         @Option(names = "--seed", paramLabel = "N",
             description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
         Long seed;
 
         @Override
         public Integer call() throws Exception {
+            if (verbose) {
+                java.util.logging.Logger logger = java.util.logging.Logger.getLogger("io.vringj.vhostuser");
+                logger.setLevel(java.util.logging.Level.FINE);
+                java.util.logging.ConsoleHandler handler = new java.util.logging.ConsoleHandler();
+                handler.setLevel(java.util.logging.Level.FINE);
+                logger.addHandler(handler);
+                logger.setUseParentHandlers(false);
+                VERBOSE_LOGGER[0] = logger;
+            }
             Long s = seed;
             RngDevice device = new RngDevice(
                 s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
