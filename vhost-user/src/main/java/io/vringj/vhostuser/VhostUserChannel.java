@@ -12,8 +12,13 @@ import java.lang.foreign.ValueLayout;
 public final class VhostUserChannel implements AutoCloseable {
     private static final long CMSG_SPACE = Libc.CMSG_HEADER + 4L * VhostUserProtocol.MAX_FDS;
 
+    /** How long the rest of a message may take once its first byte arrived, by default. */
+    public static final int DEFAULT_STALL_MILLIS = 5000;
+
     private final int fd;
+    private final int stallMillis;
     private final Arena arena = Arena.ofShared();
+    private final MemorySegment pollfd;
     private final MemorySegment header;
     private final MemorySegment iov;
     private final MemorySegment msghdr;
@@ -26,7 +31,23 @@ public final class VhostUserChannel implements AutoCloseable {
 
     /** @param fd a connected stream socket; the channel owns and closes it */
     public VhostUserChannel(int fd) {
+        this(fd, DEFAULT_STALL_MILLIS);
+    }
+
+    /**
+     * @param fd a connected stream socket; the channel owns and closes it
+     * @param stallMillis how long the rest of a message may take once it began; a peer that
+     *     stalls longer inside a message is a protocol error (it would block the connection)
+     */
+    public VhostUserChannel(int fd, int stallMillis) {
+        if (stallMillis < 1) {
+            throw new IllegalArgumentException("stall time-out " + stallMillis + " ms must be at least 1 ms");
+        }
         this.fd = fd;
+        this.stallMillis = stallMillis;
+        pollfd = arena.allocate(Libc.POLLFD_SIZE, 8);
+        pollfd.set(ValueLayout.JAVA_INT, 0, fd);
+        pollfd.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
         header = arena.allocate(VhostUserProtocol.HEADER_SIZE, 8);
         iov = arena.allocate(Libc.IOVEC);
         msghdr = arena.allocate(Libc.MSGHDR);
@@ -115,9 +136,15 @@ public final class VhostUserChannel implements AutoCloseable {
         throws ProtocolException, NativeCallException {
         long done = 0;
         while (done < length) {
+            pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+            if (Libc.poll(pollfd, 1, stallMillis) == 0) {
+                throw new ProtocolException("peer stalled for " + stallMillis + " ms " + (offset + done)
+                    + " bytes into a " + (offset + length) + "-byte " + what);
+            }
             long n = Libc.read(fd, dst.asSlice(offset + done), length - done);
             if (n == 0) {
-                throw new ProtocolException("connection closed " + done + " bytes into a " + length + "-byte " + what);
+                throw new ProtocolException("connection closed " + (offset + done) + " bytes into a " + (offset + length)
+                    + "-byte " + what);
             }
             done += n;
         }

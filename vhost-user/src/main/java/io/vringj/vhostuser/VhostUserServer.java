@@ -22,6 +22,7 @@ public final class VhostUserServer implements AutoCloseable {
 
     private final String path;
     private final VirtioDevice device;
+    private final int stallMillis;
     private final int listenFd;
     private final EventFd stop;
     private final VhostUserStatistics statistics = new VhostUserStatistics();
@@ -29,9 +30,10 @@ public final class VhostUserServer implements AutoCloseable {
     private volatile boolean running;
     private boolean closed;
 
-    private VhostUserServer(String path, VirtioDevice device, int listenFd, EventFd stop) {
+    private VhostUserServer(String path, VirtioDevice device, int stallMillis, int listenFd, EventFd stop) {
         this.path = path;
         this.device = device;
+        this.stallMillis = stallMillis;
         this.listenFd = listenFd;
         this.stop = stop;
     }
@@ -45,13 +47,26 @@ public final class VhostUserServer implements AutoCloseable {
      * @throws NativeCallException if the socket cannot be created, bound or listened on
      */
     public static VhostUserServer bind(String path, VirtioDevice device) throws NativeCallException {
+        return bind(path, device, VhostUserChannel.DEFAULT_STALL_MILLIS);
+    }
+
+    /**
+     * As {@link #bind(String, VirtioDevice)}, with the time a front end may stall inside a message.
+     *
+     * @param path the socket path (must not exist)
+     * @param device the device to serve
+     * @param stallMillis how long the rest of a message may take once it began
+     * @return the server, not yet accepting
+     * @throws NativeCallException if the socket cannot be created, bound or listened on
+     */
+    public static VhostUserServer bind(String path, VirtioDevice device, int stallMillis) throws NativeCallException {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(device, "device");
         int fd = Libc.socket();
         try {
             Libc.bind(fd, path);
             Libc.listen(fd, 1);
-            return new VhostUserServer(path, device, fd, EventFd.create());
+            return new VhostUserServer(path, device, stallMillis, fd, EventFd.create());
         } catch (NativeCallException | RuntimeException e) {
             Libc.closeQuietly(fd);
             throw e;
@@ -98,7 +113,7 @@ public final class VhostUserServer implements AutoCloseable {
                     + ")");
                 String reason;
                 try (VhostUserConnection connection =
-                         new VhostUserConnection(device, new VhostUserChannel(conn), statistics)) {
+                         new VhostUserConnection(device, new VhostUserChannel(conn, stallMillis), statistics)) {
                     reason = connection.serve(stop);
                 }
                 System.Logger.Level level = reason.startsWith("closing") ? System.Logger.Level.WARNING

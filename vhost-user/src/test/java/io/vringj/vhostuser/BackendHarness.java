@@ -14,6 +14,9 @@ final class BackendHarness implements AutoCloseable {
     /** Held strongly: java.util.logging keeps loggers only weakly. */
     private static final Logger PACKAGE_LOGGER = Logger.getLogger("io.vringj.vhostuser");
 
+    /** A short stall time-out, so the test of a stalling front end is quick. */
+    static final int STALL_MILLIS = 300;
+
     final VhostUserServer server;
     final String path;
     private final Thread thread;
@@ -41,7 +44,7 @@ final class BackendHarness implements AutoCloseable {
         PACKAGE_LOGGER.addHandler(handler);
         PACKAGE_LOGGER.setLevel(Level.ALL);
         path = dir.resolve("backend.sock").toString();
-        server = VhostUserServer.bind(path, device);
+        server = VhostUserServer.bind(path, device, STALL_MILLIS);
         thread = Thread.ofPlatform().name("test-vhost-user-server").start(() -> {
             try {
                 server.run();

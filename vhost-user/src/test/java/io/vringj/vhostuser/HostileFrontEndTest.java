@@ -96,6 +96,19 @@ class HostileFrontEndTest {
     }
 
     @Test
+    void closesAConnectionThatStallsInsideAMessage() throws Exception {
+        // a front end that sends half a header and then nothing would hold the connection thread
+        assertRejected("peer stalled for 300 ms 5 bytes into a 12-byte header", fe -> {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment header = arena.allocate(12);
+                header.set(ValueLayout.JAVA_INT, 0, VhostUserProtocol.GET_FEATURES);
+                header.set(ValueLayout.JAVA_INT, 4, VhostUserProtocol.VERSION);
+                Libc.write(fe.channel.fd(), header, 5);
+            }
+        });
+    }
+
+    @Test
     void rejectsAKickWithoutItsFd() throws Exception {
         assertRejected("SET_VRING_KICK for vring 0 came with 0 fds; it takes 1 (the no-fd bit is clear)",
             fe -> fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0));
