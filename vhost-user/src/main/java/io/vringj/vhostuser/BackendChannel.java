@@ -1,0 +1,81 @@
+package io.vringj.vhostuser;
+
+import io.vringj.dma.IotlbMessage;
+import io.vringj.dma.IotlbMessageCodec;
+import java.lang.foreign.Arena;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+
+/**
+ * The back-end request channel ({@code SET_BACKEND_REQ_FD}): requests from the back end to the
+ * front end, here IOTLB misses (and access failures). Messages are queued and written by a sender thread of their own,
+ * so neither the main-socket thread nor a queue worker ever waits on this socket (QEMU may be
+ * busy sending us a request on the main socket at the same moment: waiting would deadlock).
+ * Misses are sent without NEED_REPLY; the answer is an IOTLB update on the main socket.
+ */
+final class BackendChannel implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(BackendChannel.class.getName());
+    /** Misses waiting to be sent; beyond this the newest is dropped (the worker asks again after its next wake-up). */
+    private static final int CAPACITY = 256;
+    private static final IotlbMessage STOP = IotlbMessage.batchEnd();
+
+    private final VhostUserChannel channel;
+    private final VhostUserStatistics statistics;
+    private final BlockingQueue<IotlbMessage> pending = new ArrayBlockingQueue<>(CAPACITY);
+    private final Thread sender;
+
+    BackendChannel(VhostUserChannel channel, VhostUserStatistics statistics) {
+        this.channel = channel;
+        this.statistics = statistics;
+        this.sender = Thread.ofPlatform().name("vhost-user-backend-req").daemon().start(this::run);
+    }
+
+    /**
+     * Queues an IOTLB message (a MISS or an ACCESS_FAIL); never blocks. Called from queue
+     * workers through the IOTLB's message sink.
+     *
+     * @param message the message
+     * @return false if the queue was full and the message was dropped
+     */
+    boolean send(IotlbMessage message) {
+        return pending.offer(message);
+    }
+
+    private void run() {
+        try (Arena arena = Arena.ofConfined()) {
+            VhostUserMessage msg = new VhostUserMessage(arena);
+            while (true) {
+                IotlbMessage message = pending.take();
+                if (message == STOP) {
+                    return;
+                }
+                // the codec writes the 64-byte kernel form; vhost-user carries the 32-byte struct
+                IotlbMessageCodec.encode(message, msg.payload(), 0);
+                msg.header(VhostUserProtocol.BACKEND_IOTLB_MSG, 0, IotlbMessageCodec.STRUCT_SIZE);
+                channel.write(msg);
+                if (message.type() == IotlbMessage.Type.MISS) {
+                    statistics.iotlbMisses.increment();
+                } else {
+                    statistics.iotlbAccessFailures.increment();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (NativeCallException e) {
+            LOG.log(System.Logger.Level.WARNING, "back-end channel closed: " + e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        pending.clear();
+        pending.offer(STOP);
+        channel.shutdown();
+        try {
+            sender.join(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        channel.close();
+    }
+}

@@ -1,0 +1,216 @@
+package io.vringj.vhostuser;
+
+import io.vringj.memory.AddressSpace;
+import io.vringj.memory.GuestMemory;
+import io.vringj.memory.RegionKind;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The front end's memory table ({@code SET_MEM_TABLE}) mapped into this process: each region's
+ * fd is mapped {@code size + mmap_offset} bytes from offset 0 and sliced at {@code mmap_offset},
+ * then becomes a {@code SHARED} region of a ring-core {@link GuestMemory} at its guest-physical
+ * address.
+ *
+ * <p>The mappings belong to a shared {@link Arena} whose close unmaps them; closing waits until
+ * no thread is inside an access, and later accesses fail with an exception instead of touching
+ * unmapped memory. Close the table when it is replaced or the connection ends, after the queue
+ * workers have stopped.
+ *
+ * <p>Without {@code ACCESS_PLATFORM} the ring addresses of {@code SET_VRING_ADDR} are the front
+ * end's user addresses: {@link #userToGuestPhysical(long, long)} turns them into guest-physical.
+ */
+public final class MemoryTable implements AutoCloseable {
+    /** Bytes of one region entry. */
+    public static final int REGION_SIZE = 32;
+    /** Bytes before the first region entry ({@code u32 n, u32 padding}). */
+    public static final int REGIONS_OFFSET = 8;
+
+    private final Arena arena;
+    private final long[] gpa;
+    private final long[] size;
+    private final long[] uaddr;
+    private final GuestMemory memory;
+    private final GuestMemory userMemory;
+    private final AddressSpace userSpace;
+
+    private MemoryTable(Arena arena, long[] gpa, long[] size, long[] uaddr, GuestMemory memory,
+                        GuestMemory userMemory) {
+        this.arena = arena;
+        this.gpa = gpa;
+        this.size = size;
+        this.uaddr = uaddr;
+        this.memory = memory;
+        this.userMemory = userMemory;
+        this.userSpace = AddressSpace.identity(userMemory);
+    }
+
+    /**
+     * Checks and maps the table in {@code msg}; the region fds are closed whatever happens (the
+     * mappings keep the memory).
+     *
+     * @param msg a {@code SET_MEM_TABLE} message
+     * @return the mapped table
+     * @throws ProtocolException if the payload size, region count, fd count or a region is wrong
+     * @throws NativeCallException if {@code mmap} failed
+     */
+    public static MemoryTable map(VhostUserMessage msg) throws ProtocolException, NativeCallException {
+        try {
+            if (msg.size() < REGIONS_OFFSET) {
+                throw new ProtocolException("SET_MEM_TABLE payload is " + msg.size() + " bytes; at least "
+                    + REGIONS_OFFSET + " are needed for the region count");
+            }
+            int n = msg.u32(0);
+            if (n < 1 || n > VhostUserProtocol.MAX_FDS) {
+                throw new ProtocolException("SET_MEM_TABLE has " + Integer.toUnsignedString(n) + " regions; 1.."
+                    + VhostUserProtocol.MAX_FDS + " are accepted");
+            }
+            long expected = REGIONS_OFFSET + (long) REGION_SIZE * n;
+            if (msg.size() != expected) {
+                throw new ProtocolException("SET_MEM_TABLE with " + n + " regions has a " + msg.size()
+                    + "-byte payload; it must be " + expected + " bytes");
+            }
+            if (msg.receivedFdCount() != n) {
+                throw new ProtocolException("SET_MEM_TABLE has " + n + " regions but " + msg.receivedFdCount()
+                    + " fds; each region needs exactly one fd");
+            }
+            long[] gpa = new long[n];
+            long[] size = new long[n];
+            long[] uaddr = new long[n];
+            long[] offset = new long[n];
+            for (int i = 0; i < n; i++) {
+                long base = REGIONS_OFFSET + (long) REGION_SIZE * i;
+                gpa[i] = msg.u64(base);
+                size[i] = msg.u64(base + 8);
+                uaddr[i] = msg.u64(base + 16);
+                offset[i] = msg.u64(base + 24);
+                checkRegion(i, gpa[i], size[i], uaddr[i], offset[i]);
+            }
+            Arena arena = Arena.ofShared();
+            try {
+                GuestMemory.Builder builder = GuestMemory.builder();
+                GuestMemory.Builder userBuilder = GuestMemory.builder();
+                for (int i = 0; i < n; i++) {
+                    long length = size[i] + offset[i];
+                    long fileSize = Libc.fileSize(msg.rawFd(i));
+                    if (length > fileSize) {
+                        // pages past the end of the file would raise SIGBUS on access, not an exception
+                        throw new ProtocolException(String.format(Locale.ROOT,
+                            "SET_MEM_TABLE region %d needs mmap_offset 0x%x + size 0x%x bytes of its fd, "
+                                + "but the file holds only 0x%x", i, offset[i], size[i], fileSize));
+                    }
+                    long address = Libc.mmapShared(msg.rawFd(i), length);
+                    MemorySegment mapping = MemorySegment.ofAddress(address)
+                        .reinterpret(length, arena, segment -> unmapQuietly(address, length));
+                    MemorySegment region = mapping.asSlice(offset[i], size[i]);
+                    builder.region(gpa[i], region, RegionKind.SHARED);
+                    userBuilder.region(uaddr[i], region, RegionKind.SHARED);
+                }
+                GuestMemory memory;
+                GuestMemory userMemory;
+                try {
+                    memory = builder.build();
+                    userMemory = userBuilder.build();
+                } catch (IllegalArgumentException e) {
+                    throw new ProtocolException("SET_MEM_TABLE regions are inconsistent: " + e.getMessage(), e);
+                }
+                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory);
+            } catch (ProtocolException | NativeCallException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
+        } finally {
+            msg.closeFds();
+        }
+    }
+
+    private static void checkRegion(int i, long gpa, long size, long uaddr, long offset) throws ProtocolException {
+        if (size <= 0) {
+            throw new ProtocolException(String.format(Locale.ROOT,
+                "SET_MEM_TABLE region %d has size 0x%x; a region size must be positive (and below 2^63)", i, size));
+        }
+        if (offset < 0 || size + offset < 0) {
+            throw new ProtocolException(String.format(Locale.ROOT,
+                "SET_MEM_TABLE region %d: mmap_offset 0x%x + size 0x%x overflows a 63-bit mapping length",
+                i, offset, size));
+        }
+        if (Long.compareUnsigned(gpa, -size) > 0 || Long.compareUnsigned(uaddr, -size) > 0) {
+            throw new ProtocolException(String.format(Locale.ROOT,
+                "SET_MEM_TABLE region %d [gpa 0x%x, uaddr 0x%x, size 0x%x) runs past the end of the address space",
+                i, gpa, uaddr, size));
+        }
+    }
+
+    private static void unmapQuietly(long address, long length) {
+        try {
+            Libc.munmap(address, length);
+        } catch (NativeCallException ignored) {
+            // the address and length are the ones mmap returned; munmap cannot fail for them
+        }
+    }
+
+    /** @return the guest memory over the mapped regions (all {@code SHARED}) */
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    /**
+     * The same memory seen at the front end's user addresses: what an IOTLB {@code UPDATE}'s
+     * {@code uaddr} points into. Identity over {@link #userMemory()}; allocation-free.
+     *
+     * @return the address space of user addresses
+     */
+    public AddressSpace userSpace() {
+        return userSpace;
+    }
+
+    /** @return the regions placed at their user addresses instead of their guest-physical ones */
+    public GuestMemory userMemory() {
+        return userMemory;
+    }
+
+    /** @return the number of regions */
+    public int regionCount() {
+        return gpa.length;
+    }
+
+    /**
+     * Translates a front-end user address range into a guest-physical address.
+     *
+     * @param userAddress the first byte, as the front end sees it
+     * @param length the number of bytes, at least 1
+     * @return the guest-physical address of the first byte, or -1 if the range is not inside one region
+     */
+    public long userToGuestPhysical(long userAddress, long length) {
+        for (int i = 0; i < gpa.length; i++) {
+            long off = userAddress - uaddr[i];
+            // unsigned: off < size and length <= size - off means the range lies inside region i
+            if (Long.compareUnsigned(off, size[i]) < 0 && length > 0 && Long.compareUnsigned(length, size[i] - off) <= 0) {
+                return gpa[i] + off;
+            }
+        }
+        return -1;
+    }
+
+    /** Unmaps every region; accesses afterwards fail with an exception. */
+    @Override
+    public void close() {
+        if (arena.scope().isAlive()) {
+            memory.close();
+            userMemory.close();
+            arena.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < gpa.length; i++) {
+            parts.add(String.format(Locale.ROOT, "[gpa 0x%x, size 0x%x, uaddr 0x%x]", gpa[i], size[i], uaddr[i]));
+        }
+        return "MemoryTable" + parts;
+    }
+}

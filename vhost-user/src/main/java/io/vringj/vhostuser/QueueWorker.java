@@ -1,0 +1,263 @@
+package io.vringj.vhostuser;
+
+import io.vringj.dma.DeviceIotlb;
+import io.vringj.ring.DescriptorChain;
+import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.RingError;
+import io.vringj.ring.VirtqueueException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * The device thread of one vring: waits on the kick eventfd, pops and handles chains, publishes
+ * them used and signals the call eventfd when the driver wants it.
+ *
+ * <pre>
+ *   loop:  disableNotifications; pop/handle/addUsed until empty; publishUsed -> call
+ *          enableNotifications: true -> chains arrived meanwhile, loop again
+ *          false -> poll(kick, wake) until kicked
+ * </pre>
+ *
+ * <p>The worker owns its {@link DeviceQueue} and reads nothing else the connection thread writes
+ * except {@link #enabled}, {@link #stopping} and the call notifier (which has its own lock). A
+ * fatal ring error ends the worker and is reported to the connection, which closes.
+ *
+ * <p>Behind a device IOTLB ({@code ACCESS_PLATFORM}) the queue is created on the worker, because
+ * translating the ring areas may miss: the IOTLB has then sent a MISS over the back-end channel
+ * and the worker sleeps until the connection wakes it after an UPDATE, and tries again. Every
+ * pass over the ring (pop, handle, add used, publish) is one IOTLB critical section, so an
+ * INVALIDATE returns only once no translation from the removed range is in use; the worker
+ * never sleeps inside one.
+ */
+final class QueueWorker implements Runnable {
+    private static final System.Logger LOG = System.getLogger(QueueWorker.class.getName());
+
+    private final int index;
+    private final QueueFactory factory;
+    private final int initialAvailIdx;
+    private final DeviceIotlb iotlb;
+    /** Created on the worker (or handed over by the constructor); read by {@link #stop()} after join. */
+    private DeviceQueue queue;
+    private final EventFd kick;
+    private final EventFd wake;
+    private final CallNotifier call;
+    private final VirtioDevice.ChainHandler handler;
+    private final Consumer<String> onFatal;
+    private final DescriptorChain chain = new DescriptorChain();
+    private final Thread thread;
+
+    /** Set by the connection thread; read by the worker each time round. */
+    private volatile boolean enabled;
+    private volatile boolean stopping;
+    /** Chains completed; written by the worker only, read for statistics. */
+    private volatile long chainsCompleted;
+    private volatile long bytesWritten;
+    /** The queue could not be created (the connection was told); the worker only waits to be stopped. */
+    private boolean queueFailed;
+
+    /**
+     * @param index the vring index
+     * @param factory creates the device queue on the worker thread
+     * @param initialAvailIdx the avail index to report if the queue is never created
+     * @param iotlb the device IOTLB the queue translates through, or {@code null}
+     * @param kick the kick eventfd, or {@code null} (the worker then polls every 100 ms)
+     * @param call where interrupts go
+     * @param handler the device's chain handler
+     * @param enabled whether the ring starts enabled
+     * @param onFatal told why, when the queue breaks
+     */
+    QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
+                CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal)
+        throws NativeCallException {
+        this.index = index;
+        this.factory = Objects.requireNonNull(factory, "factory");
+        this.initialAvailIdx = initialAvailIdx;
+        this.iotlb = iotlb;
+        this.kick = kick;
+        this.call = Objects.requireNonNull(call, "call");
+        this.handler = Objects.requireNonNull(handler, "handler");
+        this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
+        this.enabled = enabled;
+        this.wake = EventFd.create();
+        this.thread = Thread.ofPlatform().name("vhost-user-vring-" + index).daemon().unstarted(this);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Enables or disables the ring ({@code SET_VRING_ENABLE}) and wakes the worker. */
+    void setEnabled(boolean on) {
+        enabled = on;
+        wakeUp();
+    }
+
+    /** Wakes the worker (an IOTLB update arrived, or it must stop). */
+    void wakeUp() {
+        try {
+            wake.signal();
+        } catch (NativeCallException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot wake vring " + index + " worker: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Stops the worker and waits for it; afterwards the queue may be read by the caller.
+     *
+     * @return the queue's last avail index (for {@code GET_VRING_BASE})
+     */
+    int stop() {
+        stopping = true;
+        wakeUp();
+        boolean interrupted = false;
+        while (thread.isAlive()) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        wake.close();
+        // join: everything the worker wrote to the queue happens-before this read
+        return queue == null ? initialAvailIdx : queue.lastAvailIdx();
+    }
+
+    long chainsCompleted() {
+        return chainsCompleted;
+    }
+
+    long bytesWritten() {
+        return bytesWritten;
+    }
+
+    @Override
+    public void run() {
+        DeviceIotlb.Worker section = iotlb == null ? null : iotlb.registerWorker();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollfds = arena.allocate(Libc.POLLFD_SIZE * 2, 8);
+            pollfds.set(ValueLayout.JAVA_INT, 0, kick == null ? -1 : kick.fd());
+            pollfds.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
+            pollfds.set(ValueLayout.JAVA_INT, 8, wake.fd());
+            pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
+            while (!stopping) {
+                if (enabled) {
+                    boolean carryOn;
+                    if (section != null) {
+                        section.enter();
+                    }
+                    try {
+                        carryOn = queue != null || createQueue() ? serviceQueue() : !queueFailed;
+                    } finally {
+                        if (section != null) {
+                            section.exit();
+                        }
+                    }
+                    if (!carryOn) {
+                        return;
+                    }
+                }
+                if (stopping) {
+                    return;
+                }
+                pollfds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+                pollfds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
+                // kick fd -1 (none): poll ignores the entry and the front end is expected to poll-mode; wait on wake only
+                Libc.poll(pollfds, 2, kick == null ? 100 : -1);
+                if ((pollfds.get(ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0) {
+                    kick.drain();
+                }
+                if ((pollfds.get(ValueLayout.JAVA_SHORT, 14) & Libc.POLLIN) != 0) {
+                    wake.drain();
+                }
+            }
+        } catch (NativeCallException | RuntimeException e) {
+            if (!stopping) {
+                onFatal.accept("vring " + index + " worker failed: " + e);
+            }
+        } finally {
+            if (section != null) {
+                section.close();
+            }
+        }
+    }
+
+    /**
+     * Creates the device queue.
+     *
+     * @return true if it exists now; false if a ring area missed in the IOTLB (wait for an
+     *     update) or the queue cannot be created ({@link #queueFailed}, the connection is told)
+     */
+    private boolean createQueue() {
+        try {
+            queue = factory.create();
+            return true;
+        } catch (VirtqueueException e) {
+            if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
+                // the IOTLB has sent a MISS for the ring area; an UPDATE wakes us to try again
+                return false;
+            }
+            queueFailed = true;
+            onFatal.accept("vring " + index + " cannot start: " + e.getMessage());
+            return false;
+        }
+    }
+
+    /**
+     * Handles every available chain, then re-enables notifications.
+     *
+     * @return false if the queue broke (the connection is told) or a miss needs an update first
+     */
+    private boolean serviceQueue() throws NativeCallException {
+        try {
+            while (true) {
+                queue.disableNotifications();
+                long done = 0;
+                long bytes = 0;
+                while (!stopping && queue.pop(chain)) {
+                    long written = handler.handle(chain);
+                    queue.addUsed(chain.head(), written);
+                    done++;
+                    bytes += written;
+                }
+                if (done > 0) {
+                    chainsCompleted += done;
+                    bytesWritten += bytes;
+                }
+                if (queue.publishUsed()) {
+                    call.signal();
+                }
+                if (stopping || !queue.enableNotifications()) {
+                    return true;
+                }
+            }
+        } catch (VirtqueueException e) {
+            // publish what was completed before the failure, so the driver does not lose it
+            if (queue.publishUsed()) {
+                call.signal();
+            }
+            if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
+                // nothing was consumed and the IOTLB has sent a MISS: sleep until the UPDATE wakes
+                // us (outside the critical section), then pop the same head again
+                return true;
+            }
+            onFatal.accept("vring " + index + ": " + e.getMessage());
+            return false;
+        }
+    }
+
+    /** Creates the device queue of a vring, on its worker thread. */
+    @FunctionalInterface
+    interface QueueFactory {
+        /**
+         * @return the activated device queue
+         * @throws VirtqueueException if a ring area is misaligned, unreachable, or (behind an IOTLB) missed
+         */
+        DeviceQueue create() throws VirtqueueException;
+    }
+}

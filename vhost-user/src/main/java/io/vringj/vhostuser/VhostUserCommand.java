@@ -1,0 +1,85 @@
+package io.vringj.vhostuser;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The command line: {@code java -jar vringj-vhost-user.jar rng --socket PATH}. Runs until
+ * SIGINT/SIGTERM, when a shutdown hook closes the listening socket and removes the socket file.
+ */
+@Command(name = "vringj-vhost-user", mixinStandardHelpOptions = true, version = "vringj vhost-user 0.1.0",
+    description = "A pure-Java vhost-user back end for QEMU.",
+    subcommands = {VhostUserCommand.Rng.class})
+public final class VhostUserCommand implements Runnable {
+
+    /** Creates the command (picocli instantiates it). */
+    public VhostUserCommand() {
+    }
+
+    /**
+     * Entry point.
+     *
+     * @param args the command line
+     */
+    public static void main(String[] args) {
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format",
+                "%1$tFT%1$tT.%1$tL %4$s %3$s: %5$s%6$s%n");
+        }
+        System.exit(new CommandLine(new VhostUserCommand()).execute(args));
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(new PrintWriter(System.err, true));
+    }
+
+    /** {@code rng}: serve a virtio-rng device. */
+    /** Keeps the configured logger reachable (java.util.logging holds loggers weakly). */
+    private static final java.util.logging.Logger[] VERBOSE_LOGGER = new java.util.logging.Logger[1];
+
+    @Command(name = "rng", mixinStandardHelpOptions = true,
+        description = "Serve a virtio-rng device (entropy from SecureRandom) on a vhost-user socket.")
+    static final class Rng implements Callable<Integer> {
+        @Option(names = "--socket", required = true, paramLabel = "PATH",
+            description = "Unix socket to create and listen on (QEMU: -chardev socket,path=PATH).")
+        String socket;
+
+        @Option(names = {"-v", "--verbose"},
+            description = "Log every front-end request and IOTLB message (java.util.logging level FINE).")
+        boolean verbose;
+
+        @Option(names = "--seed", paramLabel = "N",
+            description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
+        Long seed;
+
+        @Override
+        public Integer call() throws Exception {
+            if (verbose) {
+                java.util.logging.Logger logger = java.util.logging.Logger.getLogger("io.vringj.vhostuser");
+                logger.setLevel(java.util.logging.Level.FINE);
+                java.util.logging.ConsoleHandler handler = new java.util.logging.ConsoleHandler();
+                handler.setLevel(java.util.logging.Level.FINE);
+                logger.addHandler(handler);
+                logger.setUseParentHandlers(false);
+                VERBOSE_LOGGER[0] = logger;
+            }
+            Long s = seed;
+            RngDevice device = new RngDevice(
+                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
+            VhostUserServer server = VhostUserServer.bind(socket, device);
+            Thread hook = new Thread(() -> {
+                server.close();
+                // java.util.logging resets its handlers in its own shutdown hook: report directly
+                System.err.println("vringj-vhost-user: stopped, socket " + socket + " removed; "
+                    + server.statistics());
+            }, "vhost-user-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            server.run();
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package io.vringj.vhostuser;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Counters of a back end across its connections; cheap to keep, printed when a connection
+ * ends and at shutdown. Thread-safe.
+ */
+public final class VhostUserStatistics {
+    /** Connections accepted. */
+    public final LongAdder connections = new LongAdder();
+    /** Front-end requests read. */
+    public final LongAdder messages = new LongAdder();
+    /** Connections closed because the front end broke the protocol. */
+    public final LongAdder protocolErrors = new LongAdder();
+    /** Connections closed because a queue failed (a fatal ring error). */
+    public final LongAdder queueErrors = new LongAdder();
+    /** Chains completed by stopped workers. */
+    public final LongAdder chains = new LongAdder();
+    /** Bytes written into chains by stopped workers. */
+    public final LongAdder bytes = new LongAdder();
+    /** IOTLB_MSG requests received from the front end. */
+    public final LongAdder iotlbMessages = new LongAdder();
+    /** IOTLB updates applied. */
+    public final LongAdder iotlbUpdates = new LongAdder();
+    /** IOTLB invalidations applied. */
+    public final LongAdder iotlbInvalidations = new LongAdder();
+    /** IOTLB misses sent over the back-end channel. */
+    public final LongAdder iotlbMisses = new LongAdder();
+    /** IOTLB access failures (permission) sent over the back-end channel. */
+    public final LongAdder iotlbAccessFailures = new LongAdder();
+
+    @Override
+    public String toString() {
+        return "connections=" + connections.sum() + " messages=" + messages.sum() + " protocolErrors="
+            + protocolErrors.sum() + " queueErrors=" + queueErrors.sum() + " chains=" + chains.sum() + " bytes="
+            + bytes.sum() + " iotlbMessages=" + iotlbMessages.sum() + " iotlbUpdates=" + iotlbUpdates.sum()
+            + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum() + " iotlbAccessFailures=" + iotlbAccessFailures.sum();
+    }
+}

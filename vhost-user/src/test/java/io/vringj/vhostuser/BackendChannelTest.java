@@ -1,0 +1,47 @@
+package io.vringj.vhostuser;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vringj.dma.IotlbMessage;
+import io.vringj.dma.Permission;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.Test;
+
+class BackendChannelTest {
+
+    @Test
+    void sendNeverWaitsWhenTheFrontEndDoesNotRead() throws Exception {
+        int[] pair = Libc.socketPair();
+        VhostUserStatistics statistics = new VhostUserStatistics();
+        try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]);
+             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics)) {
+            // nobody reads pair[0]: the socket buffer fills, the sender thread blocks, the queue fills,
+            // and send keeps returning at once (false when full) instead of waiting
+            int refused = 0;
+            for (int i = 0; i < 100_000; i++) {
+                if (!channel.send(IotlbMessage.miss(0x1000L * i, Permission.RO))) {
+                    refused++;
+                }
+            }
+            assertTrue(refused > 0, "a front end that never reads fills the queue");
+            long sent = statistics.iotlbMisses.sum();
+            assertTrue(sent < 100_000, "the socket buffer filled (" + sent + " sent)");
+
+            // the messages that were sent are whole MISSes in order
+            try (Arena arena = Arena.ofConfined()) {
+                VhostUserMessage in = new VhostUserMessage(arena);
+                assertTrue(frontEnd.read(in));
+                assertEquals(VhostUserProtocol.BACKEND_IOTLB_MSG, in.request());
+                assertEquals(32, in.size());
+                assertEquals(0, in.u64(0));
+                assertEquals(VhostUserProtocol.IOTLB_MISS, in.u8(25));
+                assertEquals(1, in.u8(24));
+                assertTrue(frontEnd.read(in));
+                assertEquals(0x1000, in.u64(0));
+                assertFalse(in.needsReply(), "a miss is answered by an UPDATE on the main socket, not a reply");
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package io.vringj.vhostuser;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class VhostUserCommandTest {
+
+    private static String[] run(String... args) {
+        StringWriter err = new StringWriter();
+        CommandLine cmd = new CommandLine(new VhostUserCommand());
+        cmd.setErr(new PrintWriter(err));
+        int code = cmd.execute(args);
+        return new String[] {Integer.toString(code), err.toString()};
+    }
+
+    @Test
+    void rngWithoutASocketIsAUsageError() {
+        String[] r = run("rng");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].contains("Missing required option: '--socket=PATH'"), r[1]);
+    }
+
+    @Test
+    void anUnknownDeviceIsAUsageError() {
+        String[] r = run("blk", "--socket", "x");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].contains("Unmatched arguments"), r[1]);
+    }
+
+    @Test
+    void aSocketPathTooLongForSunPathFailsNamingTheRule() {
+        String[] r = run("rng", "--socket", "/tmp/" + "s".repeat(200));
+        assertEquals("1", r[0]);
+        assertTrue(r[1].contains("a Unix socket path must be 1..107 bytes"), r[1]);
+    }
+}
