@@ -23,7 +23,8 @@ import java.util.Objects;
  * <p>Fields are in the host's byte order, as vhost and vhost-user define them (little-endian on
  * x86-64 and arm64). {@link #encode} writes all 64 bytes, padding zeroed. {@link #decode} needs
  * at least the 32 bytes of the C struct — what a vhost-user {@code IOTLB_MSG} payload carries —
- * and ignores padding; fewer bytes, an unknown type or an unknown permission are refused.
+ * and ignores padding, and the permission and uaddr of types they mean nothing for (decoded as
+ * {@code NONE} and 0); fewer bytes, an unknown type or an unknown permission are refused.
  *
  * <p>Stateless and thread-safe.
  */
@@ -101,13 +102,17 @@ public final class IotlbMessageCodec {
             throw new IotlbProtocolException("IOTLB message type " + typeCode + " is unknown; known are 1 MISS, 2 UPDATE, "
                 + "3 INVALIDATE, 4 ACCESS_FAIL, 5 BATCH_BEGIN, 6 BATCH_END");
         }
-        int perm = Byte.toUnsignedInt(m.get(ValueLayout.JAVA_BYTE, PERM_OFFSET));
+        // perm means something for MISS, UPDATE and ACCESS_FAIL only, uaddr for UPDATE only: the
+        // others may carry anything there (QEMU 7.2 leaves both uninitialised in an INVALIDATE)
+        boolean hasPerm = type == IotlbMessage.Type.MISS || type == IotlbMessage.Type.UPDATE
+            || type == IotlbMessage.Type.ACCESS_FAIL;
+        int perm = hasPerm ? Byte.toUnsignedInt(m.get(ValueLayout.JAVA_BYTE, PERM_OFFSET)) : 0;
         if (perm > 3) {
             throw new IotlbProtocolException("IOTLB " + type + " message has permission " + perm
                 + "; known are 0 none, 1 RO, 2 WO, 3 RW");
         }
-        return new IotlbMessage(type, m.get(U64, IOVA_OFFSET), m.get(U64, SIZE_OFFSET), m.get(U64, UADDR_OFFSET),
-            Permission.ofBits(perm));
+        long uaddr = type == IotlbMessage.Type.UPDATE ? m.get(U64, UADDR_OFFSET) : 0;
+        return new IotlbMessage(type, m.get(U64, IOVA_OFFSET), m.get(U64, SIZE_OFFSET), uaddr, Permission.ofBits(perm));
     }
 
     /**

@@ -107,7 +107,8 @@ final class QueueWorker implements Runnable {
     /**
      * Stops the worker and waits for it; afterwards the queue may be read by the caller.
      *
-     * @return the queue's last avail index (for {@code GET_VRING_BASE})
+     * @return the queue's ring state for {@code GET_VRING_BASE}: the split ring's last avail index,
+     *     or the packed ring's avail and used positions with their wrap counters
      */
     int stop() {
         stopping = true;
@@ -125,7 +126,7 @@ final class QueueWorker implements Runnable {
         }
         wake.close();
         // join: everything the worker wrote to the queue happens-before this read
-        return queue == null ? initialAvailIdx : queue.lastAvailIdx();
+        return queue == null ? initialAvailIdx : queue.vringBase();
     }
 
     long chainsCompleted() {

@@ -37,7 +37,8 @@ public final class RngDevice implements VirtioDevice {
     public long offeredFeatures() {
         long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.EVENT_IDX)
-            | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC);
+            | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC)
+            | VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
         if (accessPlatform) {
             features |= VirtioFeatures.bit(VirtioFeatures.ACCESS_PLATFORM);
         }

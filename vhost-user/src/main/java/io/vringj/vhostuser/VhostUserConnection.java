@@ -11,6 +11,7 @@ import io.vringj.dma.IotlbProtocolException;
 import io.vringj.memory.AddressSpace;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
+import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.Arena;
@@ -254,7 +255,7 @@ public final class VhostUserConnection implements AutoCloseable {
         if (VirtioFeatures.has(requested, VirtioFeatures.RING_PACKED) && !VirtioFeatures.has(offeredFeatures,
             VirtioFeatures.RING_PACKED)) {
             throw new ProtocolException("SET_FEATURES 0x" + Long.toHexString(requested)
-                + " sets RING_PACKED, which was not offered (only the split ring is served)");
+                + " sets RING_PACKED, which was not offered (this device serves the split ring only)");
         }
         long unknown = requested & ~offeredFeatures;
         if (unknown != 0) {
@@ -271,10 +272,11 @@ public final class VhostUserConnection implements AutoCloseable {
         features = requested & offeredFeatures;
         featuresSet = true;
         LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
-            "negotiated features 0x%x (EVENT_IDX %b, INDIRECT_DESC %b, ACCESS_PLATFORM %b)", features,
+            "negotiated features 0x%x (EVENT_IDX %b, INDIRECT_DESC %b, ACCESS_PLATFORM %b, RING_PACKED %b)", features,
             VirtioFeatures.has(features, VirtioFeatures.EVENT_IDX),
             VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC),
-            VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM)));
+            VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM),
+            VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)));
     }
 
     private void setProtocolFeatures(VhostUserMessage m) throws ProtocolException {
@@ -329,9 +331,11 @@ public final class VhostUserConnection implements AutoCloseable {
         expect(m, 8, 0);
         Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
         int num = m.u32(4);
-        if (num < 1 || num > device.maxQueueSize() || Integer.bitCount(num) != 1) {
+        boolean packed = VirtioFeatures.has(features, VirtioFeatures.RING_PACKED);
+        if (num < 1 || num > device.maxQueueSize() || (!packed && Integer.bitCount(num) != 1)) {
             throw new ProtocolException("SET_VRING_NUM " + Integer.toUnsignedString(num) + " for vring " + v.index
-                + ": a split ring's size is a power of two in 1.." + device.maxQueueSize());
+                + (packed ? ": a packed ring's size is 1.." + device.maxQueueSize()
+                    : ": a split ring's size is a power of two in 1.." + device.maxQueueSize()));
         }
         requireStopped(m, v);
         v.num = num;
@@ -363,7 +367,8 @@ public final class VhostUserConnection implements AutoCloseable {
         expect(m, 8, 0);
         Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
         int base = m.u32(4);
-        if (base < 0 || base > 0xFFFF) {
+        // a packed ring's base is 32 bits: avail position and wrap counter, then used (checked at start)
+        if (!VirtioFeatures.has(features, VirtioFeatures.RING_PACKED) && (base < 0 || base > 0xFFFF)) {
             throw new ProtocolException("SET_VRING_BASE " + Integer.toUnsignedString(base) + " for vring " + v.index
                 + ": a split ring's avail index is 0..65535");
         }
@@ -385,7 +390,7 @@ public final class VhostUserConnection implements AutoCloseable {
         }
         reply.header(m.request(), FLAG_REPLY, 8).putU32(0, v.index).putU32(4, v.base);
         channel.write(reply);
-        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " stopped at avail index " + v.base);
+        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " stopped at vring base 0x" + Integer.toHexString(v.base));
     }
 
     /** Reads the u64 of KICK/CALL/ERR: the vring and, unless the no-fd bit is set, takes the fd. */
@@ -484,13 +489,7 @@ public final class VhostUserConnection implements AutoCloseable {
                 + Long.toHexString(features) + "); the front end has no IOMMU to speak of");
         }
         statistics.iotlbMessages.increment();
-        int type = m.u8(IotlbMessageCodec.TYPE_OFFSET);
-        if (type != VhostUserProtocol.IOTLB_UPDATE) {
-            // QEMU 7.2 leaves perm and uaddr of an INVALIDATE uninitialised
-            // (vhost_backend_invalidate_device_iotlb): they mean nothing outside an UPDATE
-            m.putU8(IotlbMessageCodec.PERM_OFFSET, 0);
-            m.putU64(IotlbMessageCodec.UADDR_OFFSET, 0);
-        }
+        // QEMU 7.2 leaves perm and uaddr of an INVALIDATE uninitialised; the codec ignores them there
         IotlbMessage message;
         try {
             message = IotlbMessageCodec.decode(m.payload(), 0, m.size());
@@ -551,6 +550,7 @@ public final class VhostUserConnection implements AutoCloseable {
         }
         long queueFeatures = features;
         int queueSize = v.num;
+        RingSizes sizes = ringSizes(v, queueFeatures);
         int base = v.base;
         AddressSpace space;
         RingAddresses addresses;
@@ -569,13 +569,13 @@ public final class VhostUserConnection implements AutoCloseable {
             // ring addresses are the front end's user addresses; ring-core works in guest-physical
             space = AddressSpace.identity(memoryTable.memory());
             addresses = new RingAddresses(
-                guestPhysical(v, "descriptor table", v.descUser, 16L * v.num),
-                guestPhysical(v, "available ring", v.availUser, 6L + 2L * v.num),
-                guestPhysical(v, "used ring", v.usedUser, 6L + 8L * v.num));
+                guestPhysical(v, "descriptor area", v.descUser, sizes.descriptorArea()),
+                guestPhysical(v, "driver area", v.availUser, sizes.driverArea()),
+                guestPhysical(v, "device area", v.usedUser, sizes.deviceArea()));
             try {
                 // activate here so a bad ring closes the connection at once, with its reason
                 DeviceQueue.create(queueFeatures, queueSize, addresses, space, base);
-            } catch (VirtqueueException e) {
+            } catch (VirtqueueException | IllegalArgumentException e) {
                 throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
             }
         }
@@ -590,8 +590,18 @@ public final class VhostUserConnection implements AutoCloseable {
         v.worker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses
-            + (queueIotlb != null ? " (IOVAs, through the device IOTLB)" : "") + ", avail index " + v.base
+            + (queueIotlb != null ? " (IOVAs, through the device IOTLB)" : "") + ", vring base 0x"
+            + Integer.toHexString(v.base)
             + (enabled ? "" : " (disabled until SET_VRING_ENABLE)"));
+    }
+
+    /** The ring's area sizes for the negotiated layout; a size the layout does not allow is the front end's error. */
+    private static RingSizes ringSizes(Vring v, long features) throws ProtocolException {
+        try {
+            return RingSizes.of(features, v.num);
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
+        }
     }
 
     private long guestPhysical(Vring v, String what, long userAddress, long size) throws ProtocolException {

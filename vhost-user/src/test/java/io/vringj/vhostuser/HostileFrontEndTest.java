@@ -33,7 +33,11 @@ class HostileFrontEndTest {
 
     /** Sends the attack, checks the connection is closed with {@code reason} logged, then that the back end still serves. */
     private void assertRejected(String reason, Attack attack) throws Exception {
-        try (BackendHarness backend = new BackendHarness(dir, 1)) {
+        assertRejected(new RngDevice(() -> EntropySource.deterministic(1), false), reason, attack);
+    }
+
+    private void assertRejected(VirtioDevice device, String reason, Attack attack) throws Exception {
+        try (BackendHarness backend = new BackendHarness(dir, device)) {
             try (TestFrontEnd fe = backend.connect()) {
                 attack.send(fe);
                 assertTrue(fe.closedByBackEnd(TIMEOUT), "the back end kept the connection open");
@@ -161,7 +165,7 @@ class HostileFrontEndTest {
 
     @Test
     void rejectsRingAddressesOutsideTheMemoryTable() throws Exception {
-        assertRejected("vring 0 descriptor table at user address 0x7f0012440000 (128 bytes) is outside the memory table",
+        assertRejected("vring 0 descriptor area at user address 0x7f0012440000 (128 bytes) is outside the memory table",
             fe -> {
                 fe.send(VhostUserProtocol.SET_OWNER, 0, 0);
                 fe.sendU64(VhostUserProtocol.SET_FEATURES, VirtioFeatures.bit(VirtioFeatures.VERSION_1));
@@ -236,8 +240,35 @@ class HostileFrontEndTest {
     }
 
     @Test
-    void rejectsThePackedRingWhichWasNotOffered() throws Exception {
-        assertRejected("sets RING_PACKED, which was not offered",
+    void rejectsThePackedRingWhenTheDeviceDidNotOfferIt() throws Exception {
+        RngDevice rng = new RngDevice(() -> EntropySource.deterministic(1), false);
+        VirtioDevice splitOnly = new VirtioDevice() {
+            @Override
+            public String name() {
+                return rng.name();
+            }
+
+            @Override
+            public long offeredFeatures() {
+                return rng.offeredFeatures() & ~VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
+            }
+
+            @Override
+            public int queueCount() {
+                return rng.queueCount();
+            }
+
+            @Override
+            public int maxQueueSize() {
+                return rng.maxQueueSize();
+            }
+
+            @Override
+            public ChainHandler handler(int queueIndex, long negotiatedFeatures) {
+                return rng.handler(queueIndex, negotiatedFeatures);
+            }
+        };
+        assertRejected(splitOnly, "sets RING_PACKED, which was not offered",
             fe -> fe.sendU64(VhostUserProtocol.SET_FEATURES,
                 VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_PACKED)));
     }

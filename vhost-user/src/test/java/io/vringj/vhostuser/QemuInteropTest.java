@@ -70,7 +70,7 @@ class QemuInteropTest {
     @Order(1)
     void splitRingWithDefaultFeatures() throws Exception {
         String log = runGuest("a-split-defaults", List.of(), List.of("vhost-user-rng-pci,chardev=c0"), "");
-        assertTrue(log.contains("(EVENT_IDX true, INDIRECT_DESC true, ACCESS_PLATFORM false)"), log);
+        assertTrue(log.contains("(EVENT_IDX true, INDIRECT_DESC true, ACCESS_PLATFORM false, RING_PACKED false)"), log);
     }
 
     @Test
@@ -78,7 +78,7 @@ class QemuInteropTest {
     void splitRingWithoutEventIdxOrIndirect() throws Exception {
         String log = runGuest("b-no-event-idx-no-indirect", List.of(),
             List.of("vhost-user-rng-pci,chardev=c0,event_idx=off,indirect_desc=off"), "");
-        assertTrue(log.contains("(EVENT_IDX false, INDIRECT_DESC false, ACCESS_PLATFORM false)"),
+        assertTrue(log.contains("(EVENT_IDX false, INDIRECT_DESC false, ACCESS_PLATFORM false, RING_PACKED false)"),
             "the back end honours what was negotiated, not what it offered: " + log);
     }
 
@@ -115,6 +115,14 @@ class QemuInteropTest {
         Matcher updates = Pattern.compile("iotlbUpdates=(\\d+)").matcher(counters);
         assertTrue(misses.find() && Long.parseLong(misses.group(1)) > 0, "misses went over the back-end channel: " + counters);
         assertTrue(updates.find() && Long.parseLong(updates.group(1)) > 0, "QEMU answered with updates: " + counters);
+    }
+
+    /** The packed virtqueue [virtio 2.8]: Linux's virtio_ring drives ring-core's packed device side. */
+    @Test
+    @Order(6)
+    void packedRing() throws Exception {
+        String log = runGuest("e-packed", List.of(), List.of("vhost-user-rng-pci,chardev=c0,packed=on"), "");
+        assertTrue(log.contains("(EVENT_IDX true, INDIRECT_DESC true, ACCESS_PLATFORM false, RING_PACKED true)"), log);
     }
 
     /** Boots the guest against a fresh back end and returns the back-end log. */
