@@ -191,12 +191,13 @@ public final class VringjPerf implements Runnable {
         public Integer call() {
             java.io.PrintWriter out = spec.commandLine().getOut();
             for (Question q : Question.values()) {
-                out.printf("%s  %s  (%s; tolerance quick %.0f%%, full %.0f%%)%n", q.id(), q.title(), q.benchmarkClass(),
-                    Profile.QUICK.tolerance(q.twoThreaded()) * 100, Profile.FULL.tolerance(q.twoThreaded()) * 100);
+                out.printf("%s  %s  (%s)%n", q.id(), q.title(), q.benchmarkClass());
                 for (RatioSpec r : Ratios.all()) {
                     if (r.question() == q) {
-                        out.printf(Locale.ROOT, "    %-40s %s%s%n", r.id(), r.description(),
-                            r.hasTarget() ? String.format(Locale.ROOT, " [target >= %.3f]", r.target()) : "");
+                        out.printf(Locale.ROOT, "    %-36s %s [tolerance quick %.0f%%, full %.0f%%%s]%n", r.id(),
+                            r.description(), Profile.QUICK.tolerance(r.twoThreaded()) * 100,
+                            Profile.FULL.tolerance(r.twoThreaded()) * 100,
+                            r.hasTarget() ? String.format(Locale.ROOT, "; target >= %.3f", r.target()) : "");
                     }
                 }
             }

@@ -90,7 +90,7 @@ public final class Checks {
         for (RatioSpec spec : Ratios.all()) {
             double current = spec.compute(results);
             double was = base.getOrDefault(spec.id(), Double.NaN);
-            double tolerance = profile.tolerance(spec.question().twoThreaded());
+            double tolerance = profile.tolerance(spec.twoThreaded());
             checks.add(new Check(spec.id(), spec.question(), Check.Kind.RATIO, spec.description(), current, was,
                 tolerance, spec.target(), ratioStatus(current, was, tolerance)));
         }

@@ -20,7 +20,7 @@ public enum Question {
     /** Direct vs IOMMU passthrough, lazy and strict, map/unmap per buffer. */
     Q4("IOMMU modes", "io.vringj.perf.dma.IommuModesBenchmark", Set.of(), false),
     /** A device over the device IOTLB (all hits) vs identity, with and without the ring-area cache. */
-    Q5("Device IOTLB vs identity", "io.vringj.perf.dma.DeviceIotlbBenchmark", Set.of(), false),
+    Q5("Device IOTLB vs identity", "io.vringj.perf.dma.DeviceIotlbBenchmark", Set.of("iotlbUncached"), false),
     /** swiotlb bounce bandwidth vs MemorySegment.copy, and contention on the pool's areas. */
     Q6("swiotlb bounce vs MemorySegment.copy", "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark",
         Set.of("copy"), false);
@@ -69,14 +69,15 @@ public enum Question {
         return benchmarkClass.substring(benchmarkClass.lastIndexOf('.') + 1);
     }
 
-    /** @return whether its main benchmarks run two threads against each other (noisier on a shared machine) */
+    /** @return whether all its benchmarks run two threads against each other (noisier on a shared machine) */
     public boolean twoThreaded() {
         return twoThreaded;
     }
 
     /**
      * @param methodOrGroup a benchmark method or group of this question's class
-     * @return whether it measures a peer (or a floor) rather than a vringj hot path
+     * @return whether it measures a peer, a floor or a deliberately degraded configuration (the
+     *     IOTLB without the ring-area cache) rather than a vringj hot path
      */
     public boolean isPeer(String methodOrGroup) {
         return peers.contains(methodOrGroup);

@@ -12,9 +12,11 @@ import java.util.Objects;
  * @param numerator the measured thing
  * @param denominator what it is compared with
  * @param target the issue's target for the ratio, or NaN where the figure is only measured
+ * @param twoThreaded whether it compares benchmarks that run two threads at once (noisier on a
+ *     shared machine, so judged with the profile's wider tolerance)
  */
 public record RatioSpec(String id, Question question, String description, Selector numerator, Selector denominator,
-                        double target) {
+                        double target, boolean twoThreaded) {
 
     /**
      * @param id a stable id
@@ -23,6 +25,7 @@ public record RatioSpec(String id, Question question, String description, Select
      * @param numerator the measured thing
      * @param denominator what it is compared with
      * @param target the target, or NaN
+     * @param twoThreaded whether its benchmarks run two threads
      */
     public RatioSpec {
         Objects.requireNonNull(id, "id");

@@ -35,23 +35,23 @@ public final class Ratios {
                     list.add(new RatioSpec("q1.vringj-vs-" + peer + "." + payload + "B.batch" + batch, Question.Q1,
                         "vringj / " + peer + " messages/s, " + where,
                         Selector.of(q1 + "vringj", "messages", p), Selector.of(q1 + peer, "messages", p),
-                        peer.equals("agrona") ? agronaTarget : Double.NaN));
+                        peer.equals("agrona") ? agronaTarget : Double.NaN, true));
                 }
             }
         }
         list.add(new RatioSpec("q2.ring-vs-pingpong", Question.Q2,
             "ring round trips/s / cache-line ping-pong round trips/s (1.5x the ping-pong's time = 0.667)",
             Selector.of("RoundTripBenchmark.ring", "roundTrips"),
-            Selector.of("RoundTripBenchmark.pingPong", "roundTrips"), 1 / 1.5));
+            Selector.of("RoundTripBenchmark.pingPong", "roundTrips"), 1 / 1.5, true));
         String q3 = "DmaIndirectionBenchmark.";
         list.add(new RatioSpec("q3.direct-mono-vs-premapped", Question.Q3,
             "DirectDmaOps at a monomorphic call site / premapped, trips/s",
             Selector.of(q3 + "directMonomorphic", BenchmarkResult.PRIMARY),
-            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), 0.98));
+            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), 0.98, false));
         list.add(new RatioSpec("q3.direct-mega-vs-premapped", Question.Q3,
             "DirectDmaOps at a call site that saw three DmaOps types / premapped, trips/s",
             Selector.of(q3 + "directMegamorphic", BenchmarkResult.PRIMARY),
-            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), Double.NaN));
+            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), Double.NaN, false));
         String q4 = "IommuModesBenchmark.";
         list.add(ratio("q4.passthrough-vs-direct", Question.Q4, "IOMMU passthrough / direct, trips/s with map+unmap",
             q4 + "passthrough", q4 + "direct", 0.98));
@@ -71,17 +71,18 @@ public final class Ratios {
             list.add(new RatioSpec("q6.bounce-vs-copy." + size + "B", Question.Q6,
                 "swiotlb map+unmap / MemorySegment.copy of the same bytes, " + size + " B",
                 Selector.of(q6 + "bounce", BenchmarkResult.PRIMARY, "bytes", size),
-                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), 0.80));
+                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), 0.80, false));
         }
-        list.add(ratio("q6.several-areas-vs-one", Question.Q6,
+        list.add(new RatioSpec("q6.several-areas-vs-one", Question.Q6,
             "two threads bouncing 4 KiB: a pool with several areas / a pool with one area, ops/s",
-            q6 + "severalAreas", q6 + "oneArea", Double.NaN));
+            Selector.of(q6 + "severalAreas", BenchmarkResult.PRIMARY),
+            Selector.of(q6 + "oneArea", BenchmarkResult.PRIMARY), Double.NaN, true));
         return List.copyOf(list);
     }
 
     private static RatioSpec ratio(String id, Question q, String description, String numerator, String denominator,
                                    double target) {
         return new RatioSpec(id, q, description, Selector.of(numerator, BenchmarkResult.PRIMARY),
-            Selector.of(denominator, BenchmarkResult.PRIMARY), target);
+            Selector.of(denominator, BenchmarkResult.PRIMARY), target, false);
     }
 }

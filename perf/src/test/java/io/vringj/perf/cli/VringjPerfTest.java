@@ -105,6 +105,6 @@ class VringjPerfTest {
             assertTrue(output().contains("q" + q + "  "), "q" + q + " in\n" + output());
         }
         assertTrue(output().contains("q1.vringj-vs-agrona.4096B.batch32"), output());
-        assertTrue(output().contains("[target >= 4.000]"), output());
+        assertTrue(output().contains("; target >= 4.000]"), output());
     }
 }
