@@ -146,6 +146,11 @@ public final class VringjPerf implements Runnable {
         @Option(names = "--verbose", description = "Show JMH's own output instead of one line per benchmark.")
         boolean verbose;
 
+        @Option(names = "--confirmations", paramLabel = "N", defaultValue = "1",
+            description = "Re-measure the benchmarks behind a regression up to N times before believing it"
+                + " (default: ${DEFAULT-VALUE}); the new figures replace the first ones.")
+        int confirmations;
+
         @CommandLine.ParentCommand
         VringjPerf parent;
 
@@ -154,7 +159,7 @@ public final class VringjPerf implements Runnable {
             List<Question> selected = questions == null ? List.of(Question.values()) : Question.parse(questions);
             PrintStream out = parent.out;
             return RegressionRunner.run(new RegressionRunner.Settings(profile(), selected, include, reportDirectory(),
-                baselineFile(), updateBaseline, note, verbose), out);
+                baselineFile(), updateBaseline, note, verbose, confirmations), out);
         }
     }
 
@@ -176,7 +181,8 @@ public final class VringjPerf implements Runnable {
             }
             PrintStream out = parent.out;
             return RegressionRunner.evaluate(JmhJson.read(results), new RegressionRunner.Settings(profile(),
-                List.of(Question.values()), null, reportDirectory(), baselineFile(), updateBaseline, note, false), out);
+                List.of(Question.values()), null, reportDirectory(), baselineFile(), updateBaseline, note, false, 0),
+                out);
         }
     }
 

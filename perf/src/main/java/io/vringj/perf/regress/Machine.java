@@ -15,7 +15,25 @@ public final class Machine {
         Runtime.Version v = Runtime.version();
         return System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
             + System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " CPUs" + cpuModel()
-            + ", JDK " + v + " (" + System.getProperty("java.vm.vendor") + ")";
+            + ", JDK " + v + " (" + System.getProperty("java.vm.vendor") + ")" + loadAverage();
+    }
+
+    /**
+     * @return {@code ", load average N"} (the 1-minute figure where the OS tells it), or empty: a
+     *     figure above the CPU count means other work competed with the benchmarks
+     */
+    public static String loadAverage() {
+        Path loadavg = Path.of("/proc/loadavg");
+        if (!Files.isReadable(loadavg)) {
+            return "";
+        }
+        try {
+            String first = Files.readString(loadavg).trim().split("\\s+")[0];
+            return ", load average " + first;
+        } catch (IOException | RuntimeException e) {
+            // the load is a nicety; without it the description still stands
+            return "";
+        }
     }
 
     private static String cpuModel() {

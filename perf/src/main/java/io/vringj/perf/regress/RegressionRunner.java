@@ -6,12 +6,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
-import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import org.openjdk.jmh.profile.GCProfiler;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.results.format.ResultFormatFactory;
@@ -33,8 +37,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *
  * <pre>
  *   for each question: JMH (forks get the flags their @Fork declares) → RunResults
- *   all results → report/jmh-result.json → BenchmarkResults → Checks vs baseline → report.md + charts
- *   exit 0 (pass) / 1 (regression)
+ *   all results → report/jmh-result.json → BenchmarkResults → Checks vs baseline
+ *   a regression? re-measure the benchmarks behind it (confirmations) and judge the new figures
+ *   → report.md + charts; exit 0 (pass) / 1 (regression)
  * </pre>
  */
 public final class RegressionRunner {
@@ -57,9 +62,12 @@ public final class RegressionRunner {
      * @param updateBaseline whether to write this run's figures as the new baseline
      * @param note free text for the report and baseline (e.g. what else the machine was running)
      * @param verbose whether to show JMH's own output instead of one line per benchmark
+     * @param confirmations how many times to re-measure the benchmarks behind a regression before
+     *     believing it (their new figures replace the old ones); 0 believes the first run
      */
     public record Settings(Profile profile, List<Question> questions, String include, Path reportDir,
-                           Path baselineFile, boolean updateBaseline, String note, boolean verbose) {
+                           Path baselineFile, boolean updateBaseline, String note, boolean verbose,
+                           int confirmations) {
         /**
          * @param profile how long to measure
          * @param questions which questions
@@ -69,8 +77,12 @@ public final class RegressionRunner {
          * @param updateBaseline whether to write a new baseline
          * @param note free text
          * @param verbose JMH's own output
+         * @param confirmations re-measurements of a regression, at least 0
          */
         public Settings {
+            if (confirmations < 0) {
+                throw new IllegalArgumentException("confirmations " + confirmations + " must be at least 0");
+            }
             Objects.requireNonNull(profile, "profile");
             questions = List.copyOf(questions);
             Objects.requireNonNull(reportDir, "reportDir");
@@ -92,44 +104,105 @@ public final class RegressionRunner {
      * @throws IOException if the report cannot be written
      */
     public static int run(Settings settings, PrintStream out) throws RunnerException, IOException {
-        Profile p = settings.profile();
         Files.createDirectories(settings.reportDir());
-        List<RunResult> all = new ArrayList<>();
-        int index = 0;
         Instant start = Instant.now();
+        Map<String, RunResult> all = new LinkedHashMap<>();
+        int index = 0;
         for (Question q : settings.questions()) {
             index++;
-            String regex = includeRegex(q, settings.include());
-            if (!isBuilt(q)) {
-                out.printf("[%s %d/%d] %s: %s is not in this build; skipped%n", q.id(), index,
-                    settings.questions().size(), q.title(), q.simpleClassName());
-                continue;
-            }
-            int runs = countRuns(regex);
-            if (runs == 0) {
-                out.printf("[%s %d/%d] %s: nothing matches the include filter; skipped%n", q.id(), index,
-                    settings.questions().size(), q.title());
-                continue;
-            }
-            long perRun = p.estimateSeconds(1);
-            out.printf("[%s %d/%d] %s: %d benchmark runs, about %d s%n", q.id(), index, settings.questions().size(),
-                q.title(), runs, p.estimateSeconds(runs));
-            ChainedOptionsBuilder options = new OptionsBuilder().include(regex)
-                .forks(p.forks())
-                .warmupIterations(p.warmupIterations()).warmupTime(TimeValue.seconds(p.warmupSeconds()))
-                .measurementIterations(p.measurementIterations())
-                .measurementTime(TimeValue.seconds(p.measurementSeconds()))
-                .addProfiler(GCProfiler.class)
-                .shouldFailOnError(true);
-            OutputFormat format = settings.verbose() ? OutputFormatFactory.createFormatInstance(out, VerboseMode.NORMAL)
-                : new ProgressOutput(out, q, runs, perRun);
-            Collection<RunResult> results = new Runner(options.build(), format).run();
-            all.addAll(results);
+            String header = String.format(Locale.ROOT, "[%s %d/%d] %s", q.id(), index, settings.questions().size(),
+                q.title());
+            measure(q, includeRegex(q, settings.include()), header, settings, out, all);
         }
         Path raw = settings.reportDir().resolve(ReportWriter.RAW_JSON);
-        ResultFormatFactory.getInstance(ResultFormatType.JSON, raw.toString()).writeOut(all);
+        List<BenchmarkResult> results = writeRaw(all, raw);
+        Baseline baseline = Files.exists(settings.baselineFile()) ? Baseline.read(settings.baselineFile()) : null;
+        for (int attempt = 1; attempt <= settings.confirmations() && baseline != null && !settings.updateBaseline();
+             attempt++) {
+            Map<Question, Set<String>> suspects = suspects(Checks.compare(results, baseline, settings.profile()));
+            if (suspects.isEmpty()) {
+                break;
+            }
+            out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s%n",
+                suspects.values().stream().mapToInt(Set::size).sum(), attempt, settings.confirmations(), suspects);
+            for (Map.Entry<Question, Set<String>> e : suspects.entrySet()) {
+                String methods = e.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
+                String regex = "^" + Pattern.quote(e.getKey().benchmarkClass()) + "\\.(?:" + methods + ")$";
+                measure(e.getKey(), regex, "[" + e.getKey().id() + " confirm]", settings, out, all);
+            }
+            results = writeRaw(all, raw);
+        }
         out.printf("JMH finished in %d s; raw results in %s%n", ChronoUnit.SECONDS.between(start, Instant.now()), raw);
-        return evaluate(JmhJson.read(raw), settings, out);
+        return evaluate(results, settings, out);
+    }
+
+    /** Runs one question's benchmarks matching {@code regex}; results replace earlier ones of the same name and params. */
+    private static void measure(Question q, String regex, String header, Settings settings, PrintStream out,
+                                Map<String, RunResult> all) throws RunnerException {
+        Profile p = settings.profile();
+        if (!isBuilt(q)) {
+            out.printf("%s: %s is not in this build; skipped%n", header, q.simpleClassName());
+            return;
+        }
+        int runs = countRuns(regex);
+        if (runs == 0) {
+            out.printf("%s: nothing matches the include filter; skipped%n", header);
+            return;
+        }
+        out.printf("%s: %d benchmark runs, about %d s%n", header, runs, p.estimateSeconds(runs));
+        ChainedOptionsBuilder options = new OptionsBuilder().include(regex)
+            .forks(p.forks())
+            .warmupIterations(p.warmupIterations()).warmupTime(TimeValue.seconds(p.warmupSeconds()))
+            .measurementIterations(p.measurementIterations())
+            .measurementTime(TimeValue.seconds(p.measurementSeconds()))
+            .addProfiler(GCProfiler.class)
+            .shouldFailOnError(true);
+        OutputFormat format = settings.verbose() ? OutputFormatFactory.createFormatInstance(out, VerboseMode.NORMAL)
+            : new ProgressOutput(out, q, runs, p.estimateSeconds(1));
+        for (RunResult r : new Runner(options.build(), format).run()) {
+            all.put(key(r), r);
+        }
+    }
+
+    private static String key(RunResult r) {
+        StringBuilder sb = new StringBuilder(r.getParams().getBenchmark());
+        r.getParams().getParamsKeys().stream().sorted()
+            .forEach(k -> sb.append(' ').append(k).append('=').append(r.getParams().getParam(k)));
+        return sb.toString();
+    }
+
+    private static List<BenchmarkResult> writeRaw(Map<String, RunResult> all, Path raw) throws IOException {
+        ResultFormatFactory.getInstance(ResultFormatType.JSON, raw.toString()).writeOut(all.values());
+        return JmhJson.read(raw);
+    }
+
+    /**
+     * @param checks a comparison with the baseline
+     * @return per question, the benchmark methods or groups behind its regressions (both sides of a ratio)
+     */
+    static Map<Question, Set<String>> suspects(List<Check> checks) {
+        Map<Question, Set<String>> suspects = new TreeMap<>();
+        for (Check c : checks) {
+            if (c.status() != Check.Status.REGRESSION) {
+                continue;
+            }
+            Set<String> names = suspects.computeIfAbsent(c.question(), k -> new TreeSet<>());
+            if (c.kind() == Check.Kind.ALLOCATION) {
+                names.add(methodOf(c.id().substring(0, c.id().indexOf('['))));
+            } else {
+                for (RatioSpec spec : Ratios.all()) {
+                    if (spec.id().equals(c.id())) {
+                        names.add(methodOf(spec.numerator().benchmark()));
+                        names.add(methodOf(spec.denominator().benchmark()));
+                    }
+                }
+            }
+        }
+        return suspects;
+    }
+
+    private static String methodOf(String shortName) {
+        return shortName.substring(shortName.indexOf('.') + 1);
     }
 
     /**
