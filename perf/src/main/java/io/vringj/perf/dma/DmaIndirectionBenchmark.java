@@ -70,6 +70,10 @@ public class DmaIndirectionBenchmark {
      */
     @Setup(Level.Trial)
     public void setUp(BenchmarkParams params) throws Exception {
+        init(params.getBenchmark().endsWith("directMegamorphic"));
+    }
+
+    void init(boolean polluteCallSite) throws Exception {
         ring = new RingFixture(16, PAYLOAD);
         driver = ring.driver();
         device = ring.device();
@@ -78,7 +82,7 @@ public class DmaIndirectionBenchmark {
         offset = ring.slotOffset(0);
         premappedBus = ring.slotAddress(0);
         direct = new DirectDmaOps(ring.memory());
-        if (params.getBenchmark().endsWith("directMegamorphic")) {
+        if (polluteCallSite) {
             DmaOps[] kinds = {direct, new ForwardingDmaOps(direct), new CountingDmaOps(direct)};
             for (int i = 0; i < POLLUTION_ROUNDS * kinds.length; i++) {
                 mappedTrip(kinds[i % kinds.length]);

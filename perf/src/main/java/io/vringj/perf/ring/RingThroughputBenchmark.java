@@ -99,9 +99,13 @@ public class RingThroughputBenchmark {
          */
         @Setup(Level.Trial)
         public void setUp(BenchmarkParams params) throws Exception {
-            ring = new RingFixture(QUEUE_SIZE, param(params, "payloadBytes"));
-            producer = new Producer(ring, param(params, "batch"));
-            consumer = new Consumer(ring, param(params, "batch"));
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batch) throws Exception {
+            ring = new RingFixture(QUEUE_SIZE, payloadBytes);
+            producer = new Producer(ring, batch);
+            consumer = new Consumer(ring, batch);
         }
 
         /** Frees the guest memory. */
@@ -245,8 +249,12 @@ public class RingThroughputBenchmark {
          */
         @Setup(Level.Trial)
         public void setUp(BenchmarkParams params) {
-            payload = param(params, "payloadBytes");
-            batch = param(params, "batch");
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
             int record = BitUtil.align(payload + RecordDescriptor.HEADER_LENGTH, RecordDescriptor.ALIGNMENT);
             int capacity = BitUtil.findNextPositivePowerOfTwo(record * QUEUE_SIZE);
             ring = new OneToOneRingBuffer(new UnsafeBuffer(
@@ -325,8 +333,12 @@ public class RingThroughputBenchmark {
          */
         @Setup(Level.Trial)
         public void setUp(BenchmarkParams params) {
-            payload = param(params, "payloadBytes");
-            batch = param(params, "batch");
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
             arena = Arena.ofShared();
             forward = new SpscArrayQueue<>(QUEUE_SIZE);
             back = new SpscArrayQueue<>(QUEUE_SIZE);
@@ -406,8 +418,12 @@ public class RingThroughputBenchmark {
          */
         @Setup(Level.Trial)
         public void setUp(BenchmarkParams params) {
-            payload = param(params, "payloadBytes");
-            batch = param(params, "batch");
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
             arena = Arena.ofShared();
             forward = new ArrayBlockingQueue<>(QUEUE_SIZE);
             back = new ArrayBlockingQueue<>(QUEUE_SIZE);
