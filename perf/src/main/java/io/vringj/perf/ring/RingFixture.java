@@ -46,6 +46,18 @@ public final class RingFixture implements AutoCloseable {
     private final DriverQueue driver;
     private final DeviceQueue device;
 
+    /** Makes the device's view of the fixture's fresh guest memory (identity, an IOTLB, ...). */
+    @FunctionalInterface
+    public interface DeviceView {
+        /**
+         * @param memory the guest memory just allocated
+         * @return how the device reaches it; the ring areas' guest-physical addresses must be
+         *     bus addresses the device can translate
+         * @throws Exception if it cannot be built
+         */
+        AddressSpace create(GuestMemory memory) throws Exception;
+    }
+
     /**
      * A ring over identity translation (bus address = guest-physical address).
      *
@@ -54,6 +66,18 @@ public final class RingFixture implements AutoCloseable {
      * @throws VirtqueueException never for a fresh identity-mapped ring
      */
     public RingFixture(int queueSize, long payloadBytes) throws VirtqueueException {
+        this(queueSize, payloadBytes, (DeviceView) null);
+    }
+
+    /**
+     * A ring whose device reaches memory through the view {@code deviceView} makes.
+     *
+     * @param queueSize Q, a power of two
+     * @param payloadBytes the size of each buffer slot's payload, at least 16
+     * @param deviceView makes the device's address space, or {@code null} for the identity
+     * @throws VirtqueueException if the device cannot reach the ring areas
+     */
+    public RingFixture(int queueSize, long payloadBytes, DeviceView deviceView) throws VirtqueueException {
         SplitRing.checkQueueSize(queueSize);
         if (payloadBytes < 16) {
             throw new IllegalArgumentException("payload of " + payloadBytes + " bytes; the benchmarks need at least 16");
@@ -65,11 +89,22 @@ public final class RingFixture implements AutoCloseable {
         long avail = desc + roundUp(SplitRing.descriptorTableSize(queueSize), PAGE);
         long used = avail + roundUp(SplitRing.availRingSize(queueSize), PAGE);
         this.buffersBase = used + roundUp(SplitRing.usedRingSize(queueSize), PAGE);
+        assert buffersBase - GUEST_BASE == ringAreaBytes(queueSize);
         long size = roundUp(buffersBase - GUEST_BASE + slotStride * queueSize, PAGE);
         this.memory = GuestMemory.ofShared(GUEST_BASE, size);
         this.addresses = new RingAddresses(desc, avail, used);
         this.driver = DriverQueue.create(FEATURES, queueSize, memory, addresses);
-        this.device = DeviceQueue.create(FEATURES, queueSize, addresses, AddressSpace.identity(memory));
+        AddressSpace view;
+        try {
+            view = deviceView == null ? AddressSpace.identity(memory) : deviceView.create(memory);
+        } catch (RuntimeException | VirtqueueException e) {
+            memory.close();
+            throw e;
+        } catch (Exception e) {
+            memory.close();
+            throw new IllegalStateException("the device's view of memory could not be built: " + e.getMessage(), e);
+        }
+        this.device = DeviceQueue.create(FEATURES, queueSize, addresses, view);
         // both sides poll: ask the other side not to notify (hints; they keep the fences honest)
         driver.disableInterrupts();
         device.disableNotifications();
@@ -126,6 +161,26 @@ public final class RingFixture implements AutoCloseable {
      */
     public MemorySegment slotSegment(int slot) {
         return memory.slice(slotAddress(slot), payloadBytes);
+    }
+
+    /** @return bytes from {@link #GUEST_BASE} to the first buffer slot: the three ring areas, page aligned */
+    public long ringAreaBytes() {
+        return buffersBase - GUEST_BASE;
+    }
+
+    /**
+     * @param queueSize Q
+     * @return bytes from {@link #GUEST_BASE} to the first buffer slot of a fixture of that size
+     *     (for a {@link DeviceView} that must map the ring areas before the fixture exists)
+     */
+    public static long ringAreaBytes(int queueSize) {
+        return roundUp(SplitRing.descriptorTableSize(queueSize), PAGE) + roundUp(SplitRing.availRingSize(queueSize), PAGE)
+            + roundUp(SplitRing.usedRingSize(queueSize), PAGE);
+    }
+
+    /** @return the size of the guest memory's one region */
+    public long memoryBytes() {
+        return memory.region(0).size();
     }
 
     /** @return the one region's whole segment (slots are at {@link #slotOffset(int)} in it) */
