@@ -85,12 +85,33 @@ class ChecksTest {
 
     @Test
     void aHotPathThatStartsAllocatingRegressesButJmhNoiseDoesNot() {
-        assertEquals(Check.Status.PASS, Checks.allocationStatus(0.001, 0.0));
-        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(2.0, 0.0), "one object every 8 ops");
-        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(0.6, Double.NaN), "judged against 0 without a baseline");
-        assertEquals(Check.Status.NEW, Checks.allocationStatus(0.2, Double.NaN));
-        assertEquals(Check.Status.PASS, Checks.allocationStatus(52.0, 48.0), "a known allocating path may grow a little");
-        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(64.0, 48.0));
+        double slack = Checks.ALLOCATION_SLACK;
+        assertEquals(Check.Status.PASS, Checks.allocationStatus(0.001, 0.0, slack));
+        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(2.0, 0.0, slack), "one object every 8 ops");
+        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(0.6, Double.NaN, slack),
+            "judged against 0 without a baseline");
+        assertEquals(Check.Status.NEW, Checks.allocationStatus(0.2, Double.NaN, slack));
+        assertEquals(Check.Status.PASS, Checks.allocationStatus(52.0, 48.0, slack), "a known allocating path may grow a little");
+        assertEquals(Check.Status.REGRESSION, Checks.allocationStatus(64.0, 48.0, slack));
+    }
+
+    @Test
+    void slowBenchmarksGetJmhsPerIterationAllocationAsSlack() {
+        List<BenchmarkResult> results = new CannedJmh()
+            .single("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", 33_000, 0.36)
+            .single("io.vringj.perf.dma.DmaIndirectionBenchmark.premapped", 2e7, 0.36).parse();
+        double slow = Checks.allocationSlack(results.get(0), Profile.QUICK);
+        double fast = Checks.allocationSlack(results.get(1), Profile.QUICK);
+        assertEquals(Checks.JMH_BYTES_PER_ITERATION / 33_000, slow, 1e-9);
+        assertEquals(Checks.ALLOCATION_SLACK, fast, 1e-12);
+        assertTrue(Checks.allocationSlack(results.get(0), Profile.FULL) < slow, "longer iterations, less noise per op");
+        List<Check> checks = Checks.compare(results, null, Profile.QUICK);
+        assertEquals(Check.Status.NEW, check(checks, "SwiotlbBounceBenchmark.bounce[]").status(),
+            "0.36 B/op over 33 000 ops is JMH's own allocation");
+        assertEquals(Check.Status.NEW, check(checks, "DmaIndirectionBenchmark.premapped[]").status());
+        assertEquals(Check.Status.REGRESSION, Checks.compare(new CannedJmh()
+                .single("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", 33_000, 16.0).parse(), null, Profile.QUICK)
+            .get(Ratios.all().size()).status(), "16 B/op is an object per operation");
     }
 
     @Test

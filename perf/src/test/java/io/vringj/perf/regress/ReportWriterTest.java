@@ -45,7 +45,8 @@ class ReportWriterTest {
             + " -50.0% | REGRESSION | ≥ 0.980 | no |"), text);
         assertTrue(text.contains("| q1 | vringj / agrona messages/s, 64 B, batch 1 | 2.000 | — | — | NEW | ≥ 1.000 | yes |"),
             text);
-        assertTrue(text.contains("| RingThroughputBenchmark.vringj[batch=1, payloadBytes=64] | 0.001 | — | NEW |"), text);
+        assertTrue(text.contains("| RingThroughputBenchmark.vringj[batch=1, payloadBytes=64] | 0.001 | — | 0.500 | NEW |"),
+            text);
         assertTrue(text.contains("| RingThroughputBenchmark.abq | batch=1, payloadBytes=64 | messages | 3.00 M |"), text);
         assertTrue(text.contains("- machine: test machine"));
         assertTrue(text.contains("- note: 5 builds"));
