@@ -242,6 +242,15 @@ public final class RegressionRunner {
     }
 
     private static void printVerdict(List<Check> checks, PrintStream out) {
+        out.println("ratio                                      this run   baseline  status      target");
+        for (Check c : checks) {
+            if (c.kind() == Check.Kind.RATIO && c.status() != Check.Status.MISSING) {
+                Boolean met = c.targetMet();
+                out.printf(Locale.ROOT, "%-40s %10.3f %10s  %-10s  %s%n", c.id(), c.current(),
+                    Double.isNaN(c.baseline()) ? "-" : String.format(Locale.ROOT, "%.3f", c.baseline()), c.status(),
+                    met == null ? "-" : String.format(Locale.ROOT, ">= %.3f %s", c.target(), met ? "met" : "missed"));
+            }
+        }
         int pass = 0;
         int fresh = 0;
         int missing = 0;
