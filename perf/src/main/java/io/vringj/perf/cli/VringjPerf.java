@@ -72,6 +72,8 @@ public final class VringjPerf implements Runnable {
         System.setProperty("java.awt.headless", "true");
         CommandLine cl = new CommandLine(new VringjPerf(out));
         cl.setOut(new java.io.PrintWriter(out, true));
+        // everything after "jmh" is JMH's: its options are not ours to parse
+        cl.getSubcommands().get("jmh").setUnmatchedOptionsArePositionalParams(true).setStopAtPositional(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             commandLine.getErr().println("vringj-perf: " + e.getMessage());
             if (!(e instanceof IllegalArgumentException)) {

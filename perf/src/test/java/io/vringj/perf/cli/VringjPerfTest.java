@@ -99,6 +99,24 @@ class VringjPerfTest {
     }
 
     @Test
+    void jmhPassesItsOptionsToJmhUnparsed() {
+        // -l lists the benchmarks compiled into the module (JMH prints to standard output)
+        PrintStream saved = System.out;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = run("jmh", "-l", "RoundTrip");
+        } finally {
+            System.setOut(saved);
+        }
+        assertEquals(0, status, output());
+        String listed = captured.toString(StandardCharsets.UTF_8);
+        assertTrue(listed.contains("io.vringj.perf.ring.RoundTripBenchmark.ring"), listed);
+        assertTrue(!listed.contains("RingThroughputBenchmark"), "the filter reached JMH: " + listed);
+    }
+
+    @Test
     void listNamesEveryQuestionAndTarget() {
         assertEquals(0, run("list"));
         for (int q = 1; q <= 7; q++) {
