@@ -158,6 +158,34 @@ class DmaDriverQueueTest {
     }
 
     @Test
+    void aFullIovaWindowPartWayThroughAnAddLeavesNoMappingAndNoIovaBehind() throws Exception {
+        Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 4 * 4096L);
+        IommuDmaOps iommuDma = new IommuDmaOps(iommu, IommuDmaOps.Mode.STRICT, null);
+        DriverQueue ring = DriverQueue.create(DmaRingHarness.FEATURES, Q, memory, new RingAddresses(BASE + 0x40000,
+            BASE + 0x41000, BASE + 0x42000));
+        DmaDriverQueue q = new DmaDriverQueue(ring, iommuDma, 3);
+        // two pages, then one, then two more: the third buffer does not fit in the 4-page window
+        MemorySegment[] b = {memory.slice(BASE + 0x50000, 8192), memory.slice(BASE + 0x53000, 16),
+            memory.slice(BASE + 0x54000, 8192)};
+        DmaMappingException e = assertThrows(DmaMappingException.class, () -> q.add(b, 2, 1, null));
+        assertEquals(DmaMappingException.Reason.NO_SPACE, e.reason());
+        assertEquals(0, iommu.usedIovaPages(), "the IOVAs of the first two buffers were given back");
+        assertEquals(0, iommu.mappedPages());
+        assertEquals(0, iommuDma.liveMappings());
+        assertEquals(Q, ring.numFree());
+        assertTrue(q.add(new MemorySegment[] {b[0], b[1]}, 1, 1, null) >= 0, "the queue works afterwards");
+    }
+
+    @Test
+    void indirectTableMemoryWithoutTheFeatureIsRefused() throws Exception {
+        DriverQueue ring = DriverQueue.create(0, Q, memory, new RingAddresses(BASE + 0x40000, BASE + 0x41000,
+            BASE + 0x42000));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> new DmaDriverQueue(ring, dma, 2, memory.slice(BASE + 0x60000, 4096)));
+        assertTrue(e.getMessage().contains("INDIRECT_DESC"), e.getMessage());
+    }
+
+    @Test
     void rejectsRequestWithMoreBuffersThanMaxBuffers() throws Exception {
         DmaDriverQueue q = queue(false);
         MemorySegment[] four = {buffers()[0], buffers()[1], buffers()[2], buffers()[2]};
