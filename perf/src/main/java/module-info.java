@@ -7,7 +7,7 @@
  * opens the benchmark packages to JMH, the command to picocli.
  */
 module io.vringj.perf {
-    requires io.vringj.dma;
+    requires io.vringj.swiotlb;
     requires jmh.core;
     requires org.jctools.core;
     requires info.picocli;
@@ -19,5 +19,6 @@ module io.vringj.perf {
 
     opens io.vringj.perf.ring to jmh.core;
     opens io.vringj.perf.dma to jmh.core;
+    opens io.vringj.perf.swiotlb to jmh.core;
     opens io.vringj.perf.cli to info.picocli;
 }
