@@ -9,7 +9,7 @@ import org.openjdk.jmh.annotations.State;
 /**
  * The consumer thread's counters in a two-thread benchmark: {@code messages} is the throughput
  * the ratios use (payloads consumed per second); {@code pollFailures} counts polls that found
- * nothing.
+ * nothing. A failed poll backs off as {@link ProducerCounters} describes.
  */
 @State(Scope.Thread)
 @AuxCounters(AuxCounters.Type.OPERATIONS)
@@ -18,6 +18,24 @@ public class ConsumerCounters {
     public long messages;
     /** Polls (or pops) that found the queue empty. */
     public long pollFailures;
+
+    private final Backoff backoff = new Backoff();
+
+    /** Counts an empty poll and backs off after many in a row. */
+    void pollFailed() {
+        pollFailures++;
+        backoff.failed();
+    }
+
+    /**
+     * Counts consumed payloads; the failure streak ends.
+     *
+     * @param n how many
+     */
+    void consumed(int n) {
+        messages += n;
+        backoff.progressed();
+    }
 
     /** Zeroes the counters before each iteration. */
     @Setup(Level.Iteration)
