@@ -65,7 +65,7 @@ public final class Checks {
     public static Map<String, Double> ratios(List<BenchmarkResult> results) {
         Map<String, Double> map = new LinkedHashMap<>();
         for (RatioSpec spec : Ratios.all()) {
-            map.put(spec.id(), spec.compute(results));
+            map.put(spec.id(), Rounds.ratio(spec, results));
         }
         return map;
     }
@@ -76,17 +76,19 @@ public final class Checks {
      */
     public static Map<String, Double> allocations(List<BenchmarkResult> results) {
         Map<String, Double> map = new LinkedHashMap<>();
-        for (BenchmarkResult r : results) {
-            BenchmarkResult.Metric m = r.metric(BenchmarkResult.ALLOC_NORM);
-            if (m != null && isHotPath(r)) {
-                map.put(allocationKey(r), m.score());
+        Map<String, Double> medians = Rounds.medianMetric(results, BenchmarkResult.ALLOC_NORM);
+        for (BenchmarkResult r : Rounds.medianResults(results)) {
+            double bytes = medians.get(Rounds.key(r));
+            if (!Double.isNaN(bytes) && isHotPath(r)) {
+                map.put(allocationKey(r), bytes);
             }
         }
         return map;
     }
 
     /**
-     * @param results the run's results
+     * @param results the run's results, rounds one after the other (ratios and allocations are
+     *     medians over rounds)
      * @param baseline what to compare with, or {@code null} (every figure is then NEW)
      * @param profile gives the tolerances
      * @return one check per tracked ratio, then one per hot path's allocation
@@ -95,23 +97,24 @@ public final class Checks {
         List<Check> checks = new ArrayList<>();
         Map<String, Double> base = baseline == null ? Map.of() : baseline.ratios();
         for (RatioSpec spec : Ratios.all()) {
-            double current = spec.compute(results);
+            double current = Rounds.ratio(spec, results);
             double was = base.getOrDefault(spec.id(), Double.NaN);
             double tolerance = profile.tolerance(spec.twoThreaded());
             checks.add(new Check(spec.id(), spec.question(), Check.Kind.RATIO, spec.description(), current, was,
                 tolerance, spec.target(), ratioStatus(current, was, tolerance)));
         }
         Map<String, Double> baseAlloc = baseline == null ? Map.of() : baseline.allocation();
-        for (BenchmarkResult r : results) {
-            BenchmarkResult.Metric m = r.metric(BenchmarkResult.ALLOC_NORM);
-            if (m == null || !isHotPath(r)) {
+        Map<String, Double> medians = Rounds.medianMetric(results, BenchmarkResult.ALLOC_NORM);
+        for (BenchmarkResult r : Rounds.medianResults(results)) {
+            double bytes = medians.get(Rounds.key(r));
+            if (Double.isNaN(bytes) || !isHotPath(r)) {
                 continue;
             }
             String key = allocationKey(r);
             double was = baseAlloc.getOrDefault(key, Double.NaN);
             double slack = allocationSlack(r, profile);
             checks.add(new Check(key, Question.of(r), Check.Kind.ALLOCATION, "B/op (gc.alloc.rate.norm) of " + key,
-                m.score(), was, slack, 0, allocationStatus(m.score(), was, slack)));
+                bytes, was, slack, 0, allocationStatus(bytes, was, slack)));
         }
         return checks;
     }
@@ -140,7 +143,7 @@ public final class Checks {
      *     iteration's operations if that is more
      */
     public static double allocationSlack(BenchmarkResult result, Profile profile) {
-        double opsPerIteration = result.primary().score() * profile.measurementSeconds();
+        double opsPerIteration = result.primary().score() * profile.measurementMillis() / 1000.0;
         if (!(opsPerIteration > 0)) {
             return ALLOCATION_SLACK;
         }

@@ -4,32 +4,39 @@ package io.vringj.perf.regress;
  * How long the runner measures, and how much a tracked ratio may fall below its baseline before
  * the run counts as a regression.
  *
+ * <p>A profile runs the whole suite several <em>rounds</em>, one fork per benchmark per round,
+ * and a ratio is the median of its per-round values. Peers of one question are measured one
+ * after the other; on a shared machine the load drifts in between, so one round's ratio can be
+ * far off, while the median of rounds that interleave the peers is not.
+ *
  * <p>The tolerances are for a shared 2-core machine: ratios between peers measured in the same
  * run cancel most of the machine's speed, but not its noise. Two-thread benchmarks (a producer
  * and a consumer spinning on 2 cores) are disturbed by anything else that runs, so they get the
  * wider tolerance; single-thread ratios are steadier.
  */
 public enum Profile {
-    /** A few minutes on 2 cores: 1 fork, 1 × 1 s warm-up, 2 × 1 s measurement. */
-    QUICK(1, 1, 1, 2, 1, 0.20, 0.40),
-    /** Tens of minutes: 2 forks, 3 × 2 s warm-up, 5 × 2 s measurement. */
-    FULL(2, 3, 2, 5, 2, 0.10, 0.25);
+    /** A few minutes on 2 cores: 3 rounds of 1 fork with 1 × 0.5 s warm-up and 1 × 1 s measurement. */
+    QUICK(3, 1, 1, 500, 1, 1000, 0.20, 0.40),
+    /** Tens of minutes: 3 rounds of 1 fork with 3 × 1 s warm-up and 5 × 1 s measurement. */
+    FULL(3, 1, 3, 1000, 5, 1000, 0.10, 0.25);
 
+    private final int rounds;
     private final int forks;
     private final int warmupIterations;
-    private final int warmupSeconds;
+    private final int warmupMillis;
     private final int measurementIterations;
-    private final int measurementSeconds;
+    private final int measurementMillis;
     private final double singleThreadTolerance;
     private final double twoThreadTolerance;
 
-    Profile(int forks, int warmupIterations, int warmupSeconds, int measurementIterations, int measurementSeconds,
-            double singleThreadTolerance, double twoThreadTolerance) {
+    Profile(int rounds, int forks, int warmupIterations, int warmupMillis, int measurementIterations,
+            int measurementMillis, double singleThreadTolerance, double twoThreadTolerance) {
+        this.rounds = rounds;
         this.forks = forks;
         this.warmupIterations = warmupIterations;
-        this.warmupSeconds = warmupSeconds;
+        this.warmupMillis = warmupMillis;
         this.measurementIterations = measurementIterations;
-        this.measurementSeconds = measurementSeconds;
+        this.measurementMillis = measurementMillis;
         this.singleThreadTolerance = singleThreadTolerance;
         this.twoThreadTolerance = twoThreadTolerance;
     }
@@ -39,7 +46,12 @@ public enum Profile {
         return name().toLowerCase(java.util.Locale.ROOT);
     }
 
-    /** @return forks per benchmark */
+    /** @return how many times the whole suite runs; ratios are medians over rounds */
+    public int rounds() {
+        return rounds;
+    }
+
+    /** @return forks per benchmark per round */
     public int forks() {
         return forks;
     }
@@ -49,9 +61,9 @@ public enum Profile {
         return warmupIterations;
     }
 
-    /** @return seconds per warm-up iteration */
-    public int warmupSeconds() {
-        return warmupSeconds;
+    /** @return milliseconds per warm-up iteration */
+    public int warmupMillis() {
+        return warmupMillis;
     }
 
     /** @return measurement iterations per fork */
@@ -59,9 +71,15 @@ public enum Profile {
         return measurementIterations;
     }
 
-    /** @return seconds per measurement iteration */
-    public int measurementSeconds() {
-        return measurementSeconds;
+    /** @return milliseconds per measurement iteration */
+    public int measurementMillis() {
+        return measurementMillis;
+    }
+
+    /** @return a one-line description for reports */
+    public String describe() {
+        return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.1f s warm-up, %d × %.1f s measurement",
+            rounds, forks, warmupIterations, warmupMillis / 1000.0, measurementIterations, measurementMillis / 1000.0);
     }
 
     /**
@@ -73,11 +91,12 @@ public enum Profile {
     }
 
     /**
-     * @param benchmarkRuns how many benchmark × parameter combinations will run
-     * @return a rough wall-clock estimate in seconds (JVM start and set-up included)
+     * @param benchmarkRuns how many benchmark × parameter combinations will run in one round
+     * @return a rough wall-clock estimate in seconds for one round (JVM start and set-up included)
      */
     public long estimateSeconds(int benchmarkRuns) {
-        long perFork = warmupIterations * (long) warmupSeconds + measurementIterations * (long) measurementSeconds + 2;
-        return benchmarkRuns * forks * perFork;
+        long perForkMillis = (long) warmupIterations * warmupMillis + (long) measurementIterations * measurementMillis
+            + 1500;
+        return (benchmarkRuns * forks * perForkMillis + 999) / 1000;
     }
 }

@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -36,8 +37,8 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  * JMH's {@code gc} profiler on (question 7), then the verdict against the baseline and the report.
  *
  * <pre>
- *   for each question: JMH (forks get the flags their @Fork declares) → RunResults
- *   all results → report/jmh-result.json → BenchmarkResults → Checks vs baseline
+ *   for each round, for each question: JMH (forks get the flags their @Fork declares) → RunResults
+ *   all rounds → report/jmh-result.json → BenchmarkResults → Checks (medians over rounds) vs baseline
  *   a regression? re-measure the benchmarks behind it (confirmations) and judge the new figures
  *   → report.md + charts; exit 0 (pass) / 1 (regression)
  * </pre>
@@ -106,16 +107,21 @@ public final class RegressionRunner {
     public static int run(Settings settings, PrintStream out) throws RunnerException, IOException {
         Files.createDirectories(settings.reportDir());
         Instant start = Instant.now();
-        Map<String, RunResult> all = new LinkedHashMap<>();
-        int index = 0;
-        for (Question q : settings.questions()) {
-            index++;
-            String header = String.format(Locale.ROOT, "[%s %d/%d] %s", q.id(), index, settings.questions().size(),
-                q.title());
-            measure(q, includeRegex(q, settings.include()), header, settings, out, all);
+        int rounds = settings.profile().rounds();
+        List<Map<String, RunResult>> byRound = new ArrayList<>();
+        for (int round = 1; round <= rounds; round++) {
+            Map<String, RunResult> all = new LinkedHashMap<>();
+            byRound.add(all);
+            int index = 0;
+            for (Question q : settings.questions()) {
+                index++;
+                String header = String.format(Locale.ROOT, "[round %d/%d, %s %d/%d] %s", round, rounds, q.id(), index,
+                    settings.questions().size(), q.title());
+                measure(q, includeRegex(q, settings.include()), header, settings, out, all);
+            }
         }
         Path raw = settings.reportDir().resolve(ReportWriter.RAW_JSON);
-        List<BenchmarkResult> results = writeRaw(all, raw);
+        List<BenchmarkResult> results = writeRaw(byRound, raw);
         Baseline baseline = Files.exists(settings.baselineFile()) ? Baseline.read(settings.baselineFile()) : null;
         for (int attempt = 1; attempt <= settings.confirmations() && baseline != null && !settings.updateBaseline();
              attempt++) {
@@ -123,14 +129,17 @@ public final class RegressionRunner {
             if (suspects.isEmpty()) {
                 break;
             }
-            out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s%n",
+            out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s in every round%n",
                 suspects.values().stream().mapToInt(Set::size).sum(), attempt, settings.confirmations(), suspects);
-            for (Map.Entry<Question, Set<String>> e : suspects.entrySet()) {
-                String methods = e.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
-                String regex = "^" + Pattern.quote(e.getKey().benchmarkClass()) + "\\.(?:" + methods + ")$";
-                measure(e.getKey(), regex, "[" + e.getKey().id() + " confirm]", settings, out, all);
+            for (int round = 1; round <= rounds; round++) {
+                for (Map.Entry<Question, Set<String>> e : suspects.entrySet()) {
+                    String methods = e.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
+                    String regex = "^" + Pattern.quote(e.getKey().benchmarkClass()) + "\\.(?:" + methods + ")$";
+                    measure(e.getKey(), regex, "[confirm round " + round + "/" + rounds + ", " + e.getKey().id() + "]",
+                        settings, out, byRound.get(round - 1));
+                }
             }
-            results = writeRaw(all, raw);
+            results = writeRaw(byRound, raw);
         }
         out.printf("JMH finished in %d s; raw results in %s%n", ChronoUnit.SECONDS.between(start, Instant.now()), raw);
         return evaluate(results, settings, out);
@@ -152,9 +161,9 @@ public final class RegressionRunner {
         out.printf("%s: %d benchmark runs, about %d s%n", header, runs, p.estimateSeconds(runs));
         ChainedOptionsBuilder options = new OptionsBuilder().include(regex)
             .forks(p.forks())
-            .warmupIterations(p.warmupIterations()).warmupTime(TimeValue.seconds(p.warmupSeconds()))
+            .warmupIterations(p.warmupIterations()).warmupTime(TimeValue.milliseconds(p.warmupMillis()))
             .measurementIterations(p.measurementIterations())
-            .measurementTime(TimeValue.seconds(p.measurementSeconds()))
+            .measurementTime(TimeValue.milliseconds(p.measurementMillis()))
             .addProfiler(GCProfiler.class)
             .shouldFailOnError(true);
         OutputFormat format = settings.verbose() ? OutputFormatFactory.createFormatInstance(out, VerboseMode.NORMAL)
@@ -171,8 +180,13 @@ public final class RegressionRunner {
         return sb.toString();
     }
 
-    private static List<BenchmarkResult> writeRaw(Map<String, RunResult> all, Path raw) throws IOException {
-        ResultFormatFactory.getInstance(ResultFormatType.JSON, raw.toString()).writeOut(all.values());
+    /** Writes every round's results, one round after the other (see {@link Rounds#split}), and reads them back. */
+    private static List<BenchmarkResult> writeRaw(List<Map<String, RunResult>> byRound, Path raw) throws IOException {
+        List<RunResult> all = new ArrayList<>();
+        for (Map<String, RunResult> round : byRound) {
+            all.addAll(round.values());
+        }
+        ResultFormatFactory.getInstance(ResultFormatType.JSON, raw.toString()).writeOut(all);
         return JmhJson.read(raw);
     }
 

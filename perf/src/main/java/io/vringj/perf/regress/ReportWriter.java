@@ -57,14 +57,16 @@ public final class ReportWriter {
      *
      * @param dir the report directory (created if missing)
      * @param info about the run
-     * @param results the run's results
+     * @param allRounds the run's results, rounds one after the other
      * @param checks the verdict on each tracked figure
      * @return the Markdown file written
      * @throws IOException if a file cannot be written
      */
-    public static Path write(Path dir, RunInfo info, List<BenchmarkResult> results, List<Check> checks)
+    public static Path write(Path dir, RunInfo info, List<BenchmarkResult> allRounds, List<Check> checks)
         throws IOException {
         Files.createDirectories(dir);
+        // throughputs are shown for the median round of each benchmark
+        List<BenchmarkResult> results = Rounds.medianResults(allRounds);
         List<String> charts = new ArrayList<>();
         for (Question q : Question.values()) {
             List<Check> ratios = checks.stream()
@@ -97,11 +99,8 @@ public final class ReportWriter {
         StringBuilder sb = new StringBuilder();
         long regressions = checks.stream().filter(c -> c.status() == Check.Status.REGRESSION).count();
         sb.append("# vringj performance report\n\n");
-        sb.append("- profile: ").append(info.profile().id()).append(" (").append(info.profile().forks())
-            .append(" fork, ").append(info.profile().warmupIterations()).append(" × ")
-            .append(info.profile().warmupSeconds()).append(" s warm-up, ")
-            .append(info.profile().measurementIterations()).append(" × ")
-            .append(info.profile().measurementSeconds()).append(" s measurement)\n");
+        sb.append("- profile: ").append(info.profile().id()).append(" (").append(info.profile().describe())
+            .append("; each ratio is the median of its per-round values)\n");
         sb.append("- recorded: ").append(info.recorded()).append('\n');
         sb.append("- machine: ").append(info.machine()).append('\n');
         if (!info.note().isEmpty()) {
@@ -150,7 +149,7 @@ public final class ReportWriter {
             }
         }
 
-        sb.append("\n## Throughputs\n\n");
+        sb.append("\n## Throughputs (the median round of each benchmark)\n\n");
         sb.append("| benchmark | params | metric | score | ± error | unit | B/op |\n|---|---|---|---:|---:|---|---:|\n");
         for (BenchmarkResult r : results) {
             Question q = Question.of(r);

@@ -104,7 +104,7 @@ class ChecksTest {
         double fast = Checks.allocationSlack(results.get(1), Profile.QUICK);
         assertEquals(Checks.JMH_BYTES_PER_ITERATION / 33_000, slow, 1e-9);
         assertEquals(Checks.ALLOCATION_SLACK, fast, 1e-12);
-        assertTrue(Checks.allocationSlack(results.get(0), Profile.FULL) < slow, "longer iterations, less noise per op");
+        assertTrue(Checks.allocationSlack(results.get(0), Profile.FULL) <= slow, "iterations no shorter, noise no larger");
         List<Check> checks = Checks.compare(results, null, Profile.QUICK);
         assertEquals(Check.Status.NEW, check(checks, "SwiotlbBounceBenchmark.bounce[]").status(),
             "0.36 B/op over 33 000 ops is JMH's own allocation");
