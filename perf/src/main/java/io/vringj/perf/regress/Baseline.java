@@ -125,7 +125,7 @@ public record Baseline(Profile profile, String recorded, String machine, String 
         if (file.toAbsolutePath().getParent() != null) {
             Files.createDirectories(file.toAbsolutePath().getParent());
         }
-        Files.writeString(file, new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n");
+        Files.writeString(file, new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create().toJson(o) + "\n");
     }
 
     private static double round(double v) {

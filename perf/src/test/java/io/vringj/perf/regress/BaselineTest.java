@@ -16,14 +16,15 @@ class BaselineTest {
 
     @Test
     void writtenBaselineReadsBackWithItsFigures() throws Exception {
-        Baseline b = new Baseline(Profile.QUICK, "2026-01-01T00:00:00Z", "2 CPUs", "busy",
+        Baseline b = new Baseline(Profile.QUICK, "2026-01-01T00:00:00Z", "2 CPUs", "other helpers' builds",
             Map.of("q2.ring-vs-pingpong", 0.512345678), Map.of("RoundTripBenchmark.ring[]", 0.001));
         Path file = dir.resolve("nested/quick.json");
         b.write(file);
         Baseline read = Baseline.read(file);
         assertEquals(Profile.QUICK, read.profile());
         assertEquals("2 CPUs", read.machine());
-        assertEquals("busy", read.note());
+        assertEquals("other helpers' builds", read.note());
+        assertTrue(Files.readString(file).contains("helpers' builds"), "written as typed, not \\u0027-escaped");
         assertEquals(0.5123, read.ratios().get("q2.ring-vs-pingpong"), 1e-12, "stored to 4 decimals");
         assertEquals(0.001, read.allocation().get("RoundTripBenchmark.ring[]"), 1e-12);
         assertTrue(Files.readString(file).contains("\n  \"ratios\""), "pretty-printed for readable diffs");
