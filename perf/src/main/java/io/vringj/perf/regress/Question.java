@@ -1,0 +1,122 @@
+package io.vringj.perf.regress;
+
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The questions of the performance suite, each answered by one benchmark class whose peers run
+ * beside it. Question 7 (allocation) has no class of its own: every run is profiled with JMH's
+ * {@code gc} profiler and the vringj hot paths of the other questions are checked for 0 B/op.
+ */
+public enum Question {
+    /** Ring throughput, one producer and one consumer thread, against Agrona, JCTools and ArrayBlockingQueue. */
+    Q1("Ring throughput vs Agrona, JCTools, ArrayBlockingQueue", "io.vringj.perf.ring.RingThroughputBenchmark",
+        Set.of("agrona", "jctools", "abq"), true),
+    /** The ring's cross-thread round trip against a cache-line ping-pong. */
+    Q2("Ring round trip vs a cache-line ping-pong", "io.vringj.perf.ring.RoundTripBenchmark",
+        Set.of("pingPong"), true),
+    /** Premapped addresses vs DirectDmaOps at a monomorphic and a megamorphic call site. */
+    Q3("Cost of the DMA-ops indirection", "io.vringj.perf.dma.DmaIndirectionBenchmark", Set.of(), false),
+    /** Direct vs IOMMU passthrough, lazy and strict, map/unmap per buffer. */
+    Q4("IOMMU modes", "io.vringj.perf.dma.IommuModesBenchmark", Set.of(), false),
+    /** A device over the device IOTLB (all hits) vs identity, with and without the ring-area cache. */
+    Q5("Device IOTLB vs identity", "io.vringj.perf.dma.DeviceIotlbBenchmark", Set.of("iotlbUncached"), false),
+    /** swiotlb bounce bandwidth vs MemorySegment.copy, and contention on the pool's areas. */
+    Q6("swiotlb bounce vs MemorySegment.copy", "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark",
+        Set.of("copy"), false);
+
+    private final String title;
+    private final String benchmarkClass;
+    private final Set<String> peers;
+    private final boolean twoThreaded;
+
+    Question(String title, String benchmarkClass, Set<String> peers, boolean twoThreaded) {
+        this.title = title;
+        this.benchmarkClass = benchmarkClass;
+        this.peers = peers;
+        this.twoThreaded = twoThreaded;
+    }
+
+    /** @return the lower-case id used in ratio ids and on the command line ({@code q1}) */
+    public String id() {
+        return name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
+     * @return the metric that is this question's throughput: payloads for Q1, round trips for Q2,
+     *     the primary metric otherwise
+     */
+    public String throughputMetric() {
+        return switch (this) {
+            case Q1 -> "messages";
+            case Q2 -> "roundTrips";
+            default -> BenchmarkResult.PRIMARY;
+        };
+    }
+
+    /** @return a one-line title */
+    public String title() {
+        return title;
+    }
+
+    /** @return the fully qualified name of the benchmark class answering it */
+    public String benchmarkClass() {
+        return benchmarkClass;
+    }
+
+    /** @return the class's simple name, as it appears in {@link BenchmarkResult#shortName()} */
+    public String simpleClassName() {
+        return benchmarkClass.substring(benchmarkClass.lastIndexOf('.') + 1);
+    }
+
+    /** @return whether all its benchmarks run two threads against each other (noisier on a shared machine) */
+    public boolean twoThreaded() {
+        return twoThreaded;
+    }
+
+    /**
+     * @param methodOrGroup a benchmark method or group of this question's class
+     * @return whether it measures a peer, a floor or a deliberately degraded configuration (the
+     *     IOTLB without the ring-area cache) rather than a vringj hot path
+     */
+    public boolean isPeer(String methodOrGroup) {
+        return peers.contains(methodOrGroup);
+    }
+
+    /**
+     * @param result a result of any question
+     * @return the question whose class produced it, or {@code null}
+     */
+    public static Question of(BenchmarkResult result) {
+        String name = result.benchmark();
+        for (Question q : values()) {
+            if (name.startsWith(q.benchmarkClass + ".")) {
+                return q;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * @param ids question ids such as {@code q1}, case-insensitive
+     * @return the questions, in suite order
+     * @throws IllegalArgumentException naming an unknown id
+     */
+    public static List<Question> parse(List<String> ids) {
+        java.util.EnumSet<Question> set = java.util.EnumSet.noneOf(Question.class);
+        for (String id : ids) {
+            Question found = null;
+            for (Question q : values()) {
+                if (q.id().equalsIgnoreCase(id.trim())) {
+                    found = q;
+                }
+            }
+            if (found == null) {
+                throw new IllegalArgumentException("unknown question \"" + id + "\"; the questions are q1..q6"
+                    + " (q7, allocation, is checked in every run)");
+            }
+            set.add(found);
+        }
+        return List.copyOf(set);
+    }
+}

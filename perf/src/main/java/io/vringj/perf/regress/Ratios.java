@@ -1,0 +1,88 @@
+package io.vringj.perf.regress;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The ratios the suite tracks, one list for every profile. Each compares benchmarks of one class
+ * measured in the same run, so the machine's speed cancels out.
+ */
+public final class Ratios {
+    /** Q1 payload sizes in bytes. */
+    public static final List<String> PAYLOADS = List.of("64", "1024", "4096");
+    /** Q1 batch sizes. */
+    public static final List<String> BATCHES = List.of("1", "32");
+    /** Q6 mapping sizes in bytes. */
+    public static final List<String> BOUNCE_SIZES = List.of("4096", "65536", "262144");
+
+    private Ratios() {
+    }
+
+    /** @return every tracked ratio, in question order */
+    public static List<RatioSpec> all() {
+        List<RatioSpec> list = new ArrayList<>();
+        String q1 = "RingThroughputBenchmark.";
+        for (String payload : PAYLOADS) {
+            for (String batch : BATCHES) {
+                String[] p = {"payloadBytes", payload, "batch", batch};
+                String where = payload + " B, batch " + batch;
+                double agronaTarget = switch (payload) {
+                    case "64" -> 1.0;
+                    case "4096" -> 4.0;
+                    default -> Double.NaN;
+                };
+                for (String peer : List.of("agrona", "jctools", "abq")) {
+                    list.add(new RatioSpec("q1.vringj-vs-" + peer + "." + payload + "B.batch" + batch, Question.Q1,
+                        "vringj / " + peer + " messages/s, " + where,
+                        Selector.of(q1 + "vringj", "messages", p), Selector.of(q1 + peer, "messages", p),
+                        peer.equals("agrona") ? agronaTarget : Double.NaN, true));
+                }
+            }
+        }
+        list.add(new RatioSpec("q2.ring-vs-pingpong", Question.Q2,
+            "ring round trips/s / cache-line ping-pong round trips/s (1.5x the ping-pong's time = 0.667)",
+            Selector.of("RoundTripBenchmark.ring", "roundTrips"),
+            Selector.of("RoundTripBenchmark.pingPong", "roundTrips"), 1 / 1.5, true));
+        String q3 = "DmaIndirectionBenchmark.";
+        list.add(new RatioSpec("q3.direct-mono-vs-premapped", Question.Q3,
+            "DirectDmaOps at a monomorphic call site / premapped, trips/s",
+            Selector.of(q3 + "directMonomorphic", BenchmarkResult.PRIMARY),
+            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), 0.98, false));
+        list.add(new RatioSpec("q3.direct-mega-vs-premapped", Question.Q3,
+            "DirectDmaOps at a call site that saw three DmaOps types / premapped, trips/s",
+            Selector.of(q3 + "directMegamorphic", BenchmarkResult.PRIMARY),
+            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), Double.NaN, false));
+        String q4 = "IommuModesBenchmark.";
+        list.add(ratio("q4.passthrough-vs-direct", Question.Q4, "IOMMU passthrough / direct, trips/s with map+unmap",
+            q4 + "passthrough", q4 + "direct", 0.98));
+        list.add(ratio("q4.lazy-vs-direct", Question.Q4, "IOMMU lazy / direct, trips/s with map+unmap",
+            q4 + "lazy", q4 + "direct", 0.70));
+        list.add(ratio("q4.strict-vs-direct", Question.Q4, "IOMMU strict / direct, trips/s with map+unmap",
+            q4 + "strict", q4 + "direct", Double.NaN));
+        String q5 = "DeviceIotlbBenchmark.";
+        list.add(ratio("q5.iotlb-cached-vs-identity", Question.Q5,
+            "device over the IOTLB (all hits) with the ring-area cache / identity, trips/s",
+            q5 + "iotlbCached", q5 + "identity", 0.95));
+        list.add(ratio("q5.iotlb-uncached-vs-identity", Question.Q5,
+            "device over the IOTLB (all hits) without the ring-area cache / identity, trips/s",
+            q5 + "iotlbUncached", q5 + "identity", Double.NaN));
+        String q6 = "SwiotlbBounceBenchmark.";
+        for (String size : BOUNCE_SIZES) {
+            list.add(new RatioSpec("q6.bounce-vs-copy." + size + "B", Question.Q6,
+                "swiotlb map+unmap / MemorySegment.copy of the same bytes, " + size + " B",
+                Selector.of(q6 + "bounce", BenchmarkResult.PRIMARY, "bytes", size),
+                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), 0.80, false));
+        }
+        list.add(new RatioSpec("q6.several-areas-vs-one", Question.Q6,
+            "two threads bouncing 4 KiB: a pool with several areas / a pool with one area, ops/s",
+            Selector.of(q6 + "severalAreas", BenchmarkResult.PRIMARY),
+            Selector.of(q6 + "oneArea", BenchmarkResult.PRIMARY), Double.NaN, true));
+        return List.copyOf(list);
+    }
+
+    private static RatioSpec ratio(String id, Question q, String description, String numerator, String denominator,
+                                   double target) {
+        return new RatioSpec(id, q, description, Selector.of(numerator, BenchmarkResult.PRIMARY),
+            Selector.of(denominator, BenchmarkResult.PRIMARY), target, false);
+    }
+}

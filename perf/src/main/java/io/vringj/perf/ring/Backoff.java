@@ -1,0 +1,26 @@
+package io.vringj.perf.ring;
+
+/**
+ * What a benchmark thread does when a step finds nothing to do: spin (return at once) for
+ * {@value #SPINS} failures in a row, then {@link Thread#yield()} once. Never blocks; the same for
+ * every peer. Owned by one thread.
+ */
+final class Backoff {
+    /** Failed steps in a row before the thread yields its core once. */
+    static final int SPINS = 256;
+
+    private int streak;
+
+    /** A step failed. */
+    void failed() {
+        if (++streak >= SPINS) {
+            streak = 0;
+            Thread.yield();
+        }
+    }
+
+    /** A step made progress. */
+    void progressed() {
+        streak = 0;
+    }
+}

@@ -1,0 +1,495 @@
+package io.vringj.perf.ring;
+
+import io.vringj.ring.BufferChain;
+import io.vringj.ring.DescriptorChain;
+import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.DriverQueue;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.agrona.BitUtil;
+import org.agrona.BufferUtil;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.MessageHandler;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.agrona.concurrent.ringbuffer.OneToOneRingBuffer;
+import org.agrona.concurrent.ringbuffer.RecordDescriptor;
+import org.agrona.concurrent.ringbuffer.RingBufferDescriptor;
+import org.jctools.queues.SpscArrayQueue;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Group;
+import org.openjdk.jmh.annotations.GroupThreads;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.Blackhole;
+
+/**
+ * Question 1: how many payloads per second does one producer thread get to one consumer thread
+ * through the vringj split ring, compared with Agrona's {@code OneToOneRingBuffer}, JCTools'
+ * {@code SpscArrayQueue} and {@code ArrayBlockingQueue}? Targets: at least Agrona at 64 B, at
+ * least 4× Agrona at 4 KiB.
+ *
+ * <p>Each peer is a JMH group of one producer and one consumer thread. The payload is "written"
+ * and "read" in place the same way for everyone ({@link Payloads}); what differs is the transport:
+ * <ul>
+ *   <li>{@code vringj}: zero-copy. The producer stamps a payload in a guest-memory buffer and adds
+ *       it as a premapped one-descriptor chain (a batch per publish); the consumer pops the
+ *       validated chain, reads the payload in place through the {@link DescriptorChain} piece
+ *       accessors (no slice is allocated) and returns it used; the producer polls the used ring
+ *       to recycle buffers.</li>
+ *   <li>{@code agrona}: the producer stamps a source buffer and {@code write}s it, which copies
+ *       the payload into the ring; the consumer reads it in place in its handler.</li>
+ *   <li>{@code jctools}: references to off-heap slices go through one {@code SpscArrayQueue} and
+ *       come back through another for reuse.</li>
+ *   <li>{@code abq}: the same with two {@code ArrayBlockingQueue}s (offer/poll, never the
+ *       blocking calls).</li>
+ * </ul>
+ * Every queue holds {@value #QUEUE_SIZE} payloads. Nothing blocks: a full queue or an empty poll
+ * returns at once and counts in {@link ProducerCounters#offerFailures} or
+ * {@link ConsumerCounters#pollFailures} (after a long streak of them the thread yields its core
+ * once, the same for every peer). The throughput compared is {@link ConsumerCounters#messages}.
+ */
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Fork(value = 1, jvmArgsAppend = {JvmFlags.AGRONA, JvmFlags.JCTOOLS, JvmFlags.HEAP, JvmFlags.HEADLESS})
+@State(Scope.Benchmark)
+public class RingThroughputBenchmark {
+    /** Payloads in flight at most, for every peer. */
+    public static final int QUEUE_SIZE = 256;
+    private static final int MSG_TYPE = 1;
+
+    /** Payload size in bytes. */
+    @Param({"64", "1024", "4096"})
+    public int payloadBytes;
+
+    /** Payloads moved per producer call (and at most per consumer call); vringj publishes once per batch. */
+    @Param({"1", "32"})
+    public int batch;
+
+    /** The producer's sequence number, padded away from what the consumer reads. */
+    static final class Sequence extends PaddedSide {
+        long value;
+    }
+
+    private static int param(BenchmarkParams params, String name) {
+        return Integer.parseInt(params.getParam(name));
+    }
+
+    /** The vringj ring with its buffer pool; the driver side is the producer's, the device side the consumer's. */
+    @State(Scope.Group)
+    public static class VringjRing {
+        RingFixture ring;
+        Producer producer;
+        Consumer consumer;
+
+        /**
+         * @param params supplies payloadBytes and batch
+         * @throws Exception if the ring cannot be built
+         */
+        @Setup(Level.Trial)
+        public void setUp(BenchmarkParams params) throws Exception {
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batch) throws Exception {
+            ring = new RingFixture(QUEUE_SIZE, payloadBytes);
+            producer = new Producer(ring, batch);
+            consumer = new Consumer(ring, batch);
+        }
+
+        /** Frees the guest memory. */
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            ring.close();
+        }
+
+        /** The driver thread's state: free buffer slots and which slot each in-flight head carries. */
+        static final class Producer extends PaddedSide {
+            final DriverQueue driver;
+            final MemorySegment region;
+            final long payload;
+            final int batch;
+            final BufferChain chain = new BufferChain(1);
+            final long[] slotAddress;
+            final long[] slotOffset;
+            final int[] freeSlots;
+            final int[] slotOfHead;
+            int freeCount;
+            long sequence;
+
+            Producer(RingFixture ring, int batch) {
+                this.driver = ring.driver();
+                this.region = ring.regionSegment();
+                this.payload = ring.payloadBytes();
+                this.batch = batch;
+                int q = ring.queueSize();
+                slotAddress = new long[q];
+                slotOffset = new long[q];
+                freeSlots = new int[q];
+                slotOfHead = new int[q];
+                for (int s = 0; s < q; s++) {
+                    slotAddress[s] = ring.slotAddress(s);
+                    slotOffset[s] = ring.slotOffset(s);
+                    freeSlots[s] = s;
+                }
+                freeCount = q;
+            }
+
+            void produce(ProducerCounters counters) throws Exception {
+                int head;
+                while ((head = driver.pollUsed()) != DriverQueue.NONE) {
+                    freeSlots[freeCount++] = slotOfHead[head];
+                }
+                int added = 0;
+                for (; added < batch; added++) {
+                    if (freeCount == 0) {
+                        counters.offerFailed();
+                        break;
+                    }
+                    int slot = freeSlots[--freeCount];
+                    Payloads.stamp(region, slotOffset[slot], payload, sequence);
+                    head = driver.add(chain.clear().addReadable(slotAddress[slot], payload));
+                    if (head == DriverQueue.NO_ROOM) {
+                        freeCount++;
+                        counters.offerFailed();
+                        break;
+                    }
+                    slotOfHead[head] = slot;
+                    sequence++;
+                }
+                if (added > 0) {
+                    driver.publish();
+                    counters.progressed();
+                }
+            }
+        }
+
+        /** The device thread's state. */
+        static final class Consumer extends PaddedSide {
+            final DeviceQueue device;
+            final int batch;
+            final DescriptorChain chain = new DescriptorChain();
+
+            Consumer(RingFixture ring, int batch) {
+                this.device = ring.device();
+                this.batch = batch;
+            }
+
+            void consume(ConsumerCounters counters, Blackhole bh) throws Exception {
+                int popped = 0;
+                for (; popped < batch; popped++) {
+                    if (!device.pop(chain)) {
+                        break;
+                    }
+                    // in place: the piece accessors name the backing segment, no slice is made
+                    bh.consume(Payloads.read(chain.pieceSegment(0), chain.pieceOffset(0), chain.pieceLength(0)));
+                    device.addUsed(chain.head(), 0);
+                }
+                if (popped == 0) {
+                    counters.pollFailed();
+                    return;
+                }
+                counters.consumed(popped);
+                device.publishUsed();
+            }
+        }
+    }
+
+    /**
+     * vringj producer: recycles used buffers, then stamps and adds a batch, publishing once.
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringj")
+    @GroupThreads(1)
+    public void vringjProduce(VringjRing ring, ProducerCounters counters) throws Exception {
+        ring.producer.produce(counters);
+    }
+
+    /**
+     * vringj consumer: pops up to a batch, reads each payload in place, returns them used.
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringj")
+    @GroupThreads(1)
+    public void vringjConsume(VringjRing ring, ConsumerCounters counters, Blackhole bh) throws Exception {
+        ring.consumer.consume(counters, bh);
+    }
+
+    /** Agrona's one-to-one ring buffer, sized to hold at least {@value #QUEUE_SIZE} records. */
+    @State(Scope.Group)
+    public static class AgronaRing {
+        OneToOneRingBuffer ring;
+        UnsafeBuffer source;
+        int payload;
+        int batch;
+        final Sequence sequence = new Sequence();
+        final Handler handler = new Handler();
+
+        /**
+         * @param params supplies payloadBytes and batch
+         */
+        @Setup(Level.Trial)
+        public void setUp(BenchmarkParams params) {
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
+            int record = BitUtil.align(payload + RecordDescriptor.HEADER_LENGTH, RecordDescriptor.ALIGNMENT);
+            int capacity = BitUtil.findNextPositivePowerOfTwo(record * QUEUE_SIZE);
+            ring = new OneToOneRingBuffer(new UnsafeBuffer(
+                BufferUtil.allocateDirectAligned(capacity + RingBufferDescriptor.TRAILER_LENGTH, BitUtil.CACHE_LINE_LENGTH)));
+            source = new UnsafeBuffer(BufferUtil.allocateDirectAligned(payload, BitUtil.CACHE_LINE_LENGTH));
+        }
+
+        /** Reads each record in place; one instance, so reading allocates nothing. */
+        static final class Handler extends PaddedSide implements MessageHandler {
+            long sink;
+
+            @Override
+            public void onMessage(int msgTypeId, MutableDirectBuffer buffer, int index, int length) {
+                sink += buffer.getLong(index, ByteOrder.nativeOrder())
+                    ^ buffer.getLong(index + length - Long.BYTES, ByteOrder.nativeOrder());
+            }
+        }
+    }
+
+    /**
+     * Agrona producer: stamps the source buffer and writes (copies) it, a batch of times.
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     */
+    @Benchmark
+    @Group("agrona")
+    @GroupThreads(1)
+    public void agronaProduce(AgronaRing ring, ProducerCounters counters) {
+        UnsafeBuffer source = ring.source;
+        int payload = ring.payload;
+        for (int i = 0; i < ring.batch; i++) {
+            long seq = ring.sequence.value;
+            source.putLong(0, seq, ByteOrder.nativeOrder());
+            source.putLong(payload - Long.BYTES, ~seq, ByteOrder.nativeOrder());
+            if (!ring.ring.write(MSG_TYPE, source, 0, payload)) {
+                counters.offerFailed();
+                return;
+            }
+            ring.sequence.value = seq + 1;
+        }
+        counters.progressed();
+    }
+
+    /**
+     * Agrona consumer: reads up to a batch of records in place.
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     */
+    @Benchmark
+    @Group("agrona")
+    @GroupThreads(1)
+    public void agronaConsume(AgronaRing ring, ConsumerCounters counters, Blackhole bh) {
+        int read = ring.ring.read(ring.handler, ring.batch);
+        if (read == 0) {
+            counters.pollFailed();
+            return;
+        }
+        counters.consumed(read);
+        bh.consume(ring.handler.sink);
+    }
+
+    /** Two SPSC queues of references to off-heap payload slices: forward, and back for reuse. */
+    @State(Scope.Group)
+    public static class JctoolsQueues {
+        Arena arena;
+        SpscArrayQueue<MemorySegment> forward;
+        SpscArrayQueue<MemorySegment> back;
+        int payload;
+        int batch;
+        final Sequence sequence = new Sequence();
+
+        /**
+         * @param params supplies payloadBytes and batch
+         */
+        @Setup(Level.Trial)
+        public void setUp(BenchmarkParams params) {
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
+            arena = Arena.ofShared();
+            forward = new SpscArrayQueue<>(QUEUE_SIZE);
+            back = new SpscArrayQueue<>(QUEUE_SIZE);
+            MemorySegment pool = arena.allocate((long) payload * QUEUE_SIZE, 64);
+            for (int i = 0; i < QUEUE_SIZE; i++) {
+                back.offer(pool.asSlice((long) i * payload, payload));
+            }
+        }
+
+        /** Frees the payload pool. */
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            arena.close();
+        }
+    }
+
+    /**
+     * JCTools producer: takes free slices back, stamps and offers a batch.
+     *
+     * @param q the group's queues
+     * @param counters this thread's counters
+     */
+    @Benchmark
+    @Group("jctools")
+    @GroupThreads(1)
+    public void jctoolsProduce(JctoolsQueues q, ProducerCounters counters) {
+        for (int i = 0; i < q.batch; i++) {
+            MemorySegment slice = q.back.poll();
+            if (slice == null) {
+                counters.offerFailed();
+                return;
+            }
+            Payloads.stamp(slice, 0, q.payload, q.sequence.value++);
+            // cannot fail: at most QUEUE_SIZE slices exist and each is in one queue
+            q.forward.offer(slice);
+        }
+        counters.progressed();
+    }
+
+    /**
+     * JCTools consumer: polls up to a batch, reads in place, hands the slices back.
+     *
+     * @param q the group's queues
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     */
+    @Benchmark
+    @Group("jctools")
+    @GroupThreads(1)
+    public void jctoolsConsume(JctoolsQueues q, ConsumerCounters counters, Blackhole bh) {
+        int n = 0;
+        for (; n < q.batch; n++) {
+            MemorySegment slice = q.forward.poll();
+            if (slice == null) {
+                break;
+            }
+            bh.consume(Payloads.read(slice, 0, q.payload));
+            q.back.offer(slice);
+        }
+        if (n == 0) {
+            counters.pollFailed();
+            return;
+        }
+        counters.consumed(n);
+    }
+
+    /** Two {@code ArrayBlockingQueue}s of off-heap payload slices, used only through offer/poll. */
+    @State(Scope.Group)
+    public static class BlockingQueues {
+        Arena arena;
+        ArrayBlockingQueue<MemorySegment> forward;
+        ArrayBlockingQueue<MemorySegment> back;
+        int payload;
+        int batch;
+        final Sequence sequence = new Sequence();
+
+        /**
+         * @param params supplies payloadBytes and batch
+         */
+        @Setup(Level.Trial)
+        public void setUp(BenchmarkParams params) {
+            init(param(params, "payloadBytes"), param(params, "batch"));
+        }
+
+        void init(int payloadBytes, int batchSize) {
+            payload = payloadBytes;
+            batch = batchSize;
+            arena = Arena.ofShared();
+            forward = new ArrayBlockingQueue<>(QUEUE_SIZE);
+            back = new ArrayBlockingQueue<>(QUEUE_SIZE);
+            MemorySegment pool = arena.allocate((long) payload * QUEUE_SIZE, 64);
+            for (int i = 0; i < QUEUE_SIZE; i++) {
+                back.offer(pool.asSlice((long) i * payload, payload));
+            }
+        }
+
+        /** Frees the payload pool. */
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            arena.close();
+        }
+    }
+
+    /**
+     * ArrayBlockingQueue producer: as the JCTools one.
+     *
+     * @param q the group's queues
+     * @param counters this thread's counters
+     */
+    @Benchmark
+    @Group("abq")
+    @GroupThreads(1)
+    public void abqProduce(BlockingQueues q, ProducerCounters counters) {
+        for (int i = 0; i < q.batch; i++) {
+            MemorySegment slice = q.back.poll();
+            if (slice == null) {
+                counters.offerFailed();
+                return;
+            }
+            Payloads.stamp(slice, 0, q.payload, q.sequence.value++);
+            q.forward.offer(slice);
+        }
+        counters.progressed();
+    }
+
+    /**
+     * ArrayBlockingQueue consumer: as the JCTools one.
+     *
+     * @param q the group's queues
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     */
+    @Benchmark
+    @Group("abq")
+    @GroupThreads(1)
+    public void abqConsume(BlockingQueues q, ConsumerCounters counters, Blackhole bh) {
+        int n = 0;
+        for (; n < q.batch; n++) {
+            MemorySegment slice = q.forward.poll();
+            if (slice == null) {
+                break;
+            }
+            bh.consume(Payloads.read(slice, 0, q.payload));
+            q.back.offer(slice);
+        }
+        if (n == 0) {
+            counters.pollFailed();
+            return;
+        }
+        counters.consumed(n);
+    }
+}

@@ -1,0 +1,72 @@
+package io.vringj.perf.regress;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class RoundsTest {
+    private static final String Q3 = "io.vringj.perf.dma.DmaIndirectionBenchmark.";
+
+    /** Three rounds of question 3, the second disturbed (premapped measured while the machine was busy). */
+    private static List<BenchmarkResult> threeRounds() {
+        return new CannedJmh()
+            .single(Q3 + "premapped", 2.0e7, 0.001).single(Q3 + "directMonomorphic", 1.9e7, 0.001)
+            .single(Q3 + "premapped", 0.5e7, 0.002).single(Q3 + "directMonomorphic", 2.0e7, 0.001)
+            .single(Q3 + "premapped", 2.1e7, 0.001).single(Q3 + "directMonomorphic", 2.0e7, 24.0)
+            .parse();
+    }
+
+    @Test
+    void theNthResultOfABenchmarkBelongsToRoundN() {
+        List<List<BenchmarkResult>> rounds = Rounds.split(threeRounds());
+        assertEquals(3, rounds.size());
+        for (List<BenchmarkResult> round : rounds) {
+            assertEquals(List.of("DmaIndirectionBenchmark.premapped", "DmaIndirectionBenchmark.directMonomorphic"),
+                round.stream().map(BenchmarkResult::shortName).toList());
+        }
+        assertEquals(0.5e7, rounds.get(1).get(0).primary().score(), 1e-3);
+    }
+
+    @Test
+    void parametersTellResultsOfOneRoundApart() {
+        List<BenchmarkResult> one = new CannedJmh()
+            .add("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", Map.of("bytes", "4096"), 1, Map.of())
+            .add("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", Map.of("bytes", "65536"), 2, Map.of())
+            .parse();
+        assertEquals(1, Rounds.split(one).size());
+    }
+
+    @Test
+    void medianIgnoresMissingValuesAndAveragesTheMiddlePair() {
+        assertEquals(2.0, Rounds.median(3, 1, 2), 0);
+        assertEquals(2.5, Rounds.median(1, 4, 2, 3), 0);
+        assertEquals(5.0, Rounds.median(Double.NaN, 5, Double.NaN), 0);
+        assertTrue(Double.isNaN(Rounds.median(Double.NaN)));
+        assertTrue(Double.isNaN(Rounds.median()));
+    }
+
+    @Test
+    void aRatioIsTheMedianOfItsPerRoundValuesSoOneBadRoundIsOutvoted() {
+        // per round: 0.95, 4.0 (the disturbed round), 0.952
+        double ratio = Checks.ratios(threeRounds()).get("q3.direct-mono-vs-premapped");
+        assertEquals(2.0e7 / 2.1e7, ratio, 1e-9);
+        Baseline base = new Baseline(Profile.QUICK, "", "", "", Map.of("q3.direct-mono-vs-premapped", 0.96), Map.of());
+        List<Check> checks = Checks.compare(threeRounds(), base, Profile.QUICK);
+        assertEquals(Check.Status.PASS, checks.stream().filter(c -> c.id().equals("q3.direct-mono-vs-premapped"))
+            .findFirst().orElseThrow().status());
+    }
+
+    @Test
+    void allocationIsTheMedianOverRoundsAndThroughputsComeFromTheMedianRound() {
+        Map<String, Double> alloc = Checks.allocations(threeRounds());
+        assertEquals(0.001, alloc.get("DmaIndirectionBenchmark.directMonomorphic[]"), 1e-12,
+            "one round's 24 B/op is outvoted");
+        List<BenchmarkResult> medians = Rounds.medianResults(threeRounds());
+        assertEquals(2, medians.size());
+        assertEquals(2.0e7, medians.get(0).primary().score(), 1e-3, "premapped: 0.5e7, 2.0e7, 2.1e7");
+        assertEquals(2.0e7, medians.get(1).primary().score(), 1e-3, "directMonomorphic: 1.9e7, 2.0e7, 2.0e7");
+    }
+}
