@@ -7,6 +7,7 @@ import static io.vringj.swiotlb.SwiotlbPool.SLOT_SIZE;
 import io.vringj.dma.DmaDirection;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The slots of one pool (the default pool or a transient one), after Linux's
@@ -222,12 +223,17 @@ final class SlotTable {
      * Returns the slots of the mapping at {@code head} to the free lists, merging with the free
      * runs after and before it. Holds the area's lock.
      *
+     * @param slotsInUse the pool's count of slots in use, lowered here before the slots are freed
      * @return how many slots were freed
      */
-    int release(int head) {
+    int release(int head, AtomicLong slotsInUse) {
         Area area = areaOf(head);
         synchronized (area) {
             int nslots = slotsOf(head);
+            // count down before the slots become free: a map on another thread may take them the
+            // moment they are, and counts up only after; so the pool's count never exceeds the
+            // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
+            slotsInUse.addAndGet(-nslots);
             int end = head + nslots;
             // merge with the free run right after, if it is in the same segment
             int count = end < slotCount && (end & (SEGMENT_SLOTS - 1)) != 0 ? free[end] : 0;

@@ -502,8 +502,7 @@ public final class SwiotlbPool {
     }
 
     private void freeSlots(SlotTable table, int head, boolean allocation) {
-        int nslots = table.release(head);
-        slotsInUse.addAndGet(-nslots);
+        table.release(head, slotsInUse);
         if (allocation) {
             liveAllocations.decrementAndGet();
         }
