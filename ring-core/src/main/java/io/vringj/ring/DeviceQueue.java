@@ -109,6 +109,13 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
     boolean publishUsed();
 
     /**
+     * Publishes like {@link #publishUsed()} but makes no interrupt decision, and so needs no full
+     * fence: one release store. For a driver that polls and never sleeps (interrupts off for good).
+     * With a driver that may sleep, use {@link #publishUsed()}, or an interrupt can be lost.
+     */
+    void publishUsedQuiet();
+
+    /**
      * Asks the driver for kicks again and checks for chains that arrived meanwhile; call this
      * before sleeping, and pop again instead if it returns true (otherwise a kick may be lost).
      *

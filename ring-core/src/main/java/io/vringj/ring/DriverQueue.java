@@ -147,6 +147,14 @@ public sealed interface DriverQueue permits DriverQueueBase {
     boolean publish();
 
     /**
+     * Publishes like {@link #publish()} but makes no notification decision, and so needs no full
+     * fence: one release store. For a device that polls and never sleeps (its notifications are
+     * off for good), as Linux callers that never call {@code virtqueue_kick_prepare}. With a
+     * device that may sleep, use {@link #publish()}, or a kick can be lost.
+     */
+    void publishQuiet();
+
+    /**
      * Takes back the next chain the device has used.
      *
      * @return its head, or {@link #NONE}; the bytes written are then in {@link #usedLength()}

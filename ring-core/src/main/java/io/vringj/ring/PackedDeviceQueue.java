@@ -214,16 +214,29 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
-    public boolean publishUsed() {
-        if (broken != null || pendingUsed < 0) {
-            return false;
+    public void publishUsedQuiet() {
+        if (broken == null && pendingUsed >= 0) {
+            publishFirstUsed();
         }
+    }
+
+    /** @return how many descriptors the publication moved */
+    private int publishFirstUsed() {
         // release: every used descriptor of the batch is visible before the first one is; pairs
         // with the acquire of the flags in the driver's pollUsed
         SHORT.setRelease(desc, pendingUsed * DESC_SIZE + DESC_FLAGS, pendingUsedFlags);
         pendingUsed = -1;
         int moved = usedDescriptorsAdded;
         usedDescriptorsAdded = 0;
+        return moved;
+    }
+
+    @Override
+    public boolean publishUsed() {
+        if (broken != null || pendingUsed < 0) {
+            return false;
+        }
+        int moved = publishFirstUsed();
         return PackedRing.notifyAfterPublish(driverEvent, eventIdx, nextUsed, moved, usedWrap, queueSize);
     }
 

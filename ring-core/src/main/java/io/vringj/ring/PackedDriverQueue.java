@@ -173,16 +173,29 @@ final class PackedDriverQueue extends DriverQueueBase {
     }
 
     @Override
-    public boolean publish() {
-        if (broken != null || pendingHead < 0) {
-            return false;
+    public void publishQuiet() {
+        if (broken == null && pendingHead >= 0) {
+            publishHead();
         }
+    }
+
+    /** @return how many descriptors the publication moved */
+    private int publishHead() {
         // release: every descriptor of the batch is visible before the first head is available;
         // pairs with the acquire of the head's flags in PackedDeviceQueue.pop
         SHORT.setRelease(desc, pendingHead * DESC_SIZE + DESC_FLAGS, batchHeadFlags);
         pendingHead = -1;
         int moved = descriptorsAdded;
         descriptorsAdded = 0;
+        return moved;
+    }
+
+    @Override
+    public boolean publish() {
+        if (broken != null || pendingHead < 0) {
+            return false;
+        }
+        int moved = publishHead();
         return PackedRing.notifyAfterPublish(deviceEvent, eventIdx, nextAvail, moved, availWrap, queueSize);
     }
 

@@ -193,15 +193,26 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
+    public void publishUsedQuiet() {
+        if (broken == null && usedShadow != usedPublished) {
+            publishUsedIndex();
+        }
+    }
+
+    private void publishUsedIndex() {
+        // release: used elements written in addUsed are visible before the index; pairs with the
+        // acquire of used->idx in the driver's pollUsed
+        SHORT.setRelease(used, USED_IDX, (short) usedShadow);
+        usedPublished = usedShadow;
+    }
+
+    @Override
     public boolean publishUsed() {
         if (broken != null || usedShadow == usedPublished) {
             return false;
         }
         int old = usedPublished;
-        // release: used elements written in addUsed are visible before the index; pairs with the
-        // acquire of used->idx in the driver's pollUsed
-        SHORT.setRelease(used, USED_IDX, (short) usedShadow);
-        usedPublished = usedShadow;
+        publishUsedIndex();
         // full fence: the idx store must be visible before we read the driver's wish, or the driver
         // may recheck idx, find nothing and sleep while we read a stale "no interrupt"; pairs with
         // the fence in the driver's enableInterrupts

@@ -222,6 +222,13 @@ final class SplitDriverQueue extends DriverQueueBase {
     }
 
     @Override
+    public void publishQuiet() {
+        if (broken == null && availShadow != availPublished) {
+            publishIndex();
+        }
+    }
+
+    @Override
     public int pollUsed() throws VirtqueueException {
         checkNotBroken();
         if (lastUsed == cachedUsed) {

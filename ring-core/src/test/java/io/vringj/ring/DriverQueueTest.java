@@ -49,6 +49,34 @@ class DriverQueueTest {
     }
 
     @Test
+    void quietPublicationsMakeChainsVisibleWithoutADecision() throws Exception {
+        for (boolean packed : new boolean[] {false, true}) {
+            try (RawRing ring = packed ? RawRing.of(8, VirtioFeatures.RING_PACKED) : RawRing.of(8)) {
+                DriverQueue driver = ring.driver();
+                DeviceQueue device = ring.device();
+                BufferChain chain = new BufferChain(1).addWritable(BUF, 8);
+                int a = driver.add(chain);
+                int b = driver.add(chain);
+                DescriptorChain popped = new DescriptorChain();
+                assertFalse(device.pop(popped), "nothing is visible before a publication");
+                driver.publishQuiet();
+                assertTrue(device.pop(popped));
+                assertTrue(device.pop(popped));
+                device.addUsed(a, 3);
+                device.addUsed(b, 5);
+                assertEquals(DriverQueue.NONE, driver.pollUsed(), "nothing is used before a publication");
+                device.publishUsedQuiet();
+                assertEquals(a, driver.pollUsed());
+                assertEquals(3, driver.usedLength());
+                assertEquals(b, driver.pollUsed());
+                assertEquals(5, driver.usedLength());
+                assertFalse(driver.publish(), "a quiet publication leaves nothing for publish() to do");
+                assertFalse(device.publishUsed());
+            }
+        }
+    }
+
+    @Test
     void bufferChainRejectsReadableAfterWritableAndEmptyOrHugeBuffers() {
         BufferChain chain = new BufferChain(4).addWritable(BUF, 8);
         assertThrows(IllegalStateException.class, () -> chain.addReadable(BUF, 8));

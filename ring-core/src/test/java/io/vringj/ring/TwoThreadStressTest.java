@@ -106,8 +106,13 @@ class TwoThreadStressTest {
                 seqOfHead[head] = sent++;
                 progress = true;
             }
-            if (progress && driver.publish() && wakeUps) {
-                LockSupport.unpark(deviceThread);
+            if (progress) {
+                if (!wakeUps) {
+                    // the device polls and never sleeps: no kick decision, no full fence
+                    driver.publishQuiet();
+                } else if (driver.publish()) {
+                    LockSupport.unpark(deviceThread);
+                }
             }
             int head;
             while ((head = driver.pollUsed()) != DriverQueue.NONE) {
