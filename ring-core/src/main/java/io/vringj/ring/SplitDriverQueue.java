@@ -10,6 +10,9 @@ import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
 import static io.vringj.ring.SplitRing.DESC_F_NEXT;
 import static io.vringj.ring.SplitRing.DESC_F_WRITE;
 import static io.vringj.ring.SplitRing.DESC_LEN;
+import static io.vringj.ring.SplitRing.DESC_LE_INT;
+import static io.vringj.ring.SplitRing.DESC_LE_LONG;
+import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
 import static io.vringj.ring.SplitRing.DESC_SIZE;
 import static io.vringj.ring.SplitRing.LE_INT;
@@ -201,10 +204,11 @@ final class SplitDriverQueue implements DriverQueue {
         for (int k = 0; k < n; k++) {
             long off = k * DESC_SIZE;
             short flags = (short) ((k >= readable ? DESC_F_WRITE : 0) | (k < n - 1 ? DESC_F_NEXT : 0));
-            table.set(LE_LONG, off + DESC_ADDR, chain.busAddress(k));
-            table.set(LE_INT, off + DESC_LEN, (int) chain.length(k));
-            table.set(LE_SHORT, off + DESC_FLAGS, flags);
-            table.set(LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? k + 1 : 0));
+            // an indirect table may sit at any address [virtio 2.7.5.3]: unaligned layouts
+            table.set(DESC_LE_LONG, off + DESC_ADDR, chain.busAddress(k));
+            table.set(DESC_LE_INT, off + DESC_LEN, (int) chain.length(k));
+            table.set(DESC_LE_SHORT, off + DESC_FLAGS, flags);
+            table.set(DESC_LE_SHORT, off + DESC_NEXT, (short) (k < n - 1 ? k + 1 : 0));
         }
     }
 
