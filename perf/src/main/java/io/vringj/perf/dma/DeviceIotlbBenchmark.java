@@ -135,13 +135,13 @@ public class DeviceIotlbBenchmark {
     private long trip() throws Exception {
         Payloads.stamp(region, offset, PAYLOAD, sequence++);
         driver.add(chain.clear().addReadable(bus, PAYLOAD));
-        driver.publish();
+        driver.publishQuiet();
         if (!device.pop(popped)) {
             throw new IllegalStateException("the device did not see the chain the driver published");
         }
         long read = Payloads.read(popped.pieceSegment(0), popped.pieceOffset(0), popped.pieceLength(0));
         device.addUsed(popped.head(), 0);
-        device.publishUsed();
+        device.publishUsedQuiet();
         if (driver.pollUsed() == DriverQueue.NONE) {
             throw new IllegalStateException("the device's used chain did not reach the driver");
         }
