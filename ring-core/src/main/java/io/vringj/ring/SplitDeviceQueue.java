@@ -10,10 +10,12 @@ import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
 import static io.vringj.ring.SplitRing.DESC_F_NEXT;
 import static io.vringj.ring.SplitRing.DESC_F_WRITE;
 import static io.vringj.ring.SplitRing.DESC_LEN;
+import static io.vringj.ring.SplitRing.DESC_LE_INT;
+import static io.vringj.ring.SplitRing.DESC_LE_LONG;
+import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
 import static io.vringj.ring.SplitRing.DESC_SIZE;
 import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
 import static io.vringj.ring.SplitRing.LE_SHORT;
 import static io.vringj.ring.SplitRing.SHORT;
 import static io.vringj.ring.SplitRing.USED_ELEM_ID;
@@ -241,9 +243,9 @@ final class SplitDeviceQueue implements DeviceQueue {
                     + (inIndirect ? " of its indirect table" : ""), null);
             }
             long off = index * DESC_SIZE;
-            long addr = table.get(LE_LONG, off + DESC_ADDR);
-            long len = Integer.toUnsignedLong(table.get(LE_INT, off + DESC_LEN));
-            int flags = table.get(LE_SHORT, off + DESC_FLAGS);
+            long addr = table.get(DESC_LE_LONG, off + DESC_ADDR);
+            long len = Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN));
+            int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS);
             if ((flags & DESC_F_INDIRECT) != 0) {
                 checkIndirect(head, index, flags, len, inIndirect);
                 try {
@@ -285,7 +287,7 @@ final class SplitDeviceQueue implements DeviceQueue {
             if ((flags & DESC_F_NEXT) == 0) {
                 return;
             }
-            int nextIndex = Short.toUnsignedInt(table.get(LE_SHORT, off + DESC_NEXT));
+            int nextIndex = Short.toUnsignedInt(table.get(DESC_LE_SHORT, off + DESC_NEXT));
             if (nextIndex >= tableSize) {
                 throw fail(RingError.NEXT_OUT_OF_RANGE, "descriptor " + index + " of head " + head + " has next "
                     + nextIndex + ", table size " + tableSize, null);

@@ -65,6 +65,16 @@ public final class SplitRing {
     static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /*
+     * Descriptor reads on the device side. The descriptor table is checked to be 16-byte aligned at
+     * activation, but an indirect table sits wherever the driver put it: the spec sets no alignment
+     * for it [virtio 2.7.5.3], so the walk reads descriptors through unaligned layouts (on x86 and
+     * arm64 the same load instruction).
+     */
+    static final ValueLayout.OfShort DESC_LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt DESC_LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong DESC_LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     /** {@code le16} at (segment, offset): plain, acquire and release access for the idx fields. */
     static final VarHandle SHORT = LE_SHORT.varHandle().withInvokeExactBehavior();
 
