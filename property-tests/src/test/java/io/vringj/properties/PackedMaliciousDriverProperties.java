@@ -27,6 +27,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.RandomDistribution;
 import net.jqwik.api.Tuple;
 import net.jqwik.api.statistics.Statistics;
 
@@ -183,7 +184,7 @@ class PackedMaliciousDriverProperties {
             checkOnlyAllowedWrites(s, expected, popped);
             Statistics.label("outcome").collect(device.isBroken() ? device.brokenReason().error().name() : "healthy");
         } catch (AssertionError e) {
-            throw new AssertionError(e.getMessage() + "\nscript so far:\n" + log + "reference: " + reference + "\n"
+            throw new AssertionError(e.getMessage() + "\nscript so far:\n" + log + "\nreference: " + reference + "\n"
                 + PackedRingDump.dump(MEMORY, RINGS, s.queueSize(), null, device), e);
         }
     }
@@ -457,7 +458,7 @@ class PackedMaliciousDriverProperties {
             Tuple.of(3, Combinators.combine(Arbitraries.integers().between(0, MAX_QUEUE - 1), descriptor(false))
                 .as((a, d) -> new Op(Kind.REWRITE, a, 0, d))),
             Tuple.of(1, driverEvents().map(e -> new Op(Kind.REWRITE_EVENT, 0, e, null))));
-        return op.list().ofMinSize(1).ofMaxSize(2 * MAX_QUEUE);
+        return op.list().ofMinSize(1).ofMaxSize(2 * MAX_QUEUE).withSizeDistribution(RandomDistribution.uniform());
     }
 
     // ---------------------------------------------------------------- valid rings, then mutated
