@@ -52,6 +52,33 @@ class PackedRingModelProperties {
         system.step(system::drain);
     }
 
+    /**
+     * Fewer, longer sequences (up to 400 steps) on the odd and larger queue sizes: many laps of
+     * both wrap counters in one ring, with the free list of buffer ids recycled many times.
+     */
+    @Property
+    @TriesFrom(value = "vringj.fuzz.modelLongRunTries", defaultTries = 100)
+    void packedRingMatchesTheModelOverLongRuns(
+        @ForAll("longRunQueueSizes") int queueSize, @ForAll("featureSets") long features,
+        @ForAll("longRingSequences") ActionChain<PackedRingSystem> chain) {
+        this.queueSize = queueSize;
+        this.features = features;
+        PackedRingSystem system = chain.withInvariant("packed ring matches the model", PackedRingSystem::checkInvariants)
+            .run();
+        Statistics.label("wrap counter flips").collect(system.laps < 10 ? "<10" : system.laps < 40 ? "10-39" : "40+");
+        system.step(system::drain);
+    }
+
+    @Provide
+    Arbitrary<Integer> longRunQueueSizes() {
+        return Arbitraries.of(3, 5, 13, 16);
+    }
+
+    @Provide
+    Arbitrary<ActionChain<PackedRingSystem>> longRingSequences() {
+        return sequences(400);
+    }
+
     @Provide
     Arbitrary<Integer> queueSizes() {
         return Arbitraries.of(1, 2, 3, 5, 8, 13, 16);
@@ -67,6 +94,10 @@ class PackedRingModelProperties {
 
     @Provide
     Arbitrary<ActionChain<PackedRingSystem>> ringSequences() {
+        return sequences(80);
+    }
+
+    private Arbitrary<ActionChain<PackedRingSystem>> sequences(int maxSteps) {
         return ActionChain.startWith(() -> new PackedRingSystem(MEMORY, queueSize, features))
             .withAction(6, new DriverAdd())
             .withAction(3, step("driver publish", PackedRingSystem::driverPublish))
@@ -78,7 +109,7 @@ class PackedRingModelProperties {
             .withAction(1, step("driver disable interrupts", PackedRingSystem::driverDisableInterrupts))
             .withAction(1, step("device enable notifications", PackedRingSystem::deviceEnableNotifications))
             .withAction(1, step("device disable notifications", PackedRingSystem::deviceDisableNotifications))
-            .withMaxTransformations(80);
+            .withMaxTransformations(maxSteps);
     }
 
     private static Action.Independent<PackedRingSystem> step(String name, Consumer<PackedRingSystem> step) {
