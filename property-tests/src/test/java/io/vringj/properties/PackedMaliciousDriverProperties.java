@@ -13,6 +13,7 @@ import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingAddresses;
+import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.Arena;
@@ -46,7 +47,9 @@ import net.jqwik.api.statistics.Statistics;
  *       the writable buffers of the chains it popped — guard bytes around each region and the
  *       secure region (under a shared-only address space) stay as they were;</li>
  *   <li>once broken it stays broken: the same exception for every later pop and
- *       enableNotifications, no publication, and no further write to memory.</li>
+ *       enableNotifications, no publication, and no further write to memory;</li>
+ *   <li>an IOTLB miss ({@link MissingPagesAddressSpace}) is reported as {@code TRANSLATION_MISS},
+ *       consumes nothing and breaks nothing: after the IOTLB update the same chain pops.</li>
  * </ul>
  */
 class PackedMaliciousDriverProperties {
@@ -86,7 +89,7 @@ class PackedMaliciousDriverProperties {
     }
 
     /** What the script does next. */
-    enum Kind { POP, ADD_USED, PUBLISH_USED, ENABLE, DISABLE, REWRITE, REWRITE_EVENT }
+    enum Kind { POP, ADD_USED, PUBLISH_USED, ENABLE, DISABLE, REWRITE, REWRITE_EVENT, IOTLB_UPDATE }
 
     /**
      * One step: {@code a} picks the in-flight chain (ADD_USED) or the ring position (REWRITE);
@@ -105,9 +108,20 @@ class PackedMaliciousDriverProperties {
         }
     }
 
-    /** A ring written by the malicious driver and the device's script over it. */
-    record Scenario(int queueSize, long features, boolean sharedOnly, int start, List<Desc> ring,
+    /**
+     * A ring written by the malicious driver and the device's script over it. {@code missing}:
+     * pages of {@value MissingPagesAddressSpace#PAGE} bytes from {@link #BUFFERS} without an
+     * IOTLB translation until an {@code IOTLB_UPDATE} step.
+     */
+    record Scenario(int queueSize, long features, boolean sharedOnly, long missing, int start, List<Desc> ring,
                     List<List<Desc>> tables, int driverEvent, List<Op> ops) {
+        @Override
+        public String toString() {
+            return "Scenario[Q=" + queueSize + ", features=0x" + Long.toHexString(features) + ", "
+                + (sharedOnly ? "shared-only" : "identity") + ", missing pages=0x" + Long.toHexString(missing)
+                + ", start=0x" + Integer.toHexString(start) + ",\n  ring=" + ring + ",\n  tables=" + tables
+                + ",\n  driverEvent=0x" + Integer.toHexString(driverEvent) + ",\n  ops=" + ops + "]";
+        }
     }
 
     @Property
@@ -147,11 +161,12 @@ class PackedMaliciousDriverProperties {
         byte[] expected = BACKING.toArray(ValueLayout.JAVA_BYTE);
 
         AddressSpace inner = s.sharedOnly() ? AddressSpace.sharedOnly(MEMORY) : AddressSpace.identity(MEMORY);
-        RecordingAddressSpace space = new RecordingAddressSpace(inner,
+        MissingPagesAddressSpace iotlb = new MissingPagesAddressSpace(inner, BUFFERS, s.missing());
+        RecordingAddressSpace space = new RecordingAddressSpace(iotlb,
             s.sharedOnly() ? List.of(SHARED) : List.of(SHARED, SECURE));
         StringBuilder log = new StringBuilder();
         DeviceQueue device = null;
-        PackedReferenceDevice reference = new PackedReferenceDevice(MEMORY, s.sharedOnly(), s.queueSize(),
+        PackedReferenceDevice reference = new PackedReferenceDevice(MEMORY, s.sharedOnly(), iotlb, s.queueSize(),
             s.features(), RINGS.descriptorArea(), RINGS.driverArea(), s.start());
         List<DescriptorChain> popped = new ArrayList<>();
         List<DescriptorChain> inFlight = new ArrayList<>();
@@ -162,14 +177,22 @@ class PackedMaliciousDriverProperties {
                 throw new AssertionError("a packed ring in reachable, aligned memory must activate: " + e, e);
             }
             byte[] atBreak = null;
+            boolean ringsStale = false;
             for (Op op : s.ops()) {
                 space.reset();
-                step(s, op, device, reference, popped, inFlight, expected, log);
+                step(s, op, device, reference, iotlb, popped, inFlight, expected, log);
                 assertEquals(List.of(), space.violations(), "pieces outside the allowed memory after " + op);
                 if (op.kind() == Kind.POP) {
-                    assertTrue(space.translations() <= 2L * s.queueSize() + 1, "a pop asked for " + space.translations()
-                        + " translations; a walk of at most Q ring descriptors and one table of at most Q entries "
-                        + "needs at most " + (2 * s.queueSize() + 1));
+                    // a walk of at most Q ring descriptors and one table of at most Q entries, and
+                    // the four ring areas again after an IOTLB update
+                    long bound = 2L * s.queueSize() + 1 + (ringsStale ? 4 : 0);
+                    assertTrue(space.translations() <= bound, "a pop asked for " + space.translations()
+                        + " translations; at most " + bound + " are needed");
+                }
+                if (op.kind() == Kind.IOTLB_UPDATE) {
+                    ringsStale = true;
+                } else if ((op.kind() == Kind.POP || op.kind() == Kind.ENABLE) && !device.isBroken()) {
+                    ringsStale = false;
                 }
                 assertEquals(reference.broken != null, device.isBroken(), "device broken after " + op);
                 if (device.isBroken()) {
@@ -183,6 +206,7 @@ class PackedMaliciousDriverProperties {
             }
             checkOnlyAllowedWrites(s, expected, popped);
             Statistics.label("outcome").collect(device.isBroken() ? device.brokenReason().error().name() : "healthy");
+            Statistics.label("an IOTLB miss, not fatal").collect(log.indexOf(RingError.TRANSLATION_MISS.name()) >= 0);
         } catch (AssertionError e) {
             throw new AssertionError(e.getMessage() + "\nscript so far:\n" + log + "\nreference: " + reference + "\n"
                 + PackedRingDump.dump(MEMORY, RINGS, s.queueSize(), null, device), e);
@@ -190,7 +214,7 @@ class PackedMaliciousDriverProperties {
     }
 
     private static void step(Scenario s, Op op, DeviceQueue device, PackedReferenceDevice reference,
-                             List<DescriptorChain> popped, List<DescriptorChain> inFlight, byte[] expected,
+                             MissingPagesAddressSpace iotlb, List<DescriptorChain> popped, List<DescriptorChain> inFlight, byte[] expected,
                              StringBuilder log) {
         log.append("  ").append(op);
         switch (op.kind()) {
@@ -211,8 +235,13 @@ class PackedMaliciousDriverProperties {
                     }
                 } catch (VirtqueueException e) {
                     log.append(" -> ").append(e.getMessage());
+                    if (e.error() == RingError.TRANSLATION_MISS) {
+                        assertEquals(want, new PackedReferenceDevice.Miss(), "device missed: " + e.getMessage());
+                        assertFalse(device.isBroken(), "a miss does not break the queue");
+                        return;
+                    }
                     assertEquals(want, new PackedReferenceDevice.Broken(e.error()), "device failed: " + e.getMessage());
-                    assertTrue(e.error().fatal(), "only fatal errors without an IOTLB: " + e.error());
+                    assertTrue(e.error().fatal(), "every error but a miss is fatal: " + e.error());
                     assertSame(e, device.brokenReason(), "the error is latched");
                     if (brokenBefore != null) {
                         assertSame(brokenBefore, e, "a broken queue throws its latched error again");
@@ -269,6 +298,7 @@ class PackedMaliciousDriverProperties {
                 long at = RINGS.descriptorArea() - SHARED_BASE + GUARD + 16L * position;
                 MemorySegment.copy(BACKING, ValueLayout.JAVA_BYTE, at, expected, (int) at, 16);
             }
+            case IOTLB_UPDATE -> iotlb.update();
             case REWRITE_EVENT -> {
                 MemorySegment event = MEMORY.slice(RINGS.driverArea(), PackedRing.EVENT_SIZE);
                 event.set(LE_INT, 0, op.b());
@@ -338,19 +368,31 @@ class PackedMaliciousDriverProperties {
 
     @Provide
     Arbitrary<Scenario> arbitraryRings() {
-        return Combinators.combine(queueSizes(), features(), Arbitraries.of(false, true), starts(),
+        return Combinators.combine(queueSizes(), features(), spaces(), starts(),
                 descriptor(false).list().ofSize(MAX_QUEUE),
                 descriptor(true).list().ofMaxSize(8).list().ofMaxSize(TABLE_COUNT), driverEvents(), ops())
-            .as((q, f, shared, start, ring, tables, event, ops) -> new Scenario(q, f, shared, start(q, start),
-                List.copyOf(ring.subList(0, q)), tables, event, ops));
+            .as((q, f, space, start, ring, tables, event, ops) -> new Scenario(q, f, space.get1(), space.get2(),
+                start(q, start), List.copyOf(ring.subList(0, q)), tables, event, ops));
     }
 
     @Provide
     Arbitrary<Scenario> mutatedValidRings() {
-        return Combinators.combine(queueSizes(), features(), Arbitraries.of(false, true), starts(),
+        return Combinators.combine(queueSizes(), features(), spaces(), starts(),
                 shapes().list().ofMinSize(1).ofMaxSize(MAX_QUEUE), mutations().list().ofMaxSize(3), driverEvents(), ops())
-            .as((q, f, shared, start, shapes, mutations, event, ops) ->
-                validThenMutated(q, f, shared, start(q, start), shapes, mutations, event, ops));
+            .as((q, f, space, start, shapes, mutations, event, ops) ->
+                validThenMutated(q, f, space.get1(), space.get2(), start(q, start), shapes, mutations, event, ops));
+    }
+
+    /**
+     * Identity or shared-only, and mostly no missing IOTLB pages; sometimes a few of the 20 pages
+     * that hold the buffers and indirect tables.
+     */
+    private static Arbitrary<Tuple.Tuple2<Boolean, Long>> spaces() {
+        Arbitrary<Long> missing = Arbitraries.frequencyOf(
+            Tuple.of(3, Arbitraries.just(0L)),
+            Tuple.of(1, Arbitraries.integers().between(0, 19).list().ofMinSize(1).ofMaxSize(3)
+                .map(pages -> pages.stream().mapToLong(p -> 1L << p).reduce(0, (a, b) -> a | b))));
+        return Combinators.combine(Arbitraries.of(false, true), missing).as(Tuple::of);
     }
 
     private static Arbitrary<Integer> queueSizes() {
@@ -457,7 +499,8 @@ class PackedMaliciousDriverProperties {
             Tuple.of(1, Arbitraries.just(new Op(Kind.DISABLE, 0, 0, null))),
             Tuple.of(3, Combinators.combine(Arbitraries.integers().between(0, MAX_QUEUE - 1), descriptor(false))
                 .as((a, d) -> new Op(Kind.REWRITE, a, 0, d))),
-            Tuple.of(1, driverEvents().map(e -> new Op(Kind.REWRITE_EVENT, 0, e, null))));
+            Tuple.of(1, driverEvents().map(e -> new Op(Kind.REWRITE_EVENT, 0, e, null))),
+            Tuple.of(1, Arbitraries.just(new Op(Kind.IOTLB_UPDATE, 0, 0, null))));
         return op.list().ofMinSize(1).ofMaxSize(2 * MAX_QUEUE).withSizeDistribution(RandomDistribution.uniform());
     }
 
@@ -496,7 +539,8 @@ class PackedMaliciousDriverProperties {
      * position, buffer ids distinct, indirect tables in the table area), then applies the
      * mutations (field 3 flips a flag bit).
      */
-    private static Scenario validThenMutated(int q, long features, boolean shared, int start, List<Shape> shapes,
+    private static Scenario validThenMutated(int q, long features, boolean shared, long missing, int start,
+                                             List<Shape> shapes,
                                              List<Mutation> mutations, int event, List<Op> ops) {
         boolean indirectOk = VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC);
         Desc[] ring = new Desc[q];
@@ -561,7 +605,7 @@ class PackedMaliciousDriverProperties {
                 ring[i] = mutate(ring[i], m);
             }
         }
-        return new Scenario(q, features, shared, start, List.of(ring), tables, event, ops);
+        return new Scenario(q, features, shared, missing, start, List.of(ring), tables, event, ops);
     }
 
     private static Desc mutate(Desc d, Mutation m) {

@@ -15,7 +15,8 @@ import java.nio.ByteOrder;
  * chain at its position and says what the device under test must answer — nothing available,
  * a chain (buffer id, readable and writable bytes, descriptors walked) or the first rule the
  * chain breaks, checked in walk order (per descriptor: INDIRECT rules, then zero length, total
- * length, readable after writable, reachability). It never writes memory.
+ * length, readable after writable, reachability: an IOTLB miss, else a fault). It never writes
+ * memory.
  */
 final class PackedReferenceDevice {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -39,8 +40,15 @@ final class PackedReferenceDevice {
     record Broken(RingError error) implements Outcome {
     }
 
+    /** A translation missed: nothing is consumed, the queue is not broken, a retry may succeed. */
+    record Miss() implements Outcome {
+    }
+
+    private enum Reach { OK, FAULT, MISS }
+
     private final GuestMemory memory;
     private final boolean sharedOnly;
+    private final MissingPagesAddressSpace iotlb;
     private final int queueSize;
     private final boolean eventIdx;
     private final boolean indirect;
@@ -58,10 +66,15 @@ final class PackedReferenceDevice {
     private boolean usedPending;
     RingError broken;
 
-    PackedReferenceDevice(GuestMemory memory, boolean sharedOnly, int queueSize, long features, long ringAddress,
-                          long driverEventAddress, int start) {
+    /**
+     * @param iotlb says which ranges miss (a miss is reported before a fault, as the device's
+     *     address space does); {@code null} when none do
+     */
+    PackedReferenceDevice(GuestMemory memory, boolean sharedOnly, MissingPagesAddressSpace iotlb, int queueSize,
+                          long features, long ringAddress, long driverEventAddress, int start) {
         this.memory = memory;
         this.sharedOnly = sharedOnly;
+        this.iotlb = iotlb;
         this.queueSize = queueSize;
         this.eventIdx = VirtioFeatures.has(features, VirtioFeatures.EVENT_IDX);
         this.indirect = VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC);
@@ -91,6 +104,13 @@ final class PackedReferenceDevice {
     boolean reachable(long addr, long len) {
         int region = memory.regionIndexOf(addr, len);
         return region >= 0 && (!sharedOnly || memory.region(region).kind() == RegionKind.SHARED);
+    }
+
+    private Reach reach(long addr, long len) {
+        if (iotlb != null && iotlb.misses(addr, len)) {
+            return Reach.MISS;
+        }
+        return reachable(addr, len) ? Reach.OK : Reach.FAULT;
     }
 
     private MemorySegment ring() {
@@ -151,14 +171,18 @@ final class PackedReferenceDevice {
                 if (len / 16 > queueSize) {
                     return breaks(RingError.INDIRECT_TOO_LARGE);
                 }
-                if (!reachable(addr, len)) {
+                Reach table = reach(addr, len);
+                if (table == Reach.MISS) {
+                    return new Miss();
+                }
+                if (table == Reach.FAULT) {
                     return breaks(RingError.ADDRESS_FAULT);
                 }
-                MemorySegment table = memory.slice(addr, len);
+                MemorySegment entries = memory.slice(addr, len);
                 for (long e = 0; e < len / 16; e++) {
-                    long eAddr = table.get(LE_LONG, 16 * e);
-                    long eLen = Integer.toUnsignedLong(table.get(LE_INT, 16 * e + 8));
-                    int eFlags = Short.toUnsignedInt(table.get(LE_SHORT, 16 * e + 14));
+                    long eAddr = entries.get(LE_LONG, 16 * e);
+                    long eLen = Integer.toUnsignedLong(entries.get(LE_INT, 16 * e + 8));
+                    int eFlags = Short.toUnsignedInt(entries.get(LE_SHORT, 16 * e + 14));
                     if ((eFlags & PackedRing.DESC_F_INDIRECT) != 0) {
                         return breaks(RingError.NESTED_INDIRECT);
                     }
@@ -167,6 +191,9 @@ final class PackedReferenceDevice {
                     }
                     boolean write = eFlags == PackedRing.DESC_F_WRITE;
                     RingError bad = checkBuffer(eAddr, eLen, write, sawWritable, readable + writable);
+                    if (bad == RingError.TRANSLATION_MISS) {
+                        return new Miss();
+                    }
                     if (bad != null) {
                         return breaks(bad);
                     }
@@ -184,6 +211,9 @@ final class PackedReferenceDevice {
             }
             boolean write = (flags & PackedRing.DESC_F_WRITE) != 0;
             RingError bad = checkBuffer(addr, len, write, sawWritable, readable + writable);
+            if (bad == RingError.TRANSLATION_MISS) {
+                return new Miss();
+            }
             if (bad != null) {
                 return breaks(bad);
             }
@@ -223,7 +253,11 @@ final class PackedReferenceDevice {
         if (!write && sawWritable) {
             return RingError.READABLE_AFTER_WRITABLE;
         }
-        return reachable(addr, len) ? null : RingError.ADDRESS_FAULT;
+        return switch (reach(addr, len)) {
+            case OK -> null;
+            case FAULT -> RingError.ADDRESS_FAULT;
+            case MISS -> RingError.TRANSLATION_MISS;
+        };
     }
 
     private Outcome breaks(RingError error) {
