@@ -133,7 +133,11 @@ public final class PackedRingDump {
         long addr = ring.get(LE_LONG, off);
         long len = Integer.toUnsignedLong(ring.get(LE_INT, off + 8));
         long entries = len / DESC_SIZE;
-        MemorySegment table = len == 0 ? null : slice(memory, addr, len);
+        if (len == 0) {
+            sb.append("    indirect table: (length 0)\n");
+            return;
+        }
+        MemorySegment table = slice(memory, addr, len);
         if (table == null) {
             sb.append("    indirect table: (not in guest memory)\n");
             return;

@@ -326,7 +326,7 @@ class PackedMaliciousDeviceProperties {
                 VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC),
                 VirtioFeatures.bit(VirtioFeatures.EVENT_IDX) | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC))
             .map(f -> f | VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_PACKED));
-        return Combinators.combine(Arbitraries.of(1, 2, 3, 5, 8, 13, MAX_QUEUE), features, op().list().ofMinSize(10).ofMaxSize(80).withSizeDistribution(RandomDistribution.uniform()))
+        return Combinators.combine(Arbitraries.of(1, 2, 3, 5, 8, 13, MAX_QUEUE), features, op().list().ofMinSize(1).ofMaxSize(80).withSizeDistribution(RandomDistribution.uniform()))
             .as(Scenario::new);
     }
 
