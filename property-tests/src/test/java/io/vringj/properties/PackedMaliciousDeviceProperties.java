@@ -88,7 +88,7 @@ class PackedMaliciousDeviceProperties {
     }
 
     @Property
-    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 1000)
+    @TriesFrom(value = "vringj.fuzz.maliciousDeviceTries", defaultTries = 10_000)
     void packedDriverReportsOrIgnoresBogusUsedDescriptorsAndNeverHandsAnIdOutTwice(
         @ForAll("scenarios") Scenario scenario) {
         new Run(scenario).run();
