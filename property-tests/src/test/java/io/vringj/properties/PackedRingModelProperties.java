@@ -49,6 +49,8 @@ class PackedRingModelProperties {
             system.indirectNegotiated ? "INDIRECT_DESC" : "direct only");
         Statistics.label("wrap counter flips").collect(system.laps == 0 ? "0" : system.laps < 4 ? "1-3" : "4+");
         Statistics.label("a chain wrapped mid-chain").collect(system.chainsAcrossTheEnd > 0);
+        Statistics.label("DESC decisions: notified / suppressed / event in the other lap").collect(
+            system.descNotified > 0, system.descSuppressed > 0, system.descOtherLap > 0);
         system.step(system::drain);
     }
 

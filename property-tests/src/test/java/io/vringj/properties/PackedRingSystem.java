@@ -152,6 +152,10 @@ final class PackedRingSystem {
     /** Times either side's wrap counter flipped, and how often a chain straddled the end of the ring. */
     int laps;
     int chainsAcrossTheEnd;
+    /** DESC decisions that notified, that did not, and whose event was in the other lap. */
+    int descNotified;
+    int descSuppressed;
+    int descOtherLap;
 
     PackedRingSystem(GuestMemory memory, int queueSize, long features) {
         this.memory = memory;
@@ -190,13 +194,23 @@ final class PackedRingSystem {
             return flags != PackedRing.EVENT_FLAG_DISABLE;
         }
         int event = peer.offWrap & 0x7FFF;
-        if (((peer.offWrap & 0x8000) != 0) != notifier.wrap) {
+        boolean otherLap = ((peer.offWrap & 0x8000) != 0) != notifier.wrap;
+        if (otherLap) {
             event -= queueSize;
         }
         int newIdx = notifier.position;
         int old = newIdx - moved;
         // vring_need_event: (u16)(new - event - 1) < (u16)(new - old)
-        return ((newIdx - event - 1) & 0xFFFF) < ((newIdx - old) & 0xFFFF);
+        boolean need = ((newIdx - event - 1) & 0xFFFF) < ((newIdx - old) & 0xFFFF);
+        if (need) {
+            descNotified++;
+        } else {
+            descSuppressed++;
+        }
+        if (otherLap) {
+            descOtherLap++;
+        }
+        return need;
     }
 
     // ---------------------------------------------------------------- driver side
