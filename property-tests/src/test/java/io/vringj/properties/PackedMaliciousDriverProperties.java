@@ -207,8 +207,10 @@ class PackedMaliciousDriverProperties {
             checkOnlyAllowedWrites(s, expected, popped);
             Statistics.label("outcome").collect(device.isBroken() ? device.brokenReason().error().name() : "healthy");
             Statistics.label("an IOTLB miss, not fatal").collect(log.indexOf(RingError.TRANSLATION_MISS.name()) >= 0);
-        } catch (AssertionError e) {
-            throw new AssertionError(e.getMessage() + "\nscript so far:\n" + log + "\nreference: " + reference + "\n"
+        } catch (AssertionError | RuntimeException e) {
+            // a RuntimeException is a failure too: the device may only throw VirtqueueException
+            String what = e instanceof AssertionError ? e.getMessage() : "the device threw " + e;
+            throw new AssertionError(what + "\nscript so far:\n" + log + "\nreference: " + reference + "\n"
                 + PackedRingDump.dump(MEMORY, RINGS, s.queueSize(), null, device), e);
         }
     }
