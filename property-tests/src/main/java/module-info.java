@@ -4,5 +4,5 @@
  * in virtio terms for failure messages. The properties themselves are tests of this module.
  */
 module io.vringj.properties {
-    requires io.vringj.dma;
+    requires io.vringj.swiotlb;
 }

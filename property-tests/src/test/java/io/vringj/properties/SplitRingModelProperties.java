@@ -33,7 +33,7 @@ class SplitRingModelProperties {
     private int startIndex;
 
     @Property
-    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 1000)
+    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 5000)
     void everyChainCompletesExactlyOnceAndEveryDecisionMatchesTheModel(
         @ForAll("queueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("startIndices") int startIndex, @ForAll("ringSequences") ActionChain<RingSystem> chain) {

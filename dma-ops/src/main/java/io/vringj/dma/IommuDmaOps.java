@@ -1,0 +1,357 @@
+package io.vringj.dma;
+
+import io.vringj.memory.GuestMemory;
+import io.vringj.memory.MemoryAccessException;
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import java.util.function.LongSupplier;
+import org.agrona.collections.Long2LongHashMap;
+
+/**
+ * The DMA API behind an IOMMU, after Linux's {@code dma-iommu.c}: each map allocates I/O
+ * virtual addresses from the {@link Iommu}'s window and writes page table entries whose
+ * permission comes from the direction ({@code TO_DEVICE} → RO, {@code FROM_DEVICE} → WO,
+ * {@code BIDIRECTIONAL} → RW). What happens on unmap depends on the {@link Mode}:
+ *
+ * <pre>
+ *   STRICT       unmap: clear entries → invalidate device IOTLBs (wait) → free IOVA → return
+ *   LAZY         unmap: clear entries → queue {IOVA, time}; flush when the queue holds
+ *                flushQueueSize ranges, the oldest is flushTimeout old, on flush(), or when an
+ *                allocation fails: invalidate every queued range → free their IOVAs
+ *   PASSTHROUGH  identity (iommu=pt): bus address = guest-physical, no page table, no IOTLB flushes
+ * </pre>
+ *
+ * <p>In LAZY mode an unmapped IOVA is never handed out again before the flush that invalidated
+ * it; in the meantime the device may still reach the old buffer through a stale IOTLB entry
+ * (the trade-off Linux makes for speed). STRICT closes that window on every unmap.
+ *
+ * <p>Live mappings are remembered by bus address, so an unmap of an unknown address, with the
+ * wrong length or direction, or a second unmap is refused with a message that names the
+ * address. In PASSTHROUGH mode, as with {@link DirectDmaOps}, only the range is checked.
+ * Syncs only check the range: memory is coherent in this model.
+ *
+ * <p>Thread-safe: any number of driver threads may map and unmap; device IOTLB
+ * invalidations run without this object's lock held.
+ */
+public final class IommuDmaOps implements DmaOps {
+    /** How unmapped IOVAs are retired. */
+    public enum Mode {
+        /** Every unmap invalidates device IOTLBs before it returns. */
+        STRICT,
+        /** Unmapped IOVAs are invalidated and freed in batches (Linux's flush queue). */
+        LAZY,
+        /** No translation: bus address = guest-physical address ({@code iommu=pt}). */
+        PASSTHROUGH
+    }
+
+    /** Default flush-queue size for LAZY mode (Linux's {@code IOVA_FQ_SIZE} is 256). */
+    public static final int DEFAULT_FLUSH_QUEUE_SIZE = 256;
+    /** Default age at which LAZY mode flushes, 10 ms (Linux's {@code IOVA_FQ_TIMEOUT}). */
+    public static final long DEFAULT_FLUSH_TIMEOUT_NANOS = 10_000_000L;
+
+    private static final long NO_MAPPING = -1;
+
+    private final Iommu iommu;
+    private final GuestMemory memory;
+    private final Mode mode;
+    private final DirectDmaOps.CoherentAllocator coherent;
+    private final LongSupplier clock;
+    private final long flushTimeoutNanos;
+
+    /** Live mappings: bus address → (length &lt;&lt; 2) | direction ordinal. Guarded by this. */
+    private final Long2LongHashMap live = new Long2LongHashMap(NO_MAPPING);
+
+    // LAZY flush queue, a ring of (bus address, length, time); guarded by this
+    private final long[] fqBus;
+    private final long[] fqLength;
+    private final long[] fqTime;
+    private int fqHead;
+    private int fqCount;
+    // ranges taken out of the queue by the flush in progress; guarded by flushLock
+    private final long[] flushBus;
+    private final long[] flushLength;
+    private final Object flushLock = new Object();
+
+    private long maps;
+    private long unmaps;
+    private long flushes;
+
+    /**
+     * IOMMU DMA ops with the default LAZY thresholds and the system clock.
+     *
+     * @param iommu the domain; a PASSTHROUGH ops turns it into an identity domain
+     * @param mode how unmaps are retired
+     * @param coherent where coherent memory comes from, or {@code null} for none
+     */
+    public IommuDmaOps(Iommu iommu, Mode mode, DirectDmaOps.CoherentAllocator coherent) {
+        this(iommu, mode, coherent, DEFAULT_FLUSH_QUEUE_SIZE, DEFAULT_FLUSH_TIMEOUT_NANOS, System::nanoTime);
+    }
+
+    /**
+     * @param iommu the domain; a PASSTHROUGH ops turns it into an identity domain
+     * @param mode how unmaps are retired
+     * @param coherent where coherent memory comes from, or {@code null} for none
+     * @param flushQueueSize LAZY: flush when this many unmapped ranges wait, at least 1
+     * @param flushTimeoutNanos LAZY: flush when the oldest waiting range is this old, at least 1
+     * @param clock nanosecond clock for the age threshold
+     * @throws IllegalStateException if a PASSTHROUGH ops is given a domain with mappings
+     */
+    public IommuDmaOps(Iommu iommu, Mode mode, DirectDmaOps.CoherentAllocator coherent, int flushQueueSize,
+                       long flushTimeoutNanos, LongSupplier clock) {
+        this.iommu = Objects.requireNonNull(iommu, "iommu");
+        this.memory = iommu.memory();
+        this.mode = Objects.requireNonNull(mode, "mode");
+        this.coherent = coherent;
+        this.clock = Objects.requireNonNull(clock, "clock");
+        if (flushQueueSize < 1) {
+            throw new IllegalArgumentException("flush queue size " + flushQueueSize + " must be at least 1");
+        }
+        if (flushTimeoutNanos < 1) {
+            throw new IllegalArgumentException("flush timeout " + flushTimeoutNanos + " ns must be at least 1");
+        }
+        this.flushTimeoutNanos = flushTimeoutNanos;
+        int fq = mode == Mode.LAZY ? flushQueueSize : 0;
+        fqBus = new long[fq];
+        fqLength = new long[fq];
+        fqTime = new long[fq];
+        flushBus = new long[fq];
+        flushLength = new long[fq];
+        if (mode == Mode.PASSTHROUGH) {
+            iommu.setIdentity();
+        } else if (iommu.isIdentity()) {
+            throw new IllegalStateException(mode + " DMA ops need a translating domain; " + iommu + " is an identity domain");
+        }
+    }
+
+    /** @return the mode */
+    public Mode mode() {
+        return mode;
+    }
+
+    /** @return the IOMMU domain */
+    public Iommu iommu() {
+        return iommu;
+    }
+
+    /**
+     * Maps a guest-physical range 1:1 for good; see {@link Iommu#identityMap(long, long)}.
+     *
+     * @param gpa page-aligned guest-physical address
+     * @param size a positive multiple of 4 KiB
+     */
+    public void identityMap(long gpa, long size) {
+        iommu.identityMap(gpa, size);
+    }
+
+    @Override
+    public long map(MemorySegment buffer, DmaDirection direction) throws DmaMappingException {
+        Objects.requireNonNull(direction, "direction");
+        long length = buffer.byteSize();
+        if (length == 0) {
+            throw new DmaMappingException(DmaMappingException.Reason.EMPTY,
+                "buffer at native address 0x" + Long.toHexString(buffer.address()) + " has no bytes");
+        }
+        if (length > 0xFFFF_FFFFL) {
+            throw new DmaMappingException(DmaMappingException.Reason.TOO_LARGE,
+                "buffer of " + length + " bytes; one mapping holds at most 2^32-1");
+        }
+        long gpa;
+        try {
+            gpa = memory.guestPhysicalAddressOf(buffer);
+        } catch (MemoryAccessException e) {
+            throw new DmaMappingException(DmaMappingException.Reason.NOT_GUEST_MEMORY, e.getMessage());
+        }
+        if (mode == Mode.PASSTHROUGH) {
+            return gpa;
+        }
+        return mapTranslated(gpa, length, direction);
+    }
+
+    private long mapTranslated(long gpa, long length, DmaDirection direction) throws DmaMappingException {
+        Permission perm = Permission.of(direction);
+        if (mode == Mode.LAZY && flushDue()) {
+            flush();
+        }
+        long bus;
+        try {
+            bus = iommu.map(gpa, length, perm);
+        } catch (DmaMappingException e) {
+            if (mode != Mode.LAZY || e.reason() != DmaMappingException.Reason.NO_SPACE || pendingFlush() == 0) {
+                throw e;
+            }
+            // retired IOVAs are waiting for their flush: flush now and try once more (as
+            // Linux's alloc_iova_fast does when its caches are full)
+            flush();
+            bus = iommu.map(gpa, length, perm);
+        }
+        synchronized (this) {
+            live.put(bus, (length << 2) | direction.ordinal());
+            maps++;
+        }
+        return bus;
+    }
+
+    @Override
+    public void unmap(long busAddress, long length, DmaDirection direction) {
+        Objects.requireNonNull(direction, "direction");
+        if (mode == Mode.PASSTHROUGH) {
+            checkGuestRange(busAddress, length, "unmap");
+            return;
+        }
+        boolean flushNow = false;
+        synchronized (this) {
+            long rec = live.get(busAddress);
+            if (rec == NO_MAPPING) {
+                throw new IllegalArgumentException(String.format(
+                    "unmap of bus address 0x%x: no live mapping starts there (never mapped, or unmapped twice)", busAddress));
+            }
+            long mappedLength = rec >>> 2;
+            DmaDirection mappedDirection = DmaDirection.values()[(int) (rec & 3)];
+            if (mappedLength != length || mappedDirection != direction) {
+                throw new IllegalArgumentException(String.format(
+                    "unmap of bus address 0x%x with %d bytes %s; it was mapped with %d bytes %s", busAddress, length,
+                    direction, mappedLength, mappedDirection));
+            }
+            live.remove(busAddress);
+            unmaps++;
+            iommu.clearEntries(busAddress, length);
+            if (mode == Mode.LAZY) {
+                if (fqCount == fqBus.length) {
+                    flushNow = true;
+                } else {
+                    int slot = (fqHead + fqCount) % fqBus.length;
+                    fqBus[slot] = busAddress;
+                    fqLength[slot] = length;
+                    fqTime[slot] = clock.getAsLong();
+                    fqCount++;
+                    flushNow = flushDue();
+                    busAddress = 0;
+                }
+            }
+        }
+        if (mode == Mode.STRICT) {
+            // the device must be done with the range before its IOVA can be handed out again
+            iommu.invalidateDeviceTlbs(busAddress, length);
+            iommu.freeIova(busAddress, length);
+            return;
+        }
+        if (flushNow) {
+            flush();
+            if (busAddress != 0) {
+                // the queue was full: this range was not queued; retire it strictly
+                iommu.invalidateDeviceTlbs(busAddress, length);
+                iommu.freeIova(busAddress, length);
+            }
+        }
+    }
+
+    private synchronized boolean flushDue() {
+        return fqCount > 0 && (fqCount >= fqBus.length || clock.getAsLong() - fqTime[fqHead] >= flushTimeoutNanos);
+    }
+
+    /**
+     * LAZY mode: invalidates every queued range in the device IOTLBs, then frees their IOVAs.
+     * Does nothing in the other modes or when nothing is queued.
+     */
+    public void flush() {
+        if (mode != Mode.LAZY) {
+            return;
+        }
+        synchronized (flushLock) {
+            int n;
+            synchronized (this) {
+                n = fqCount;
+                for (int i = 0; i < n; i++) {
+                    int slot = (fqHead + i) % fqBus.length;
+                    flushBus[i] = fqBus[slot];
+                    flushLength[i] = fqLength[slot];
+                }
+                fqHead = (fqHead + n) % fqBus.length;
+                fqCount = 0;
+                if (n > 0) {
+                    flushes++;
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                iommu.invalidateDeviceTlbs(flushBus[i], flushLength[i]);
+            }
+            for (int i = 0; i < n; i++) {
+                iommu.freeIova(flushBus[i], flushLength[i]);
+            }
+        }
+    }
+
+    /** @return LAZY mode: how many unmapped ranges wait for a flush */
+    public synchronized int pendingFlush() {
+        return fqCount;
+    }
+
+    /** @return how many maps succeeded (coherent allocations included) */
+    public synchronized long maps() {
+        return maps;
+    }
+
+    /** @return how many unmaps succeeded */
+    public synchronized long unmaps() {
+        return unmaps;
+    }
+
+    /** @return LAZY mode: how many flushes retired at least one range */
+    public synchronized long flushes() {
+        return flushes;
+    }
+
+    /** @return how many mappings are live */
+    public synchronized int liveMappings() {
+        return live.size();
+    }
+
+    @Override
+    public void syncForCpu(long busAddress, long length, DmaDirection direction) {
+        checkMapped(busAddress, length, "syncForCpu");
+    }
+
+    @Override
+    public void syncForDevice(long busAddress, long length, DmaDirection direction) {
+        checkMapped(busAddress, length, "syncForDevice");
+    }
+
+    private void checkMapped(long busAddress, long length, String op) {
+        if (mode == Mode.PASSTHROUGH) {
+            checkGuestRange(busAddress, length, op);
+        } else if (!iommu.isMapped(busAddress, length)) {
+            throw new IllegalArgumentException(String.format("%s of [0x%x, +%d): not inside a live mapping", op,
+                busAddress, length));
+        }
+    }
+
+    private void checkGuestRange(long busAddress, long length, String op) {
+        if (memory.regionIndexOf(busAddress, length) < 0) {
+            throw new IllegalArgumentException(String.format("%s of [0x%x, +%d): not a range of guest memory %s", op,
+                busAddress, length, memory.regions()));
+        }
+    }
+
+    @Override
+    public CoherentBuffer allocCoherent(long size) throws DmaMappingException {
+        if (size <= 0) {
+            throw new IllegalArgumentException("coherent allocation of " + size + " bytes; it must be at least 1");
+        }
+        MemorySegment m = coherent == null ? null : coherent.allocate(size);
+        if (m == null) {
+            throw new DmaMappingException(DmaMappingException.Reason.NO_SPACE,
+                "no coherent memory of " + size + " bytes " + (coherent == null ? "(no coherent allocator was given)" : "left"));
+        }
+        return new CoherentBuffer(m, map(m, DmaDirection.BIDIRECTIONAL));
+    }
+
+    @Override
+    public void freeCoherent(CoherentBuffer buffer) {
+        unmap(buffer.busAddress(), buffer.memory().byteSize(), DmaDirection.BIDIRECTIONAL);
+    }
+
+    @Override
+    public String toString() {
+        return "IommuDmaOps[" + mode + ", " + iommu + "]";
+    }
+}

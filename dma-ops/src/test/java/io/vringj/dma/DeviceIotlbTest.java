@@ -1,0 +1,248 @@
+package io.vringj.dma;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vringj.memory.Access;
+import io.vringj.memory.AddressSpace;
+import io.vringj.memory.GuestMemory;
+import io.vringj.memory.TranslationException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class DeviceIotlbTest {
+    private static final long GPA = 0x4000_0000L;
+
+    private final GuestMemory memory = GuestMemory.ofShared(GPA, 1 << 20);
+    private final DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+    private final List<IotlbMessage> sent = new ArrayList<>();
+
+    DeviceIotlbTest() {
+        iotlb.setMessageSink(sent::add);
+    }
+
+    @AfterEach
+    void close() {
+        memory.close();
+    }
+
+    private List<long[]> pieces(long iova, long length, Access access) throws TranslationException {
+        List<long[]> out = new ArrayList<>();
+        iotlb.translate(iova, length, access, (seg, off, len) -> out.add(new long[] {seg.address() + off, len}));
+        return out;
+    }
+
+    private long nativeOf(long gpa) {
+        return memory.slice(gpa, 1).address();
+    }
+
+    @Test
+    void aBufferSpanningTwoEntriesGivesOnePiecePerEntry() throws Exception {
+        iotlb.update(0x10000, 0x1000, GPA + 0x5000, Permission.RW);
+        iotlb.update(0x11000, 0x1000, GPA + 0x9000, Permission.RO);
+        List<long[]> p = pieces(0x10ff0, 0x20, Access.READ);
+        assertEquals(2, p.size());
+        assertEquals(nativeOf(GPA + 0x5ff0), p.get(0)[0]);
+        assertEquals(0x10, p.get(0)[1]);
+        assertEquals(nativeOf(GPA + 0x9000), p.get(1)[0]);
+        assertEquals(0x10, p.get(1)[1]);
+    }
+
+    @Test
+    void noCoveringEntryIsAMissAndWrongPermissionIsAFaultNotAMiss() throws Exception {
+        iotlb.update(0x10000, 0x1000, GPA, Permission.RO);
+        TranslationException miss = assertThrows(TranslationException.class, () -> pieces(0x10800, 0x1000, Access.READ));
+        assertEquals(TranslationException.Kind.MISS, miss.kind());
+        assertEquals(0x11000, miss.busAddress(), "the first address without an entry");
+        TranslationException fault = assertThrows(TranslationException.class, () -> pieces(0x10000, 8, Access.WRITE));
+        assertEquals(TranslationException.Kind.FAULT, fault.kind());
+        assertEquals(List.of(IotlbMessage.miss(0x11000, Permission.RO), IotlbMessage.accessFail(0x10000, Permission.WO)),
+            sent);
+    }
+
+    @Test
+    void sendsOneMissPerPendingPageAndAgainOnlyAfterAnUpdateAnsweredIt() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            assertThrows(TranslationException.class, () -> pieces(0x20010, 8, Access.READ));
+            assertThrows(TranslationException.class, () -> pieces(0x20800, 8, Access.READ));
+        }
+        assertEquals(1, sent.size(), "no duplicate MISS for a pending page: " + sent);
+        assertEquals(1, iotlb.pendingMisses());
+        iotlb.update(0x20000, 0x1000, GPA, Permission.RO);
+        assertEquals(0, iotlb.pendingMisses());
+        iotlb.invalidate(0x20000, 0x1000);
+        assertThrows(TranslationException.class, () -> pieces(0x20010, 8, Access.READ));
+        assertEquals(2, sent.size(), "a new miss after the answer is sent again");
+    }
+
+    @Test
+    void aFullIotlbEvictsItsOldestEntry() throws Exception {
+        DeviceIotlb small = new DeviceIotlb(AddressSpace.identity(memory), 4);
+        for (int i = 0; i < 5; i++) {
+            small.update(0x1000L * (10 - i), 0x1000, GPA, Permission.RW);
+        }
+        assertEquals(4, small.size());
+        assertEquals(1, small.evictions());
+        assertFalse(small.covers(0xA000, 1, Access.READ), "the first entry added was evicted");
+        assertTrue(small.covers(0x6000, 0x4000, Access.WRITE));
+        assertEquals(DeviceIotlb.DEFAULT_CAPACITY, iotlb.capacity());
+    }
+
+    @Test
+    void zeroSizeUpdateAndInvalidateAreRefusedAndChangeNothing() {
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        long epoch = iotlb.epoch();
+        IllegalArgumentException u = assertThrows(IllegalArgumentException.class,
+            () -> iotlb.update(0x5000, 0, GPA, Permission.RW));
+        assertTrue(u.getMessage().contains("size 0"), u.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> iotlb.invalidate(0x1000, 0));
+        assertEquals(1, iotlb.size());
+        assertEquals(epoch, iotlb.epoch());
+    }
+
+    @Test
+    void everyUpdateAndInvalidateMovesTheEpoch() {
+        long e0 = iotlb.epoch();
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        long e1 = iotlb.epoch();
+        iotlb.invalidate(0x8000, 0x1000);
+        long e2 = iotlb.epoch();
+        assertTrue(e0 != e1 && e1 != e2);
+    }
+
+    @Test
+    void invalidateRemovesEveryOverlappingEntryWhole() {
+        iotlb.update(0x1000, 0x2000, GPA, Permission.RW);
+        iotlb.update(0x3000, 0x1000, GPA, Permission.RW);
+        iotlb.update(0x8000, 0x1000, GPA, Permission.RW);
+        assertEquals(2, iotlb.invalidate(0x2fff, 2));
+        assertFalse(iotlb.covers(0x1000, 1, Access.READ));
+        assertTrue(iotlb.covers(0x8000, 1, Access.READ));
+        iotlb.invalidateAll();
+        assertEquals(0, iotlb.size());
+    }
+
+    @Test
+    void anUpdateReplacesTheEntriesItOverlaps() throws Exception {
+        iotlb.update(0x1000, 0x2000, GPA, Permission.RO);
+        iotlb.update(0x2000, 0x1000, GPA + 0x7000, Permission.WO);
+        assertEquals(1, iotlb.size());
+        assertEquals(nativeOf(GPA + 0x7010), pieces(0x2010, 1, Access.WRITE).get(0)[0]);
+    }
+
+    @Test
+    void anEntryMayEndExactlyAtTheTopOfTheAddressSpace() throws Exception {
+        iotlb.update(-0x1000L, 0x1000, GPA, Permission.RW);
+        assertEquals(nativeOf(GPA + 0xfff), pieces(-1L, 1, Access.READ).get(0)[0]);
+        assertThrows(IllegalArgumentException.class, () -> iotlb.update(-0x1000L, 0x1001, GPA, Permission.RW));
+        TranslationException wrap = assertThrows(TranslationException.class, () -> pieces(-1L, 2, Access.READ));
+        assertEquals(TranslationException.Kind.FAULT, wrap.kind());
+    }
+
+    @Test
+    void invalidateWaitsForAWorkerInsideItsCriticalSection() throws Exception {
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        CountDownLatch inside = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Thread worker = new Thread(() -> {
+            DeviceIotlb.Worker w = iotlb.registerWorker();
+            w.enter();
+            inside.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            w.exit();
+        });
+        worker.start();
+        inside.await();
+        AtomicBoolean returned = new AtomicBoolean();
+        Thread invalidator = new Thread(() -> {
+            iotlb.invalidate(0x1000, 0x1000);
+            returned.set(true);
+        });
+        invalidator.start();
+        invalidator.join(300);
+        assertFalse(returned.get(), "invalidate returned while a worker was inside its critical section");
+        assertFalse(iotlb.covers(0x1000, 1, Access.READ), "the entry is already gone for new translations");
+        release.countDown();
+        invalidator.join(TimeUnit.SECONDS.toMillis(10));
+        assertTrue(returned.get());
+        worker.join();
+    }
+
+    /**
+     * A device thread keeps translating an IOVA and writing through the translation inside its
+     * critical section; another thread maps the IOVA to page A or B in turn, invalidates it, then
+     * writes a sentinel into the page it just removed and checks, a while later, that no device
+     * write landed there. A translation used after invalidate returned would overwrite it.
+     */
+    @Test
+    void onceInvalidateReturnsNoDeviceThreadWritesThroughTheRemovedTranslation() throws Exception {
+        long iova = 0x7000_0000L;
+        long[] pages = {GPA + 0x10000, GPA + 0x20000};
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread device = new Thread(() -> {
+            DeviceIotlb.Worker w = iotlb.registerWorker();
+            MemorySegment[] seg = new MemorySegment[1];
+            long[] off = new long[1];
+            long n = 0;
+            while (!stop.get()) {
+                w.enter();
+                try {
+                    iotlb.translate(iova, 8, Access.WRITE, (s, o, l) -> {
+                        seg[0] = s;
+                        off[0] = o;
+                    });
+                    for (int k = 0; k < 2000; k++) {
+                        seg[0].set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, off[0], ++n);
+                    }
+                } catch (TranslationException e) {
+                    // between cycles: nothing mapped
+                } finally {
+                    w.exit();
+                }
+            }
+            w.close();
+        }, "device");
+        iotlb.setMessageSink(null);
+        device.start();
+        long sentinel = 0xDEAD_BEEF_0000_0000L;
+        int violations = 0;
+        int overlapped = 0;
+        for (int cycle = 0; cycle < 1000; cycle++) {
+            long page = pages[cycle & 1];
+            MemorySegment s = memory.slice(page, 8);
+            s.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 0);
+            iotlb.update(iova, 0x1000, page, Permission.WO);
+            // wait until the device is writing through this cycle's translation
+            for (int spin = 0; spin < 1_000_000 && s.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) == 0; spin++) {
+                Thread.onSpinWait();
+            }
+            if (s.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) != 0) {
+                overlapped++;
+            }
+            iotlb.invalidate(iova, 0x1000);
+            s.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, sentinel + cycle);
+            for (int spin = 0; spin < 2000; spin++) {
+                Thread.onSpinWait();
+            }
+            if (s.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) != sentinel + cycle) {
+                violations++;
+            }
+        }
+        assertTrue(overlapped > 100, "the device wrote through the translation in only " + overlapped + " cycles");
+        stop.set(true);
+        device.join(10_000);
+        assertEquals(0, violations, "device writes landed after invalidate returned");
+    }
+}

@@ -1,0 +1,338 @@
+package io.vringj.swiotlb;
+
+import static io.vringj.swiotlb.SwiotlbPool.SEGMENT_SLOTS;
+import static io.vringj.swiotlb.SwiotlbPool.SLOT_SHIFT;
+import static io.vringj.swiotlb.SwiotlbPool.SLOT_SIZE;
+
+import io.vringj.dma.DmaDirection;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * The slots of one pool (the default pool or a transient one), after Linux's
+ * {@code struct io_tlb_pool}: contiguous shared memory cut into 2 KiB slots, grouped in
+ * 128-slot segments, split into areas that each own a contiguous run of whole segments and a
+ * lock.
+ *
+ * <pre>
+ *   slot i  at bus address base + i·2048
+ *   ├ free[i]      free slots from i to the end of i's segment (0 when i is in use)
+ *   ├ headOf[i]    first slot of the mapping that holds i, or -1 when free
+ *   └ at a head only:
+ *       state[h]   FREE / TO_DEVICE / FROM_DEVICE / BIDIRECTIONAL / UNMAPPING / ALLOCATED
+ *       offset[h]  bytes from the slot start to the mapping (min_align_mask offset)
+ *       size[h]    bytes mapped
+ *       original[h] the caller's buffer (null for an allocation)
+ *
+ *   area a: slots [a·areaSlots, (a+1)·areaSlots), cursor index, used count, lock = the Area
+ * </pre>
+ *
+ * <p>Every array element of a slot is read and written only while holding the lock of the
+ * area that contains it; since a mapping never crosses a segment and an area holds whole
+ * segments, one mapping is guarded by one lock.
+ */
+final class SlotTable {
+    static final byte FREE = 0;
+    static final byte MAPPED_TO_DEVICE = 1;
+    static final byte MAPPED_FROM_DEVICE = 2;
+    static final byte MAPPED_BIDIRECTIONAL = 3;
+    static final byte UNMAPPING = 4;
+    static final byte ALLOCATED = 5;
+
+    /** One area: a search cursor and a use count, guarded by the object's monitor. */
+    static final class Area {
+        final int firstSlot;
+        final int slots;
+        /** Where the next search starts, relative to {@link #firstSlot}. */
+        int index;
+        /** Slots in use in this area. */
+        int used;
+
+        Area(int firstSlot, int slots) {
+            this.firstSlot = firstSlot;
+            this.slots = slots;
+        }
+    }
+
+    final long base;
+    final MemorySegment memory;
+    final int slotCount;
+    final Area[] areas;
+    final boolean isTransient;
+    private final int areaShiftSlots;
+
+    private final int[] free;
+    private final int[] headOf;
+    private final byte[] state;
+    private final int[] offset;
+    private final long[] size;
+    private final MemorySegment[] original;
+
+    /**
+     * @param base bus (guest-physical) address of slot 0, page-aligned
+     * @param memory the CPU's view of the slots
+     * @param areaCount a power of two; each area gets slotCount / areaCount slots, a whole
+     *     number of segments unless there is only one area
+     */
+    SlotTable(long base, MemorySegment memory, int areaCount, boolean isTransient) {
+        this.base = base;
+        this.memory = memory;
+        this.slotCount = (int) (memory.byteSize() >>> SLOT_SHIFT);
+        this.isTransient = isTransient;
+        int areaSlots = slotCount / areaCount;
+        this.areaShiftSlots = Integer.numberOfTrailingZeros(Integer.highestOneBit(areaSlots));
+        this.areas = new Area[areaCount];
+        for (int a = 0; a < areaCount; a++) {
+            areas[a] = new Area(a * areaSlots, areaCount == 1 ? slotCount : areaSlots);
+        }
+        free = new int[slotCount];
+        headOf = new int[slotCount];
+        state = new byte[slotCount];
+        offset = new int[slotCount];
+        size = new long[slotCount];
+        original = new MemorySegment[slotCount];
+        Arrays.fill(headOf, -1);
+        for (int i = 0; i < slotCount; i++) {
+            // a free run stops at the end of its segment or at the end of the table
+            free[i] = Math.min(SEGMENT_SLOTS - (i & (SEGMENT_SLOTS - 1)), slotCount - i);
+        }
+    }
+
+    /** @return whether {@code busAddress} is inside this table's slots */
+    boolean contains(long busAddress) {
+        return Long.compareUnsigned(busAddress - base, (long) slotCount << SLOT_SHIFT) < 0;
+    }
+
+    /** @return the area whose lock guards {@code slot} */
+    Area areaOf(int slot) {
+        if (areas.length == 1) {
+            return areas[0];
+        }
+        // areas have equal power-of-two-times-segment sizes only when areaSlots is a power of
+        // two; otherwise divide
+        int areaSlots = areas[0].slots;
+        return areas[(areaSlots & (areaSlots - 1)) == 0 ? slot >>> areaShiftSlots : slot / areaSlots];
+    }
+
+    /** @return the slot that holds {@code busAddress}; the caller checked {@link #contains} */
+    int slotOf(long busAddress) {
+        return (int) ((busAddress - base) >>> SLOT_SHIFT);
+    }
+
+    /** @return the bus address of the first byte of {@code slot} */
+    long slotAddress(int slot) {
+        return base + ((long) slot << SLOT_SHIFT);
+    }
+
+    /**
+     * Searches one area for {@code nslots} free slots whose first slot's bus address has no bit
+     * of {@code alignMask} set and matches {@code orig} in the bits of {@code iotlbMask}, and
+     * takes them. Holds the area's lock.
+     *
+     * @return the first slot, or -1 if the area has no such run
+     */
+    int take(Area area, int nslots, long orig, long alignMask, long iotlbMask, int stride, byte mappingState,
+             int mappingOffset, long mappingSize, MemorySegment mappingOriginal) {
+        synchronized (area) {
+            if (nslots > area.slots - area.used) {
+                return -1;
+            }
+            int index = area.index;
+            int found = -1;
+            for (int checked = 0; checked < area.slots; ) {
+                int slot = area.firstSlot + index;
+                long address = slotAddress(slot);
+                if ((address & alignMask) != 0 || (address & iotlbMask) != (orig & iotlbMask)) {
+                    index = wrap(area, index + 1);
+                    checked++;
+                    continue;
+                }
+                // free[slot] counts only to the end of the segment, so a run this long never
+                // crosses a segment boundary
+                if (free[slot] >= nslots) {
+                    found = slot;
+                    break;
+                }
+                index = wrap(area, index + stride);
+                checked += stride;
+            }
+            if (found < 0) {
+                return -1;
+            }
+            for (int i = found; i < found + nslots; i++) {
+                free[i] = 0;
+                headOf[i] = found;
+            }
+            // the free run that ended at `found` now ends earlier: recount it backwards up to
+            // the start of the segment
+            int count = 0;
+            for (int i = found - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
+                 i--) {
+                free[i] = ++count;
+            }
+            state[found] = mappingState;
+            offset[found] = mappingOffset;
+            size[found] = mappingSize;
+            original[found] = mappingOriginal;
+            area.index = wrap(area, found - area.firstSlot + nslots);
+            area.used += nslots;
+            return found;
+        }
+    }
+
+    private static int wrap(Area area, int index) {
+        return index < area.slots ? index : index % area.slots;
+    }
+
+    /**
+     * Finds the live mapping that starts exactly at {@code busAddress} with this length and
+     * state, copies its record into {@code into}, and marks it {@link #UNMAPPING} so no one
+     * else can unmap or sync it.
+     *
+     * @return the head slot, or a negative {@link Lookup} code saying what was wrong
+     */
+    int beginRelease(long busAddress, long length, byte expectedState, Mapping into) {
+        int slot = slotOf(busAddress);
+        Area area = areaOf(slot);
+        synchronized (area) {
+            int head = headOf[slot];
+            if (head < 0 || state[head] == UNMAPPING) {
+                return Lookup.NOT_MAPPED;
+            }
+            if (slotAddress(head) + offset[head] != busAddress) {
+                return Lookup.NOT_START;
+            }
+            if (state[head] != expectedState) {
+                return Lookup.WRONG_KIND;
+            }
+            if (size[head] != length) {
+                return Lookup.WRONG_LENGTH;
+            }
+            into.head = head;
+            into.start = busAddress;
+            into.size = length;
+            into.state = state[head];
+            into.original = original[head];
+            state[head] = UNMAPPING;
+            return head;
+        }
+    }
+
+    /**
+     * Returns the slots of the mapping at {@code head} to the free lists, merging with the free
+     * runs after and before it. Holds the area's lock.
+     *
+     * @return how many slots were freed
+     */
+    int release(int head) {
+        Area area = areaOf(head);
+        synchronized (area) {
+            int nslots = slotsOf(head);
+            int end = head + nslots;
+            // merge with the free run right after, if it is in the same segment
+            int count = end < slotCount && (end & (SEGMENT_SLOTS - 1)) != 0 ? free[end] : 0;
+            for (int i = end - 1; i >= head; i--) {
+                free[i] = ++count;
+                headOf[i] = -1;
+            }
+            for (int i = head - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
+                 i--) {
+                free[i] = ++count;
+            }
+            state[head] = FREE;
+            original[head] = null;
+            size[head] = 0;
+            offset[head] = 0;
+            area.used -= nslots;
+            return nslots;
+        }
+    }
+
+    /** Slots held by the mapping at {@code head}; the caller holds the area's lock. */
+    private int slotsOf(int head) {
+        return SwiotlbPool.slotsFor(offset[head] + size[head]);
+    }
+
+    /**
+     * Reads a live mapping's record for a sync: under the lock, checks that
+     * {@code [busAddress, +length)} lies inside the mapping that holds {@code busAddress}, then
+     * copies the facts into {@code into}.
+     *
+     * @return 0, or a negative {@link Lookup} code
+     */
+    int lookupForSync(long busAddress, long length, Mapping into) {
+        int slot = slotOf(busAddress);
+        Area area = areaOf(slot);
+        synchronized (area) {
+            int head = headOf[slot];
+            if (head < 0 || state[head] == UNMAPPING || state[head] == ALLOCATED) {
+                return Lookup.NOT_MAPPED;
+            }
+            long start = slotAddress(head) + offset[head];
+            into.head = head;
+            into.start = start;
+            into.size = size[head];
+            into.state = state[head];
+            into.original = original[head];
+            // busAddress >= start here unless it points into the alignment offset before the mapping
+            if (Long.compareUnsigned(busAddress, start) < 0 || length > size[head] - (busAddress - start)) {
+                return Lookup.OUTSIDE;
+            }
+            return 0;
+        }
+    }
+
+    /** @return the start of the mapping holding {@code busAddress} and its size, for messages */
+    String describeMappingAt(long busAddress) {
+        int slot = slotOf(busAddress);
+        synchronized (areaOf(slot)) {
+            int head = headOf[slot];
+            if (head < 0) {
+                return "no live mapping holds it";
+            }
+            return String.format("the live %s at [0x%x, +%d)", stateName(state[head]),
+                slotAddress(head) + offset[head], size[head]);
+        }
+    }
+
+    static byte stateOf(DmaDirection direction) {
+        return switch (direction) {
+            case TO_DEVICE -> MAPPED_TO_DEVICE;
+            case FROM_DEVICE -> MAPPED_FROM_DEVICE;
+            case BIDIRECTIONAL -> MAPPED_BIDIRECTIONAL;
+        };
+    }
+
+    static String stateName(byte state) {
+        return switch (state) {
+            case MAPPED_TO_DEVICE -> "TO_DEVICE mapping";
+            case MAPPED_FROM_DEVICE -> "FROM_DEVICE mapping";
+            case MAPPED_BIDIRECTIONAL -> "BIDIRECTIONAL mapping";
+            case UNMAPPING -> "mapping being unmapped";
+            case ALLOCATED -> "coherent allocation";
+            default -> "free slot";
+        };
+    }
+
+    /** Why a lookup failed. */
+    static final class Lookup {
+        static final int NOT_MAPPED = -1;
+        static final int NOT_START = -2;
+        static final int WRONG_KIND = -3;
+        static final int WRONG_LENGTH = -4;
+        static final int OUTSIDE = -5;
+
+        private Lookup() {
+        }
+    }
+
+    /** A mutable copy of one mapping's record, owned by one caller. */
+    static final class Mapping {
+        SlotTable table;
+        int head;
+        long start;
+        long size;
+        byte state;
+        MemorySegment original;
+    }
+}
