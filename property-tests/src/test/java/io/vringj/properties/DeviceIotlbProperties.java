@@ -303,8 +303,14 @@ class DeviceIotlbProperties {
             Tuple.of(3, Arbitraries.longs().between(1, 64)),
             Tuple.of(1, Arbitraries.longs().between(1, PAGE)),
             Tuple.of(1, Arbitraries.longs().between(PAGE, 4 * PAGE)));
-        Arbitrary<Op> probe = Combinators.combine(probeIova, probeLength, Arbitraries.of(Access.class))
-            .as(Probe::new);
+        // probes that straddle a page boundary, where one entry may end and the next begin
+        Arbitrary<Op> straddling = Combinators.combine(Arbitraries.integers().between(1, 11),
+                Arbitraries.longs().between(1, 32), Arbitraries.longs().between(1, 32), Arbitraries.of(Access.class))
+            .as((k, before, after, access) -> (Op) new Probe(IOVA + k * PAGE - before, before + after, access));
+        Arbitrary<Op> probe = Arbitraries.frequencyOf(
+            Tuple.of(3, Combinators.combine(probeIova, probeLength, Arbitraries.of(Access.class))
+                .as((iova1, length1, access) -> (Op) new Probe(iova1, length1, access))),
+            Tuple.of(1, straddling));
         Arbitrary<Op> batch = Arbitraries.frequencyOf(Tuple.of(3, update), Tuple.of(1, invalidate), Tuple.of(2, probe))
             .list().ofMaxSize(8).map(Batch::new);
         return Arbitraries.frequencyOf(
