@@ -172,7 +172,8 @@ class PackedMaliciousDriverProperties {
         List<DescriptorChain> inFlight = new ArrayList<>();
         try {
             try {
-                device = DeviceQueue.create(s.features(), s.queueSize(), RINGS, space, s.start());
+                // the vring base carries the used state in its high half: the same position and lap as avail
+                device = DeviceQueue.create(s.features(), s.queueSize(), RINGS, space, s.start() | s.start() << 16);
             } catch (VirtqueueException e) {
                 throw new AssertionError("a packed ring in reachable, aligned memory must activate: " + e, e);
             }
