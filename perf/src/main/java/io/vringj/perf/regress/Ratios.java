@@ -31,6 +31,10 @@ public final class Ratios {
                     case "4096" -> 4.0;
                     default -> Double.NaN;
                 };
+                list.add(new RatioSpec("q1.packed-vs-split." + payload + "B.batch" + batch, Question.Q1,
+                    "vringj packed ring / split ring messages/s, " + where,
+                    Selector.of(q1 + "vringjPacked", "messages", p), Selector.of(q1 + "vringj", "messages", p),
+                    Double.NaN, true));
                 for (String peer : List.of("agrona", "jctools", "abq")) {
                     list.add(new RatioSpec("q1.vringj-vs-" + peer + "." + payload + "B.batch" + batch, Question.Q1,
                         "vringj / " + peer + " messages/s, " + where,

@@ -5,13 +5,13 @@ import io.vringj.memory.GuestMemory;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
-import io.vringj.ring.SplitRing;
+import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
 
 /**
- * One split virtqueue in a fresh guest memory, with a pool of payload buffers, as the benchmarks
+ * One virtqueue (split unless the features ask for packed) in a fresh guest memory, with a pool of payload buffers, as the benchmarks
  * set it up: the driver side, the device side (over an {@link AddressSpace} the caller picks, the
  * identity by default) and one buffer slot per descriptor.
  *
@@ -32,8 +32,10 @@ import java.lang.foreign.MemorySegment;
 public final class RingFixture implements AutoCloseable {
     /** Guest-physical base of the one shared region. */
     public static final long GUEST_BASE = 0x1000_0000L;
-    /** Features negotiated by every benchmark ring. */
+    /** Features negotiated by every benchmark ring unless one asks for others: the split ring. */
     public static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+    /** {@link #FEATURES} with the packed ring. */
+    public static final long PACKED_FEATURES = FEATURES | VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
     private static final long PAGE = 4096;
     private static final long CACHE_LINE = 64;
 
@@ -78,7 +80,21 @@ public final class RingFixture implements AutoCloseable {
      * @throws VirtqueueException if the device cannot reach the ring areas
      */
     public RingFixture(int queueSize, long payloadBytes, DeviceView deviceView) throws VirtqueueException {
-        SplitRing.checkQueueSize(queueSize);
+        this(FEATURES, queueSize, payloadBytes, deviceView);
+    }
+
+    /**
+     * A ring of the layout {@code features} chooses ({@link VirtioFeatures#RING_PACKED} for the
+     * packed ring), over identity translation unless {@code deviceView} says otherwise.
+     *
+     * @param features the negotiated features
+     * @param queueSize Q, valid for the layout
+     * @param payloadBytes the size of each buffer slot's payload, at least 16
+     * @param deviceView makes the device's address space, or {@code null} for the identity
+     * @throws VirtqueueException if the device cannot reach the ring areas
+     */
+    public RingFixture(long features, int queueSize, long payloadBytes, DeviceView deviceView) throws VirtqueueException {
+        RingSizes sizes = RingSizes.of(features, queueSize);
         if (payloadBytes < 16) {
             throw new IllegalArgumentException("payload of " + payloadBytes + " bytes; the benchmarks need at least 16");
         }
@@ -86,14 +102,14 @@ public final class RingFixture implements AutoCloseable {
         this.payloadBytes = payloadBytes;
         this.slotStride = roundUp(payloadBytes, CACHE_LINE);
         long desc = GUEST_BASE;
-        long avail = desc + roundUp(SplitRing.descriptorTableSize(queueSize), PAGE);
-        long used = avail + roundUp(SplitRing.availRingSize(queueSize), PAGE);
-        this.buffersBase = used + roundUp(SplitRing.usedRingSize(queueSize), PAGE);
-        assert buffersBase - GUEST_BASE == ringAreaBytes(queueSize);
+        long avail = desc + roundUp(sizes.descriptorArea(), PAGE);
+        long used = avail + roundUp(sizes.driverArea(), PAGE);
+        this.buffersBase = used + roundUp(sizes.deviceArea(), PAGE);
+        assert buffersBase - GUEST_BASE == ringAreaBytes(features, queueSize);
         long size = roundUp(buffersBase - GUEST_BASE + slotStride * queueSize, PAGE);
         this.memory = GuestMemory.ofShared(GUEST_BASE, size);
         this.addresses = new RingAddresses(desc, avail, used);
-        this.driver = DriverQueue.create(FEATURES, queueSize, memory, addresses);
+        this.driver = DriverQueue.create(features, queueSize, memory, addresses);
         AddressSpace view;
         try {
             view = deviceView == null ? AddressSpace.identity(memory) : deviceView.create(memory);
@@ -104,7 +120,7 @@ public final class RingFixture implements AutoCloseable {
             memory.close();
             throw new IllegalStateException("the device's view of memory could not be built: " + e.getMessage(), e);
         }
-        this.device = DeviceQueue.create(FEATURES, queueSize, addresses, view);
+        this.device = DeviceQueue.create(features, queueSize, addresses, view);
         // both sides poll: ask the other side not to notify (hints; they keep the fences honest)
         driver.disableInterrupts();
         device.disableNotifications();
@@ -174,8 +190,18 @@ public final class RingFixture implements AutoCloseable {
      *     (for a {@link DeviceView} that must map the ring areas before the fixture exists)
      */
     public static long ringAreaBytes(int queueSize) {
-        return roundUp(SplitRing.descriptorTableSize(queueSize), PAGE) + roundUp(SplitRing.availRingSize(queueSize), PAGE)
-            + roundUp(SplitRing.usedRingSize(queueSize), PAGE);
+        return ringAreaBytes(FEATURES, queueSize);
+    }
+
+    /**
+     * @param features the negotiated features (they choose the layout)
+     * @param queueSize Q
+     * @return bytes from {@link #GUEST_BASE} to the first buffer slot of a fixture of that layout and size
+     */
+    public static long ringAreaBytes(long features, int queueSize) {
+        RingSizes sizes = RingSizes.of(features, queueSize);
+        return roundUp(sizes.descriptorArea(), PAGE) + roundUp(sizes.driverArea(), PAGE)
+            + roundUp(sizes.deviceArea(), PAGE);
     }
 
     /** @return the size of the guest memory's one region */

@@ -38,7 +38,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * Question 1: how many payloads per second does one producer thread get to one consumer thread
  * through the vringj split ring, compared with Agrona's {@code OneToOneRingBuffer}, JCTools'
  * {@code SpscArrayQueue} and {@code ArrayBlockingQueue}? Targets: at least Agrona at 64 B, at
- * least 4× Agrona at 4 KiB.
+ * least 4× Agrona at 4 KiB. And how does the packed ring compare with the split ring on the same
+ * work?
  *
  * <p>Each peer is a JMH group of one producer and one consumer thread. The payload is "written"
  * and "read" in place the same way for everyone ({@link Payloads}); what differs is the transport:
@@ -48,6 +49,8 @@ import org.openjdk.jmh.infra.Blackhole;
  *       validated chain, reads the payload in place through the {@link DescriptorChain} piece
  *       accessors (no slice is allocated) and returns it used; the producer polls the used ring
  *       to recycle buffers.</li>
+ *   <li>{@code vringjPacked}: the same producer and consumer code over the packed ring
+ *       ({@code VIRTIO_F_RING_PACKED}).</li>
  *   <li>{@code agrona}: the producer stamps a source buffer and {@code write}s it, which copies
  *       the payload into the ring; the consumer reads it in place in its handler.</li>
  *   <li>{@code jctools}: references to off-heap slices go through one {@code SpscArrayQueue} and
@@ -102,8 +105,13 @@ public class RingThroughputBenchmark {
             init(param(params, "payloadBytes"), param(params, "batch"));
         }
 
+        /** @return the features of the ring: the split ring here, the packed ring in {@link VringjPackedRing} */
+        long features() {
+            return RingFixture.FEATURES;
+        }
+
         void init(int payloadBytes, int batch) throws Exception {
-            ring = new RingFixture(QUEUE_SIZE, payloadBytes);
+            ring = new RingFixture(features(), QUEUE_SIZE, payloadBytes, null);
             producer = new Producer(ring, batch);
             consumer = new Consumer(ring, batch);
         }
@@ -234,6 +242,44 @@ public class RingThroughputBenchmark {
     @Group("vringj")
     @GroupThreads(1)
     public void vringjConsume(VringjRing ring, ConsumerCounters counters, Blackhole bh) throws Exception {
+        ring.consumer.consume(counters, bh);
+    }
+
+    /** The same vringj ring and producer/consumer on the packed layout [virtio 2.8]. */
+    @State(Scope.Group)
+    public static class VringjPackedRing extends VringjRing {
+        @Override
+        long features() {
+            return RingFixture.PACKED_FEATURES;
+        }
+    }
+
+    /**
+     * vringj producer on the packed ring (the same code as {@link #vringjProduce}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjPacked")
+    @GroupThreads(1)
+    public void vringjPackedProduce(VringjPackedRing ring, ProducerCounters counters) throws Exception {
+        ring.producer.produce(counters);
+    }
+
+    /**
+     * vringj consumer on the packed ring (the same code as {@link #vringjConsume}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjPacked")
+    @GroupThreads(1)
+    public void vringjPackedConsume(VringjPackedRing ring, ConsumerCounters counters, Blackhole bh) throws Exception {
         ring.consumer.consume(counters, bh);
     }
 

@@ -3,6 +3,7 @@ package io.vringj.perf.ring;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
@@ -46,6 +47,27 @@ class RingBenchmarkLogicTest {
             assertEquals(0, p.offerFailures);
             assertEquals(0, c.pollFailures);
             assertEquals(ROUNDS * 32L, ring.producer.sequence);
+        } finally {
+            ring.tearDown();
+        }
+    }
+
+    @Test
+    void vringjPackedMovesEveryPayloadOnceOverThePackedRing() throws Exception {
+        RingThroughputBenchmark b = new RingThroughputBenchmark();
+        RingThroughputBenchmark.VringjPackedRing ring = new RingThroughputBenchmark.VringjPackedRing();
+        ring.init(64, 32);
+        try {
+            ProducerCounters p = new ProducerCounters();
+            ConsumerCounters c = new ConsumerCounters();
+            for (int i = 0; i < ROUNDS; i++) {
+                b.vringjPackedProduce(ring, p);
+                b.vringjPackedConsume(ring, c, BH);
+            }
+            assertEquals(ROUNDS * 32L, c.messages, "each round moves a whole batch: buffers come back");
+            assertEquals(0, p.offerFailures);
+            assertTrue(VirtioFeatures.has(ring.ring.driver().features(), VirtioFeatures.RING_PACKED),
+                "the packed layout was negotiated");
         } finally {
             ring.tearDown();
         }
