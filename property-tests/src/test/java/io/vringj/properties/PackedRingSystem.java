@@ -3,7 +3,6 @@ package io.vringj.properties;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
@@ -230,7 +229,7 @@ final class PackedRingSystem {
         for (int i = 0; i < readable.length; i++) {
             buffers.addReadable(at, readable[i]);
             if (area >= 0) {
-                fillPayload(memory.slice(at, readable[i]), token, i);
+                ChainPayloads.fill(memory.slice(at, readable[i]), token, i);
             }
             at += readable[i];
         }
@@ -315,7 +314,7 @@ final class PackedRingSystem {
         Chain chain = expected.chain();
         assertEquals(chain.id, id, "used buffer id (expected " + chain + ")");
         assertEquals(expected.written(), driver.usedLength(), "used length of " + chain);
-        checkWritten(chain, expected.written());
+        ChainPayloads.checkWritten(memory, chain.buffers, chain.token, expected.written(), chain);
         assertFalse(completed.get(chain.token), chain + " completed twice");
         completed.set(chain.token);
         driverInFlight.remove(id);
@@ -367,7 +366,7 @@ final class PackedRingSystem {
         assertEquals(chain.indirect ? 1 + chain.buffers.size() : chain.buffers.size(), popped.descriptorCount(),
             "descriptors walked for " + chain);
         chain.popped = popped;
-        checkReadable(chain);
+        ChainPayloads.checkReadable(chain.popped, chain.buffers, chain.token, chain);
         deviceInFlight.add(chain);
         advance(deviceAvail, chain.descriptors);
         if (eventIdx && deviceNotificationsEnabled) {
@@ -380,7 +379,7 @@ final class PackedRingSystem {
         Chain chain = deviceInFlight.remove(index % deviceInFlight.size());
         long written = chain.buffers.writableLength() * percent / 100;
         log("device add used " + chain + " written " + written);
-        writePayload(chain, written);
+        ChainPayloads.writeReply(chain.popped, chain.token, written);
         device.addUsed(chain.id, written);
         usedUnpublished.add(new Used(chain, written));
         advance(deviceUsed, chain.descriptors);
@@ -491,53 +490,6 @@ final class PackedRingSystem {
         assertEquals(nextToken, completed.cardinality(), "chains completed (each exactly once)");
         assertEquals(0, driver.inFlight(), "driver in flight after draining");
         assertEquals(0, device.inFlight(), "device in flight after draining");
-    }
-
-    // ---------------------------------------------------------------- payload
-
-    private static byte payloadByte(int token, int salt, long i) {
-        return (byte) (token * 31 + salt * 7 + i);
-    }
-
-    private static void fillPayload(MemorySegment buffer, int token, int salt) {
-        for (long i = 0; i < buffer.byteSize(); i++) {
-            buffer.set(ValueLayout.JAVA_BYTE, i, payloadByte(token, salt, i));
-        }
-    }
-
-    private static void checkReadable(Chain chain) {
-        DescriptorChain popped = chain.popped;
-        MemorySegment seen = MemorySegment.ofArray(new byte[(int) popped.readableLength()]);
-        popped.copyFromReadable(0, seen, 0, popped.readableLength());
-        long at = 0;
-        for (int i = 0; i < chain.buffers.readableCount(); i++) {
-            for (long k = 0; k < chain.buffers.length(i); k++, at++) {
-                if (seen.get(ValueLayout.JAVA_BYTE, at) != payloadByte(chain.token, i, k)) {
-                    fail("device read wrong byte " + at + " of " + chain);
-                }
-            }
-        }
-    }
-
-    private static void writePayload(Chain chain, long written) {
-        MemorySegment reply = MemorySegment.ofArray(new byte[(int) written]);
-        for (long i = 0; i < written; i++) {
-            reply.set(ValueLayout.JAVA_BYTE, i, payloadByte(chain.token, 100, i));
-        }
-        chain.popped.copyToWritable(0, reply, 0, written);
-    }
-
-    private void checkWritten(Chain chain, long written) {
-        long at = 0;
-        for (int i = chain.buffers.readableCount(); i < chain.buffers.size() && at < written; i++) {
-            long n = Math.min(chain.buffers.length(i), written - at);
-            MemorySegment buf = memory.slice(chain.buffers.busAddress(i), n);
-            for (long k = 0; k < n; k++, at++) {
-                if (buf.get(ValueLayout.JAVA_BYTE, k) != payloadByte(chain.token, 100, at)) {
-                    fail("driver sees wrong reply byte " + at + " of " + chain);
-                }
-            }
-        }
     }
 
     // ---------------------------------------------------------------- reporting
