@@ -1,5 +1,6 @@
 package io.vringj.properties;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vringj.memory.GuestMemory;
@@ -32,8 +33,21 @@ final class ChainPayloads {
         }
     }
 
+    /**
+     * Checks a popped chain against what the driver offered: readable and writable byte counts,
+     * descriptors walked (an indirect chain walks its table's entries plus the INDIRECT one),
+     * and the readable bytes themselves.
+     */
+    static void checkPopped(DescriptorChain popped, BufferChain buffers, boolean indirect, int token, Object chain) {
+        assertEquals(buffers.readableLength(), popped.readableLength(), "readable bytes of " + chain);
+        assertEquals(buffers.writableLength(), popped.writableLength(), "writable bytes of " + chain);
+        assertEquals(indirect ? 1 + buffers.size() : buffers.size(), popped.descriptorCount(),
+            "descriptors walked for " + chain);
+        checkReadable(popped, buffers, token, chain);
+    }
+
     /** Checks what the device can read through {@code popped} is what the driver put in {@code buffers}. */
-    static void checkReadable(DescriptorChain popped, BufferChain buffers, int token, Object chain) {
+    private static void checkReadable(DescriptorChain popped, BufferChain buffers, int token, Object chain) {
         MemorySegment seen = MemorySegment.ofArray(new byte[(int) popped.readableLength()]);
         popped.copyFromReadable(0, seen, 0, popped.readableLength());
         long at = 0;
