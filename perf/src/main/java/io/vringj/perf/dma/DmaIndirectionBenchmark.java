@@ -135,11 +135,11 @@ public class DmaIndirectionBenchmark {
 
     private long trip(long bus) throws Exception {
         driver.add(chain.clear().addReadable(bus, PAYLOAD));
-        driver.publish();
+        driver.publishQuiet();
         device.pop(popped);
         long read = Payloads.read(popped.pieceSegment(0), popped.pieceOffset(0), popped.pieceLength(0));
         device.addUsed(popped.head(), 0);
-        device.publishUsed();
+        device.publishUsedQuiet();
         if (driver.pollUsed() == DriverQueue.NONE) {
             throw new IllegalStateException("the device's used chain did not reach the driver");
         }

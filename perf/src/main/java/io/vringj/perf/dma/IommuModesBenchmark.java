@@ -161,13 +161,13 @@ public class IommuModesBenchmark {
         Payloads.stamp(region, offset, PAYLOAD, sequence++);
         long bus = ops.map(buffer, DmaDirection.TO_DEVICE);
         driver.add(chain.clear().addReadable(bus, PAYLOAD));
-        driver.publish();
+        driver.publishQuiet();
         if (!device.pop(popped)) {
             throw new IllegalStateException("the device did not see the chain the driver published");
         }
         long read = Payloads.read(popped.pieceSegment(0), popped.pieceOffset(0), popped.pieceLength(0));
         device.addUsed(popped.head(), 0);
-        device.publishUsed();
+        device.publishUsedQuiet();
         if (driver.pollUsed() == DriverQueue.NONE) {
             throw new IllegalStateException("the device's used chain did not reach the driver");
         }
