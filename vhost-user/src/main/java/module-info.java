@@ -1,13 +1,16 @@
 /**
- * vringj vhost-user: libc through FFM (Unix sockets with fd passing, mmap, eventfd, poll), the
- * vhost-user protocol, and device back ends (virtio-rng) that a real QEMU drives.
+ * vringj vhost-user: the transport that carries virtio devices across processes. The shared part
+ * (message codec, fd passing, eventfds, protocol constants) is {@code io.vringj.vhostuser}; the
+ * back end that serves a front end (QEMU, DPDK virtio_user) is {@code io.vringj.vhostuser.backend};
+ * libc through FFM lives in the unexported {@code io.vringj.vhostuser.linux}.
  */
 module io.vringj.vhostuser {
-    requires transitive io.vringj.dma;
+    requires transitive io.vringj.devices;
     requires info.picocli;
     requires java.logging;
 
     exports io.vringj.vhostuser;
+    exports io.vringj.vhostuser.backend;
 
-    opens io.vringj.vhostuser to info.picocli;
+    opens io.vringj.vhostuser.backend to info.picocli;
 }

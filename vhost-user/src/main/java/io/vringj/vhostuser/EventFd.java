@@ -1,5 +1,6 @@
 package io.vringj.vhostuser;
 
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

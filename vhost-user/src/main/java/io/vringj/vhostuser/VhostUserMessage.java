@@ -1,5 +1,6 @@
 package io.vringj.vhostuser;
 
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -126,7 +127,13 @@ public final class VhostUserMessage {
         fds[fdCount++] = fd;
     }
 
-    int rawFd(int i) {
+    /**
+     * Peeks at a received fd without taking it (for checks such as fstat before the fd is taken).
+     *
+     * @param i the fd's position in this message
+     * @return the fd, still owned by this message
+     */
+    public int rawFd(int i) {
         return fds[i];
     }
 

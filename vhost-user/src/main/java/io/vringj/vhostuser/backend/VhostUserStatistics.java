@@ -1,4 +1,4 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
 import java.util.concurrent.atomic.LongAdder;
 

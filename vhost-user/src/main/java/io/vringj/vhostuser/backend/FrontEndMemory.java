@@ -1,4 +1,4 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;

@@ -1,13 +1,18 @@
-package io.vringj.vhostuser;
-
-import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
+package io.vringj.vhostuser.backend;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.ProtocolException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
 
 /**
  * A vhost-user front end for tests, over a real Unix socket with our own FFM libc: it plays

@@ -1,4 +1,7 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
+
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
 
 /**
  * The call eventfd of one vring, which the front end may replace at any time

@@ -1,12 +1,15 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
+import io.vringj.device.VirtioDevice;
+import io.vringj.device.rng.EntropySource;
+import io.vringj.device.rng.RngDevice;
 import io.vringj.ring.BufferChain;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.VhostUserProtocol;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -14,6 +17,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Malformed and hostile front-end messages, sent over a real socket: each closes that

@@ -1,11 +1,12 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.linux;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
+import io.vringj.device.rng.EntropySource;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.ProtocolException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -13,6 +14,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LibcTest {
 

@@ -1,10 +1,12 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
+import io.vringj.device.rng.EntropySource;
+import io.vringj.device.rng.RngDevice;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * The command line: {@code java -jar vringj-vhost-user.jar rng --socket PATH}. Runs until

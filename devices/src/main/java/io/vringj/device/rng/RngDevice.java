@@ -1,5 +1,6 @@
-package io.vringj.vhostuser;
+package io.vringj.device.rng;
 
+import io.vringj.device.VirtioDevice;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.MemorySegment;

@@ -1,5 +1,9 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
+import io.vringj.device.VirtioDevice;
+import io.vringj.device.rng.EntropySource;
+import io.vringj.device.rng.RngDevice;
+import io.vringj.vhostuser.NativeCallException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;

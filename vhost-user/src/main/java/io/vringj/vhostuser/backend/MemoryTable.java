@@ -1,8 +1,13 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.ProtocolException;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;

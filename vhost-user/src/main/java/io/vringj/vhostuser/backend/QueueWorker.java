@@ -1,10 +1,14 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
+import io.vringj.device.VirtioDevice;
 import io.vringj.dma.DeviceIotlb;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

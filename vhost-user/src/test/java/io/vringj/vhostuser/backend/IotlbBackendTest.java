@@ -1,17 +1,20 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
+import io.vringj.device.rng.EntropySource;
+import io.vringj.device.rng.RngDevice;
 import io.vringj.ring.BufferChain;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.VhostUserProtocol;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * ACCESS_PLATFORM over a real socket: ring and buffer addresses are IOVAs, the device IOTLB

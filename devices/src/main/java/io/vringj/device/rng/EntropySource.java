@@ -1,4 +1,4 @@
-package io.vringj.vhostuser;
+package io.vringj.device.rng;
 
 import java.security.SecureRandom;
 import java.util.Objects;

@@ -1,7 +1,6 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
-import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
-
+import io.vringj.device.VirtioDevice;
 import io.vringj.dma.DeviceIotlb;
 import io.vringj.dma.IotlbAddressSpace;
 import io.vringj.dma.IotlbMessage;
@@ -14,12 +13,20 @@ import io.vringj.ring.RingAddresses;
 import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.ProtocolException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
+import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
 
 /**
  * One front-end connection: reads requests, keeps the device state they build (features, memory

@@ -1,7 +1,11 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.IotlbMessageCodec;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
 import java.lang.foreign.Arena;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;

@@ -1,5 +1,10 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.backend;
 
+import io.vringj.device.VirtioDevice;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,4 +1,4 @@
-package io.vringj.vhostuser;
+package io.vringj.device;
 
 import io.vringj.ring.DescriptorChain;
 

@@ -1,13 +1,16 @@
-package io.vringj.vhostuser;
-
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+package io.vringj.vhostuser.backend;
 
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.Permission;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
+import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class BackendChannelTest {
 

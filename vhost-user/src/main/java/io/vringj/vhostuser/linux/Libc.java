@@ -1,5 +1,6 @@
-package io.vringj.vhostuser;
+package io.vringj.vhostuser.linux;
 
+import io.vringj.vhostuser.NativeCallException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -32,41 +33,41 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>Thread-safe: every call uses a per-thread errno capture segment allocated once.
  */
-final class Libc {
-    static final int AF_UNIX = 1;
-    static final int SOCK_STREAM = 1;
-    static final int SOCK_CLOEXEC = 0x80000;
-    static final int SOL_SOCKET = 1;
-    static final int SCM_RIGHTS = 1;
-    static final int MSG_CTRUNC = 0x8;
-    static final int MSG_NOSIGNAL = 0x4000;
-    static final int MSG_CMSG_CLOEXEC = 0x40000000;
-    static final int SHUT_RDWR = 2;
-    static final int PROT_READ = 1;
-    static final int PROT_WRITE = 2;
-    static final int MAP_SHARED = 1;
-    static final int EFD_CLOEXEC = 0x80000;
-    static final int EFD_NONBLOCK = 0x800;
-    static final short POLLIN = 0x1;
-    static final short POLLERR = 0x8;
-    static final short POLLHUP = 0x10;
-    static final short POLLNVAL = 0x20;
+public final class Libc {
+    public static final int AF_UNIX = 1;
+    public static final int SOCK_STREAM = 1;
+    public static final int SOCK_CLOEXEC = 0x80000;
+    public static final int SOL_SOCKET = 1;
+    public static final int SCM_RIGHTS = 1;
+    public static final int MSG_CTRUNC = 0x8;
+    public static final int MSG_NOSIGNAL = 0x4000;
+    public static final int MSG_CMSG_CLOEXEC = 0x40000000;
+    public static final int SHUT_RDWR = 2;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int EFD_CLOEXEC = 0x80000;
+    public static final int EFD_NONBLOCK = 0x800;
+    public static final short POLLIN = 0x1;
+    public static final short POLLERR = 0x8;
+    public static final short POLLHUP = 0x10;
+    public static final short POLLNVAL = 0x20;
 
-    static final int EINTR = 4;
-    static final int EAGAIN = 11;
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
 
     /** The longest socket path {@code sun_path} holds, without its terminating NUL. */
-    static final int UNIX_PATH_MAX = 107;
+    public static final int UNIX_PATH_MAX = 107;
 
-    static final StructLayout SOCKADDR_UN = MemoryLayout.structLayout(
+    public static final StructLayout SOCKADDR_UN = MemoryLayout.structLayout(
         ValueLayout.JAVA_SHORT.withName("sun_family"),
         MemoryLayout.sequenceLayout(108, ValueLayout.JAVA_BYTE).withName("sun_path"));
 
-    static final StructLayout IOVEC = MemoryLayout.structLayout(
+    public static final StructLayout IOVEC = MemoryLayout.structLayout(
         ValueLayout.ADDRESS.withName("iov_base"),
         ValueLayout.JAVA_LONG.withName("iov_len"));
 
-    static final StructLayout MSGHDR = MemoryLayout.structLayout(
+    public static final StructLayout MSGHDR = MemoryLayout.structLayout(
         ValueLayout.ADDRESS.withName("msg_name"),
         ValueLayout.JAVA_INT.withName("msg_namelen"),
         MemoryLayout.paddingLayout(4),
@@ -77,16 +78,16 @@ final class Libc {
         ValueLayout.JAVA_INT.withName("msg_flags"),
         MemoryLayout.paddingLayout(4));
 
-    static final long MSG_IOV = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_iov"));
-    static final long MSG_IOVLEN = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_iovlen"));
-    static final long MSG_CONTROL = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_control"));
-    static final long MSG_CONTROLLEN = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_controllen"));
-    static final long MSG_FLAGS = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_flags"));
+    public static final long MSG_IOV = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_iov"));
+    public static final long MSG_IOVLEN = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_iovlen"));
+    public static final long MSG_CONTROL = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_control"));
+    public static final long MSG_CONTROLLEN = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_controllen"));
+    public static final long MSG_FLAGS = MSGHDR.byteOffset(MemoryLayout.PathElement.groupElement("msg_flags"));
 
-    static final long CMSG_HEADER = 16;
-    static final long CMSG_LEVEL = 8;
-    static final long CMSG_TYPE = 12;
-    static final long POLLFD_SIZE = 8;
+    public static final long CMSG_HEADER = 16;
+    public static final long CMSG_LEVEL = 8;
+    public static final long CMSG_TYPE = 12;
+    public static final long POLLFD_SIZE = 8;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -125,9 +126,9 @@ final class Libc {
     private static final MethodHandle FSTAT = downcall("fstat", FunctionDescriptor.of(C_INT, C_INT, C_PTR));
 
     /** {@code sizeof(struct stat)} on x86_64 Linux. */
-    static final long STAT_SIZE = 144;
+    public static final long STAT_SIZE = 144;
     /** Offset of {@code st_size} in {@code struct stat} on x86_64 Linux. */
-    static final long STAT_ST_SIZE = 48;
+    public static final long STAT_ST_SIZE = 48;
 
     /** One errno capture segment per thread, allocated once: calls on hot paths do not allocate. */
     private static final ThreadLocal<MemorySegment> CAPTURE_STATE =
@@ -158,7 +159,7 @@ final class Libc {
     // ---------------------------------------------------------------- sockets
 
     /** @return a new {@code AF_UNIX} stream socket (close-on-exec) */
-    static int socket() throws NativeCallException {
+    public static int socket() throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int fd = (int) SOCKET.invokeExact(state, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -174,7 +175,7 @@ final class Libc {
     }
 
     /** @return two connected {@code AF_UNIX} stream sockets (close-on-exec) */
-    static int[] socketPair() throws NativeCallException {
+    public static int[] socketPair() throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment fds = arena.allocate(C_INT, 2);
@@ -206,7 +207,7 @@ final class Libc {
     }
 
     /** Binds {@code fd} to the socket file {@code path}. */
-    static void bind(int fd, String path) throws NativeCallException {
+    public static void bind(int fd, String path) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment addr = sockaddr(arena, path);
@@ -222,7 +223,7 @@ final class Libc {
     }
 
     /** Connects {@code fd} to the socket file {@code path}. */
-    static void connect(int fd, String path) throws NativeCallException {
+    public static void connect(int fd, String path) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment addr = sockaddr(arena, path);
@@ -241,7 +242,7 @@ final class Libc {
     }
 
     /** Marks {@code fd} as listening. */
-    static void listen(int fd, int backlog) throws NativeCallException {
+    public static void listen(int fd, int backlog) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int rc = (int) LISTEN.invokeExact(state, fd, backlog);
@@ -256,7 +257,7 @@ final class Libc {
     }
 
     /** @return the accepted connection (close-on-exec) */
-    static int accept(int fd) throws NativeCallException {
+    public static int accept(int fd) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int conn;
@@ -279,7 +280,7 @@ final class Libc {
      *
      * @return the bytes received; 0 at end of stream
      */
-    static long recvmsg(int fd, MemorySegment msghdr) throws NativeCallException {
+    public static long recvmsg(int fd, MemorySegment msghdr) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             long n;
@@ -302,7 +303,7 @@ final class Libc {
      *
      * @return the bytes sent
      */
-    static long sendmsg(int fd, MemorySegment msghdr) throws NativeCallException {
+    public static long sendmsg(int fd, MemorySegment msghdr) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             long n;
@@ -321,7 +322,7 @@ final class Libc {
     }
 
     /** Shuts down both directions of a socket, waking any thread blocked on it. */
-    static void shutdown(int fd) throws NativeCallException {
+    public static void shutdown(int fd) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int rc = (int) SHUTDOWN.invokeExact(state, fd, SHUT_RDWR);
@@ -336,7 +337,7 @@ final class Libc {
     }
 
     /** Removes the file {@code path}. */
-    static void unlink(String path) throws NativeCallException {
+    public static void unlink(String path) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             int rc = (int) UNLINK.invokeExact(state, arena.allocateFrom(path));
@@ -357,7 +358,7 @@ final class Libc {
      *
      * @return the bytes read; 0 at end of stream; -1 if {@code fd} is non-blocking and has nothing
      */
-    static long read(int fd, MemorySegment buf, long len) throws NativeCallException {
+    public static long read(int fd, MemorySegment buf, long len) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             long n;
@@ -383,7 +384,7 @@ final class Libc {
      *
      * @return the bytes written; -1 if {@code fd} is non-blocking and full
      */
-    static long write(int fd, MemorySegment buf, long len) throws NativeCallException {
+    public static long write(int fd, MemorySegment buf, long len) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             long n;
@@ -405,7 +406,7 @@ final class Libc {
     }
 
     /** Closes {@code fd}. */
-    static void close(int fd) throws NativeCallException {
+    public static void close(int fd) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             // no retry on EINTR: Linux releases the fd even then, and a retry could close a reused fd
@@ -421,7 +422,7 @@ final class Libc {
     }
 
     /** Closes {@code fd} if it is not negative, ignoring errors (clean-up paths). */
-    static void closeQuietly(int fd) {
+    public static void closeQuietly(int fd) {
         if (fd >= 0) {
             try {
                 close(fd);
@@ -432,7 +433,7 @@ final class Libc {
     }
 
     /** @return a new eventfd with counter 0 */
-    static int eventfd(int flags) throws NativeCallException {
+    public static int eventfd(int flags) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int fd = (int) EVENTFD.invokeExact(state, 0, flags);
@@ -452,7 +453,7 @@ final class Libc {
      *
      * @return how many entries have events; 0 on time-out
      */
-    static int poll(MemorySegment pollfds, int n, int timeoutMillis) throws NativeCallException {
+    public static int poll(MemorySegment pollfds, int n, int timeoutMillis) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int rc;
@@ -477,7 +478,7 @@ final class Libc {
      *
      * @return the address of the mapping
      */
-    static long mmapShared(int fd, long length) throws NativeCallException {
+    public static long mmapShared(int fd, long length) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             MemorySegment addr = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
@@ -498,7 +499,7 @@ final class Libc {
      *
      * @return the size in bytes
      */
-    static long fileSize(int fd) throws NativeCallException {
+    public static long fileSize(int fd) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment stat = arena.allocate(STAT_SIZE, 8);
@@ -515,7 +516,7 @@ final class Libc {
     }
 
     /** {@code munmap(address, length)}. */
-    static void munmap(long address, long length) throws NativeCallException {
+    public static void munmap(long address, long length) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             int rc = (int) MUNMAP.invokeExact(state, MemorySegment.ofAddress(address), length);
@@ -530,7 +531,7 @@ final class Libc {
     }
 
     /** @return an anonymous memory file of {@code size} bytes (close-on-exec); tests share memory with it */
-    static int memfd(String name, long size) throws NativeCallException {
+    public static int memfd(String name, long size) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
             int fd = (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), 1 /* MFD_CLOEXEC */);
