@@ -53,8 +53,22 @@ public final class Libc {
     public static final short POLLHUP = 0x10;
     public static final short POLLNVAL = 0x20;
 
+    /** {@code fcntl} commands and flags (x86_64 Linux, {@code <fcntl.h>}, {@code <linux/fcntl.h>}). */
+    public static final int F_GETFL = 3;
+    public static final int F_SETFL = 4;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int F_ADD_SEALS = 1024 + 9;
+    public static final int F_GET_SEALS = 1024 + 10;
+    public static final int F_SEAL_SEAL = 0x1;
+    public static final int F_SEAL_SHRINK = 0x2;
+    public static final int F_SEAL_GROW = 0x4;
+    public static final int F_SEAL_WRITE = 0x8;
+    public static final int MFD_CLOEXEC = 0x1;
+    public static final int MFD_ALLOW_SEALING = 0x2;
+
     public static final int EINTR = 4;
     public static final int EAGAIN = 11;
+    public static final int EINVAL = 22;
 
     /** The longest socket path {@code sun_path} holds, without its terminating NUL. */
     public static final int UNIX_PATH_MAX = 107;
@@ -124,6 +138,10 @@ public final class Libc {
         downcall("memfd_create", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(C_INT, C_INT, C_LONG));
     private static final MethodHandle FSTAT = downcall("fstat", FunctionDescriptor.of(C_INT, C_INT, C_PTR));
+    /** {@code int fcntl(int fd, int cmd, ...)}: variadic after the command, called with one int argument. */
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(
+        LIBC.find("fcntl").orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol fcntl")),
+        FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
 
     /** {@code sizeof(struct stat)} on x86_64 Linux. */
     public static final long STAT_SIZE = 144;
@@ -534,7 +552,7 @@ public final class Libc {
     public static int memfd(String name, long size) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try (Arena arena = Arena.ofConfined()) {
-            int fd = (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), 1 /* MFD_CLOEXEC */);
+            int fd = (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), MFD_CLOEXEC);
             if (fd < 0) {
                 throw failure("memfd_create", state, name);
             }
@@ -549,6 +567,91 @@ public final class Libc {
             throw e;
         } catch (Throwable t) {
             throw unexpected("memfd_create", t);
+        }
+    }
+
+    /**
+     * A memory file that can neither shrink nor grow: {@code memfd_create} with sealing allowed,
+     * sized, then sealed with {@code F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL}, so a peer that maps
+     * it can never see its pages vanish (QEMU's {@code memory-backend-memfd} seals the same way).
+     *
+     * @return the fd (close-on-exec)
+     */
+    public static int sealedMemfd(String name, long size) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        int fd;
+        try (Arena arena = Arena.ofConfined()) {
+            fd = (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+            if (fd < 0) {
+                throw failure("memfd_create", state, name);
+            }
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("memfd_create", t);
+        }
+        try {
+            ftruncate(fd, size);
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+            return fd;
+        } catch (NativeCallException e) {
+            closeQuietly(fd);
+            throw e;
+        }
+    }
+
+    /** {@code ftruncate(fd, size)}. */
+    public static void ftruncate(int fd, long size) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        try {
+            int rc = (int) FTRUNCATE.invokeExact(state, fd, size);
+            if (rc < 0) {
+                throw failure("ftruncate", state, "fd " + fd + " to " + size + " bytes");
+            }
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("ftruncate", t);
+        }
+    }
+
+    /**
+     * {@code fcntl(fd, cmd, arg)}.
+     *
+     * @return what fcntl returned (for {@code F_GETFL} the flags, for {@code F_GET_SEALS} the seals)
+     */
+    public static int fcntl(int fd, int cmd, int arg) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        try {
+            int rc = (int) FCNTL.invokeExact(state, fd, cmd, arg);
+            if (rc < 0) {
+                throw failure("fcntl", state, "fd " + fd + ", cmd " + cmd + ", arg 0x" + Integer.toHexString(arg));
+            }
+            return rc;
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("fcntl", t);
+        }
+    }
+
+    /** @return the seals on {@code fd} ({@code F_SEAL_*} bits); a file that cannot be sealed has none */
+    public static int seals(int fd) throws NativeCallException {
+        try {
+            return fcntl(fd, F_GET_SEALS, 0);
+        } catch (NativeCallException e) {
+            if (e.errno() == EINVAL) {
+                return 0;
+            }
+            throw e;
+        }
+    }
+
+    /** Puts {@code fd} in non-blocking mode, so a read or write that would wait fails with EAGAIN. */
+    public static void setNonBlocking(int fd) throws NativeCallException {
+        int flags = fcntl(fd, F_GETFL, 0);
+        if ((flags & O_NONBLOCK) == 0) {
+            fcntl(fd, F_SETFL, flags | O_NONBLOCK);
         }
     }
 }

@@ -100,6 +100,49 @@ class LibcTest {
     }
 
     @Test
+    void aSealedMemfdCannotShrinkOrGrowAndSaysSo() throws Exception {
+        int fd = Libc.sealedMemfd("libc-sealed", 8192);
+        try {
+            int seals = Libc.seals(fd);
+            assertEquals(Libc.F_SEAL_SHRINK | Libc.F_SEAL_GROW | Libc.F_SEAL_SEAL, seals);
+            NativeCallException shrink = assertThrows(NativeCallException.class, () -> Libc.ftruncate(fd, 0));
+            assertTrue(shrink.getMessage().contains("ftruncate"), shrink.getMessage());
+            assertThrows(NativeCallException.class, () -> Libc.ftruncate(fd, 16384));
+            assertEquals(8192, Libc.fileSize(fd));
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Test
+    void aPlainMemfdIsNotSealedAgainstShrinkingAndCanShrink() throws Exception {
+        int fd = Libc.memfd("libc-plain", 8192);
+        try {
+            // without MFD_ALLOW_SEALING the kernel sets F_SEAL_SEAL alone: no other seal can be added
+            assertEquals(Libc.F_SEAL_SEAL, Libc.seals(fd));
+            Libc.ftruncate(fd, 0);
+            assertEquals(0, Libc.fileSize(fd));
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Test
+    void setNonBlockingMakesAFullEventFdFailFastInsteadOfWaiting() throws Exception {
+        int fd = Libc.eventfd(Libc.EFD_CLOEXEC);
+        try (Arena arena = Arena.ofConfined()) {
+            Libc.setNonBlocking(fd);
+            assertTrue((Libc.fcntl(fd, Libc.F_GETFL, 0) & Libc.O_NONBLOCK) != 0);
+            MemorySegment value = arena.allocate(8, 8);
+            value.set(ValueLayout.JAVA_LONG, 0, 0xffff_ffff_ffff_fffeL);
+            assertEquals(8, Libc.write(fd, value, 8), "the counter takes up to 2^64-2");
+            assertEquals(-1, Libc.write(fd, value, 8), "a full non-blocking eventfd reports EAGAIN as -1");
+        } finally {
+            Libc.close(fd);
+        }
+    }
+
+    @Test
     void twoMappingsOfOneMemfdShareTheirBytes() throws Exception {
         int fd = Libc.memfd("libc-test", 8192);
         long a = Libc.mmapShared(fd, 8192);
