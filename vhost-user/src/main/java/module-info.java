@@ -2,7 +2,8 @@
  * vringj vhost-user: the transport that carries virtio devices across processes. The shared part
  * (message codec, fd passing, eventfds, protocol constants) is {@code io.vringj.vhostuser}; the
  * back end that serves a front end (QEMU, DPDK virtio_user) is {@code io.vringj.vhostuser.backend};
- * libc through FFM lives in the unexported {@code io.vringj.vhostuser.linux}.
+ * the front end that drives a back end (DPDK net_vhost, vringj's back end) is
+ * {@code io.vringj.vhostuser.frontend}; libc through FFM lives in the unexported {@code io.vringj.vhostuser.linux}.
  */
 module io.vringj.vhostuser {
     requires transitive io.vringj.devices;
@@ -11,6 +12,7 @@ module io.vringj.vhostuser {
 
     exports io.vringj.vhostuser;
     exports io.vringj.vhostuser.backend;
+    exports io.vringj.vhostuser.frontend;
 
     opens io.vringj.vhostuser.backend to info.picocli;
 }

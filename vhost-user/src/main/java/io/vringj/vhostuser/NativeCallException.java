@@ -57,6 +57,7 @@ public final class NativeCallException extends IOException {
             case 98 -> "EADDRINUSE";
             case 104 -> "ECONNRESET";
             case 107 -> "ENOTCONN";
+            case 110 -> "ETIMEDOUT";
             case 111 -> "ECONNREFUSED";
             default -> "errno " + errno;
         };

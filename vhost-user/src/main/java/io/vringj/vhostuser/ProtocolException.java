@@ -1,9 +1,11 @@
 package io.vringj.vhostuser;
 
 /**
- * The front end sent something the protocol does not allow (a wrong size, an unknown request, a
- * missing fd, an address outside the memory table). The back end closes that connection and
- * logs this message; the process carries on.
+ * The peer sent something the protocol does not allow. For the back end: a front end's wrong
+ * size, unknown request, missing fd or address outside the memory table; the back end closes that
+ * connection and logs this message. For the front end: a back end's reply with the wrong request
+ * code, size or flags, a missing reply (time-out), or a connection closed mid-setup; the front
+ * end closes that connection. Either way the process carries on.
  */
 public final class ProtocolException extends Exception {
     private static final long serialVersionUID = 1L;

@@ -73,6 +73,10 @@ public final class VhostUserProtocol {
     public static final int GET_CONFIG = 24;
     /** Front-end request. */
     public static final int SET_CONFIG = 25;
+    /** Front-end request: the virtio device status byte, as a u64 (with the STATUS protocol feature). */
+    public static final int SET_STATUS = 39;
+    /** Front-end request: read back the device status (with the STATUS protocol feature). */
+    public static final int GET_STATUS = 40;
 
     /** Back-end request (on the back-end channel): an IOTLB message, here a miss. */
     public static final int BACKEND_IOTLB_MSG = 1;
@@ -88,6 +92,17 @@ public final class VhostUserProtocol {
     public static final int PROTOCOL_F_BACKEND_REQ = 5;
     /** Protocol feature bit: device config space messages. */
     public static final int PROTOCOL_F_CONFIG = 9;
+    /** Protocol feature bit: SET_STATUS / GET_STATUS carry the virtio device status. */
+    public static final int PROTOCOL_F_STATUS = 16;
+
+    /** Device status bit [virtio 2.1]: the driver found the device. */
+    public static final int STATUS_ACKNOWLEDGE = 1;
+    /** Device status bit [virtio 2.1]: the driver knows how to drive it. */
+    public static final int STATUS_DRIVER = 2;
+    /** Device status bit [virtio 2.1]: the driver is set up and ready. */
+    public static final int STATUS_DRIVER_OK = 4;
+    /** Device status bit [virtio 2.1]: feature negotiation is complete. */
+    public static final int STATUS_FEATURES_OK = 8;
 
     /** KICK/CALL/ERR payload: the ring index mask. */
     public static final long VRING_IDX_MASK = 0xFF;
@@ -139,6 +154,8 @@ public final class VhostUserProtocol {
             case IOTLB_MSG -> "IOTLB_MSG";
             case GET_CONFIG -> "GET_CONFIG";
             case SET_CONFIG -> "SET_CONFIG";
+            case SET_STATUS -> "SET_STATUS";
+            case GET_STATUS -> "GET_STATUS";
             default -> "request " + request;
         };
     }
