@@ -273,17 +273,24 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         if (state.get() == FrontEndState.CLOSED) {
             throw new IllegalStateException("front end on " + options.socketPath() + " is closed");
         }
-        dropSession("reconnect requested");
+        if (state.compareAndSet(FrontEndState.CONNECTED, FrontEndState.DISCONNECTED)) {
+            disconnectReason = "reconnect requested";
+            dropSession(true);
+        } else {
+            dropSession(false);
+        }
         connectLocked();
     }
 
     /** Stops the running queues, releases the connection, and in server mode removes the socket file. Idempotent. */
     @Override
     public synchronized void close() {
-        if (state.getAndSet(FrontEndState.CLOSED) == FrontEndState.CLOSED) {
+        FrontEndState previous = state.getAndSet(FrontEndState.CLOSED);
+        if (previous == FrontEndState.CLOSED) {
             return;
         }
-        dropSession("front end closed");
+        disconnectReason = "front end closed";
+        dropSession(previous == FrontEndState.CONNECTED);
         if (listenFd >= 0) {
             Libc.closeQuietly(listenFd);
             try {
@@ -380,18 +387,19 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         }
     }
 
-    /** Stops the monitor and releases the session (polite only if the connection is still up). */
-    private void dropSession(String reason) {
-        boolean up = state.compareAndSet(FrontEndState.CONNECTED, FrontEndState.DISCONNECTED);
-        if (up) {
-            disconnectReason = reason;
-        }
+    /**
+     * Stops the monitor and releases the session; the caller has already moved the state away
+     * from CONNECTED, so the monitor reports nothing.
+     *
+     * @param polite whether the connection was still up (its running queues are then stopped first)
+     */
+    private void dropSession(boolean polite) {
         if (monitor != null) {
             monitor.stop();
             monitor = null;
         }
         if (session != null) {
-            session.close(up);
+            session.close(polite);
             session = null;
         }
     }

@@ -1,0 +1,78 @@
+package io.vringj.vhostuser.frontend;
+
+import io.vringj.device.rng.EntropySource;
+import io.vringj.device.rng.RngDevice;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.backend.VhostUserConnection;
+import io.vringj.vhostuser.backend.VhostUserServer;
+import io.vringj.vhostuser.backend.VhostUserStatistics;
+import io.vringj.vhostuser.linux.Libc;
+
+/** vringj's own rng back end in this JVM, listening (as usual) or connecting to a listening front end. */
+final class InProcessBackEnd implements AutoCloseable {
+    private final VhostUserServer server;
+    private final EventFd stop;
+    private final Thread thread;
+
+    private InProcessBackEnd(VhostUserServer server, EventFd stop, Thread thread) {
+        this.server = server;
+        this.stop = stop;
+        this.thread = thread;
+    }
+
+    static RngDevice rng(long seed) {
+        return new RngDevice(() -> EntropySource.deterministic(seed), false);
+    }
+
+    /** A {@link VhostUserServer} with an rng device on {@code path}, running on its own thread. */
+    static InProcessBackEnd listening(String path, long seed) throws NativeCallException {
+        VhostUserServer server = VhostUserServer.bind(path, rng(seed));
+        Thread t = Thread.ofPlatform().name("test-rng-back-end").start(() -> {
+            try {
+                server.run();
+            } catch (NativeCallException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        return new InProcessBackEnd(server, null, t);
+    }
+
+    /**
+     * Our back end's connection logic on a socket it connects to a front end listening on
+     * {@code path} (our server only listens; this plays DPDK's {@code client=1}).
+     */
+    static InProcessBackEnd connecting(String path, long seed) throws NativeCallException {
+        int fd = Libc.socket();
+        try {
+            Libc.connect(fd, path);
+        } catch (NativeCallException e) {
+            Libc.closeQuietly(fd);
+            throw e;
+        }
+        EventFd stop = EventFd.create();
+        VhostUserConnection connection = new VhostUserConnection(rng(seed), new VhostUserChannel(fd),
+            new VhostUserStatistics());
+        Thread t = Thread.ofPlatform().name("test-rng-back-end-client").start(() -> {
+            try (connection) {
+                connection.serve(stop);
+            }
+        });
+        return new InProcessBackEnd(null, stop, t);
+    }
+
+    /** Stops serving and waits; a listening server removes its socket file. */
+    @Override
+    public void close() throws InterruptedException {
+        if (server != null) {
+            server.close();
+        } else {
+            stop.wakeQuietly();
+        }
+        thread.join(5000);
+        if (stop != null) {
+            stop.close();
+        }
+    }
+}
