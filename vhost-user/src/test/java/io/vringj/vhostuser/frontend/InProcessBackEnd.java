@@ -52,11 +52,14 @@ final class InProcessBackEnd implements AutoCloseable {
             throw e;
         }
         EventFd stop = EventFd.create();
-        VhostUserConnection connection = new VhostUserConnection(rng(seed), new VhostUserChannel(fd),
-            new VhostUserStatistics());
+        // the connection's arena is confined: make it on the thread that serves
         Thread t = Thread.ofPlatform().name("test-rng-back-end-client").start(() -> {
-            try (connection) {
+            try (VhostUserConnection connection = new VhostUserConnection(rng(seed), new VhostUserChannel(fd),
+                new VhostUserStatistics())) {
                 connection.serve(stop);
+            } catch (NativeCallException e) {
+                Libc.closeQuietly(fd);
+                throw new IllegalStateException(e);
             }
         });
         return new InProcessBackEnd(null, stop, t);
