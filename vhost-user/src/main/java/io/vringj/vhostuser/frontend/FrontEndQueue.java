@@ -37,9 +37,9 @@ public final class FrontEndQueue {
     private final EventFd call;
     private final MemorySegment callPoll;
     private final int initialVringBase;
-    /** Written by the control thread (start/stop), read by anyone. */
+    /** Written by the control thread at stop; volatile: the driver thread's read pairs with that write. */
     private volatile int vringBase;
-    /** Written by the control thread (start/stop), read by anyone. */
+    /** Written by the control thread at start/stop; volatile: the driver thread's read pairs with those writes. */
     private volatile boolean running;
 
     FrontEndQueue(int index, DriverQueue queue, RingAddresses addresses, EventFd kick, EventFd call, Arena arena,

@@ -26,6 +26,8 @@ import java.util.Locale;
 final class RequestChannel implements AutoCloseable {
     /** A reply's flags: version 1 and REPLY, nothing else (DPDK's and QEMU's rule). */
     static final int REPLY_FLAGS = VhostUserProtocol.VERSION | VhostUserProtocol.FLAG_REPLY;
+    private static final int EPIPE = 32;
+    private static final int ECONNRESET = 104;
 
     private final VhostUserChannel channel;
     private final int replyTimeoutMillis;
@@ -70,8 +72,21 @@ final class RequestChannel implements AutoCloseable {
     }
 
     /** Sends the message begun with {@link #request}; no reply is expected, even with REPLY_ACK. */
-    void sendWithoutReply(int... fds) throws NativeCallException {
-        channel.write(out, fds);
+    void sendWithoutReply(int... fds) throws ProtocolException, NativeCallException {
+        write(fds);
+    }
+
+    /** Writes {@code out}; a back end that already closed the connection is a protocol error, not a libc one. */
+    private void write(int... fds) throws ProtocolException, NativeCallException {
+        try {
+            channel.write(out, fds);
+        } catch (NativeCallException e) {
+            if (e.errno() == EPIPE || e.errno() == ECONNRESET) {
+                throw new ProtocolException("back end closed the connection before "
+                    + VhostUserProtocol.requestName(out.request()) + " could be sent (" + e.getMessage() + ")", e);
+            }
+            throw e;
+        }
     }
 
     /**
@@ -80,12 +95,12 @@ final class RequestChannel implements AutoCloseable {
      */
     void send(int... fds) throws ProtocolException, NativeCallException {
         if (!replyAck) {
-            channel.write(out, fds);
+            write(fds);
             return;
         }
         int request = out.request();
         out.header(request, VhostUserProtocol.FLAG_NEED_REPLY, out.size());
-        channel.write(out, fds);
+        write(fds);
         long status = readReplyU64(request);
         if (status != 0) {
             throw new ProtocolException(String.format(Locale.ROOT,
@@ -97,7 +112,7 @@ final class RequestChannel implements AutoCloseable {
     /** Sends a request with no payload whose reply is a u64 (GET_FEATURES and friends); returns the u64. */
     long getU64(int request) throws ProtocolException, NativeCallException {
         request(request, 0);
-        channel.write(out);
+        write();
         return readReplyU64(request);
     }
 
@@ -108,7 +123,7 @@ final class RequestChannel implements AutoCloseable {
      */
     int getVringBase(int index) throws ProtocolException, NativeCallException {
         request(VhostUserProtocol.GET_VRING_BASE, 8).putU32(0, index).putU32(4, 0);
-        channel.write(out);
+        write();
         readReply(VhostUserProtocol.GET_VRING_BASE, 8);
         int echoed = in.u32(0);
         if (echoed != index) {
@@ -137,6 +152,14 @@ final class RequestChannel implements AutoCloseable {
         } catch (ProtocolException e) {
             in.closeFds();
             throw new ProtocolException("reply to " + name + ": " + e.getMessage(), e);
+        } catch (NativeCallException e) {
+            in.closeFds();
+            if (e.errno() == ECONNRESET) {
+                // the back end closed with our request unread: the kernel resets instead of ending the stream
+                throw new ProtocolException("back end closed the connection instead of replying to " + name + " ("
+                    + e.getMessage() + ")", e);
+            }
+            throw e;
         }
         try {
             if (!read) {

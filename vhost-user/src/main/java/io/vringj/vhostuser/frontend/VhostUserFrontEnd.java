@@ -54,10 +54,11 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     private final int listenFd;
     private final List<FrontEndListener> listeners = new CopyOnWriteArrayList<>();
     private final AtomicReference<FrontEndState> state = new AtomicReference<>(FrontEndState.DISCONNECTED);
+    /** Written by whoever moved the state away from CONNECTED; volatile: reads on other threads pair with that write. */
     private volatile String disconnectReason = "not connected yet";
     /** Guarded by this. */
     private FrontEndSession session;
-    /** Written under this; read by monitors to tell whether they are still current. */
+    /** Written under this; volatile: a monitor's read in lostBy pairs with the write that replaced it. */
     private volatile Monitor monitor;
     /** Guarded by this. */
     private int connections;

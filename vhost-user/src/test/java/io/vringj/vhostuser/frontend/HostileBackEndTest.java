@@ -136,6 +136,12 @@ class HostileBackEndTest {
         String acked = openFails(b -> b.on(VhostUserProtocol.SET_FEATURES, ScriptedBackEnd.CLOSE)).getMessage();
         assertEquals("back end closed the connection instead of replying to SET_FEATURES", acked,
             "with REPLY_ACK the front end waits for SET_FEATURES' acknowledgement and finds the end of stream");
+        // closing on a request without a reply: the next write meets EPIPE, or the next read the end of stream
+        String unacked = withoutLeaks(() -> openFails(b -> b.on(VhostUserProtocol.SET_OWNER, ScriptedBackEnd.CLOSE))
+            .getMessage());
+        // (or, with the request unread, recvmsg meets ECONNRESET): each is the same clear error
+        assertTrue(unacked.startsWith("back end closed the connection before GET_FEATURES could be sent (sendmsg failed")
+            || unacked.startsWith("back end closed the connection instead of replying to GET_FEATURES"), unacked);
     }
 
     @Test
