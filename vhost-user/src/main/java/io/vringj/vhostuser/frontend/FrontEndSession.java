@@ -19,8 +19,8 @@ import java.util.Locale;
  * queues' eventfds. A reconnect makes a new session; closing a session releases every fd and
  * mapping it made.
  *
- * <p>Set-up order (DPDK virtio_user's and QEMU's, with the call fd before the kick fd so no
- * notification can go unheard):
+ * <p>Set-up order: DPDK virtio_user's, except that each vring's call fd goes with that vring's
+ * set-up (as QEMU does) and before its kick fd, so no notification of a started vring goes unheard:
  * <pre>
  *   SET_OWNER, GET_FEATURES, [GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, [GET_QUEUE_NUM]],
  *   SET_FEATURES, [SET_STATUS ACKNOWLEDGE|DRIVER|FEATURES_OK], SET_MEM_TABLE

@@ -304,7 +304,13 @@ public final class VhostUserFrontEnd implements AutoCloseable {
 
     /** Connects or accepts, negotiates, and starts the monitor; on failure holds nothing. */
     private void connectLocked() throws ProtocolException, NativeCallException {
-        int fd = options.mode() == FrontEndOptions.Mode.SERVER ? acceptBackEnd() : connectToBackEnd();
+        int fd;
+        try {
+            fd = options.mode() == FrontEndOptions.Mode.SERVER ? acceptBackEnd() : connectToBackEnd();
+        } catch (NativeCallException e) {
+            disconnectReason = e.getMessage();
+            throw e;
+        }
         FrontEndSession s;
         try {
             s = FrontEndSession.establish(fd, options, connections + 1);
