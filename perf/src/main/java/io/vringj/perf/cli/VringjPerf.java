@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
  * is the project's main job.
  *
  * <pre>
- *   regress [--quick] [--update-baseline] [--questions q1,q2] [--include REGEX] [--note TEXT]
+ *   regress [--quick] [--update-baseline [--accept-noise]] [--questions q1,q2] [--include REGEX] [--note TEXT]
  *   report  --results jmh-result.json [--quick] [--update-baseline]    (no benchmarks run)
  *   list                                                                (questions, ratios, targets)
  *   jmh     [JMH options]                                               (JMH's own command line)
@@ -140,7 +140,10 @@ public final class VringjPerf implements Runnable {
         cl.getSubcommands().get("jmh").setUnmatchedOptionsArePositionalParams(true).setStopAtPositional(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             commandLine.getErr().println("vringj-perf: " + e.getMessage());
-            if (!(e instanceof IllegalArgumentException)) {
+            // bad input, JMH's own errors (a failed fork, its lock) and I/O say all in their message;
+            // anything else is a bug here, and its stack trace is what a report of it needs
+            if (!(e instanceof IllegalArgumentException || e instanceof org.openjdk.jmh.runner.RunnerException
+                || e instanceof java.io.IOException)) {
                 e.printStackTrace(commandLine.getErr());
             }
             return FAILED;
