@@ -261,8 +261,14 @@ public final class ReportWriter {
             .xAxisTitle(targetNote.toString())
             .yAxisTitle("ratio, higher is better" + (log ? " (log scale)" : "")).build();
         style(chart);
+        // the axis spans every value, quartile and target, so no target line falls off the chart
         if (log) {
             chart.getStyler().setyAxisTickLabelsFormattingFunction(v -> ratioLabel(Math.pow(10, v)));
+            chart.getStyler().setYAxisMin(Math.min(0, Math.log10(min)) - 0.1);
+            chart.getStyler().setYAxisMax(Math.max(0, Math.log10(max)) + 0.1);
+        } else if (max > 0) {
+            chart.getStyler().setYAxisMin(0.0);
+            chart.getStyler().setYAxisMax(max * 1.1);
         }
         chart.addSeries("this run (median; error bars: interquartile range)", names, current, currentError);
         if (anyBaseline) {
