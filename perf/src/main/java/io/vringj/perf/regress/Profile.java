@@ -10,13 +10,14 @@ package io.vringj.perf.regress;
  * within each round and summarised by its median and interquartile range over the rounds
  * ({@link Spread}).
  *
- * <p>Why many short rounds rather than a few long ones: on a 2-vCPU VM a two-thread benchmark's
- * rate depends on where the hypervisor placed the two vCPUs at that moment (sibling threads of one
- * core, two cores, two dies: the cost of moving a cache line differs several-fold), and that
- * placement drifts over seconds to minutes. Peers measured minutes apart therefore see different
- * machines, and their ratio swings by 3x; peers measured back to back see the same one. Each
- * fork's own warm-up iterations let the JIT settle before it is measured; the rounds give the
- * spread.
+ * <p>Why many short rounds rather than a few long ones: on a shared 2-vCPU VM a two-thread
+ * benchmark's rate depends on what else runs and, plausibly, on where the hypervisor places the
+ * two vCPUs at the moment (the cost of moving a cache line between them differs several-fold),
+ * and both drift over seconds to minutes. Peers measured minutes apart (the earlier layout: every
+ * question of a round before the next round) see different machines, and their ratio swung by
+ * 3x; peers measured back to back see the same one, and five rounds give a median that outvotes
+ * a disturbed round and a spread that says how far to trust it. Each fork's warm-up iterations
+ * let the JIT compile the loop before it is measured.
  *
  * <p>The tolerances are for a shared 2-core machine: two-thread benchmarks (a producer and a
  * consumer spinning on 2 cores) are disturbed by anything else that runs, so they get the wider
