@@ -28,7 +28,10 @@ public record MachineLoad(double medianLoad, double maxLoad, double steal, int c
     /** The stolen share of CPU time above which the VM's CPUs were not the run's own. */
     public static final double STEAL_LIMIT = 0.05;
 
-    /** Nothing known (a run evaluated from a results file). */
+    /**
+     * @param cores the processors available
+     * @return nothing known about the load (a run evaluated from a results file)
+     */
     public static MachineLoad unknown(int cores) {
         return new MachineLoad(Double.NaN, Double.NaN, Double.NaN, cores);
     }
