@@ -14,6 +14,7 @@ module io.vringj.perf {
     requires org.knowm.xchart;
     requires com.google.gson;
     requires java.desktop;
+    requires java.management;
 
     exports io.vringj.perf.cli;
 

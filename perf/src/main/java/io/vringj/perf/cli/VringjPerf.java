@@ -1,11 +1,13 @@
 package io.vringj.perf.cli;
 
 import io.vringj.perf.regress.JmhJson;
+import io.vringj.perf.regress.MachineLoad;
 import io.vringj.perf.regress.Profile;
 import io.vringj.perf.regress.Question;
 import io.vringj.perf.regress.RatioSpec;
 import io.vringj.perf.regress.Ratios;
 import io.vringj.perf.regress.RegressionRunner;
+import io.vringj.perf.regress.Verdict;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,21 +24,29 @@ import picocli.CommandLine.Parameters;
  * is the project's main job.
  *
  * <pre>
- *   regress [--quick] [--update-baseline] [--questions q1,q2] [--include REGEX] [--note TEXT]
+ *   regress [--quick] [--update-baseline [--accept-noise]] [--questions q1,q2] [--include REGEX] [--note TEXT]
  *   report  --results jmh-result.json [--quick] [--update-baseline]    (no benchmarks run)
  *   list                                                                (questions, ratios, targets)
  *   jmh     [JMH options]                                               (JMH's own command line)
  * </pre>
  *
- * Exit status: 0 no regression, 1 regression, 2 bad usage, 3 the run itself failed.
+ * Exit status (fixed; scripts depend on it): 0 judged, no regression; 1 regression; 2 usage or run
+ * error; 3 no baseline for this machine (not judged); 4 too noisy to judge. See {@link Verdict}.
  */
 @Command(name = "vringj-perf", mixinStandardHelpOptions = true, version = "vringj-perf 0.1.0",
     description = "vringj performance suite: JMH benchmarks against peers and the regression runner.",
+    exitCodeListHeading = "%nExit status (regress and report):%n", exitCodeList = {
+        "0:judged against this machine's baseline; no regression",
+        "1:REGRESSION: a ratio fell below its baseline beyond the noise of both runs and the tolerance, or a hot"
+            + " path started allocating",
+        "2:usage or run error (bad option, unreadable file, a benchmark failed)",
+        "3:NO BASELINE FOR THIS MACHINE: every figure reported, none judged (record one with --update-baseline)",
+        "4:TOO NOISY TO JUDGE: load average, steal time or the spread over rounds too high"},
     subcommands = {VringjPerf.Regress.class, VringjPerf.Report.class, VringjPerf.ListCommand.class,
         VringjPerf.Jmh.class})
 public final class VringjPerf implements Runnable {
-    /** Exit status when the run itself failed (JMH error, unreadable file). */
-    public static final int FAILED = 3;
+    /** Exit status of bad usage or a failed run (JMH error, unreadable file); the same as picocli's usage error. */
+    public static final int FAILED = Verdict.ERROR_EXIT;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -57,7 +67,61 @@ public final class VringjPerf implements Runnable {
      * @param args the command line
      */
     public static void main(String[] args) {
+        List<String> relaunch = relaunchCommand(args);
+        if (!relaunch.isEmpty()) {
+            System.exit(relaunch(relaunch));
+        }
         System.exit(execute(System.out, args));
+    }
+
+    /** The JVM option JDK 24+ needs before JMH's harness reads field offsets through {@code sun.misc.Unsafe}. */
+    static final String UNSAFE_FLAG = "--sun-misc-unsafe-memory-access";
+    /** Set on a relaunched JVM, so it never relaunches again. */
+    static final String RELAUNCHED = "vringj.perf.relaunched";
+
+    /**
+     * JMH's own classes (in this JVM as in its forks) read field offsets through
+     * {@code sun.misc.Unsafe}, and JDK 24+ then prints four warning lines a user can do nothing
+     * about. Only a command-line option silences them, so a JVM started without it starts this
+     * command again in a JVM with it, once.
+     *
+     * @param args the command line
+     * @return the command that runs this one again with the option, or empty if this JVM needs no relaunch
+     */
+    static List<String> relaunchCommand(String[] args) {
+        List<String> jvmArgs = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
+        if (Runtime.version().feature() < 24 || System.getProperty(RELAUNCHED) != null
+            || jvmArgs.stream().anyMatch(a -> a.startsWith(UNSAFE_FLAG))) {
+            return List.of();
+        }
+        java.util.Optional<String> java = ProcessHandle.current().info().command();
+        String classPath = System.getProperty("java.class.path");
+        if (java.isEmpty() || classPath == null || classPath.isEmpty()) {
+            return List.of();
+        }
+        List<String> command = new java.util.ArrayList<>();
+        command.add(java.get());
+        command.addAll(jvmArgs);
+        command.add(UNSAFE_FLAG + "=allow");
+        command.add("-D" + RELAUNCHED + "=true");
+        command.add("-cp");
+        command.add(classPath);
+        command.add(VringjPerf.class.getName());
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    private static int relaunch(List<String> command) {
+        try {
+            return new ProcessBuilder(command).inheritIO().start().waitFor();
+        } catch (java.io.IOException e) {
+            // the command still works without the option, with JDK's warnings
+            return execute(System.out, command.subList(command.indexOf(VringjPerf.class.getName()) + 1,
+                command.size()).toArray(String[]::new));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return FAILED;
+        }
     }
 
     /**
@@ -76,7 +140,10 @@ public final class VringjPerf implements Runnable {
         cl.getSubcommands().get("jmh").setUnmatchedOptionsArePositionalParams(true).setStopAtPositional(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             commandLine.getErr().println("vringj-perf: " + e.getMessage());
-            if (!(e instanceof IllegalArgumentException)) {
+            // bad input, JMH's own errors (a failed fork, its lock) and I/O say all in their message;
+            // anything else is a bug here, and its stack trace is what a report of it needs
+            if (!(e instanceof IllegalArgumentException || e instanceof org.openjdk.jmh.runner.RunnerException
+                || e instanceof java.io.IOException)) {
                 e.printStackTrace(commandLine.getErr());
             }
             return FAILED;
@@ -104,8 +171,13 @@ public final class VringjPerf implements Runnable {
         Path reportDir;
 
         @Option(names = "--update-baseline",
-            description = "Write this run's figures as the new baseline instead of failing on a regression.")
+            description = "Write this run's figures as this machine's baseline entry (replacing it, or beside the"
+                + " other machines' entries) instead of judging the run. Refused when the run was too noisy.")
         boolean updateBaseline;
+
+        @Option(names = "--accept-noise",
+            description = "With --update-baseline: record the figures even if the run was too noisy to judge.")
+        boolean acceptNoise;
 
         @Option(names = "--note", paramLabel = "TEXT",
             description = "Free text for the report and baseline, e.g. what else the machine was running.")
@@ -133,10 +205,17 @@ public final class VringjPerf implements Runnable {
 
     /** Runs the suite and compares it with the baseline. */
     @Command(name = "regress", mixinStandardHelpOptions = true,
-        description = {"Run the benchmarks of every question (JMH, with -prof gc), compute the tracked ratios, compare"
-            + " them with the committed baseline and write the report (Markdown, PNG charts, raw JMH JSON).",
-            "Exit 0: no regression; 1: a ratio fell below its baseline by more than the tolerance, or a hot path"
-                + " started allocating."})
+        description = {"Run the benchmarks of every question (JMH, with -prof gc) in short rounds with the peers back"
+            + " to back, compute the tracked ratios (median and interquartile range over the rounds), judge them"
+            + " against this machine's entry in the baseline and write the report (Markdown, PNG charts, raw JMH"
+            + " JSON)."},
+        exitCodeListHeading = "%nExit status:%n", exitCodeList = {
+            "0:judged against this machine's baseline; no regression",
+            "1:REGRESSION: a ratio fell below its baseline beyond the noise of both runs and the tolerance, or a"
+                + " hot path started allocating",
+            "2:usage or run error (bad option, unreadable file, a benchmark failed)",
+            "3:NO BASELINE FOR THIS MACHINE: every figure reported, none judged",
+            "4:TOO NOISY TO JUDGE: load average, steal time or the spread over rounds too high"})
     static final class Regress extends Common implements Callable<Integer> {
         @Option(names = "--questions", split = ",", paramLabel = "qN",
             description = "Only these questions (default: q1..q6; q7, allocation, is checked in every run).")
@@ -161,14 +240,18 @@ public final class VringjPerf implements Runnable {
             List<Question> selected = questions == null ? List.of(Question.values()) : Question.parse(questions);
             PrintStream out = parent.out;
             return RegressionRunner.run(new RegressionRunner.Settings(profile(), selected, include, reportDirectory(),
-                baselineFile(), updateBaseline, note, verbose, confirmations), out);
+                baselineFile(), updateBaseline, note, verbose, confirmations, acceptNoise), out);
         }
     }
 
     /** Evaluates results JMH already wrote. */
     @Command(name = "report", mixinStandardHelpOptions = true,
-        description = "Compare an existing JMH JSON result file with the baseline and write the report; runs no"
-            + " benchmark.")
+        description = "Compare an existing JMH JSON result file with this machine's baseline entry and write the"
+            + " report; runs no benchmark (the machine's load while it was measured is unknown: only the spread over"
+            + " rounds can make it too noisy).",
+        exitCodeListHeading = "%nExit status:%n", exitCodeList = {
+            "0:judged; no regression", "1:REGRESSION", "2:usage or run error",
+            "3:NO BASELINE FOR THIS MACHINE", "4:TOO NOISY TO JUDGE (spread over rounds)"})
     static final class Report extends Common implements Callable<Integer> {
         @Option(names = "--results", required = true, paramLabel = "FILE", description = "JMH JSON results (-rf json).")
         Path results;
@@ -182,9 +265,10 @@ public final class VringjPerf implements Runnable {
                 throw new IllegalArgumentException("results file " + results + " does not exist");
             }
             PrintStream out = parent.out;
-            return RegressionRunner.evaluate(JmhJson.read(results), new RegressionRunner.Settings(profile(),
-                List.of(Question.values()), null, reportDirectory(), baselineFile(), updateBaseline, note, false, 0),
-                out);
+            return RegressionRunner.evaluate(JmhJson.read(results),
+                MachineLoad.unknown(Runtime.getRuntime().availableProcessors()), new RegressionRunner.Settings(profile(),
+                List.of(Question.values()), null, reportDirectory(), baselineFile(), updateBaseline, note, false, 0,
+                acceptNoise), out);
         }
     }
 
@@ -223,8 +307,23 @@ public final class VringjPerf implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            org.openjdk.jmh.Main.main(args.toArray(String[]::new));
+            org.openjdk.jmh.Main.main(jmhArgs(args).toArray(String[]::new));
             return 0;
+        }
+
+        /**
+         * @param args JMH's arguments as given
+         * @return them with the runner's fork flags prepended to the forks' JVM arguments, unless
+         *     the caller sets {@code -jvmArgsPrepend} themselves
+         */
+        static List<String> jmhArgs(List<String> args) {
+            if (args.contains("-jvmArgsPrepend")) {
+                return args;
+            }
+            List<String> all = new java.util.ArrayList<>(args);
+            all.add("-jvmArgsPrepend");
+            all.add(String.join(" ", RegressionRunner.FORK_FLAGS));
+            return all;
         }
     }
 }

@@ -1,19 +1,21 @@
 package io.vringj.perf.regress;
 
 /**
- * One line of the verdict: a tracked figure of this run beside its baseline.
+ * One line of the verdict: a tracked figure of this run beside its baseline, with the spread of
+ * each over its rounds.
  *
  * @param id the ratio id or allocation key
  * @param question the question it belongs to
  * @param kind a ratio (higher is better) or an allocation (B/op, lower is better)
  * @param description what it says
- * @param current this run's value, NaN if the benchmark did not run
- * @param baseline the baseline's value, NaN if the baseline has none
- * @param tolerance for a ratio, the largest relative drop allowed; for an allocation, the B/op allowed over 0
+ * @param run this run's median and spread over the rounds ({@link Spread#NONE} if the benchmark did not run)
+ * @param base the baseline's median and spread ({@link Spread#NONE} if the baseline has none)
+ * @param tolerance for a ratio, the largest relative drop allowed beyond the noise; for an
+ *     allocation, the B/op allowed over 0
  * @param target the issue's target, NaN if none
- * @param status the verdict
+ * @param status the decision
  */
-public record Check(String id, Question question, Kind kind, String description, double current, double baseline,
+public record Check(String id, Question question, Kind kind, String description, Spread run, Spread base,
                     double tolerance, double target, Status status) {
 
     /** What is compared. */
@@ -24,28 +26,53 @@ public record Check(String id, Question question, Kind kind, String description,
         ALLOCATION
     }
 
-    /** The verdict on one figure. */
+    /** The decision on one figure. */
     public enum Status {
         /** Within tolerance of the baseline (or better). */
-        PASS,
-        /** Worse than the baseline by more than the tolerance: the run fails. */
-        REGRESSION,
-        /** Measured, but the baseline has no value for it yet. */
-        NEW,
+        PASS("pass"),
+        /** Worse than the baseline by more than the noise of both runs and the tolerance: the run fails. */
+        REGRESSION("REGRESSION"),
+        /** Its spread over this run's rounds is wider than the tolerance: no difference can be told. */
+        NOISY("too noisy"),
+        /** Measured, but this machine's baseline has no value for it yet. */
+        NEW("new"),
         /** Not measured in this run (question not selected or not built). */
-        MISSING
+        MISSING("not measured"),
+        /** Measured, but there is no baseline for this machine: shown, not judged. */
+        UNJUDGED("not judged");
+
+        private final String label;
+
+        Status(String label) {
+            this.label = label;
+        }
+
+        /** @return how the report names the decision */
+        public String label() {
+            return label;
+        }
+    }
+
+    /** @return this run's median, NaN if not measured */
+    public double current() {
+        return run.median();
+    }
+
+    /** @return the baseline's median, NaN if none */
+    public double baseline() {
+        return base.median();
     }
 
     /** @return current / baseline - 1 for a ratio (NaN if either is missing); current - baseline for an allocation */
     public double change() {
-        return kind == Kind.RATIO ? current / baseline - 1 : current - baseline;
+        return kind == Kind.RATIO ? current() / baseline() - 1 : current() - baseline();
     }
 
     /** @return whether the target is met; {@code null} if there is no target or no value */
     public Boolean targetMet() {
-        if (Double.isNaN(target) || Double.isNaN(current)) {
+        if (Double.isNaN(target) || Double.isNaN(current())) {
             return null;
         }
-        return kind == Kind.RATIO ? current >= target : current <= target + tolerance;
+        return kind == Kind.RATIO ? current() >= target : current() <= target + tolerance;
     }
 }

@@ -3,22 +3,33 @@ package io.vringj.perf.regress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
- * Turns a run's results into {@link Check}s against a baseline, and a baseline from a run.
+ * Turns a run's results into {@link Check}s against its machine's baseline entry, the checks into
+ * a {@link Verdict}, and a run into a baseline entry.
  *
  * <p>Rules:
  * <ul>
- *   <li>A ratio regresses when it falls below {@code baseline × (1 − tolerance)}, the tolerance
- *       coming from the {@link Profile} (wider for two-thread questions). Improvements never
- *       fail; update the baseline to lock them in.</li>
+ *   <li>Each ratio is computed within every round and summarised by its median and interquartile
+ *       range over the rounds ({@link Spread}). It regresses only when the gap to the baseline is
+ *       wider than the noise of both runs and the tolerance: this run's upper quartile below the
+ *       baseline's lower quartile × (1 − tolerance). A baseline recorded without a spread counts
+ *       with its median.</li>
+ *   <li>A ratio whose interquartile range over this run's rounds is wider than its tolerance
+ *       (relative to its median) and that is not clearly below the baseline is
+ *       {@link Check.Status#NOISY}: its difference from the baseline cannot be told from noise.</li>
  *   <li>A vringj hot path (every benchmark of a question that is not a peer) regresses on
  *       allocation when its {@code gc.alloc.rate.norm} is above {@value #ALLOCATION_SLACK} B/op
  *       and above {@code baseline × 1.25 + }{@value #ALLOCATION_SLACK}: with a baseline of 0, any
  *       allocation of one object every few operations fails; JMH's own noise is about 0.001 B/op.</li>
- *   <li>A figure the baseline lacks is {@link Check.Status#NEW}; one the run lacks is
- *       {@link Check.Status#MISSING}. Neither fails the run.</li>
+ *   <li>A figure the machine's entry lacks is {@link Check.Status#NEW}; one the run lacks is
+ *       {@link Check.Status#MISSING}; with no entry for the machine every figure is
+ *       {@link Check.Status#UNJUDGED}. None of these fails the run.</li>
+ *   <li>The verdict ({@link #judge}): no entry for this machine → NO BASELINE; the machine too busy
+ *       ({@link MachineLoad#tooBusy}) or more than a quarter ({@link #NOISY_SHARE_LIMIT}) of the
+ *       judged ratios noisy → TOO NOISY; any regression → REGRESSION; otherwise PASS.</li>
  * </ul>
  */
 public final class Checks {
@@ -33,6 +44,8 @@ public final class Checks {
     public static final double JMH_BYTES_PER_ITERATION = 32 * 1024;
     /** Relative growth over a non-zero allocation baseline that is still tolerated. */
     public static final double ALLOCATION_GROWTH = 0.25;
+    /** The share of judged ratios that may be noisy before the whole run is too noisy to judge. */
+    public static final double NOISY_SHARE_LIMIT = 0.25;
 
     private Checks() {
     }
@@ -65,7 +78,7 @@ public final class Checks {
     public static Map<String, Double> ratios(List<BenchmarkResult> results) {
         Map<String, Double> map = new LinkedHashMap<>();
         for (RatioSpec spec : Ratios.all()) {
-            map.put(spec.id(), Rounds.ratio(spec, results));
+            map.put(spec.id(), Rounds.ratioSpread(spec, results).median());
         }
         return map;
     }
@@ -87,23 +100,25 @@ public final class Checks {
     }
 
     /**
-     * @param results the run's results, rounds one after the other (ratios and allocations are
-     *     medians over rounds)
-     * @param baseline what to compare with, or {@code null} (every figure is then NEW)
+     * @param results the run's results, rounds one after the other (ratios are summarised over
+     *     rounds, allocations are medians over rounds)
+     * @param entry this machine's baseline entry, or {@code null} if there is none (every figure is then UNJUDGED)
      * @param profile gives the tolerances
      * @return one check per tracked ratio, then one per hot path's allocation
      */
-    public static List<Check> compare(List<BenchmarkResult> results, Baseline baseline, Profile profile) {
+    public static List<Check> compare(List<BenchmarkResult> results, Baseline.Entry entry, Profile profile) {
         List<Check> checks = new ArrayList<>();
-        Map<String, Double> base = baseline == null ? Map.of() : baseline.ratios();
         for (RatioSpec spec : Ratios.all()) {
-            double current = Rounds.ratio(spec, results);
-            double was = base.getOrDefault(spec.id(), Double.NaN);
+            Spread run = Rounds.ratioSpread(spec, results);
+            Spread was = entry == null ? Spread.NONE : entry.ratios().getOrDefault(spec.id(), Spread.NONE);
             double tolerance = profile.tolerance(spec.twoThreaded());
-            checks.add(new Check(spec.id(), spec.question(), Check.Kind.RATIO, spec.description(), current, was,
-                tolerance, spec.target(), ratioStatus(current, was, tolerance)));
+            Check.Status status = entry == null
+                ? (run.measured() ? Check.Status.UNJUDGED : Check.Status.MISSING)
+                : ratioStatus(run, was, tolerance);
+            checks.add(new Check(spec.id(), spec.question(), Check.Kind.RATIO, spec.description(), run, was,
+                tolerance, spec.target(), status));
         }
-        Map<String, Double> baseAlloc = baseline == null ? Map.of() : baseline.allocation();
+        Map<String, Double> baseAlloc = entry == null ? Map.of() : entry.allocation();
         Map<String, Double> medians = Rounds.medianMetric(results, BenchmarkResult.ALLOC_NORM);
         for (BenchmarkResult r : Rounds.medianResults(results)) {
             double bytes = medians.get(Rounds.key(r));
@@ -113,26 +128,67 @@ public final class Checks {
             String key = allocationKey(r);
             double was = baseAlloc.getOrDefault(key, Double.NaN);
             double slack = allocationSlack(r, profile);
+            Check.Status status = entry == null ? Check.Status.UNJUDGED : allocationStatus(bytes, was, slack);
             checks.add(new Check(key, Question.of(r), Check.Kind.ALLOCATION, "B/op (gc.alloc.rate.norm) of " + key,
-                bytes, was, slack, 0, allocationStatus(bytes, was, slack)));
+                Spread.ofMedian(bytes), Double.isNaN(was) ? Spread.NONE : Spread.ofMedian(was), slack, 0, status));
         }
         return checks;
     }
 
     /**
-     * @param current this run's ratio, NaN if missing
-     * @param baseline the baseline's, NaN if none
-     * @param tolerance the largest relative drop allowed
-     * @return the verdict
+     * @param run this run's ratio over its rounds ({@link Spread#NONE} if not measured)
+     * @param baseline the baseline's ({@link Spread#NONE} if it has none)
+     * @param tolerance the largest relative drop allowed beyond the noise of both runs
+     * @return REGRESSION if this run's upper quartile is below the baseline's lower quartile ×
+     *     (1 − tolerance); otherwise NOISY if this run's interquartile range is wider than the
+     *     tolerance of its median; otherwise PASS (NEW / MISSING where a side is absent)
      */
-    public static Check.Status ratioStatus(double current, double baseline, double tolerance) {
-        if (Double.isNaN(current)) {
+    public static Check.Status ratioStatus(Spread run, Spread baseline, double tolerance) {
+        if (!run.measured()) {
             return Check.Status.MISSING;
         }
-        if (Double.isNaN(baseline)) {
+        if (!baseline.measured()) {
             return Check.Status.NEW;
         }
-        return current < baseline * (1 - tolerance) ? Check.Status.REGRESSION : Check.Status.PASS;
+        if (run.high() < baseline.low() * (1 - tolerance)) {
+            return Check.Status.REGRESSION;
+        }
+        return run.relativeIqr() > tolerance ? Check.Status.NOISY : Check.Status.PASS;
+    }
+
+    /**
+     * @param checks a run's checks
+     * @param load how busy the machine was while measuring
+     * @return the verdict and its reasons: NO BASELINE if the checks were not judged (no entry
+     *     for the machine), TOO NOISY if the machine was too busy or more than
+     *     {@link #NOISY_SHARE_LIMIT} of the judged ratios were noisy, REGRESSION if any figure
+     *     regressed, PASS otherwise
+     */
+    public static Verdict.Judgement judge(List<Check> checks, MachineLoad load) {
+        boolean unjudged = checks.stream().anyMatch(c -> c.status() == Check.Status.UNJUDGED);
+        if (unjudged) {
+            return new Verdict.Judgement(Verdict.NO_BASELINE, List.of("the baseline has no entry for this machine;"
+                + " record one with --update-baseline on a quiet machine"));
+        }
+        List<String> reasons = new ArrayList<>(load.tooBusy());
+        long ratios = checks.stream().filter(c -> c.kind() == Check.Kind.RATIO && (c.status() == Check.Status.PASS
+            || c.status() == Check.Status.REGRESSION || c.status() == Check.Status.NOISY)).count();
+        List<String> noisy = checks.stream().filter(c -> c.status() == Check.Status.NOISY).map(Check::id).toList();
+        if (ratios > 0 && noisy.size() > NOISY_SHARE_LIMIT * ratios) {
+            reasons.add(String.format(Locale.ROOT, "%d of %d judged ratios spread over their rounds by more than their"
+                + " tolerance (limit: %.0f%% of them): %s", noisy.size(), ratios, NOISY_SHARE_LIMIT * 100,
+                String.join(", ", noisy)));
+        }
+        if (!reasons.isEmpty()) {
+            return new Verdict.Judgement(Verdict.TOO_NOISY, reasons);
+        }
+        List<String> regressed = checks.stream().filter(c -> c.status() == Check.Status.REGRESSION)
+            .map(Check::id).toList();
+        if (!regressed.isEmpty()) {
+            return new Verdict.Judgement(Verdict.REGRESSION, regressed);
+        }
+        return new Verdict.Judgement(Verdict.PASS, noisy.isEmpty() ? List.of()
+            : List.of("not judged, too noisy: " + String.join(", ", noisy)));
     }
 
     /**
@@ -174,26 +230,28 @@ public final class Checks {
     }
 
     /**
-     * A new baseline from a run: its ratios (those measured) and hot-path allocations.
+     * A machine's new baseline entry from a run: its ratios (those measured, with their spread)
+     * and hot-path allocations.
      *
      * @param results the run's results
-     * @param profile its profile
+     * @param machine where it ran
      * @param recorded when
-     * @param machine where
      * @param note free text
-     * @param previous the baseline being replaced, or {@code null}; figures this run did not measure are kept from it
-     * @return the baseline
+     * @param previous the same machine's entry being replaced, or {@code null}; figures this run
+     *     did not measure are kept from it
+     * @return the entry
      */
-    public static Baseline baselineOf(List<BenchmarkResult> results, Profile profile, String recorded, String machine,
-                                      String note, Baseline previous) {
-        Map<String, Double> ratios = new LinkedHashMap<>(previous == null ? Map.of() : previous.ratios());
-        ratios(results).forEach((k, v) -> {
-            if (!Double.isNaN(v)) {
-                ratios.put(k, v);
+    public static Baseline.Entry entryOf(List<BenchmarkResult> results, Machine machine, String recorded, String note,
+                                         Baseline.Entry previous) {
+        Map<String, Spread> ratios = new LinkedHashMap<>(previous == null ? Map.of() : previous.ratios());
+        for (RatioSpec spec : Ratios.all()) {
+            Spread s = Rounds.ratioSpread(spec, results);
+            if (s.measured()) {
+                ratios.put(spec.id(), s);
             }
-        });
+        }
         Map<String, Double> alloc = new LinkedHashMap<>(previous == null ? Map.of() : previous.allocation());
         alloc.putAll(allocations(results));
-        return new Baseline(profile, recorded, machine, note, ratios, alloc);
+        return new Baseline.Entry(machine, recorded, note, ratios, alloc);
     }
 }

@@ -1,24 +1,33 @@
 package io.vringj.perf.regress;
 
 /**
- * How long the runner measures, and how much a tracked ratio may fall below its baseline before
- * the run counts as a regression.
+ * How long the runner measures, and how much a tracked ratio may fall below its baseline (beyond
+ * the noise of both runs) before the run counts as a regression.
  *
- * <p>A profile runs the whole suite several <em>rounds</em>, one fork per benchmark per round,
- * and a ratio is the median of its per-round values. Peers of one question are measured one
- * after the other; on a shared machine the load drifts in between, so one round's ratio can be
- * far off, while the median of rounds that interleave the peers is not.
+ * <p>A profile measures each question in several short <em>rounds</em>; within a round every
+ * parameter combination runs all its peers one after the other, one short fork each, so the peers
+ * a ratio compares are measured seconds apart, under the same conditions. A ratio is computed
+ * within each round and summarised by its median and interquartile range over the rounds
+ * ({@link Spread}).
  *
- * <p>The tolerances are for a shared 2-core machine: ratios between peers measured in the same
- * run cancel most of the machine's speed, but not its noise. Two-thread benchmarks (a producer
- * and a consumer spinning on 2 cores) are disturbed by anything else that runs, so they get the
- * wider tolerance; single-thread ratios are steadier.
+ * <p>Why many short rounds rather than a few long ones: on a shared 2-vCPU VM a two-thread
+ * benchmark's rate depends on what else runs and, plausibly, on where the hypervisor places the
+ * two vCPUs at the moment (the cost of moving a cache line between them differs several-fold),
+ * and both drift over seconds to minutes. Peers measured minutes apart (the earlier layout: every
+ * question of a round before the next round) see different machines, and their ratio swung by
+ * 3x; peers measured back to back see the same one, and five rounds give a median that outvotes
+ * a disturbed round and a spread that says how far to trust it. Each fork's warm-up iterations
+ * let the JIT compile the loop before it is measured.
+ *
+ * <p>The tolerances are for a shared 2-core machine: two-thread benchmarks (a producer and a
+ * consumer spinning on 2 cores) are disturbed by anything else that runs, so they get the wider
+ * tolerance; single-thread ratios are steadier.
  */
 public enum Profile {
-    /** A few minutes on 2 cores: 3 rounds of 1 fork with 1 × 0.5 s warm-up and 1 × 1 s measurement. */
-    QUICK(3, 1, 1, 500, 1, 1000, 0.20, 0.40),
-    /** Tens of minutes: 3 rounds of 1 fork with 3 × 1 s warm-up and 5 × 1 s measurement. */
-    FULL(3, 1, 3, 1000, 5, 1000, 0.10, 0.25);
+    /** A few minutes on 2 cores: 5 rounds of 1 fork with 2 × 0.2 s warm-up and 2 × 0.25 s measurement. */
+    QUICK(5, 1, 2, 200, 2, 250, 0.20, 0.40),
+    /** Tens of minutes: 9 rounds of 1 fork with 3 × 0.5 s warm-up and 3 × 0.5 s measurement. */
+    FULL(9, 1, 3, 500, 3, 500, 0.10, 0.25);
 
     private final int rounds;
     private final int forks;
@@ -46,7 +55,7 @@ public enum Profile {
         return name().toLowerCase(java.util.Locale.ROOT);
     }
 
-    /** @return how many times the whole suite runs; ratios are medians over rounds */
+    /** @return how many times each question runs; ratios are medians over rounds */
     public int rounds() {
         return rounds;
     }
@@ -78,7 +87,7 @@ public enum Profile {
 
     /** @return a one-line description for reports */
     public String describe() {
-        return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.1f s warm-up, %d × %.1f s measurement",
+        return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.2f s warm-up, %d × %.2f s measurement",
             rounds, forks, warmupIterations, warmupMillis / 1000.0, measurementIterations, measurementMillis / 1000.0);
     }
 

@@ -11,43 +11,27 @@ import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.format.OutputFormat;
 
 /**
- * JMH output trimmed to one line per benchmark run and a dot per iteration, with a running count
- * and an estimate of the time left:
+ * JMH output trimmed to one line per batch (the runner prints its header): each benchmark's
+ * name and throughput as its fork ends,
  * <pre>
- *   [q1  5/24, ~1m40s left] RingThroughputBenchmark.vringj batch=1 payloadBytes=1024 ..... 12.3 M messages/s
+ *   [q1 round 2/5, ~3m10s left] batch=1, payloadBytes=64: abq 3.1e+06, agrona 1.2e+07, ...
  * </pre>
- * Everything JMH reports as an error or a warning is passed through.
+ * Everything JMH reports as an error is passed through; a failed benchmark's fork output is shown.
  */
 final class ProgressOutput implements OutputFormat {
     private final PrintStream out;
-    private final String question;
     private final String throughputMetric;
-    private final int total;
-    private final long secondsPerRun;
-    private int started;
     private final StringBuilder forkOutput = new StringBuilder();
 
-    ProgressOutput(PrintStream out, Question question, int total, long secondsPerRun) {
+    ProgressOutput(PrintStream out, Question question) {
         this.out = out;
-        this.question = question.id();
         this.throughputMetric = question.throughputMetric();
-        this.total = total;
-        this.secondsPerRun = secondsPerRun;
     }
 
     @Override
     public void startBenchmark(BenchmarkParams params) {
-        started++;
-        long left = Math.max(0, (long) (total - started + 1) * secondsPerRun);
-        StringBuilder sb = new StringBuilder();
         String name = params.getBenchmark();
-        int method = name.lastIndexOf('.');
-        sb.append(String.format(Locale.ROOT, "[%s %2d/%d, ~%dm%02ds left] %s", question, started, total, left / 60,
-            left % 60, name.substring(name.lastIndexOf('.', method - 1) + 1)));
-        for (String key : params.getParamsKeys()) {
-            sb.append(' ').append(key).append('=').append(params.getParam(key));
-        }
-        out.print(sb.append(' '));
+        out.print(' ' + name.substring(name.lastIndexOf('.') + 1));
         out.flush();
     }
 
@@ -59,8 +43,7 @@ final class ProgressOutput implements OutputFormat {
     @Override
     public void iterationResult(BenchmarkParams benchmarkParams, IterationParams params, int iteration,
                                 IterationResult data) {
-        out.print('.');
-        out.flush();
+        // one figure per benchmark is printed when it ends
     }
 
     @Override
@@ -75,8 +58,9 @@ final class ProgressOutput implements OutputFormat {
         Result<?> r = BenchmarkResult.PRIMARY.equals(throughputMetric) ? result.getPrimaryResult()
             : result.getSecondaryResults().getOrDefault(throughputMetric, result.getPrimaryResult());
         Result<?> alloc = result.getSecondaryResults().get(BenchmarkResult.ALLOC_NORM);
-        out.println(String.format(Locale.ROOT, " %.4g %s%s", r.getScore(), r.getScoreUnit(),
-            alloc == null ? "" : String.format(Locale.ROOT, ", %.3f B/op", alloc.getScore())));
+        out.print(String.format(Locale.ROOT, " %.3g%s;", r.getScore(), alloc == null || alloc.getScore() < 1 ? ""
+            : String.format(Locale.ROOT, " (%.0f B/op)", alloc.getScore())));
+        out.flush();
     }
 
     @Override
@@ -96,8 +80,7 @@ final class ProgressOutput implements OutputFormat {
 
     @Override
     public void println(String s) {
-        if (s != null && (s.contains("ERROR") || s.contains("Exception") || s.contains("WARNING")
-            || s.startsWith("<failure>"))) {
+        if (s != null && (s.contains("ERROR") || s.contains("Exception") || s.startsWith("<failure>"))) {
             out.println(s);
         }
     }

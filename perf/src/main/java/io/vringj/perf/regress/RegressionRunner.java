@@ -34,20 +34,26 @@ import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
  * The regression run: every selected question's benchmark class under one {@link Profile}, with
- * JMH's {@code gc} profiler on (question 7), then the verdict against the baseline and the report.
+ * JMH's {@code gc} profiler on (question 7), then the verdict against this machine's baseline
+ * entry and the report.
  *
  * <pre>
- *   for each round, for each question: JMH (forks get the flags their @Fork declares) → RunResults
- *   all rounds → report/jmh-result.json → BenchmarkResults → Checks (medians over rounds) vs baseline
+ *   for each question, for each round, for each parameter combination:
+ *       the peers, one short fork each, back to back   (forks get the flags their @Fork declares
+ *                                                        plus {@link #FORK_FLAGS})
+ *   the load average is sampled before every batch; steal time is read over the whole run
+ *   all rounds → report/jmh-result.json → BenchmarkResults → Checks (median and IQR over rounds)
+ *       vs this machine's entry in the baseline
  *   a regression? re-measure the benchmarks behind it (confirmations) and judge the new figures
- *   → report.md + charts; exit 0 (pass) / 1 (regression)
+ *   → report.md + charts; exit status from the {@link Verdict}
  * </pre>
  */
 public final class RegressionRunner {
-    /** Exit status of a run without regressions. */
-    public static final int PASS = 0;
-    /** Exit status of a run with at least one regression. */
-    public static final int REGRESSION = 1;
+    /**
+     * JVM flags every benchmark fork gets, before its own: JMH's harness reads field offsets
+     * through {@code sun.misc.Unsafe}, which JDK 24+ reports on every fork unless allowed.
+     */
+    public static final List<String> FORK_FLAGS = List.of("--sun-misc-unsafe-memory-access=allow");
 
     private RegressionRunner() {
     }
@@ -60,25 +66,27 @@ public final class RegressionRunner {
      * @param include a regular expression further restricting benchmark names, or {@code null}
      * @param reportDir where the report goes
      * @param baselineFile the baseline to compare with (and to write with {@code updateBaseline})
-     * @param updateBaseline whether to write this run's figures as the new baseline
+     * @param updateBaseline whether to write this run's figures as this machine's baseline entry
      * @param note free text for the report and baseline (e.g. what else the machine was running)
-     * @param verbose whether to show JMH's own output instead of one line per benchmark
+     * @param verbose whether to show JMH's own output instead of one line per batch
      * @param confirmations how many times to re-measure the benchmarks behind a regression before
      *     believing it (their new figures replace the old ones); 0 believes the first run
+     * @param acceptNoise whether {@code updateBaseline} may record figures of a run that was too noisy to judge
      */
     public record Settings(Profile profile, List<Question> questions, String include, Path reportDir,
                            Path baselineFile, boolean updateBaseline, String note, boolean verbose,
-                           int confirmations) {
+                           int confirmations, boolean acceptNoise) {
         /**
          * @param profile how long to measure
          * @param questions which questions
          * @param include a name filter, or {@code null}
          * @param reportDir where the report goes
          * @param baselineFile the baseline
-         * @param updateBaseline whether to write a new baseline
+         * @param updateBaseline whether to write a new baseline entry
          * @param note free text
          * @param verbose JMH's own output
          * @param confirmations re-measurements of a regression, at least 0
+         * @param acceptNoise record a baseline even from a noisy run
          */
         public Settings {
             if (confirmations < 0) {
@@ -96,11 +104,46 @@ public final class RegressionRunner {
     }
 
     /**
+     * The benchmarks of one question that run at one parameter combination: the peers a ratio
+     * compares, measured back to back.
+     *
+     * @param params the parameter values (empty for benchmarks without parameters)
+     * @param benchmarks full benchmark names
+     */
+    record Batch(Map<String, String> params, List<String> benchmarks) {
+        /** @return {@code name=value, ...}, or {@code no parameters} */
+        String label() {
+            return params.isEmpty() ? "no parameters" : params.entrySet().stream()
+                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "));
+        }
+    }
+
+    /** Counts forks done, for the time-left estimate. */
+    private static final class Clock {
+        private final Instant start = Instant.now();
+        private final int total;
+        private final long secondsPerFork;
+        private int done;
+
+        Clock(int total, long secondsPerFork) {
+            this.total = total;
+            this.secondsPerFork = secondsPerFork;
+        }
+
+        String left() {
+            long elapsed = ChronoUnit.SECONDS.between(start, Instant.now());
+            long perFork = done == 0 ? secondsPerFork : Math.max(1, elapsed / done);
+            long left = (total - done) * perFork;
+            return String.format(Locale.ROOT, "~%dm%02ds left", left / 60, left % 60);
+        }
+    }
+
+    /**
      * Runs the benchmarks, writes the raw JSON, then {@link #evaluate}s it.
      *
      * @param settings what to run
      * @param out progress and the verdict go here
-     * @return {@link #PASS} or {@link #REGRESSION}
+     * @return the verdict's exit status ({@link Verdict#exitCode()})
      * @throws RunnerException if JMH fails (a benchmark threw, a fork died)
      * @throws IOException if the report cannot be written
      */
@@ -108,68 +151,142 @@ public final class RegressionRunner {
         Files.createDirectories(settings.reportDir());
         Instant start = Instant.now();
         int rounds = settings.profile().rounds();
+        MachineLoad.Monitor monitor = new MachineLoad.Monitor();
+        Map<Question, List<Batch>> plan = new LinkedHashMap<>();
+        int forks = 0;
+        for (Question q : settings.questions()) {
+            if (!isBuilt(q)) {
+                out.printf("%s %s: %s is not in this build; skipped%n", q.id(), q.title(), q.simpleClassName());
+                continue;
+            }
+            List<Batch> batches = batches(includeRegex(q, settings.include()));
+            if (batches.isEmpty()) {
+                out.printf("%s %s: nothing matches the include filter; skipped%n", q.id(), q.title());
+                continue;
+            }
+            plan.put(q, batches);
+            forks += rounds * batches.stream().mapToInt(b -> b.benchmarks().size()).sum();
+        }
+        Clock clock = new Clock(forks, settings.profile().estimateSeconds(1));
+        out.printf(Locale.ROOT, "%d benchmark forks in %d rounds (%s), about %d s; load average now %s%n", forks, rounds,
+            settings.profile().describe(), forks * settings.profile().estimateSeconds(1), fmt(Machine.loadAverage()));
         List<Map<String, RunResult>> byRound = new ArrayList<>();
-        for (int round = 1; round <= rounds; round++) {
-            Map<String, RunResult> all = new LinkedHashMap<>();
-            byRound.add(all);
-            int index = 0;
-            for (Question q : settings.questions()) {
-                index++;
-                String header = String.format(Locale.ROOT, "[round %d/%d, %s %d/%d] %s", round, rounds, q.id(), index,
-                    settings.questions().size(), q.title());
-                measure(q, includeRegex(q, settings.include()), header, settings, out, all);
+        for (int round = 0; round < rounds; round++) {
+            byRound.add(new LinkedHashMap<>());
+        }
+        for (Map.Entry<Question, List<Batch>> e : plan.entrySet()) {
+            Question q = e.getKey();
+            out.printf("%s %s (%s)%n", q.id(), q.title(), q.simpleClassName());
+            for (int round = 1; round <= rounds; round++) {
+                for (Batch batch : e.getValue()) {
+                    monitor.sample();
+                    String header = String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
+                        clock.left(), batch.label());
+                    measure(q, batch, header, settings, out, byRound.get(round - 1), clock);
+                }
             }
         }
         Path raw = settings.reportDir().resolve(ReportWriter.RAW_JSON);
         List<BenchmarkResult> results = writeRaw(byRound, raw);
         Baseline baseline = Files.exists(settings.baselineFile()) ? Baseline.read(settings.baselineFile()) : null;
-        for (int attempt = 1; attempt <= settings.confirmations() && baseline != null && !settings.updateBaseline();
+        Baseline.Entry entry = baseline == null ? null : baseline.entryFor(Machine.current()).orElse(null);
+        for (int attempt = 1; attempt <= settings.confirmations() && entry != null && !settings.updateBaseline();
              attempt++) {
-            Map<Question, Set<String>> suspects = suspects(Checks.compare(results, baseline, settings.profile()));
+            Map<Question, Set<String>> suspects = suspects(Checks.compare(results, entry, settings.profile()));
             if (suspects.isEmpty()) {
                 break;
             }
             out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s in every round%n",
                 suspects.values().stream().mapToInt(Set::size).sum(), attempt, settings.confirmations(), suspects);
-            for (int round = 1; round <= rounds; round++) {
-                for (Map.Entry<Question, Set<String>> e : suspects.entrySet()) {
-                    String methods = e.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
-                    String regex = "^" + Pattern.quote(e.getKey().benchmarkClass()) + "\\.(?:" + methods + ")$";
-                    measure(e.getKey(), regex, "[confirm round " + round + "/" + rounds + ", " + e.getKey().id() + "]",
-                        settings, out, byRound.get(round - 1));
+            for (Map.Entry<Question, Set<String>> s : suspects.entrySet()) {
+                Question q = s.getKey();
+                String methods = s.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
+                List<Batch> batches = batches("^" + Pattern.quote(q.benchmarkClass()) + "\\.(?:" + methods + ")$");
+                for (int round = 1; round <= rounds; round++) {
+                    for (Batch batch : batches) {
+                        monitor.sample();
+                        measure(q, batch, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:", q.id(), round,
+                            rounds, batch.label()), settings, out, byRound.get(round - 1), null);
+                    }
                 }
             }
             results = writeRaw(byRound, raw);
         }
         out.printf("JMH finished in %d s; raw results in %s%n", ChronoUnit.SECONDS.between(start, Instant.now()), raw);
-        return evaluate(results, settings, out);
+        return evaluate(results, monitor.finish(Runtime.getRuntime().availableProcessors()), settings, out);
     }
 
-    /** Runs one question's benchmarks matching {@code regex}; results replace earlier ones of the same name and params. */
-    private static void measure(Question q, String regex, String header, Settings settings, PrintStream out,
-                                Map<String, RunResult> all) throws RunnerException {
+    /**
+     * @param regex a JMH include pattern
+     * @return the benchmarks it matches, grouped by parameter combination (the combinations in
+     *     the order JMH lists them, benchmarks by name within each)
+     */
+    static List<Batch> batches(String regex) {
+        OutputFormat silent = OutputFormatFactory.createFormatInstance(System.out, VerboseMode.SILENT);
+        Map<Map<String, String>, Set<String>> grouped = new LinkedHashMap<>();
+        for (BenchmarkListEntry e : BenchmarkList.defaultList().find(silent, List.of(regex), List.of())) {
+            for (Map<String, String> combination : combinations(e.getParams().orElse(Map.of()))) {
+                grouped.computeIfAbsent(combination, k -> new TreeSet<>()).add(e.getUsername());
+            }
+        }
+        List<Batch> batches = new ArrayList<>();
+        grouped.forEach((params, names) -> batches.add(new Batch(params, List.copyOf(names))));
+        return batches;
+    }
+
+    /**
+     * @param params parameter names and the values each takes
+     * @return every combination, the first parameter (in name order) varying slowest
+     */
+    static List<Map<String, String>> combinations(Map<String, String[]> params) {
+        List<Map<String, String>> combos = new ArrayList<>();
+        combos.add(new TreeMap<>());
+        for (String name : new TreeSet<>(params.keySet())) {
+            List<Map<String, String>> next = new ArrayList<>();
+            for (Map<String, String> c : combos) {
+                for (String value : params.get(name)) {
+                    Map<String, String> m = new TreeMap<>(c);
+                    m.put(name, value);
+                    next.add(m);
+                }
+            }
+            combos = next;
+        }
+        return combos;
+    }
+
+    /** Runs one batch (its peers back to back, one fork each); results replace earlier ones of the same name and params. */
+    private static void measure(Question q, Batch batch, String header, Settings settings, PrintStream out,
+                                Map<String, RunResult> all, Clock clock) throws RunnerException {
         Profile p = settings.profile();
-        if (!isBuilt(q)) {
-            out.printf("%s: %s is not in this build; skipped%n", header, q.simpleClassName());
-            return;
-        }
-        int runs = countRuns(regex);
-        if (runs == 0) {
-            out.printf("%s: nothing matches the include filter; skipped%n", header);
-            return;
-        }
-        out.printf("%s: %d benchmark runs, about %d s%n", header, runs, p.estimateSeconds(runs));
-        ChainedOptionsBuilder options = new OptionsBuilder().include(regex)
+        ChainedOptionsBuilder options = new OptionsBuilder()
             .forks(p.forks())
+            .jvmArgsPrepend(FORK_FLAGS.toArray(String[]::new))
             .warmupIterations(p.warmupIterations()).warmupTime(TimeValue.milliseconds(p.warmupMillis()))
             .measurementIterations(p.measurementIterations())
             .measurementTime(TimeValue.milliseconds(p.measurementMillis()))
             .addProfiler(GCProfiler.class)
             .shouldFailOnError(true);
-        OutputFormat format = settings.verbose() ? OutputFormatFactory.createFormatInstance(out, VerboseMode.NORMAL)
-            : new ProgressOutput(out, q, runs, p.estimateSeconds(1));
+        for (String name : batch.benchmarks()) {
+            options.include("^" + Pattern.quote(name) + "$");
+        }
+        batch.params().forEach(options::param);
+        OutputFormat format;
+        if (settings.verbose()) {
+            out.println(header);
+            format = OutputFormatFactory.createFormatInstance(out, VerboseMode.NORMAL);
+        } else {
+            out.print(header);
+            format = new ProgressOutput(out, q);
+        }
         for (RunResult r : new Runner(options.build(), format).run()) {
             all.put(key(r), r);
+        }
+        if (!settings.verbose()) {
+            out.println();
+        }
+        if (clock != null) {
+            clock.done += batch.benchmarks().size();
         }
     }
 
@@ -220,71 +337,98 @@ public final class RegressionRunner {
     }
 
     /**
-     * Compares results with the baseline, writes the report and, if asked, the new baseline.
+     * Compares results with this machine's baseline entry, writes the report and, if asked, the
+     * machine's new entry.
      *
      * @param results the results (from this run, or a JSON file given to the {@code report} command)
+     * @param load how busy the machine was while measuring ({@link MachineLoad#unknown} for a results file)
      * @param settings profile, baseline, report directory, whether to update the baseline
      * @param out the verdict goes here
-     * @return {@link #PASS} or {@link #REGRESSION} (always {@link #PASS} when the baseline is updated)
+     * @return the verdict's exit status; with {@code updateBaseline}, 0 once the entry is written
+     *     (or {@link Verdict#TOO_NOISY}'s if the run was too noisy to record, unless noise is accepted)
      * @throws IOException if a file cannot be read or written
      */
-    public static int evaluate(List<BenchmarkResult> results, Settings settings, PrintStream out) throws IOException {
+    public static int evaluate(List<BenchmarkResult> results, MachineLoad load, Settings settings, PrintStream out)
+        throws IOException {
         Baseline baseline = Files.exists(settings.baselineFile()) ? Baseline.read(settings.baselineFile()) : null;
         if (baseline != null && baseline.profile() != settings.profile()) {
             throw new IllegalArgumentException("baseline " + settings.baselineFile() + " was recorded with the "
                 + baseline.profile().id() + " profile; this run is " + settings.profile().id()
                 + ": compare like with like (--baseline)");
         }
-        List<Check> checks = Checks.compare(results, baseline, settings.profile());
+        Machine machine = Machine.current();
+        Baseline.Entry entry = baseline == null ? null : baseline.entryFor(machine).orElse(null);
+        List<Check> checks = Checks.compare(results, entry, settings.profile());
+        Verdict.Judgement judgement = Checks.judge(checks, load);
         String recorded = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-        String machine = Machine.describe();
         Path md = ReportWriter.write(settings.reportDir(), new ReportWriter.RunInfo(settings.profile(), recorded,
-            machine, settings.note(), settings.baselineFile().toString(), baseline), results, checks);
-        printVerdict(checks, out);
+            machine, load, settings.note(), settings.baselineFile().toString(), baseline, entry, judgement), results,
+            checks);
+        printVerdict(checks, judgement, load, out);
         out.println("report: " + md);
         if (settings.updateBaseline()) {
-            Baseline next = Checks.baselineOf(results, settings.profile(), recorded, machine, settings.note(), baseline);
-            next.write(settings.baselineFile());
-            out.println("baseline written: " + settings.baselineFile() + " (" + next.ratios().size() + " ratios, "
-                + next.allocation().size() + " allocation figures)");
-            return PASS;
+            boolean noisy = !load.tooBusy().isEmpty() || (judgement.verdict() == Verdict.TOO_NOISY);
+            if (noisy && !settings.acceptNoise()) {
+                out.println("baseline NOT written: the run was too noisy to record (" + String.join("; ",
+                    judgement.reasons().isEmpty() ? load.tooBusy() : judgement.reasons()) + "); measure on a quiet"
+                    + " machine, or pass --accept-noise");
+                return Verdict.TOO_NOISY.exitCode();
+            }
+            Baseline.Entry next = Checks.entryOf(results, machine, recorded, settings.note(), entry);
+            Baseline written = (baseline == null ? new Baseline(settings.profile(), List.of()) : baseline).with(next);
+            written.write(settings.baselineFile());
+            out.println("baseline written: " + settings.baselineFile() + " (" + (entry == null ? "new entry" :
+                "entry replaced") + " for " + machine.describe() + ": " + next.ratios().size() + " ratios, "
+                + next.allocation().size() + " allocation figures; " + written.entries().size() + " machine(s))");
+            return Verdict.PASS.exitCode();
         }
         if (baseline == null) {
             out.println("no baseline at " + settings.baselineFile() + "; record one with --update-baseline");
         }
-        return Checks.anyRegression(checks) ? REGRESSION : PASS;
+        return judgement.verdict().exitCode();
     }
 
-    private static void printVerdict(List<Check> checks, PrintStream out) {
-        out.println("ratio                                      this run   baseline  status      target");
+    private static void printVerdict(List<Check> checks, Verdict.Judgement judgement, MachineLoad load,
+                                     PrintStream out) {
+        out.println("ratio                                    this run   (IQR)      baseline   (IQR)      decision"
+            + "      target");
         for (Check c : checks) {
             if (c.kind() == Check.Kind.RATIO && c.status() != Check.Status.MISSING) {
                 Boolean met = c.targetMet();
-                out.printf(Locale.ROOT, "%-40s %10.3f %10s  %-10s  %s%n", c.id(), c.current(),
-                    Double.isNaN(c.baseline()) ? "-" : String.format(Locale.ROOT, "%.3f", c.baseline()), c.status(),
+                out.printf(Locale.ROOT, "%-40s %8s %-10s %8s %-10s %-13s %s%n", c.id(), ratio(c.current()),
+                    iqr(c.run()), ratio(c.baseline()), iqr(c.base()), c.status().label(),
                     met == null ? "-" : String.format(Locale.ROOT, ">= %.3f %s", c.target(), met ? "met" : "missed"));
             }
         }
-        int pass = 0;
-        int fresh = 0;
-        int missing = 0;
         for (Check c : checks) {
-            switch (c.status()) {
-                case PASS -> pass++;
-                case NEW -> fresh++;
-                case MISSING -> missing++;
-                case REGRESSION -> out.printf("REGRESSION %s: %s (baseline %s, tolerance %s)%n", c.id(),
-                    fmt(c.current()), fmt(c.baseline()), c.kind() == Check.Kind.RATIO
-                        ? String.format(java.util.Locale.ROOT, "%.0f%%", c.tolerance() * 100) : c.tolerance() + " B/op");
-                default -> throw new IllegalStateException("unknown status " + c.status());
+            if (c.kind() == Check.Kind.ALLOCATION && c.status() == Check.Status.REGRESSION) {
+                out.printf(Locale.ROOT, "REGRESSION %s: %.4g B/op (baseline %s, slack %.3g B/op)%n", c.id(),
+                    c.current(), fmt(c.baseline()), c.tolerance());
             }
         }
-        long regressions = checks.stream().filter(c -> c.status() == Check.Status.REGRESSION).count();
-        out.printf("%d passed, %d regressed, %d new, %d not measured%n", pass, regressions, fresh, missing);
+        Map<Check.Status, Long> counts = new TreeMap<>();
+        for (Check c : checks) {
+            counts.merge(c.status(), 1L, Long::sum);
+        }
+        out.println(counts.entrySet().stream().map(e -> e.getValue() + " " + e.getKey().label())
+            .collect(Collectors.joining(", ")));
+        out.println("machine: " + Machine.current().describe() + "; " + load.describe());
+        out.println("VERDICT: " + judgement.verdict().label() + " (exit " + judgement.verdict().exitCode() + ")");
+        for (String reason : judgement.reasons()) {
+            out.println("  " + reason);
+        }
+    }
+
+    private static String ratio(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    private static String iqr(Spread s) {
+        return s.hasQuartiles() ? String.format(Locale.ROOT, "±%.0f%%", 50 * s.relativeIqr()) : "";
     }
 
     private static String fmt(double v) {
-        return String.format(java.util.Locale.ROOT, "%.4g", v);
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.4g", v);
     }
 
     private static boolean isBuilt(Question q) {
@@ -305,19 +449,5 @@ public final class RegressionRunner {
     static String includeRegex(Question q, String include) {
         String cls = Pattern.quote(q.benchmarkClass()) + "\\.";
         return include == null ? "^" + cls : "^(?=.*(?:" + include + "))" + cls;
-    }
-
-    private static int countRuns(String regex) {
-        int runs = 0;
-        OutputFormat silent = OutputFormatFactory.createFormatInstance(System.out, VerboseMode.SILENT);
-        for (BenchmarkListEntry e : BenchmarkList.defaultList().find(silent, List.of(regex), List.of())) {
-            int combos = 1;
-            Map<String, String[]> params = e.getParams().orElse(Map.of());
-            for (String[] values : params.values()) {
-                combos *= values.length;
-            }
-            runs += combos;
-        }
-        return runs;
     }
 }

@@ -6,11 +6,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
+import org.knowm.xchart.AnnotationLine;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -19,21 +18,24 @@ import org.knowm.xchart.style.Styler;
 /**
  * Writes a run's report directory:
  * <pre>
- *   report.md              verdict, ratio table, allocation table (Q7), throughput table, charts
- *   qN-ratios.png          this run's ratios beside the baseline and the target, per question
- *   qN-throughput.png      each benchmark's throughput by parameter combination, per question
+ *   report.md              verdict and why, ratios (this run, baseline, spread, decision), allocation (Q7), throughputs
+ *   qN[-group].png         one chart per question (Q1: one per peer compared), at most 8 ratios each:
+ *                          this run beside the baseline, the interquartile range as error bars, the target as a line
  *   jmh-result.json        the raw JMH results (written by the runner)
  * </pre>
- * Charts are drawn with XChart as PNG.
+ * Charts are drawn with XChart as PNG; a chart whose values span more than 10x has a logarithmic
+ * ratio axis.
  */
 public final class ReportWriter {
     /** The Markdown report's file name. */
     public static final String REPORT = "report.md";
     /** The raw JMH JSON's file name. */
     public static final String RAW_JSON = "jmh-result.json";
+    /** The most ratios one chart shows; a question with more gets one chart per comparison. */
+    public static final int MAX_BARS = 8;
 
-    private static final int WIDTH = 1000;
-    private static final int HEIGHT = 560;
+    private static final int WIDTH = 900;
+    private static final int HEIGHT = 520;
 
     private ReportWriter() {
     }
@@ -44,12 +46,15 @@ public final class ReportWriter {
      * @param profile the profile measured
      * @param recorded when, ISO-8601
      * @param machine where
+     * @param load how busy the machine was while measuring
      * @param note free text (e.g. other load on the machine), may be empty
      * @param baselineFile the baseline compared with, as given
      * @param baseline its contents, or {@code null} if there was none
+     * @param entry the baseline's entry for this machine, or {@code null}
+     * @param judgement the verdict and why
      */
-    public record RunInfo(Profile profile, String recorded, String machine, String note, String baselineFile,
-                          Baseline baseline) {
+    public record RunInfo(Profile profile, String recorded, Machine machine, MachineLoad load, String note,
+                          String baselineFile, Baseline baseline, Baseline.Entry entry, Verdict.Judgement judgement) {
     }
 
     /**
@@ -58,7 +63,7 @@ public final class ReportWriter {
      * @param dir the report directory (created if missing)
      * @param info about the run
      * @param allRounds the run's results, rounds one after the other
-     * @param checks the verdict on each tracked figure
+     * @param checks the decision on each tracked figure
      * @return the Markdown file written
      * @throws IOException if a file cannot be written
      */
@@ -68,20 +73,10 @@ public final class ReportWriter {
         // throughputs are shown for the median round of each benchmark
         List<BenchmarkResult> results = Rounds.medianResults(allRounds);
         List<String> charts = new ArrayList<>();
-        for (Question q : Question.values()) {
-            List<Check> ratios = checks.stream()
-                .filter(c -> c.question() == q && c.kind() == Check.Kind.RATIO && !Double.isNaN(c.current())).toList();
-            if (!ratios.isEmpty()) {
-                String name = q.id() + "-ratios.png";
-                writeRatioChart(dir.resolve(name), q, ratios);
-                charts.add(name);
-            }
-            List<BenchmarkResult> mine = results.stream().filter(r -> Question.of(r) == q).toList();
-            if (!mine.isEmpty()) {
-                String name = q.id() + "-throughput.png";
-                writeThroughputChart(dir.resolve(name), q, mine);
-                charts.add(name);
-            }
+        for (Map.Entry<String, List<Check>> chart : chartGroups(checks).entrySet()) {
+            String name = chart.getKey() + ".png";
+            writeRatioChart(dir.resolve(name), chart.getKey(), chart.getValue());
+            charts.add(name);
         }
         Path md = dir.resolve(REPORT);
         Files.writeString(md, markdown(info, results, checks, charts));
@@ -89,63 +84,107 @@ public final class ReportWriter {
     }
 
     /**
+     * @param checks a run's checks
+     * @return the measured ratios grouped into charts, by chart name: one per question ({@code q3}),
+     *     or for a question with more than {@link #MAX_BARS} ratios one per comparison
+     *     ({@code q1-vringj-vs-agrona}, the ratio id's middle part)
+     */
+    static Map<String, List<Check>> chartGroups(List<Check> checks) {
+        Map<String, List<Check>> groups = new LinkedHashMap<>();
+        for (Question q : Question.values()) {
+            List<Check> ratios = checks.stream()
+                .filter(c -> c.question() == q && c.kind() == Check.Kind.RATIO && c.run().measured()).toList();
+            if (ratios.size() <= MAX_BARS) {
+                if (!ratios.isEmpty()) {
+                    groups.put(q.id(), ratios);
+                }
+                continue;
+            }
+            for (Check c : ratios) {
+                String[] parts = c.id().split("\\.");
+                String group = parts.length > 1 ? q.id() + "-" + parts[1] : q.id();
+                groups.computeIfAbsent(group, k -> new ArrayList<>()).add(c);
+            }
+        }
+        return groups;
+    }
+
+    /**
      * @param info about the run
      * @param results the run's results
-     * @param checks the verdict
+     * @param checks the decisions
      * @param charts chart file names to link
      * @return the Markdown text
      */
     static String markdown(RunInfo info, List<BenchmarkResult> results, List<Check> checks, List<String> charts) {
         StringBuilder sb = new StringBuilder();
-        long regressions = checks.stream().filter(c -> c.status() == Check.Status.REGRESSION).count();
         sb.append("# vringj performance report\n\n");
         sb.append("- profile: ").append(info.profile().id()).append(" (").append(info.profile().describe())
-            .append("; each ratio is the median of its per-round values)\n");
+            .append("; peers back to back within each round; each ratio is the median of its per-round values,")
+            .append(" its spread the interquartile range)\n");
         sb.append("- recorded: ").append(info.recorded()).append('\n');
-        sb.append("- machine: ").append(info.machine()).append('\n');
+        sb.append("- machine: ").append(info.machine().describe()).append('\n');
+        sb.append("- while measuring: ").append(info.load().describe()).append('\n');
         if (!info.note().isEmpty()) {
             sb.append("- note: ").append(info.note()).append('\n');
         }
         if (info.baseline() == null) {
-            sb.append("- baseline: none at ").append(info.baselineFile()).append(" (every figure is NEW)\n");
+            sb.append("- baseline: none at ").append(info.baselineFile()).append('\n');
         } else {
-            sb.append("- baseline: ").append(info.baselineFile()).append(", recorded ")
-                .append(info.baseline().recorded()).append(" on ").append(info.baseline().machine());
-            if (!info.baseline().note().isEmpty()) {
-                sb.append(" (").append(info.baseline().note()).append(')');
+            sb.append("- baseline: ").append(info.baselineFile()).append(", entries for: ")
+                .append(info.baseline().entries().stream().map(e -> e.machine().describe())
+                    .collect(java.util.stream.Collectors.joining("; "))).append('\n');
+            if (info.entry() == null) {
+                sb.append("- this machine's entry: none (figures are shown, not judged)\n");
+            } else {
+                sb.append("- this machine's entry: recorded ").append(info.entry().recorded()).append(" on ")
+                    .append(info.entry().machine().describe());
+                if (!info.entry().note().isEmpty()) {
+                    sb.append(" (").append(info.entry().note()).append(')');
+                }
+                sb.append('\n');
             }
+        }
+        sb.append("- rule: a ratio regresses when this run's upper quartile is below the baseline's lower quartile")
+            .append(" × (1 − tolerance); tolerance ").append(pct(info.profile().tolerance(false)))
+            .append(" for single-thread ratios, ").append(pct(info.profile().tolerance(true)))
+            .append(" for two-thread ones. A ratio whose interquartile range is wider than its tolerance is too")
+            .append(" noisy to judge; more than ").append(pct(Checks.NOISY_SHARE_LIMIT))
+            .append(" of them, or a busy machine, make the whole run too noisy. A hot path may allocate its")
+            .append(" baseline + ").append(pct(Checks.ALLOCATION_GROWTH)).append(" + a slack (")
+            .append(Checks.ALLOCATION_SLACK).append(" B/op, more for slow benchmarks)\n");
+        sb.append("\n**Verdict: ").append(info.judgement().verdict().label()).append("** (exit status ")
+            .append(info.judgement().verdict().exitCode()).append(")\n\n");
+        for (String reason : info.judgement().reasons()) {
+            sb.append("- ").append(reason).append('\n');
+        }
+        if (!info.judgement().reasons().isEmpty()) {
             sb.append('\n');
         }
-        sb.append("- tolerance: a ratio may fall ").append(pct(info.profile().tolerance(false)))
-            .append(" (single-thread ratios) or ").append(pct(info.profile().tolerance(true)))
-            .append(" (two-thread ratios) below its baseline; a hot path may allocate its baseline + ")
-            .append(pct(Checks.ALLOCATION_GROWTH)).append(" + a slack (column \"slack\": ")
-            .append(Checks.ALLOCATION_SLACK).append(" B/op, more for slow benchmarks where JMH's own ")
-            .append("allocation per iteration is spread over few operations)\n");
-        sb.append("\n**Verdict: ").append(regressions == 0 ? "PASS" : "REGRESSION (" + regressions + ")")
-            .append("**\n\n");
 
         sb.append("## Ratios (higher is better)\n\n");
-        sb.append("| question | ratio | this run | baseline | change | status | target | target met |\n");
-        sb.append("|---|---|---:|---:|---:|---|---:|---|\n");
+        sb.append("| question | ratio | this run | ± (IQR/2) | baseline | ± (IQR/2) | change | decision | target |")
+            .append(" target met |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---|---:|---|\n");
         for (Check c : checks) {
             if (c.kind() != Check.Kind.RATIO) {
                 continue;
             }
             sb.append("| ").append(c.question().id()).append(" | ").append(c.description()).append(" | ")
-                .append(num(c.current())).append(" | ").append(num(c.baseline())).append(" | ")
-                .append(signedPct(c.change())).append(" | ").append(c.status()).append(" | ")
-                .append(c.target() != c.target() ? "—" : "≥ " + num(c.target())).append(" | ")
+                .append(num(c.current())).append(" | ").append(spread(c.run())).append(" | ")
+                .append(num(c.baseline())).append(" | ").append(spread(c.base())).append(" | ")
+                .append(signedPct(c.change())).append(" | ").append(c.status().label()).append(" | ")
+                .append(Double.isNaN(c.target()) ? "—" : "≥ " + num(c.target())).append(" | ")
                 .append(met(c.targetMet())).append(" |\n");
         }
 
         sb.append("\n## Allocation on the hot paths (question 7; target 0 B/op)\n\n");
-        sb.append("| benchmark | B/op | baseline | slack | status |\n|---|---:|---:|---:|---|\n");
+        sb.append("| benchmark | B/op | baseline | slack | decision |\n|---|---:|---:|---:|---|\n");
         for (Check c : checks) {
             if (c.kind() == Check.Kind.ALLOCATION) {
                 sb.append("| ").append(c.id()).append(" | ").append(bytes(c.current())).append(" | ")
                     .append(bytes(c.baseline())).append(" | ").append(bytes(c.tolerance())).append(" | ")
-                    .append(c.status()).append(" |\n");
+                    .append(c.status().label()).append(" |\n");
             }
         }
 
@@ -173,72 +212,132 @@ public final class ReportWriter {
         return sb.toString();
     }
 
-    private static void writeRatioChart(Path file, Question q, List<Check> ratios) throws IOException {
-        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT)
-            .title(q.id().toUpperCase(Locale.ROOT) + " ratios: " + q.title()).xAxisTitle("ratio")
-            .yAxisTitle("ratio (higher is better)").build();
-        style(chart);
+    /**
+     * Draws one chart: per ratio, this run's median and the baseline's side by side with their
+     * interquartile ranges as error bars, and each target as a horizontal red line. When the
+     * values span more than 10x the axis is logarithmic: bars rise from 1 (above: better than
+     * the peer, below: worse) on a log10 scale labelled in ratios.
+     */
+    private static void writeRatioChart(Path file, String name, List<Check> ratios) throws IOException {
+        Question q = ratios.get(0).question();
+        String prefix = commonPrefix(ratios);
+        String title = q.id().toUpperCase(Locale.ROOT) + ": " + (name.contains("-") ? prefix.substring(
+            prefix.indexOf('.') + 1).replaceAll("\\.$", "") + " (" + q.title() + ")" : q.title());
+        double min = Double.POSITIVE_INFINITY;
+        double max = 0;
+        for (Check c : ratios) {
+            for (double v : new double[] {c.run().low(), c.run().high(), c.base().low(), c.base().high(), c.target()}) {
+                if (v > 0) {
+                    min = Math.min(min, v);
+                    max = Math.max(max, v);
+                }
+            }
+        }
+        boolean log = max > 10 * min;
         List<String> names = new ArrayList<>();
         List<Double> current = new ArrayList<>();
+        List<Double> currentError = new ArrayList<>();
         List<Double> baseline = new ArrayList<>();
-        List<Double> target = new ArrayList<>();
+        List<Double> baselineError = new ArrayList<>();
+        Map<Double, List<String>> targets = new LinkedHashMap<>();
+        boolean anyBaseline = false;
         for (Check c : ratios) {
-            names.add(c.id().substring(c.id().indexOf('.') + 1));
-            current.add(c.current());
-            baseline.add(Double.isNaN(c.baseline()) ? 0.0 : c.baseline());
-            target.add(Double.isNaN(c.target()) ? 0.0 : c.target());
+            String label = c.id().substring(prefix.length());
+            names.add(label.isEmpty() ? c.id() : label);
+            current.add(scaled(c.current(), log));
+            currentError.add(errorBar(c.run(), log));
+            anyBaseline |= c.base().measured();
+            baseline.add(scaled(c.baseline(), log));
+            baselineError.add(errorBar(c.base(), log));
+            if (!Double.isNaN(c.target())) {
+                targets.computeIfAbsent(c.target(), k -> new ArrayList<>()).add(label.isEmpty() ? c.id() : label);
+            }
         }
-        chart.addSeries("this run", names, current);
-        if (baseline.stream().anyMatch(v -> v > 0)) {
-            chart.addSeries("baseline", names, baseline);
+        StringBuilder targetNote = new StringBuilder();
+        targets.forEach((t, which) -> targetNote.append(targetNote.isEmpty() ? "red line: target " : "; ")
+            .append(String.format(Locale.ROOT, "≥ %.2f", t)).append(targets.size() > 1 || which.size() < ratios.size()
+                ? " for " + String.join(", ", which) : ""));
+        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT).title(title)
+            .xAxisTitle(targetNote.toString())
+            .yAxisTitle("ratio, higher is better" + (log ? " (log scale)" : "")).build();
+        style(chart);
+        // the axis spans every value, quartile and target, so no target line falls off the chart
+        if (log) {
+            chart.getStyler().setyAxisTickLabelsFormattingFunction(v -> ratioLabel(Math.pow(10, v)));
+            chart.getStyler().setYAxisMin(Math.min(0, Math.log10(min)) - 0.1);
+            chart.getStyler().setYAxisMax(Math.max(0, Math.log10(max)) + 0.1);
+        } else if (max > 0) {
+            chart.getStyler().setYAxisMin(0.0);
+            chart.getStyler().setYAxisMax(max * 1.1);
         }
-        if (target.stream().anyMatch(v -> v > 0)) {
-            chart.addSeries("target (0 = none)", names, target);
+        chart.addSeries("this run (median; error bars: interquartile range)", names, current, currentError);
+        if (anyBaseline) {
+            chart.addSeries("baseline, this machine", names, baseline, baselineError);
         }
+        for (double t : targets.keySet()) {
+            chart.addAnnotation(new AnnotationLine(scaled(t, log), false, false));
+        }
+        chart.getStyler().setAnnotationLineColor(java.awt.Color.RED);
+        chart.getStyler().setAnnotationLineStroke(new java.awt.BasicStroke(2f));
         save(chart, file);
     }
 
-    private static void writeThroughputChart(Path file, Question q, List<BenchmarkResult> results) throws IOException {
-        String metric = q.throughputMetric();
-        // categories: parameter combinations; series: benchmarks (peers side by side)
-        Set<String> categories = new LinkedHashSet<>();
-        Map<String, Map<String, Double>> series = new LinkedHashMap<>();
-        String unit = "ops/s";
-        for (BenchmarkResult r : results) {
-            BenchmarkResult.Metric m = r.metric(metric) != null ? r.metric(metric) : r.primary();
-            unit = m.unit();
-            String category = r.paramsLabel().isEmpty() ? "-" : r.paramsLabel();
-            categories.add(category);
-            String name = r.shortName().substring(r.shortName().indexOf('.') + 1);
-            series.computeIfAbsent(name, k -> new LinkedHashMap<>()).put(category, m.score());
+    /** A value on the chart's axis: itself, or its log10 on a log chart; a missing value (NaN) draws no bar. */
+    private static double scaled(double v, boolean log) {
+        if (Double.isNaN(v) || (log && v <= 0)) {
+            return Double.NaN;
         }
-        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT)
-            .title(q.id().toUpperCase(Locale.ROOT) + " throughput: " + q.title())
-            .xAxisTitle("parameters").yAxisTitle((BenchmarkResult.PRIMARY.equals(metric) ? "" : metric + ", ") + unit)
-            .build();
-        style(chart);
-        List<String> x = new ArrayList<>(categories);
-        for (Map.Entry<String, Map<String, Double>> s : series.entrySet()) {
-            List<Double> y = new ArrayList<>();
-            for (String c : x) {
-                y.add(s.getValue().getOrDefault(c, 0.0));
+        return log ? Math.log10(v) : v;
+    }
+
+    /** Half the interquartile range (XChart's error bars are symmetric), in the axis's units; 0 if unknown. */
+    private static double errorBar(Spread s, boolean log) {
+        if (!s.measured() || !s.hasQuartiles()) {
+            return 0.0;
+        }
+        if (log) {
+            return s.low() > 0 ? (Math.log10(s.high()) - Math.log10(s.low())) / 2 : 0.0;
+        }
+        return s.iqr() / 2;
+    }
+
+    private static String ratioLabel(double v) {
+        return v >= 10 ? String.format(Locale.ROOT, "%.0f", v) : String.format(Locale.ROOT, "%.2g", v);
+    }
+
+    private static String commonPrefix(List<Check> checks) {
+        String prefix = checks.get(0).id();
+        for (Check c : checks) {
+            while (!c.id().startsWith(prefix)) {
+                prefix = prefix.substring(0, prefix.length() - 1);
             }
-            chart.addSeries(s.getKey(), x, y);
         }
-        save(chart, file);
+        // cut at a dot so labels start with a whole part
+        int dot = prefix.lastIndexOf('.');
+        return checks.size() == 1 || dot < 0 ? checks.get(0).id().substring(0, checks.get(0).id().indexOf('.') + 1)
+            : prefix.substring(0, dot + 1);
     }
 
     private static void style(CategoryChart chart) {
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
-        chart.getStyler().setXAxisLabelRotation(30);
-        chart.getStyler().setYAxisDecimalPattern("#,##0.###");
+        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        chart.getStyler().setXAxisLabelRotation(0);
+        chart.getStyler().setYAxisDecimalPattern("#,##0.##");
         chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setErrorBarsColorSeriesColor(false);
+        chart.getStyler().setErrorBarsColor(java.awt.Color.BLACK);
+        chart.getStyler().setSeriesColors(new java.awt.Color[] {new java.awt.Color(0x1f77b4),
+            new java.awt.Color(0xaaaaaa)});
     }
 
     private static void save(CategoryChart chart, Path file) throws IOException {
         try (OutputStream out = Files.newOutputStream(file)) {
             BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
         }
+    }
+
+    private static String spread(Spread s) {
+        return s.hasQuartiles() ? num(s.iqr() / 2) : "—";
     }
 
     private static String num(double v) {

@@ -76,15 +76,25 @@ public final class Rounds {
     /**
      * @param spec a ratio
      * @param results a run's results, rounds one after the other
-     * @return the median over rounds of the ratio computed within each round (NaN if no round has it)
+     * @return the ratio computed within each round (NaN for a round that lacks a side), in round order
      */
-    public static double ratio(RatioSpec spec, List<BenchmarkResult> results) {
+    public static double[] ratioPerRound(RatioSpec spec, List<BenchmarkResult> results) {
         List<List<BenchmarkResult>> rounds = split(results);
         double[] perRound = new double[rounds.size()];
         for (int i = 0; i < perRound.length; i++) {
             perRound[i] = spec.compute(rounds.get(i));
         }
-        return median(perRound);
+        return perRound;
+    }
+
+    /**
+     * @param spec a ratio
+     * @param results a run's results, rounds one after the other
+     * @return the median and quartiles over rounds of the ratio computed within each round
+     *     ({@link Spread#NONE} if no round has it)
+     */
+    public static Spread ratioSpread(RatioSpec spec, List<BenchmarkResult> results) {
+        return Spread.of(ratioPerRound(spec, results));
     }
 
     /**

@@ -25,6 +25,13 @@ class ChecksTest {
         return c;
     }
 
+    /** A baseline entry of this machine with the given ratio medians (no recorded spread). */
+    static Baseline.Entry entry(Map<String, Double> ratios) {
+        Map<String, Spread> spreads = new java.util.TreeMap<>();
+        ratios.forEach((k, v) -> spreads.put(k, Spread.ofMedian(v)));
+        return new Baseline.Entry(Machine.current(), "", "", spreads, Map.of());
+    }
+
     private static Check check(List<Check> checks, String id) {
         return checks.stream().filter(c -> c.id().equals(id)).findFirst().orElseThrow();
     }
@@ -41,7 +48,7 @@ class ChecksTest {
     @Test
     void ratioIsMissingWhenABenchmarkDidNotRun() {
         List<BenchmarkResult> results = new CannedJmh().single(Q3 + "premapped", 2e7, 0).parse();
-        List<Check> checks = Checks.compare(results, null, Profile.QUICK);
+        List<Check> checks = Checks.compare(results, entry(Map.of()), Profile.QUICK);
         assertEquals(Check.Status.MISSING, check(checks, "q3.direct-mono-vs-premapped").status());
         assertTrue(Double.isNaN(check(checks, "q3.direct-mono-vs-premapped").current()));
     }
@@ -59,27 +66,54 @@ class ChecksTest {
     @Test
     void ratioWithinToleranceOfBaselinePassesAndBelowItRegresses() {
         double tolerance = Profile.QUICK.tolerance(false);
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(1.0 * (1 - tolerance) + 1e-9, 1.0, tolerance));
-        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(1.0 * (1 - tolerance) - 1e-9, 1.0, tolerance));
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(3.0, 1.0, tolerance), "an improvement never fails");
-        assertEquals(Check.Status.NEW, Checks.ratioStatus(1.0, Double.NaN, tolerance));
-        assertEquals(Check.Status.MISSING, Checks.ratioStatus(Double.NaN, 1.0, tolerance));
+        Spread one = Spread.ofMedian(1.0);
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(Spread.ofMedian(1.0 * (1 - tolerance) + 1e-9), one,
+            tolerance));
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(Spread.ofMedian(1.0 * (1 - tolerance) - 1e-9), one,
+            tolerance));
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(Spread.ofMedian(3.0), one, tolerance),
+            "an improvement never fails");
+        assertEquals(Check.Status.NEW, Checks.ratioStatus(one, Spread.NONE, tolerance));
+        assertEquals(Check.Status.MISSING, Checks.ratioStatus(Spread.NONE, one, tolerance));
+    }
+
+    @Test
+    void aDropRegressesOnlyBeyondTheNoiseOfBothRunsAndTheTolerance() {
+        double tolerance = 0.2;
+        // baseline 1.0 with quartiles 0.9 .. 1.1: a drop must put this run's upper quartile below 0.9 × 0.8 = 0.72
+        Spread base = new Spread(1.0, 0.9, 1.1, 5);
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.66, 0.71, 5), base, tolerance));
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.75, 0.72, 0.78, 5), base, tolerance),
+            "0.75 is 25% below the median, but the baseline's own spread leaves it within the tolerance");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5), base, tolerance),
+            "this run's upper quartile 0.73 reaches past 0.72: not beyond this run's noise");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5),
+            new Spread(1.0, 1.0, 1.0, 5), tolerance), "a steadier baseline (lower quartile 1.0) tells the same drop apart");
+    }
+
+    @Test
+    void aRatioSpreadWiderThanItsToleranceIsTooNoisyUnlessClearlyBelow() {
+        double tolerance = 0.2;
+        Spread base = new Spread(1.0, 0.98, 1.02, 5);
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.8, 1.25, 5), base, tolerance),
+            "the middle half spans 45% of the median");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.91, 1.1, 5), base, tolerance));
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.3, 0.2, 0.4, 5), base, tolerance),
+            "even with its wide spread the whole middle half is far below");
     }
 
     @Test
     void twoThreadQuestionsGetTheWiderTolerance() {
         assertTrue(Profile.QUICK.tolerance(true) > Profile.QUICK.tolerance(false));
         assertTrue(Profile.FULL.tolerance(true) < Profile.QUICK.tolerance(true), "the full profile is stricter");
-        Baseline base = new Baseline(Profile.QUICK, "", "", "", Map.of("q1.vringj-vs-agrona.64B.batch1", 2.0), Map.of());
+        Baseline.Entry base = entry(Map.of("q1.vringj-vs-agrona.64B.batch1", 2.0));
         // 1.5 / 2.0 = a 25% drop: inside the two-thread tolerance (40%), outside the single-thread one (20%)
         List<Check> checks = Checks.compare(q1All(3e7, 2e7).parse(), base, Profile.QUICK);
         assertEquals(Check.Status.PASS, check(checks, "q1.vringj-vs-agrona.64B.batch1").status());
-        List<Check> strict = Checks.compare(q1All(3e7, 2e7).parse(), new Baseline(Profile.FULL, "", "", "",
-            base.ratios(), Map.of()), Profile.FULL);
+        List<Check> strict = Checks.compare(q1All(3e7, 2e7).parse(), base, Profile.FULL);
         assertEquals(Check.Status.PASS, check(strict, "q1.vringj-vs-agrona.64B.batch1").status(),
             "25% drop is exactly the full profile's two-thread tolerance");
-        List<Check> worse = Checks.compare(q1All(2.9e7, 2e7).parse(), new Baseline(Profile.FULL, "", "", "",
-            base.ratios(), Map.of()), Profile.FULL);
+        List<Check> worse = Checks.compare(q1All(2.9e7, 2e7).parse(), base, Profile.FULL);
         assertEquals(Check.Status.REGRESSION, check(worse, "q1.vringj-vs-agrona.64B.batch1").status());
     }
 
@@ -102,21 +136,22 @@ class ChecksTest {
             .single("io.vringj.perf.dma.DmaIndirectionBenchmark.premapped", 2e7, 0.36).parse();
         double slow = Checks.allocationSlack(results.get(0), Profile.QUICK);
         double fast = Checks.allocationSlack(results.get(1), Profile.QUICK);
-        assertEquals(Checks.JMH_BYTES_PER_ITERATION / 33_000, slow, 1e-9);
+        assertEquals(Checks.JMH_BYTES_PER_ITERATION / (33_000 * Profile.QUICK.measurementMillis() / 1000.0), slow, 1e-9);
         assertEquals(Checks.ALLOCATION_SLACK, fast, 1e-12);
         assertTrue(Checks.allocationSlack(results.get(0), Profile.FULL) <= slow, "iterations no shorter, noise no larger");
-        List<Check> checks = Checks.compare(results, null, Profile.QUICK);
+        List<Check> checks = Checks.compare(results, entry(Map.of()), Profile.QUICK);
         assertEquals(Check.Status.NEW, check(checks, "SwiotlbBounceBenchmark.bounce[]").status(),
             "0.36 B/op over 33 000 ops is JMH's own allocation");
         assertEquals(Check.Status.NEW, check(checks, "DmaIndirectionBenchmark.premapped[]").status());
         assertEquals(Check.Status.REGRESSION, Checks.compare(new CannedJmh()
-                .single("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", 33_000, 16.0).parse(), null, Profile.QUICK)
+                .single("io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.bounce", 33_000, 16.0).parse(), entry(Map.of()),
+                Profile.QUICK)
             .get(Ratios.all().size()).status(), "16 B/op is an object per operation");
     }
 
     @Test
     void peersAreNotCheckedForAllocation() {
-        List<Check> checks = Checks.compare(q1All(3e7, 2e7).parse(), null, Profile.QUICK);
+        List<Check> checks = Checks.compare(q1All(3e7, 2e7).parse(), entry(Map.of()), Profile.QUICK);
         List<String> allocationIds = checks.stream().filter(c -> c.kind() == Check.Kind.ALLOCATION).map(Check::id)
             .toList();
         assertEquals(6, allocationIds.size(), allocationIds.toString());
@@ -129,7 +164,7 @@ class ChecksTest {
     void anAllocatingHotPathFailsTheRun() {
         CannedJmh c = q1All(3e7, 2e7);
         c.single(Q3 + "directMonomorphic", 2e7, 24.0).single(Q3 + "premapped", 2e7, 0.0);
-        List<Check> checks = Checks.compare(c.parse(), null, Profile.QUICK);
+        List<Check> checks = Checks.compare(c.parse(), entry(Map.of()), Profile.QUICK);
         assertTrue(Checks.anyRegression(checks));
         assertEquals(Check.Status.REGRESSION, check(checks, "DmaIndirectionBenchmark.directMonomorphic[]").status());
     }
@@ -142,18 +177,21 @@ class ChecksTest {
         Check large = check(checks, "q1.vringj-vs-agrona.4096B.batch1");
         assertEquals(Boolean.TRUE, large.targetMet(), "4.0 >= target 4.0");
         assertEquals(null, check(checks, "q1.vringj-vs-jctools.64B.batch1").targetMet(), "no target");
-        List<Check> low = Checks.compare(q1All(1e7, 2e7).parse(), null, Profile.QUICK);
+        List<Check> low = Checks.compare(q1All(1e7, 2e7).parse(), entry(Map.of()), Profile.QUICK);
         assertEquals(Boolean.FALSE, check(low, "q1.vringj-vs-agrona.64B.batch1").targetMet());
         assertFalse(Checks.anyRegression(low), "a missed target is reported, not a regression");
     }
 
     @Test
-    void newBaselineKeepsFiguresThisRunDidNotMeasure() {
-        Baseline previous = new Baseline(Profile.QUICK, "then", "m", "", Map.of("q6.several-areas-vs-one", 1.7,
-            "q1.vringj-vs-agrona.64B.batch1", 9.0), Map.of("SwiotlbBounceBenchmark.bounce[bytes=4096]", 0.0));
-        Baseline next = Checks.baselineOf(q1All(3e7, 2e7).parse(), Profile.QUICK, "now", "m2", "note", previous);
-        assertEquals(1.7, next.ratios().get("q6.several-areas-vs-one"), 1e-9);
-        assertEquals(1.5, next.ratios().get("q1.vringj-vs-agrona.64B.batch1"), 1e-9, "measured figures replace old ones");
+    void newBaselineEntryKeepsFiguresThisRunDidNotMeasure() {
+        Baseline.Entry previous = new Baseline.Entry(Machine.current(), "then", "", Map.of("q6.several-areas-vs-one",
+            Spread.ofMedian(1.7), "q1.vringj-vs-agrona.64B.batch1", Spread.ofMedian(9.0)),
+            Map.of("SwiotlbBounceBenchmark.bounce[bytes=4096]", 0.0));
+        Baseline.Entry next = Checks.entryOf(q1All(3e7, 2e7).parse(), Machine.current(), "now", "note", previous);
+        assertEquals(1.7, next.ratios().get("q6.several-areas-vs-one").median(), 1e-9);
+        assertEquals(1.5, next.ratios().get("q1.vringj-vs-agrona.64B.batch1").median(), 1e-9,
+            "measured figures replace old ones");
+        assertEquals(1, next.ratios().get("q1.vringj-vs-agrona.64B.batch1").rounds(), "with their spread");
         assertTrue(next.allocation().containsKey("SwiotlbBounceBenchmark.bounce[bytes=4096]"));
         assertTrue(next.allocation().containsKey("RingThroughputBenchmark.vringj[batch=1, payloadBytes=64]"));
         assertFalse(next.ratios().containsKey("q3.direct-mono-vs-premapped"), "unmeasured and not in the old baseline");
@@ -168,5 +206,100 @@ class ChecksTest {
             assertTrue(r.numerator().benchmark().startsWith(r.question().simpleClassName() + "."), r.id());
             assertTrue(r.denominator().benchmark().startsWith(r.question().simpleClassName() + "."), r.id());
         }
+    }
+
+    private static final MachineLoad QUIET = new MachineLoad(1.0, 1.5, 0.0, 2);
+
+    /** Five rounds of Q1 and Q3; the Q1 vringj/agrona ratios wobble by ± {@code q1Wobble} over the rounds. */
+    private static List<BenchmarkResult> fiveRounds(double q1Wobble, double mono) {
+        CannedJmh c = new CannedJmh();
+        double[] w = {0, -1, 1, -0.5, 0.5};
+        for (double x : w) {
+            for (String payload : Ratios.PAYLOADS) {
+                for (String batch : Ratios.BATCHES) {
+                    c.q1("vringj", payload, batch, 2e7 * (1 + x * q1Wobble), 0.001);
+                    c.q1("agrona", payload, batch, 2e7, 0.0);
+                }
+            }
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 2e7 * mono, 0.0);
+        }
+        return c.parse();
+    }
+
+    private static Baseline.Entry steadyEntry() {
+        Map<String, Spread> ratios = new java.util.TreeMap<>();
+        for (RatioSpec r : Ratios.all()) {
+            ratios.put(r.id(), new Spread(1.0, 0.98, 1.02, 5));
+        }
+        return new Baseline.Entry(Machine.current(), "", "", ratios, Map.of());
+    }
+
+    @Test
+    void withoutAnEntryForThisMachineNothingIsJudgedAndTheVerdictSaysSo() {
+        List<Check> checks = Checks.compare(fiveRounds(0.01, 0.1), null, Profile.QUICK);
+        Check mono = check(checks, "q3.direct-mono-vs-premapped");
+        assertEquals(Check.Status.UNJUDGED, mono.status(), "0.1 would be a regression against any baseline near 1");
+        assertEquals(0.98, mono.target(), 0, "its target is still shown");
+        assertEquals(Check.Status.MISSING, check(checks, "q5.iotlb-cached-vs-identity").status());
+        assertTrue(checks.stream().filter(c -> c.kind() == Check.Kind.ALLOCATION)
+            .allMatch(c -> c.status() == Check.Status.UNJUDGED));
+        Verdict.Judgement j = Checks.judge(checks, new MachineLoad(9.0, 9.0, 0.2, 2));
+        assertEquals(Verdict.NO_BASELINE, j.verdict(), "even on a busy machine: nothing to judge against");
+        assertEquals(3, j.verdict().exitCode());
+        assertEquals("NO BASELINE FOR THIS MACHINE", j.verdict().label());
+    }
+
+    @Test
+    void aBusyMachineIsTooNoisyToJudgeInsteadOfListingRegressions() {
+        List<Check> checks = Checks.compare(fiveRounds(0.01, 0.1), steadyEntry(), Profile.QUICK);
+        assertEquals(Check.Status.REGRESSION, check(checks, "q3.direct-mono-vs-premapped").status());
+        Verdict.Judgement busy = Checks.judge(checks, new MachineLoad(7.8, 8.5, 0.0, 2));
+        assertEquals(Verdict.TOO_NOISY, busy.verdict());
+        assertEquals(4, busy.verdict().exitCode());
+        assertTrue(busy.reasons().get(0).contains("load average 7.80"), busy.reasons().toString());
+        Verdict.Judgement stolen = Checks.judge(checks, new MachineLoad(1.0, 1.0, 0.3, 2));
+        assertEquals(Verdict.TOO_NOISY, stolen.verdict());
+        Verdict.Judgement quiet = Checks.judge(checks, QUIET);
+        assertEquals(Verdict.REGRESSION, quiet.verdict(), "on a quiet machine the drop is real");
+        assertEquals(List.of("q3.direct-mono-vs-premapped"), quiet.reasons());
+    }
+
+    @Test
+    void roundsThatDisagreeOnManyRatiosMakeTheRunTooNoisy() {
+        // vringj/agrona per round: 1, 0.4, 1.6, 0.7, 1.3 (quartiles 0.7 .. 1.3: 60% of the median) on 6 of the 7
+        List<Check> checks = Checks.compare(fiveRounds(0.6, 1.0), steadyEntry(), Profile.QUICK);
+        assertEquals(Check.Status.NOISY, check(checks, "q1.vringj-vs-agrona.64B.batch1").status());
+        Verdict.Judgement j = Checks.judge(checks, QUIET);
+        assertEquals(Verdict.TOO_NOISY, j.verdict());
+        assertTrue(j.reasons().get(0).startsWith("6 of 7 judged ratios"), j.reasons().toString());
+    }
+
+    @Test
+    void aFewNoisyRatiosAreReportedButTheRestIsJudged() {
+        // two-thread ratios steady (± 5%), one single-thread ratio noisy
+        CannedJmh c = new CannedJmh();
+        double[] mono = {1.0, 0.6, 1.4, 0.75, 1.25};
+        for (double m : mono) {
+            for (String payload : Ratios.PAYLOADS) {
+                for (String batch : Ratios.BATCHES) {
+                    c.q1("vringj", payload, batch, 2e7 * (0.95 + 0.1 * (m - 0.6) / 0.8), 0.001);
+                    c.q1("agrona", payload, batch, 2e7, 0.0);
+                }
+            }
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 2e7 * m, 0.0);
+        }
+        List<Check> checks = Checks.compare(c.parse(), steadyEntry(), Profile.QUICK);
+        assertEquals(Check.Status.NOISY, check(checks, "q3.direct-mono-vs-premapped").status());
+        assertEquals(Check.Status.PASS, check(checks, "q1.vringj-vs-agrona.64B.batch1").status());
+        Verdict.Judgement j = Checks.judge(checks, QUIET);
+        assertEquals(Verdict.PASS, j.verdict(), "1 noisy ratio of 7 is under the quarter");
+        assertTrue(j.reasons().get(0).contains("q3.direct-mono-vs-premapped"), j.reasons().toString());
+    }
+
+    @Test
+    void aQuietRunWithinToleranceOfItsMachinesEntryPasses() {
+        Verdict.Judgement j = Checks.judge(Checks.compare(fiveRounds(0.01, 1.0), steadyEntry(), Profile.QUICK), QUIET);
+        assertEquals(Verdict.PASS, j.verdict(), j.reasons().toString());
+        assertEquals(0, j.verdict().exitCode());
     }
 }

@@ -14,58 +14,107 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class ReportWriterTest {
+    private static final String Q3 = "io.vringj.perf.dma.DmaIndirectionBenchmark.";
+
     @TempDir
     Path dir;
 
+    /** Five rounds of every Q1 peer and of Q3 (premapped 2e7; monomorphic 1e7 ± a little; megamorphic 1e5). */
     private static List<BenchmarkResult> results() {
         CannedJmh c = new CannedJmh();
-        for (String payload : Ratios.PAYLOADS) {
-            for (String batch : Ratios.BATCHES) {
-                c.q1("vringj", payload, batch, 4e7, 0.001);
-                c.q1("agrona", payload, batch, 2e7, 0.0);
-                c.q1("jctools", payload, batch, 3e7, 0.0);
-                c.q1("abq", payload, batch, 3e6, 4.8);
+        double[] wobble = {1.0, 0.98, 1.02, 0.99, 1.01};
+        for (double w : wobble) {
+            for (String payload : Ratios.PAYLOADS) {
+                for (String batch : Ratios.BATCHES) {
+                    c.q1("vringj", payload, batch, 4e7 * w, 0.001);
+                    c.q1("vringjPacked", payload, batch, 4e7, 0.001);
+                    c.q1("agrona", payload, batch, 2e7, 0.0);
+                    c.q1("jctools", payload, batch, 3e7, 0.0);
+                    c.q1("abq", payload, batch, 3e6, 4.8);
+                }
             }
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 1e7 * w, 0.0)
+                .single(Q3 + "directMegamorphic", 1e5, 0.0);
         }
-        return c.single("io.vringj.perf.dma.DmaIndirectionBenchmark.premapped", 2e7, 0.0)
-            .single("io.vringj.perf.dma.DmaIndirectionBenchmark.directMonomorphic", 1e7, 0.0).parse();
+        return c.parse();
+    }
+
+    private static ReportWriter.RunInfo info(Baseline baseline, Baseline.Entry entry, List<Check> checks) {
+        MachineLoad load = new MachineLoad(1.2, 1.9, 0.001, 2);
+        return new ReportWriter.RunInfo(Profile.QUICK, "now", Machine.current(), load, "5 builds",
+            "perf/baseline/quick.json", baseline, entry, Checks.judge(checks, load));
     }
 
     @Test
-    void writesMarkdownWithVerdictRatiosAllocationAndThroughputs() throws Exception {
+    void showsPerRatioThisRunTheBaselineTheSpreadAndTheDecision() throws Exception {
         List<BenchmarkResult> results = results();
-        Baseline base = new Baseline(Profile.QUICK, "earlier", "same box", "", Map.of("q3.direct-mono-vs-premapped", 1.0),
-            Map.of());
-        List<Check> checks = Checks.compare(results, base, Profile.QUICK);
-        Path md = ReportWriter.write(dir, new ReportWriter.RunInfo(Profile.QUICK, "now", "test machine", "5 builds",
-            "perf/baseline/quick.json", base), results, checks);
+        Baseline.Entry entry = new Baseline.Entry(Machine.current(), "earlier", "quiet",
+            Map.of("q3.direct-mono-vs-premapped", new Spread(1.0, 0.98, 1.01, 5)), Map.of());
+        Baseline base = new Baseline(Profile.QUICK, List.of(entry));
+        List<Check> checks = Checks.compare(results, entry, Profile.QUICK);
+        Path md = ReportWriter.write(dir, info(base, entry, checks), results, checks);
         String text = Files.readString(md);
-        assertTrue(text.contains("**Verdict: REGRESSION (1)**"), "0.5 against a baseline of 1.0 is a regression");
-        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 | 1.000 |"
-            + " -50.0% | REGRESSION | ≥ 0.980 | no |"), text);
-        assertTrue(text.contains("| q1 | vringj / agrona messages/s, 64 B, batch 1 | 2.000 | — | — | NEW | ≥ 1.000 | yes |"),
-            text);
-        assertTrue(text.contains("| RingThroughputBenchmark.vringj[batch=1, payloadBytes=64] | 0.001 | — | 0.500 | NEW |"),
+        assertTrue(text.contains("**Verdict: REGRESSION** (exit status 1)"), text);
+        assertTrue(text.contains("- q3.direct-mono-vs-premapped"), "the reason names the ratio: " + text);
+        // per round 0.5 × (1.0, 0.98, 1.02, 0.99, 1.01): median 0.5, quartiles 0.495 .. 0.505
+        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 | 0.005 |"
+            + " 1.000 | 0.015 | -50.0% | REGRESSION | ≥ 0.980 | no |"), text);
+        assertTrue(text.contains("| q1 | vringj / agrona messages/s, 64 B, batch 1 | 2.000 | 0.020 | — | — | — | new |"
+            + " ≥ 1.000 | yes |"), text);
+        assertTrue(text.contains("| RingThroughputBenchmark.vringj[batch=1, payloadBytes=64] | 0.001 | — | 0.500 | new |"),
             text);
         assertTrue(text.contains("| RingThroughputBenchmark.abq | batch=1, payloadBytes=64 | messages | 3.00 M |"), text);
-        assertTrue(text.contains("- machine: test machine"));
+        assertTrue(text.contains("- while measuring: load average 1.20 (median; max 1.90; limit 3.00), steal 0.1%"),
+            text);
         assertTrue(text.contains("- note: 5 builds"));
-        assertTrue(text.contains("![q1-ratios.png](q1-ratios.png)"));
+        assertTrue(text.contains("- this machine's entry: recorded earlier on "), text);
+        assertTrue(text.contains("![q1-vringj-vs-agrona.png](q1-vringj-vs-agrona.png)"), text);
         assertTrue(text.contains("(jmh-result.json)"));
     }
 
     @Test
-    void drawsRatioAndThroughputChartsAsPngPerMeasuredQuestion() throws Exception {
+    void withoutThisMachinesEntryEveryRatioIsShownWithItsTargetAndNoneJudged() throws Exception {
         List<BenchmarkResult> results = results();
-        ReportWriter.write(dir, new ReportWriter.RunInfo(Profile.QUICK, "now", "m", "", "b.json", null), results,
-            Checks.compare(results, null, Profile.QUICK));
-        for (String name : List.of("q1-ratios.png", "q1-throughput.png", "q3-ratios.png", "q3-throughput.png")) {
-            BufferedImage image = ImageIO.read(dir.resolve(name).toFile());
+        Baseline other = new Baseline(Profile.QUICK, List.of(new Baseline.Entry(new Machine("Some Other CPU", 64, "25",
+            "Linux"), "then", "", Map.of("q3.direct-mono-vs-premapped", Spread.ofMedian(9.0)), Map.of())));
+        List<Check> checks = Checks.compare(results, null, Profile.QUICK);
+        String text = Files.readString(ReportWriter.write(dir, info(other, null, checks), results, checks));
+        assertTrue(text.contains("**Verdict: NO BASELINE FOR THIS MACHINE** (exit status 3)"), text);
+        assertTrue(text.contains("- this machine's entry: none (figures are shown, not judged)"), text);
+        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 | 0.005 |"
+            + " — | — | — | not judged | ≥ 0.980 | no |"), text);
+        assertTrue(text.contains("entries for: Some Other CPU, 64 CPUs"), text);
+    }
+
+    @Test
+    void oneChartPerQuestionOrPerComparisonWithAtMostEightBars() throws Exception {
+        List<BenchmarkResult> results = results();
+        List<Check> checks = Checks.compare(results, null, Profile.QUICK);
+        Map<String, List<Check>> groups = ReportWriter.chartGroups(checks);
+        assertEquals(List.of("q1-packed-vs-split", "q1-vringj-vs-agrona", "q1-vringj-vs-jctools", "q1-vringj-vs-abq",
+            "q3"), List.copyOf(groups.keySet()));
+        groups.values().forEach(g -> assertTrue(g.size() <= ReportWriter.MAX_BARS, g.size() + " bars"));
+        assertEquals(6, groups.get("q1-vringj-vs-agrona").size());
+
+        ReportWriter.write(dir, info(null, null, checks), results, checks);
+        for (String name : groups.keySet()) {
+            BufferedImage image = ImageIO.read(dir.resolve(name + ".png").toFile());
             assertNotNull(image, name + " is a readable image");
-            assertEquals(1000, image.getWidth(), name);
-            assertEquals(560, image.getHeight(), name);
+            assertEquals(900, image.getWidth(), name);
         }
-        assertTrue(Files.notExists(dir.resolve("q2-ratios.png")), "no chart for a question that did not run");
-        assertTrue(Files.readString(dir.resolve(ReportWriter.REPORT)).contains("none at b.json"));
+        assertTrue(Files.notExists(dir.resolve("q2.png")), "no chart for a question that did not run");
+        assertTrue(Files.readString(dir.resolve(ReportWriter.REPORT)).contains("none at perf/baseline/quick.json"));
+    }
+
+    @Test
+    void ratiosSpanningMoreThanTenfoldAreDrawnOnALogAxisEvenWithAMissingBaseline() throws Exception {
+        // q3: monomorphic 0.5, megamorphic 0.005 (100x apart); the baseline has only one of them
+        List<BenchmarkResult> results = results();
+        Baseline.Entry entry = new Baseline.Entry(Machine.current(), "", "",
+            Map.of("q3.direct-mono-vs-premapped", new Spread(0.5, 0.3, 0.6, 5)), Map.of());
+        List<Check> checks = Checks.compare(results, entry, Profile.QUICK);
+        ReportWriter.write(dir, info(new Baseline(Profile.QUICK, List.of(entry)), entry, checks), results, checks);
+        BufferedImage image = ImageIO.read(dir.resolve("q3.png").toFile());
+        assertNotNull(image, "drawn without zero or negative values on the log axis");
     }
 }
