@@ -186,10 +186,8 @@ final class PackedReferenceDevice {
                     if ((eFlags & PackedRing.DESC_F_INDIRECT) != 0) {
                         return breaks(RingError.NESTED_INDIRECT);
                     }
-                    if ((eFlags & ~PackedRing.DESC_F_WRITE) != 0) {
-                        return breaks(RingError.BAD_INDIRECT_FLAGS);
-                    }
-                    boolean write = eFlags == PackedRing.DESC_F_WRITE;
+                    // only WRITE means anything inside a packed table; the other bits are ignored [virtio 2.8.19]
+                    boolean write = (eFlags & PackedRing.DESC_F_WRITE) != 0;
                     RingError bad = checkBuffer(eAddr, eLen, write, sawWritable, readable + writable);
                     if (bad == RingError.TRANSLATION_MISS) {
                         return new Miss();

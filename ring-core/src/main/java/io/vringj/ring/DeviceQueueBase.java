@@ -172,7 +172,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             throw fail(RingError.INDIRECT_NOT_NEGOTIATED, "descriptor " + index + " of head " + head, null);
         }
         if (inIndirect) {
-            throw fail(RingError.NESTED_INDIRECT, "descriptor " + index + " of head " + head + "'s indirect table", null);
+            throw nestedIndirect(head, index);
         }
         if (hasNext) {
             throw fail(RingError.INDIRECT_WITH_NEXT, "descriptor " + index + " of head " + head, null);
@@ -185,6 +185,11 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             throw fail(RingError.INDIRECT_TOO_LARGE, "descriptor " + index + " of head " + head + " points to "
                 + len / 16 + " entries, queue size " + queueSize, null);
         }
+    }
+
+    /** An INDIRECT descriptor inside an indirect table: one table per descriptor [virtio 2.7.5.3.1, 2.8.19]. */
+    final VirtqueueException nestedIndirect(int head, int index) {
+        return fail(RingError.NESTED_INDIRECT, "entry " + index + " of head " + head + "'s indirect table", null);
     }
 
     /**

@@ -175,14 +175,11 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             long off = base + i * DESC_SIZE;
             int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
             if ((flags & DESC_F_INDIRECT) != 0) {
-                throw fail(RingError.NESTED_INDIRECT, "entry " + i + " of the indirect table at position " + nextAvail,
-                    null);
+                throw nestedIndirect(nextAvail, i);
             }
-            if ((flags & ~DESC_F_WRITE) != 0) {
-                throw fail(RingError.BAD_INDIRECT_FLAGS, "entry " + i + " of the indirect table at position "
-                    + nextAvail + " has flags 0x" + Integer.toHexString(flags), null);
-            }
-            boolean write = flags == DESC_F_WRITE;
+            // entries are walked in order, len/16 of them: only WRITE means anything here [virtio 2.8.19]; NEXT
+            // and the AVAIL/USED bits are ignored, as QEMU, DPDK vhost and rust-vmm do (DPDK's driver sets them)
+            boolean write = (flags & DESC_F_WRITE) != 0;
             addBuffer(chain, nextAvail, i, true, table.get(DESC_LE_LONG, off + DESC_ADDR),
                 Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN)), write, writable);
             writable |= write;

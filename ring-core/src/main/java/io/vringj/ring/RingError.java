@@ -25,8 +25,6 @@ public enum RingError {
     BAD_INDIRECT_LENGTH(true, "indirect table length is 0 or not a multiple of 16"),
     /** An indirect table with more entries than the queue size. */
     INDIRECT_TOO_LARGE(true, "indirect table has more entries than the queue size"),
-    /** A packed indirect table entry with a flag other than WRITE [virtio 2.8.19]. */
-    BAD_INDIRECT_FLAGS(true, "packed indirect table entry has a flag other than WRITE"),
     /** INDIRECT used although VIRTIO_F_INDIRECT_DESC was not negotiated. */
     INDIRECT_NOT_NEGOTIATED(true, "INDIRECT descriptor but VIRTIO_F_INDIRECT_DESC was not negotiated"),
     /** The chain's total length is 2^32 or more [virtio 2.7.5]. */

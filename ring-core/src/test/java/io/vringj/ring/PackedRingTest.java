@@ -121,11 +121,45 @@ class PackedRingTest {
     }
 
     @Test
-    void rejectsFlagsOtherThanWriteInsideATable() throws Exception {
+    void ignoresFlagsOtherThanWriteInsideATable() throws Exception {
+        // issue 11 item 2, as DPDK's virtio driver writes its tables: NEXT and AVAIL/USED bits on entries
+        try (RawPackedRing ring = new RawPackedRing(8, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, BUF, 64, DESC_F_NEXT | PackedRing.DESC_F_AVAIL)
+                .indirect(1, BUF + 64, 64, DESC_F_WRITE | PackedRing.DESC_F_AVAIL);
+            ring.avail(RawRing.INDIRECT, 32, 5, DESC_F_INDIRECT);
+            DeviceQueue device = ring.device();
+            DescriptorChain chain = new DescriptorChain();
+            assertTrue(device.pop(chain));
+            assertEquals(5, chain.head());
+            assertEquals(64, chain.readableLength());
+            assertEquals(64, chain.writableLength());
+            assertEquals(3, chain.descriptorCount(), "the INDIRECT descriptor and both entries");
+            assertFalse(device.isBroken());
+        }
+    }
+
+    @Test
+    void walksEveryEntryOfATableWhateverItsNextAndUsedBits() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
-            ring.indirect(0, BUF, 8, DESC_F_NEXT).indirect(1, BUF, 8, 0);
+            // entry 0 says "no NEXT", entry 1 carries the USED bit: all len/16 entries are still walked in order
+            ring.indirect(0, BUF, 8, 0)
+                .indirect(1, BUF + 8, 16, PackedRing.DESC_F_USED | DESC_F_NEXT)
+                .indirect(2, BUF + 24, 32, DESC_F_WRITE | PackedRing.DESC_F_USED | PackedRing.DESC_F_AVAIL);
+            ring.avail(RawRing.INDIRECT, 48, 1, DESC_F_INDIRECT);
+            DescriptorChain chain = new DescriptorChain();
+            assertTrue(ring.device().pop(chain));
+            assertEquals(24, chain.readableLength());
+            assertEquals(32, chain.writableLength());
+        }
+    }
+
+    @Test
+    void rejectsIndirectInsideATableAmongStrayFlags() throws Exception {
+        try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, BUF, 8, DESC_F_NEXT | PackedRing.DESC_F_AVAIL)
+                .indirect(1, RawRing.INDIRECT, 16, DESC_F_INDIRECT | PackedRing.DESC_F_AVAIL);
             ring.avail(RawRing.INDIRECT, 32, 0, DESC_F_INDIRECT);
-            popFails(ring.device(), RingError.BAD_INDIRECT_FLAGS);
+            popFails(ring.device(), RingError.NESTED_INDIRECT);
         }
     }
 
