@@ -170,7 +170,11 @@ public sealed interface DriverQueue permits DriverQueueBase {
      * call this before sleeping, and poll again instead if it returns true (otherwise an
      * interrupt may be lost).
      *
-     * @return whether used chains are already waiting
+     * <p>The used index read here is checked by the same rule as in {@link #pollUsed()}: a device
+     * that broke it latches the queue broken, and this method returns true so that the caller's
+     * next {@link #pollUsed()} reports the error rather than sleeping.
+     *
+     * @return whether used chains are already waiting (or the queue is broken)
      */
     boolean enableInterrupts();
 

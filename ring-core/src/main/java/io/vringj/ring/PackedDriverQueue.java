@@ -230,6 +230,12 @@ final class PackedDriverQueue extends DriverQueueBase {
     @Override
     public boolean enableInterrupts() {
         eventFlagsShadow = PackedRing.arm(driverEvent, eventIdx, lastUsed, usedWrap, eventFlagsShadow);
+        if (broken != null) {
+            // "poll now": the caller's next pollUsed reports the error instead of sleeping
+            return true;
+        }
+        // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed;
+        // what it finds is checked by pollUsed like any other used descriptor
         int flags = (short) SHORT.getAcquire(desc, lastUsed * DESC_SIZE + DESC_FLAGS);
         return PackedRing.isUsed(flags, usedWrap);
     }

@@ -232,13 +232,9 @@ final class SplitDriverQueue extends DriverQueueBase {
     public int pollUsed() throws VirtqueueException {
         checkNotBroken();
         if (lastUsed == cachedUsed) {
-            // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
-            cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
-            int ahead = (cachedUsed - lastUsed) & 0xFFFF;
-            if (ahead > inFlight()) {
-                // more used entries than chains in flight: at least one of them is bogus
-                throw fail(RingError.USED_IDX_TOO_FAR, "used idx " + cachedUsed + ", driver's last used idx " + lastUsed
-                    + ", " + inFlight() + " chains in flight, queue size " + queueSize);
+            int ahead = readUsedIdx();
+            if (ahead < 0) {
+                throw broken;
             }
             if (ahead == 0) {
                 return NONE;
@@ -266,6 +262,26 @@ final class SplitDriverQueue extends DriverQueueBase {
         return head;
     }
 
+    /**
+     * Rereads used->idx into {@code cachedUsed}; every read of it goes through here, so each applies the
+     * same rule: the device may not be further ahead than the chains in flight.
+     *
+     * @return how many used entries are waiting, or -1 if the device broke the rule (the queue is then broken)
+     */
+    private int readUsedIdx() {
+        // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
+        int idx = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
+        int ahead = (idx - lastUsed) & 0xFFFF;
+        if (ahead > inFlight()) {
+            // more used entries than chains in flight: at least one of them is bogus
+            fail(RingError.USED_IDX_TOO_FAR, "used idx " + idx + ", driver's last used idx " + lastUsed + ", "
+                + inFlight() + " chains in flight, queue size " + queueSize);
+            return -1;
+        }
+        cachedUsed = idx;
+        return ahead;
+    }
+
     @Override
     public boolean enableInterrupts() {
         if ((availFlagsShadow & AVAIL_F_NO_INTERRUPT) != 0) {
@@ -278,8 +294,8 @@ final class SplitDriverQueue extends DriverQueueBase {
         // full fence: our wish (flags / used_event) must be visible before we recheck used->idx; pairs
         // with the fence in SplitDeviceQueue.publishUsed between its idx store and reading our wish
         VarHandle.fullFence();
-        cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
-        return cachedUsed != lastUsed;
+        // a broken queue answers "poll now", so the caller's next pollUsed reports the error instead of sleeping
+        return broken != null || readUsedIdx() != 0;
     }
 
     @Override

@@ -276,6 +276,23 @@ class PackedRingTest {
     }
 
     @Test
+    void driverChecksUsedDescriptorsSeenByEnableInterrupts() throws Exception {
+        // the packed counterpart of the split ring's used-idx jump: every used descriptor is checked when taken
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.used(0, a, 0, true).used(1, a, 0, true);
+            assertTrue(driver.enableInterrupts());
+            assertEquals(a, driver.pollUsed());
+            assertTrue(driver.enableInterrupts());
+            VirtqueueException e = assertThrows(VirtqueueException.class, driver::pollUsed);
+            assertEquals(RingError.USED_ID_NOT_IN_FLIGHT, e.error());
+            assertTrue(driver.enableInterrupts(), "a broken queue never tells the caller to sleep");
+        }
+    }
+
+    @Test
     void driverNeverHandsOutTheSameIdTwice() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             DriverQueue driver = ring.driver();
