@@ -2,6 +2,7 @@ package io.vringj.properties;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
@@ -168,7 +169,8 @@ final class PackedReferenceDevice {
                 if (len == 0 || len % 16 != 0) {
                     return breaks(RingError.BAD_INDIRECT_LENGTH);
                 }
-                if (len / 16 > queueSize) {
+                // generated chains stay far below DeviceQueue.MAX_CHAIN_PIECES, so that limit is not modelled
+                if (len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
                     return breaks(RingError.INDIRECT_TOO_LARGE);
                 }
                 Reach table = reach(addr, len);

@@ -4,6 +4,7 @@ import static io.vringj.properties.MaliciousRing.LE_INT;
 import static io.vringj.properties.MaliciousRing.LE_LONG;
 import static io.vringj.properties.MaliciousRing.LE_SHORT;
 
+import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.SplitRing;
 import java.lang.foreign.MemorySegment;
@@ -128,7 +129,8 @@ final class ReferenceDevice {
                 if ((flags & SplitRing.DESC_F_NEXT) != 0) {
                     return "INDIRECT with NEXT";
                 }
-                if (len == 0 || len % 16 != 0 || len / 16 > queueSize) {
+                // generated chains stay far below DeviceQueue.MAX_CHAIN_PIECES, so that limit is not modelled
+                if (len == 0 || len % 16 != 0 || len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
                     return "indirect table length " + len;
                 }
                 if (!reachable(addr, len)) {

@@ -181,9 +181,9 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             throw fail(RingError.BAD_INDIRECT_LENGTH, "descriptor " + index + " of head " + head + " has length " + len,
                 null);
         }
-        if (len / 16 > queueSize) {
+        if (len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
             throw fail(RingError.INDIRECT_TOO_LARGE, "descriptor " + index + " of head " + head + " points to "
-                + len / 16 + " entries, queue size " + queueSize, null);
+                + len / 16 + " entries; at most " + DeviceQueue.MAX_INDIRECT_ENTRIES, null);
         }
     }
 
@@ -264,6 +264,10 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             }
         } catch (TranslationException e) {
             throw translationFailure("buffer of descriptor " + index + " of head " + head, e);
+        }
+        if (chain.tooManyPieces()) {
+            throw fail(RingError.CHAIN_TOO_MANY_PIECES, "descriptor " + index + (inIndirect ? " of the indirect table" : "")
+                + " of head " + head + " takes the chain past " + DeviceQueue.MAX_CHAIN_PIECES + " pieces", null);
         }
     }
 }

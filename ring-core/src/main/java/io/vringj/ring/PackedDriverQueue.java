@@ -90,7 +90,7 @@ final class PackedDriverQueue extends DriverQueueBase {
     @Override
     public int add(BufferChain chain) throws VirtqueueException {
         checkNotBroken();
-        checkNotEmpty(chain);
+        checkChainSize(chain);
         int n = chain.size();
         if (n > numFree) {
             return NO_ROOM;

@@ -123,7 +123,7 @@ final class SplitDriverQueue extends DriverQueueBase {
     @Override
     public int add(BufferChain chain) throws VirtqueueException {
         checkNotBroken();
-        checkNotEmpty(chain);
+        checkChainSize(chain);
         int n = chain.size();
         if (n > numFree) {
             return NO_ROOM;

@@ -165,13 +165,13 @@ class PackedRingTest {
 
     @Test
     void rejectsBadIndirectTableLengths() throws Exception {
-        for (long len : new long[] {0, 24, 16 * 5}) {
+        for (long len : new long[] {0, 24}) {
             try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
                 for (int i = 0; i < 5; i++) {
                     ring.indirect(i, BUF, 8, 0);
                 }
                 ring.avail(RawRing.INDIRECT, len, 0, DESC_F_INDIRECT);
-                popFails(ring.device(), len == 16 * 5 ? RingError.INDIRECT_TOO_LARGE : RingError.BAD_INDIRECT_LENGTH);
+                popFails(ring.device(), RingError.BAD_INDIRECT_LENGTH);
             }
         }
     }

@@ -52,7 +52,12 @@ final class RawPackedRing implements AutoCloseable {
 
     /** Writes entry {@code i} of the indirect table at {@link RawRing#INDIRECT}. */
     RawPackedRing indirect(int i, long addr, long len, int flags) {
-        write(raw.memory.slice(RawRing.INDIRECT, 16L * (i + 1)), i, addr, len, 0, flags);
+        return table(RawRing.INDIRECT, i, addr, len, flags);
+    }
+
+    /** Writes entry {@code i} of an indirect table at guest-physical {@code table}. */
+    RawPackedRing table(long table, int i, long addr, long len, int flags) {
+        write(raw.memory.slice(table, 16L * (i + 1)), i, addr, len, 0, flags);
         return this;
     }
 
