@@ -177,13 +177,14 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         if (hasNext) {
             throw fail(RingError.INDIRECT_WITH_NEXT, "descriptor " + index + " of head " + head, null);
         }
-        if (len == 0 || len % 16 != 0) {
+        if (len == 0 || len % RingFormat.DESC_SIZE != 0) {
             throw fail(RingError.BAD_INDIRECT_LENGTH, "descriptor " + index + " of head " + head + " has length " + len,
                 null);
         }
-        if (len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
+        long entries = len / RingFormat.DESC_SIZE;
+        if (entries > DeviceQueue.MAX_INDIRECT_ENTRIES) {
             throw fail(RingError.INDIRECT_TOO_LARGE, "descriptor " + index + " of head " + head + " points to "
-                + len / 16 + " entries; at most " + DeviceQueue.MAX_INDIRECT_ENTRIES, null);
+                + entries + " entries; at most " + DeviceQueue.MAX_INDIRECT_ENTRIES, null);
         }
     }
 

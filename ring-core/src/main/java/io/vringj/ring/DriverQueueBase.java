@@ -92,7 +92,7 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
 
     static void checkTableSize(BufferChain chain, java.lang.foreign.MemorySegment table) {
         checkChainSize(chain);
-        long need = 16L * chain.size();
+        long need = RingFormat.DESC_SIZE * chain.size();
         if (table.byteSize() < need) {
             throw new IllegalArgumentException("indirect table of " + table.byteSize() + " bytes is too small for "
                 + chain.size() + " descriptors (" + need + " bytes)");

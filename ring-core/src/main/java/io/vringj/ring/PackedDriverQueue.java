@@ -1,25 +1,26 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.PackedRing.DESC_ADDR;
 import static io.vringj.ring.PackedRing.DESC_FLAGS;
-import static io.vringj.ring.PackedRing.DESC_F_INDIRECT;
-import static io.vringj.ring.PackedRing.DESC_F_NEXT;
-import static io.vringj.ring.PackedRing.DESC_F_WRITE;
 import static io.vringj.ring.PackedRing.DESC_ID;
-import static io.vringj.ring.PackedRing.DESC_LEN;
-import static io.vringj.ring.PackedRing.DESC_SIZE;
 import static io.vringj.ring.PackedRing.EVENT_FLAGS;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
-import static io.vringj.ring.SplitRing.DESC_LE_INT;
-import static io.vringj.ring.SplitRing.DESC_LE_LONG;
-import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
-import static io.vringj.ring.SplitRing.SHORT;
+import static io.vringj.ring.RingFormat.DESC_ADDR;
+import static io.vringj.ring.RingFormat.DESC_F_INDIRECT;
+import static io.vringj.ring.RingFormat.DESC_F_NEXT;
+import static io.vringj.ring.RingFormat.DESC_F_WRITE;
+import static io.vringj.ring.RingFormat.DESC_LEN;
+import static io.vringj.ring.RingFormat.DESC_LE_INT;
+import static io.vringj.ring.RingFormat.DESC_LE_LONG;
+import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
+import static io.vringj.ring.RingFormat.DESC_SIZE;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
+import static io.vringj.ring.RingFormat.SHORT;
+import static io.vringj.ring.RingFormat.checkArea;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
@@ -64,11 +65,11 @@ final class PackedDriverQueue extends DriverQueueBase {
     PackedDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment driverEvent,
                       MemorySegment deviceEvent) {
         super(features, PackedRing.checkQueueSize(queueSize));
-        this.desc = SplitDriverQueue.checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
+        this.desc = checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
             PackedRing.DESC_ALIGN);
-        this.driverEvent = SplitDriverQueue.checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
+        this.driverEvent = checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
             PackedRing.EVENT_ALIGN);
-        this.deviceEvent = SplitDriverQueue.checkArea("device event suppression", deviceEvent, PackedRing.EVENT_SIZE,
+        this.deviceEvent = checkArea("device event suppression", deviceEvent, PackedRing.EVENT_SIZE,
             PackedRing.EVENT_ALIGN);
         nextFreeId = new int[queueSize];
         for (int i = 0; i < queueSize; i++) {

@@ -1,8 +1,8 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
