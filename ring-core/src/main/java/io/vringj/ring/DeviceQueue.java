@@ -68,7 +68,7 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * A packed ring's state when nothing has moved yet: both positions 0, both wrap counters 1, in
      * the encoding of {@link #vringBase()}.
      */
-    int PACKED_INITIAL_VRING_BASE = 0x8000_8000;
+    int PACKED_INITIAL_VRING_BASE = PackedRing.INITIAL_STATE | PackedRing.INITIAL_STATE << 16;
 
     /**
      * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's ring

@@ -50,9 +50,9 @@ final class PackedDriverQueue extends DriverQueueBase {
     private int numFree;
 
     private int nextAvail;
-    private boolean availWrap = true;
+    private boolean availWrap;
     private int lastUsed;
-    private boolean usedWrap = true;
+    private boolean usedWrap;
 
     private int pendingHead = -1;
     /** Flags of the head just written by writeDescriptor, not yet stored. */
@@ -62,9 +62,19 @@ final class PackedDriverQueue extends DriverQueueBase {
     private int descriptorsAdded;
     private short eventFlagsShadow = EVENT_FLAG_ENABLE;
 
+    /**
+     * @param start the position (bits 0-14) and wrap counter (bit 15) where both the next available
+     *     and the next used descriptor are: {@link PackedRing#INITIAL_STATE} for a fresh ring, or a
+     *     state restored from a vring base with nothing in flight
+     */
     PackedDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment driverEvent,
-                      MemorySegment deviceEvent) {
+                      MemorySegment deviceEvent, int start) {
         super(features, PackedRing.checkQueueSize(queueSize));
+        if (start < 0 || start > 0xFFFF || (start & 0x7FFF) >= queueSize) {
+            throw new IllegalArgumentException("start state 0x" + Integer.toHexString(start) + " is not a packed ring "
+                + "state: the position (bits 0-14) must be below the queue size " + queueSize
+                + " and bit 15 is the wrap counter; nothing above bit 15");
+        }
         this.desc = checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
             PackedRing.DESC_ALIGN);
         this.driverEvent = checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
@@ -76,7 +86,17 @@ final class PackedDriverQueue extends DriverQueueBase {
             nextFreeId[i] = i + 1;
         }
         numFree = queueSize;
+        int position = start & 0x7FFF;
+        boolean wrap = (start & 0x8000) != 0;
+        nextAvail = lastUsed = position;
+        availWrap = usedWrap = wrap;
+        // The driver owns ring memory until the device is activated: start from a clean state, in which no
+        // descriptor is available or used for the lap it is next reached in. Descriptors before the position were
+        // used in this lap, those from it on in the previous one (all zero for a fresh ring: lap 0, position 0).
         this.desc.fill((byte) 0);
+        for (int i = 0; i < queueSize; i++) {
+            this.desc.set(LE_SHORT, i * DESC_SIZE + DESC_FLAGS, (short) PackedRing.usedBits(i < position ? wrap : !wrap));
+        }
         this.driverEvent.fill((byte) 0);
         this.deviceEvent.fill((byte) 0);
         // release: the set-up above is visible before the segments reach the device's thread

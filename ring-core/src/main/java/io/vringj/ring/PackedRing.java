@@ -48,6 +48,12 @@ public final class PackedRing {
     /** Descriptor flag: used (compared with the device's wrap counter). */
     public static final int DESC_F_USED = 1 << 15;
 
+    /**
+     * A fresh ring's state: position 0, wrap counter 1, encoded as {@code position | wrap << 15}
+     * (vhost-user's {@code SET_VRING_BASE} encoding of one side).
+     */
+    public static final int INITIAL_STATE = 0x8000;
+
     static final long EVENT_OFF_WRAP = 0;
     static final long EVENT_FLAGS = 2;
     /** Event suppression: notify on every event. */

@@ -403,6 +403,71 @@ class PackedRingTest {
     }
 
     @Test
+    void driverRestoredMidRingWorksWithADeviceStartedAtTheSameBase() throws Exception {
+        // Q=5 (not a power of two), both sides at position 3 of lap 0, so chains cross the end of the ring and the
+        // wrap counters flip from 0 to 1
+        for (boolean eventIdx : new boolean[] {false, true}) {
+            int[] bits = eventIdx ? new int[] {VirtioFeatures.EVENT_IDX} : new int[0];
+            try (RawPackedRing ring = new RawPackedRing(5, bits)) {
+                int state = 3;
+                DriverQueue driver = DriverQueue.create(ring.raw.features, 5, ring.raw.memory, ring.raw.addresses(), state);
+                DeviceQueue device = DeviceQueue.create(ring.raw.features, 5, ring.raw.addresses(),
+                    AddressSpace.identity(ring.raw.memory), state | state << 16);
+                assertEquals(3, device.lastAvailIdx());
+                DescriptorChain chain = new DescriptorChain();
+                assertFalse(device.pop(chain), "the restored ring holds nothing available");
+                assertEquals(DriverQueue.NONE, driver.pollUsed(), "the restored ring holds nothing used");
+                assertFalse(driver.enableInterrupts());
+                int expectedPosition = 3;
+                boolean wrap = false;
+                for (int round = 0; round < 7; round++) {
+                    int n = 1 + round % 3;
+                    BufferChain buffers = new BufferChain(n);
+                    for (int k = 0; k < n - 1; k++) {
+                        buffers.addReadable(BUF + 64L * k, 10 + round);
+                    }
+                    buffers.addWritable(BUF + 0x1000, 32);
+                    int id = driver.add(buffers);
+                    assertTrue(id >= 0);
+                    assertTrue(driver.publish(), "round " + round + ": the device has notifications on");
+                    assertTrue(device.pop(chain), "round " + round);
+                    assertEquals(id, chain.head());
+                    assertEquals((long) (n - 1) * (10 + round), chain.readableLength());
+                    device.addUsed(chain.head(), 7);
+                    assertTrue(device.publishUsed(), "round " + round + ": the driver has interrupts on");
+                    assertEquals(id, driver.pollUsed());
+                    assertEquals(7, driver.usedLength());
+                    expectedPosition += n;
+                    if (expectedPosition >= 5) {
+                        expectedPosition -= 5;
+                        wrap = !wrap;
+                    }
+                    int expectedState = expectedPosition | (wrap ? 0x8000 : 0);
+                    assertEquals(expectedState | expectedState << 16, device.vringBase(), "round " + round);
+                    assertEquals(DriverQueue.NONE, driver.pollUsed());
+                    assertFalse(driver.enableInterrupts());
+                }
+                assertTrue(wrap || expectedPosition < 3, "the rounds went past the end of the ring");
+                assertEquals(5, driver.numFree());
+                assertFalse(device.isBroken());
+                assertFalse(driver.isBroken());
+            }
+        }
+    }
+
+    @Test
+    void driverStartStateIsChecked() {
+        try (RawPackedRing ring = new RawPackedRing(5)) {
+            for (int bad : new int[] {5, 0x8005, 0x7FFF, 0x1_0000, -1}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> DriverQueue.create(ring.raw.features, 5, ring.raw.memory, ring.raw.addresses(), bad));
+                assertTrue(e.getMessage().contains("0x" + Integer.toHexString(bad)), e.getMessage());
+            }
+            assertEquals(PackedRing.INITIAL_STATE | PackedRing.INITIAL_STATE << 16, DeviceQueue.PACKED_INITIAL_VRING_BASE);
+        }
+    }
+
+    @Test
     void restoresPositionsAndWrapCountersFromVringBase() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             DeviceQueue fresh = ring.device();
