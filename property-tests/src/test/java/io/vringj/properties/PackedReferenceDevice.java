@@ -66,6 +66,8 @@ final class PackedReferenceDevice {
     private int usedMoved;
     private boolean usedPending;
     RingError broken;
+    /** Entries of the indirect table the last pop entered, 0 if none. */
+    long tableEntries;
 
     /**
      * @param iotlb says which ranges miss (a miss is reported before a fault, as the device's
@@ -132,6 +134,7 @@ final class PackedReferenceDevice {
         if (broken != null) {
             return new Broken(broken);
         }
+        tableEntries = 0;
         if (!nextAvailable()) {
             return new Nothing();
         }
@@ -173,6 +176,7 @@ final class PackedReferenceDevice {
                 if (len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
                     return breaks(RingError.INDIRECT_TOO_LARGE);
                 }
+                tableEntries = len / 16;
                 Reach table = reach(addr, len);
                 if (table == Reach.MISS) {
                     return new Miss();

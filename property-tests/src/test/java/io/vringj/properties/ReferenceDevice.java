@@ -36,6 +36,8 @@ final class ReferenceDevice {
     long writable;
     /** How many descriptors the last walk read (the bound for the device's translations). */
     int walked;
+    /** Entries of the indirect table the last walk entered, 0 if none. */
+    long tableEntries;
     String rule;
 
     ReferenceDevice(MemorySegment shared, int queueSize, boolean indirectNegotiated, RingAddresses rings,
@@ -75,6 +77,7 @@ final class ReferenceDevice {
 
     Outcome pop() {
         walked = 0;
+        tableEntries = 0;
         if (lastAvail == cachedAvail) {
             Outcome o = rereadAvailIdx();
             if (o != Outcome.CHAIN) {
@@ -138,6 +141,7 @@ final class ReferenceDevice {
                 }
                 table = addr;
                 tableSize = len / 16;
+                tableEntries = tableSize;
                 inIndirect = true;
                 index = 0;
                 visited = 0;
