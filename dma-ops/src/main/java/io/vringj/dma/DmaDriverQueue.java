@@ -2,6 +2,7 @@ package io.vringj.dma;
 
 import io.vringj.ring.BufferChain;
 import io.vringj.ring.DriverQueue;
+import io.vringj.ring.SplitRing;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
@@ -42,7 +43,7 @@ import java.util.Objects;
  */
 public final class DmaDriverQueue {
     /** Bytes of one descriptor in an indirect table [virtio 2.7.5]. */
-    private static final long DESCRIPTOR_SIZE = 16;
+    private static final long DESCRIPTOR_SIZE = SplitRing.DESC_SIZE;
 
     private final DriverQueue queue;
     private final DmaOps dma;

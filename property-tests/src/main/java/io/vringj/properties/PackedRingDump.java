@@ -34,7 +34,7 @@ public final class PackedRingDump {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Bytes of one packed descriptor. */
-    private static final int DESC_SIZE = 16;
+    private static final long DESC_SIZE = PackedRing.DESC_SIZE;
     /** Indirect tables longer than this many entries are cut short in the dump. */
     private static final int MAX_INDIRECT_ENTRIES = 64;
     private static final int KNOWN_FLAGS = PackedRing.DESC_F_NEXT | PackedRing.DESC_F_WRITE | PackedRing.DESC_F_INDIRECT

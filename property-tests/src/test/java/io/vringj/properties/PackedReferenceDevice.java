@@ -2,6 +2,7 @@ package io.vringj.properties;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
@@ -65,6 +66,8 @@ final class PackedReferenceDevice {
     private int usedMoved;
     private boolean usedPending;
     RingError broken;
+    /** Entries of the indirect table the last pop entered, 0 if none. */
+    long tableEntries;
 
     /**
      * @param iotlb says which ranges miss (a miss is reported before a fault, as the device's
@@ -131,6 +134,7 @@ final class PackedReferenceDevice {
         if (broken != null) {
             return new Broken(broken);
         }
+        tableEntries = 0;
         if (!nextAvailable()) {
             return new Nothing();
         }
@@ -168,9 +172,11 @@ final class PackedReferenceDevice {
                 if (len == 0 || len % 16 != 0) {
                     return breaks(RingError.BAD_INDIRECT_LENGTH);
                 }
-                if (len / 16 > queueSize) {
+                // generated chains stay far below DeviceQueue.MAX_CHAIN_PIECES, so that limit is not modelled
+                if (len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
                     return breaks(RingError.INDIRECT_TOO_LARGE);
                 }
+                tableEntries = len / 16;
                 Reach table = reach(addr, len);
                 if (table == Reach.MISS) {
                     return new Miss();
@@ -186,10 +192,8 @@ final class PackedReferenceDevice {
                     if ((eFlags & PackedRing.DESC_F_INDIRECT) != 0) {
                         return breaks(RingError.NESTED_INDIRECT);
                     }
-                    if ((eFlags & ~PackedRing.DESC_F_WRITE) != 0) {
-                        return breaks(RingError.BAD_INDIRECT_FLAGS);
-                    }
-                    boolean write = eFlags == PackedRing.DESC_F_WRITE;
+                    // only WRITE means anything inside a packed table; the other bits are ignored [virtio 2.8.19]
+                    boolean write = (eFlags & PackedRing.DESC_F_WRITE) != 0;
                     RingError bad = checkBuffer(eAddr, eLen, write, sawWritable, readable + writable);
                     if (bad == RingError.TRANSLATION_MISS) {
                         return new Miss();

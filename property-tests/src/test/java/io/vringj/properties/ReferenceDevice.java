@@ -4,6 +4,7 @@ import static io.vringj.properties.MaliciousRing.LE_INT;
 import static io.vringj.properties.MaliciousRing.LE_LONG;
 import static io.vringj.properties.MaliciousRing.LE_SHORT;
 
+import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.SplitRing;
 import java.lang.foreign.MemorySegment;
@@ -35,6 +36,8 @@ final class ReferenceDevice {
     long writable;
     /** How many descriptors the last walk read (the bound for the device's translations). */
     int walked;
+    /** Entries of the indirect table the last walk entered, 0 if none. */
+    long tableEntries;
     String rule;
 
     ReferenceDevice(MemorySegment shared, int queueSize, boolean indirectNegotiated, RingAddresses rings,
@@ -74,6 +77,7 @@ final class ReferenceDevice {
 
     Outcome pop() {
         walked = 0;
+        tableEntries = 0;
         if (lastAvail == cachedAvail) {
             Outcome o = rereadAvailIdx();
             if (o != Outcome.CHAIN) {
@@ -128,7 +132,8 @@ final class ReferenceDevice {
                 if ((flags & SplitRing.DESC_F_NEXT) != 0) {
                     return "INDIRECT with NEXT";
                 }
-                if (len == 0 || len % 16 != 0 || len / 16 > queueSize) {
+                // generated chains stay far below DeviceQueue.MAX_CHAIN_PIECES, so that limit is not modelled
+                if (len == 0 || len % 16 != 0 || len / 16 > DeviceQueue.MAX_INDIRECT_ENTRIES) {
                     return "indirect table length " + len;
                 }
                 if (!reachable(addr, len)) {
@@ -136,6 +141,7 @@ final class ReferenceDevice {
                 }
                 table = addr;
                 tableSize = len / 16;
+                tableEntries = tableSize;
                 inIndirect = true;
                 index = 0;
                 visited = 0;

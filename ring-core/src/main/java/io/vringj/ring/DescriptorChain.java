@@ -24,6 +24,8 @@ public final class DescriptorChain {
     private long[] offsets = new long[INITIAL_PIECES];
     private long[] lengths = new long[INITIAL_PIECES];
     private int pieces;
+    /** Set when a translation offered a piece past {@link DeviceQueue#MAX_CHAIN_PIECES}; the piece was dropped. */
+    private boolean tooManyPieces;
     private int readablePieces;
     private int head = -1;
     private int descriptors;
@@ -42,6 +44,7 @@ public final class DescriptorChain {
         Arrays.fill(backing, 0, pieces, null);
         this.head = head;
         pieces = 0;
+        tooManyPieces = false;
         readablePieces = 0;
         descriptors = 0;
         readableLength = 0;
@@ -49,8 +52,13 @@ public final class DescriptorChain {
     }
 
     private void append(MemorySegment segment, long offset, long length) {
+        if (pieces == DeviceQueue.MAX_CHAIN_PIECES) {
+            // the walker fails the chain after this translation; the arrays never grow past the cap
+            tooManyPieces = true;
+            return;
+        }
         if (pieces == backing.length) {
-            int n = pieces * 2;
+            int n = Math.min(pieces * 2, DeviceQueue.MAX_CHAIN_PIECES);
             backing = Arrays.copyOf(backing, n);
             offsets = Arrays.copyOf(offsets, n);
             lengths = Arrays.copyOf(lengths, n);
@@ -59,6 +67,11 @@ public final class DescriptorChain {
         offsets[pieces] = offset;
         lengths[pieces] = length;
         pieces++;
+    }
+
+    /** @return whether the last translation offered more pieces than a chain may hold */
+    boolean tooManyPieces() {
+        return tooManyPieces;
     }
 
     void head(int head) {

@@ -23,6 +23,28 @@ import io.vringj.memory.AddressSpace;
 public sealed interface DeviceQueue permits DeviceQueueBase {
 
     /**
+     * The most memory pieces one chain may map to, readable and writable together; a piece is a
+     * contiguous run of memory, one per descriptor unless a buffer spans several regions or IOTLB
+     * entries. A chain that needs more breaks the queue with {@link RingError#CHAIN_TOO_MANY_PIECES}.
+     * The value and the rule are QEMU's: {@code VIRTQUEUE_MAX_SIZE} (1024) iovecs per element in
+     * {@code virtqueue_map_desc} (hw/virtio/virtio.c); Linux vhost likewise stops at its
+     * {@code UIO_MAXIOV} (1024) iovecs ({@code translate_desc}: {@code -ENOBUFS}). It bounds the
+     * memory a {@link DescriptorChain} can grow to, whatever the queue size.
+     */
+    int MAX_CHAIN_PIECES = 1024;
+
+    /**
+     * The most entries an indirect table may have ({@code len / 16}); a longer one breaks the queue
+     * with {@link RingError#INDIRECT_TOO_LARGE}. Linux vhost's limit ({@code get_indirect}:
+     * "buffers are chained via a 16 bit next field, so we can have at most 2^16 of these");
+     * rust-vmm stops at 65535, QEMU sets none (only {@link #MAX_CHAIN_PIECES}). The spec bounds a
+     * chain by the queue size [virtio 2.7.5.3.1], but Linux drivers write tables longer than Q and
+     * vhost takes them, so this side accepts them; the entries a chain actually uses still count
+     * against {@link #MAX_CHAIN_PIECES}.
+     */
+    int MAX_INDIRECT_ENTRIES = 65536;
+
+    /**
      * Activates a device queue: checks Q and the ring addresses and translates the ring areas.
      * The layout is chosen from {@link VirtioFeatures#RING_PACKED}. A split ring's last avail
      * index starts at 0 and its used index is read from the ring; a packed ring starts at
@@ -46,7 +68,7 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * A packed ring's state when nothing has moved yet: both positions 0, both wrap counters 1, in
      * the encoding of {@link #vringBase()}.
      */
-    int PACKED_INITIAL_VRING_BASE = 0x8000_8000;
+    int PACKED_INITIAL_VRING_BASE = PackedRing.INITIAL_STATE | PackedRing.INITIAL_STATE << 16;
 
     /**
      * As {@link #create(long, int, RingAddresses, AddressSpace)}, restoring the device's ring

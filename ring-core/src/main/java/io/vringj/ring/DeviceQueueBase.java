@@ -172,19 +172,25 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             throw fail(RingError.INDIRECT_NOT_NEGOTIATED, "descriptor " + index + " of head " + head, null);
         }
         if (inIndirect) {
-            throw fail(RingError.NESTED_INDIRECT, "descriptor " + index + " of head " + head + "'s indirect table", null);
+            throw nestedIndirect(head, index);
         }
         if (hasNext) {
             throw fail(RingError.INDIRECT_WITH_NEXT, "descriptor " + index + " of head " + head, null);
         }
-        if (len == 0 || len % 16 != 0) {
+        if (len == 0 || len % RingFormat.DESC_SIZE != 0) {
             throw fail(RingError.BAD_INDIRECT_LENGTH, "descriptor " + index + " of head " + head + " has length " + len,
                 null);
         }
-        if (len / 16 > queueSize) {
+        long entries = len / RingFormat.DESC_SIZE;
+        if (entries > DeviceQueue.MAX_INDIRECT_ENTRIES) {
             throw fail(RingError.INDIRECT_TOO_LARGE, "descriptor " + index + " of head " + head + " points to "
-                + len / 16 + " entries, queue size " + queueSize, null);
+                + entries + " entries; at most " + DeviceQueue.MAX_INDIRECT_ENTRIES, null);
         }
+    }
+
+    /** An INDIRECT descriptor inside an indirect table: one table per descriptor [virtio 2.7.5.3.1, 2.8.19]. */
+    final VirtqueueException nestedIndirect(int head, int index) {
+        return fail(RingError.NESTED_INDIRECT, "entry " + index + " of head " + head + "'s indirect table", null);
     }
 
     /**
@@ -259,6 +265,10 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             }
         } catch (TranslationException e) {
             throw translationFailure("buffer of descriptor " + index + " of head " + head, e);
+        }
+        if (chain.tooManyPieces()) {
+            throw fail(RingError.CHAIN_TOO_MANY_PIECES, "descriptor " + index + (inIndirect ? " of the indirect table" : "")
+                + " of head " + head + " takes the chain past " + DeviceQueue.MAX_CHAIN_PIECES + " pieces", null);
         }
     }
 }

@@ -33,35 +33,35 @@ public sealed interface DriverQueue permits DriverQueueBase {
      * @param queueSize Q
      * @param memory the guest memory holding the rings
      * @param addresses guest-physical addresses of the three areas
-     * @return a driver queue with the avail and used indices at 0
+     * @return a driver queue with the avail and used indices at 0 (packed: position 0, wrap counters 1)
      */
     static DriverQueue create(long features, int queueSize, GuestMemory memory, RingAddresses addresses) {
-        return create(features, queueSize, memory, addresses, 0);
+        return create(features, queueSize, memory, addresses, initialIndex(features));
     }
 
     /**
-     * As {@link #create(long, int, GuestMemory, RingAddresses)}, with both indices starting at
-     * {@code startIndex} (the device must start at the same index). Useful to exercise
-     * wrap-around of the split ring's 16-bit indices; a packed ring takes only 0.
+     * As {@link #create(long, int, GuestMemory, RingAddresses)}, restoring where the ring stands
+     * with nothing in flight (the device must start at the same place). For a split ring, the
+     * initial avail and used index, 0..65535; for a packed ring, the position (bits 0-14, below Q)
+     * and wrap counter (bit 15) of both the next available and the next used descriptor, in the
+     * encoding of {@link DeviceQueue#lastAvailIdx()} ({@link PackedRing#INITIAL_STATE} for a fresh
+     * ring): the device then starts with {@code vringBase = startIndex | startIndex << 16}.
      *
      * @param features the negotiated features
      * @param queueSize Q
      * @param memory the guest memory holding the rings
      * @param addresses guest-physical addresses of the three areas
-     * @param startIndex the initial avail and used index, 0..65535
+     * @param startIndex the initial index (split) or state (packed), as above
      * @return a driver queue
+     * @throws IllegalArgumentException if Q or {@code startIndex} is not valid for the layout
      */
     static DriverQueue create(long features, int queueSize, GuestMemory memory, RingAddresses addresses, int startIndex) {
         if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
-            if (startIndex != 0) {
-                throw new IllegalArgumentException("start index " + startIndex + " given for a packed ring; a packed "
-                    + "ring always starts at position 0 with wrap counters 1");
-            }
             PackedRing.checkQueueSize(queueSize);
             return new PackedDriverQueue(features, queueSize,
                 memory.slice(addresses.descriptorArea(), PackedRing.descriptorRingSize(queueSize)),
                 memory.slice(addresses.driverArea(), PackedRing.EVENT_SIZE),
-                memory.slice(addresses.deviceArea(), PackedRing.EVENT_SIZE));
+                memory.slice(addresses.deviceArea(), PackedRing.EVENT_SIZE), startIndex);
         }
         SplitRing.checkQueueSize(queueSize);
         return new SplitDriverQueue(features, queueSize,
@@ -80,14 +80,36 @@ public sealed interface DriverQueue permits DriverQueueBase {
      * @param descriptorArea the descriptor table
      * @param driverArea the available ring (packed: the driver event suppression structure)
      * @param deviceArea the used ring (packed: the device event suppression structure)
-     * @return a driver queue with the indices at 0
+     * @return a driver queue with the indices at 0 (packed: position 0, wrap counters 1)
      */
     static DriverQueue create(long features, int queueSize, MemorySegment descriptorArea, MemorySegment driverArea,
                               MemorySegment deviceArea) {
+        return create(features, queueSize, descriptorArea, driverArea, deviceArea, initialIndex(features));
+    }
+
+    /**
+     * As {@link #create(long, int, MemorySegment, MemorySegment, MemorySegment)}, starting at
+     * {@code startIndex} as {@link #create(long, int, GuestMemory, RingAddresses, int)} describes.
+     *
+     * @param features the negotiated features
+     * @param queueSize Q
+     * @param descriptorArea the descriptor table
+     * @param driverArea the available ring (packed: the driver event suppression structure)
+     * @param deviceArea the used ring (packed: the device event suppression structure)
+     * @param startIndex the initial index (split) or state (packed)
+     * @return a driver queue
+     * @throws IllegalArgumentException if Q, an area or {@code startIndex} is not valid
+     */
+    static DriverQueue create(long features, int queueSize, MemorySegment descriptorArea, MemorySegment driverArea,
+                              MemorySegment deviceArea, int startIndex) {
         if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
-            return new PackedDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea);
+            return new PackedDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea, startIndex);
         }
-        return new SplitDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea, 0);
+        return new SplitDriverQueue(features, queueSize, descriptorArea, driverArea, deviceArea, startIndex);
+    }
+
+    private static int initialIndex(long features) {
+        return VirtioFeatures.has(features, VirtioFeatures.RING_PACKED) ? PackedRing.INITIAL_STATE : 0;
     }
 
     /** @return Q */
@@ -170,7 +192,11 @@ public sealed interface DriverQueue permits DriverQueueBase {
      * call this before sleeping, and poll again instead if it returns true (otherwise an
      * interrupt may be lost).
      *
-     * @return whether used chains are already waiting
+     * <p>The used index read here is checked by the same rule as in {@link #pollUsed()}: a device
+     * that broke it latches the queue broken, and this method returns true so that the caller's
+     * next {@link #pollUsed()} reports the error rather than sleeping.
+     *
+     * @return whether used chains are already waiting (or the queue is broken)
      */
     boolean enableInterrupts();
 

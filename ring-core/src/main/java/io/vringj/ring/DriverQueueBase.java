@@ -65,9 +65,14 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
         }
     }
 
-    static void checkNotEmpty(BufferChain chain) {
+    /** A chain holds 1..{@link DeviceQueue#MAX_CHAIN_PIECES} buffers: more would break a QEMU-like device's queue. */
+    static void checkChainSize(BufferChain chain) {
         if (chain.size() == 0) {
             throw new IllegalArgumentException("cannot add an empty buffer chain");
+        }
+        if (chain.size() > DeviceQueue.MAX_CHAIN_PIECES) {
+            throw new IllegalArgumentException("chain of " + chain.size() + " buffers; a device maps at most "
+                + DeviceQueue.MAX_CHAIN_PIECES + " pieces per chain (QEMU's VIRTQUEUE_MAX_SIZE)");
         }
     }
 
@@ -76,16 +81,18 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
             throw new IllegalStateException("indirect descriptors need VIRTIO_F_INDIRECT_DESC (bit 28), "
                 + "which was not negotiated (features 0x" + Long.toHexString(features) + ")");
         }
+        checkChainSize(chain);
         int n = chain.size();
-        if (n == 0 || n > queueSize) {
+        if (n > queueSize) {
+            // a driver MUST NOT create a chain longer than the queue size, indirect or not [virtio 2.7.5.3.1]
             throw new IllegalArgumentException("indirect table of " + n + " descriptors; it must hold 1.." + queueSize
                 + " (the queue size)");
         }
     }
 
     static void checkTableSize(BufferChain chain, java.lang.foreign.MemorySegment table) {
-        checkNotEmpty(chain);
-        long need = 16L * chain.size();
+        checkChainSize(chain);
+        long need = RingFormat.DESC_SIZE * chain.size();
         if (table.byteSize() < need) {
             throw new IllegalArgumentException("indirect table of " + table.byteSize() + " bytes is too small for "
                 + chain.size() + " descriptors (" + need + " bytes)");

@@ -1,25 +1,25 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.PackedRing.DESC_ADDR;
+import static io.vringj.ring.RingFormat.DESC_ADDR;
 import static io.vringj.ring.PackedRing.DESC_FLAGS;
-import static io.vringj.ring.PackedRing.DESC_F_INDIRECT;
-import static io.vringj.ring.PackedRing.DESC_F_NEXT;
-import static io.vringj.ring.PackedRing.DESC_F_WRITE;
+import static io.vringj.ring.RingFormat.DESC_F_INDIRECT;
+import static io.vringj.ring.RingFormat.DESC_F_NEXT;
+import static io.vringj.ring.RingFormat.DESC_F_WRITE;
 import static io.vringj.ring.PackedRing.DESC_ID;
-import static io.vringj.ring.PackedRing.DESC_LEN;
-import static io.vringj.ring.PackedRing.DESC_SIZE;
+import static io.vringj.ring.RingFormat.DESC_LEN;
+import static io.vringj.ring.RingFormat.DESC_SIZE;
 import static io.vringj.ring.PackedRing.EVENT_FLAGS;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
-import static io.vringj.ring.SplitRing.DESC_LE_INT;
-import static io.vringj.ring.SplitRing.DESC_LE_LONG;
-import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
-import static io.vringj.ring.SplitRing.SHORT;
+import static io.vringj.ring.RingFormat.DESC_LE_INT;
+import static io.vringj.ring.RingFormat.DESC_LE_LONG;
+import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
+import static io.vringj.ring.RingFormat.SHORT;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
@@ -175,14 +175,11 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             long off = base + i * DESC_SIZE;
             int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
             if ((flags & DESC_F_INDIRECT) != 0) {
-                throw fail(RingError.NESTED_INDIRECT, "entry " + i + " of the indirect table at position " + nextAvail,
-                    null);
+                throw nestedIndirect(nextAvail, i);
             }
-            if ((flags & ~DESC_F_WRITE) != 0) {
-                throw fail(RingError.BAD_INDIRECT_FLAGS, "entry " + i + " of the indirect table at position "
-                    + nextAvail + " has flags 0x" + Integer.toHexString(flags), null);
-            }
-            boolean write = flags == DESC_F_WRITE;
+            // entries are walked in order, len/16 of them: only WRITE means anything here [virtio 2.8.19]; NEXT
+            // and the AVAIL/USED bits are ignored, as QEMU, DPDK vhost and rust-vmm do (DPDK's driver sets them)
+            boolean write = (flags & DESC_F_WRITE) != 0;
             addBuffer(chain, nextAvail, i, true, table.get(DESC_LE_LONG, off + DESC_ADDR),
                 Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN)), write, writable);
             writable |= write;

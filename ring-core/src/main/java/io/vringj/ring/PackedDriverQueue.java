@@ -1,25 +1,26 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.PackedRing.DESC_ADDR;
 import static io.vringj.ring.PackedRing.DESC_FLAGS;
-import static io.vringj.ring.PackedRing.DESC_F_INDIRECT;
-import static io.vringj.ring.PackedRing.DESC_F_NEXT;
-import static io.vringj.ring.PackedRing.DESC_F_WRITE;
 import static io.vringj.ring.PackedRing.DESC_ID;
-import static io.vringj.ring.PackedRing.DESC_LEN;
-import static io.vringj.ring.PackedRing.DESC_SIZE;
 import static io.vringj.ring.PackedRing.EVENT_FLAGS;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
-import static io.vringj.ring.SplitRing.DESC_LE_INT;
-import static io.vringj.ring.SplitRing.DESC_LE_LONG;
-import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
-import static io.vringj.ring.SplitRing.SHORT;
+import static io.vringj.ring.RingFormat.DESC_ADDR;
+import static io.vringj.ring.RingFormat.DESC_F_INDIRECT;
+import static io.vringj.ring.RingFormat.DESC_F_NEXT;
+import static io.vringj.ring.RingFormat.DESC_F_WRITE;
+import static io.vringj.ring.RingFormat.DESC_LEN;
+import static io.vringj.ring.RingFormat.DESC_LE_INT;
+import static io.vringj.ring.RingFormat.DESC_LE_LONG;
+import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
+import static io.vringj.ring.RingFormat.DESC_SIZE;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
+import static io.vringj.ring.RingFormat.SHORT;
+import static io.vringj.ring.RingFormat.checkArea;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
@@ -49,9 +50,9 @@ final class PackedDriverQueue extends DriverQueueBase {
     private int numFree;
 
     private int nextAvail;
-    private boolean availWrap = true;
+    private boolean availWrap;
     private int lastUsed;
-    private boolean usedWrap = true;
+    private boolean usedWrap;
 
     private int pendingHead = -1;
     /** Flags of the head just written by writeDescriptor, not yet stored. */
@@ -61,21 +62,41 @@ final class PackedDriverQueue extends DriverQueueBase {
     private int descriptorsAdded;
     private short eventFlagsShadow = EVENT_FLAG_ENABLE;
 
+    /**
+     * @param start the position (bits 0-14) and wrap counter (bit 15) where both the next available
+     *     and the next used descriptor are: {@link PackedRing#INITIAL_STATE} for a fresh ring, or a
+     *     state restored from a vring base with nothing in flight
+     */
     PackedDriverQueue(long features, int queueSize, MemorySegment desc, MemorySegment driverEvent,
-                      MemorySegment deviceEvent) {
+                      MemorySegment deviceEvent, int start) {
         super(features, PackedRing.checkQueueSize(queueSize));
-        this.desc = SplitDriverQueue.checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
+        if (start < 0 || start > 0xFFFF || (start & 0x7FFF) >= queueSize) {
+            throw new IllegalArgumentException("start state 0x" + Integer.toHexString(start) + " is not a packed ring "
+                + "state: the position (bits 0-14) must be below the queue size " + queueSize
+                + " and bit 15 is the wrap counter; nothing above bit 15");
+        }
+        this.desc = checkArea("descriptor ring", desc, PackedRing.descriptorRingSize(queueSize),
             PackedRing.DESC_ALIGN);
-        this.driverEvent = SplitDriverQueue.checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
+        this.driverEvent = checkArea("driver event suppression", driverEvent, PackedRing.EVENT_SIZE,
             PackedRing.EVENT_ALIGN);
-        this.deviceEvent = SplitDriverQueue.checkArea("device event suppression", deviceEvent, PackedRing.EVENT_SIZE,
+        this.deviceEvent = checkArea("device event suppression", deviceEvent, PackedRing.EVENT_SIZE,
             PackedRing.EVENT_ALIGN);
         nextFreeId = new int[queueSize];
         for (int i = 0; i < queueSize; i++) {
             nextFreeId[i] = i + 1;
         }
         numFree = queueSize;
+        int position = start & 0x7FFF;
+        boolean wrap = (start & 0x8000) != 0;
+        nextAvail = lastUsed = position;
+        availWrap = usedWrap = wrap;
+        // The driver owns ring memory until the device is activated: start from a clean state, in which no
+        // descriptor is available or used for the lap it is next reached in. Descriptors before the position were
+        // used in this lap, those from it on in the previous one (all zero for a fresh ring: lap 0, position 0).
         this.desc.fill((byte) 0);
+        for (int i = 0; i < queueSize; i++) {
+            this.desc.set(LE_SHORT, i * DESC_SIZE + DESC_FLAGS, (short) PackedRing.usedBits(i < position ? wrap : !wrap));
+        }
         this.driverEvent.fill((byte) 0);
         this.deviceEvent.fill((byte) 0);
         // release: the set-up above is visible before the segments reach the device's thread
@@ -90,7 +111,7 @@ final class PackedDriverQueue extends DriverQueueBase {
     @Override
     public int add(BufferChain chain) throws VirtqueueException {
         checkNotBroken();
-        checkNotEmpty(chain);
+        checkChainSize(chain);
         int n = chain.size();
         if (n > numFree) {
             return NO_ROOM;
@@ -230,6 +251,12 @@ final class PackedDriverQueue extends DriverQueueBase {
     @Override
     public boolean enableInterrupts() {
         eventFlagsShadow = PackedRing.arm(driverEvent, eventIdx, lastUsed, usedWrap, eventFlagsShadow);
+        if (broken != null) {
+            // "poll now": the caller's next pollUsed reports the error instead of sleeping
+            return true;
+        }
+        // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed;
+        // what it finds is checked by pollUsed like any other used descriptor
         int flags = (short) SHORT.getAcquire(desc, lastUsed * DESC_SIZE + DESC_FLAGS);
         return PackedRing.isUsed(flags, usedWrap);
     }

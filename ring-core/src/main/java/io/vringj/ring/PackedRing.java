@@ -1,5 +1,7 @@
 package io.vringj.ring;
 
+import static io.vringj.ring.RingFormat.SHORT;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
@@ -30,22 +32,27 @@ public final class PackedRing {
     /** Size of one event suppression structure. */
     public static final long EVENT_SIZE = 4;
 
-    static final long DESC_SIZE = 16;
-    static final long DESC_ADDR = 0;
-    static final long DESC_LEN = 8;
+    /** Size of one descriptor (the same 16 bytes in both layouts). */
+    public static final long DESC_SIZE = RingFormat.DESC_SIZE;
     static final long DESC_ID = 12;
     static final long DESC_FLAGS = 14;
 
     /** Descriptor flag: the chain continues in the next descriptor. */
-    public static final int DESC_F_NEXT = 1;
+    public static final int DESC_F_NEXT = RingFormat.DESC_F_NEXT;
     /** Descriptor flag: device-writable. */
-    public static final int DESC_F_WRITE = 2;
+    public static final int DESC_F_WRITE = RingFormat.DESC_F_WRITE;
     /** Descriptor flag: an indirect table. */
-    public static final int DESC_F_INDIRECT = 4;
+    public static final int DESC_F_INDIRECT = RingFormat.DESC_F_INDIRECT;
     /** Descriptor flag: available (compared with the driver's wrap counter). */
     public static final int DESC_F_AVAIL = 1 << 7;
     /** Descriptor flag: used (compared with the device's wrap counter). */
     public static final int DESC_F_USED = 1 << 15;
+
+    /**
+     * A fresh ring's state: position 0, wrap counter 1, encoded as {@code position | wrap << 15}
+     * (vhost-user's {@code SET_VRING_BASE} encoding of one side).
+     */
+    public static final int INITIAL_STATE = 0x8000;
 
     static final long EVENT_OFF_WRAP = 0;
     static final long EVENT_FLAGS = 2;
@@ -121,8 +128,8 @@ public final class PackedRing {
     static boolean notifyAfterPublish(MemorySegment peerEvent, boolean eventIdx, int newPos, int moved, boolean wrap,
                                       int queueSize) {
         VarHandle.fullFence();
-        short flags = (short) SplitRing.SHORT.getOpaque(peerEvent, EVENT_FLAGS);
-        int offWrap = Short.toUnsignedInt((short) SplitRing.SHORT.getOpaque(peerEvent, EVENT_OFF_WRAP));
+        short flags = (short) SHORT.getOpaque(peerEvent, EVENT_FLAGS);
+        int offWrap = Short.toUnsignedInt((short) SHORT.getOpaque(peerEvent, EVENT_OFF_WRAP));
         if (!eventIdx && flags == EVENT_FLAG_DESC) {
             flags = EVENT_FLAG_ENABLE;
         }
@@ -143,11 +150,11 @@ public final class PackedRing {
      */
     static short arm(MemorySegment ownEvent, boolean eventIdx, int position, boolean wrap, short currentFlags) {
         if (eventIdx) {
-            SplitRing.SHORT.setRelease(ownEvent, EVENT_OFF_WRAP, offWrap(position, wrap));
+            SHORT.setRelease(ownEvent, EVENT_OFF_WRAP, offWrap(position, wrap));
         }
         short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
         if (currentFlags != wanted) {
-            SplitRing.SHORT.setRelease(ownEvent, EVENT_FLAGS, wanted);
+            SHORT.setRelease(ownEvent, EVENT_FLAGS, wanted);
         }
         // full fence: pairs with the fence in notifyAfterPublish on the other side
         VarHandle.fullFence();

@@ -23,14 +23,14 @@ public enum RingError {
     NESTED_INDIRECT(true, "INDIRECT descriptor inside an indirect table"),
     /** An indirect table whose length is zero or not a multiple of 16. */
     BAD_INDIRECT_LENGTH(true, "indirect table length is 0 or not a multiple of 16"),
-    /** An indirect table with more entries than the queue size. */
-    INDIRECT_TOO_LARGE(true, "indirect table has more entries than the queue size"),
-    /** A packed indirect table entry with a flag other than WRITE [virtio 2.8.19]. */
-    BAD_INDIRECT_FLAGS(true, "packed indirect table entry has a flag other than WRITE"),
+    /** An indirect table with more than {@link DeviceQueue#MAX_INDIRECT_ENTRIES} entries (Linux vhost's limit). */
+    INDIRECT_TOO_LARGE(true, "indirect table has more than 65536 entries"),
     /** INDIRECT used although VIRTIO_F_INDIRECT_DESC was not negotiated. */
     INDIRECT_NOT_NEGOTIATED(true, "INDIRECT descriptor but VIRTIO_F_INDIRECT_DESC was not negotiated"),
     /** The chain's total length is 2^32 or more [virtio 2.7.5]. */
     CHAIN_TOO_LONG(true, "chain's total length is 2^32 bytes or more"),
+    /** The chain maps to more than {@link DeviceQueue#MAX_CHAIN_PIECES} memory pieces (QEMU's VIRTQUEUE_MAX_SIZE). */
+    CHAIN_TOO_MANY_PIECES(true, "chain maps to more than 1024 memory pieces"),
     /** The avail idx is more than the queue size ahead of the device's last seen index. */
     AVAIL_IDX_TOO_FAR(true, "avail idx is more than the queue size ahead of the device"),
     /** The avail ring offers a head that is already in flight on the device. */

@@ -1,23 +1,21 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.SplitRing.AVAIL_F_NO_INTERRUPT;
-import static io.vringj.ring.SplitRing.AVAIL_FLAGS;
 import static io.vringj.ring.SplitRing.AVAIL_IDX;
 import static io.vringj.ring.SplitRing.AVAIL_RING;
-import static io.vringj.ring.SplitRing.DESC_ADDR;
+import static io.vringj.ring.RingFormat.DESC_ADDR;
 import static io.vringj.ring.SplitRing.DESC_FLAGS;
 import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
 import static io.vringj.ring.SplitRing.DESC_F_NEXT;
 import static io.vringj.ring.SplitRing.DESC_F_WRITE;
-import static io.vringj.ring.SplitRing.DESC_LEN;
-import static io.vringj.ring.SplitRing.DESC_LE_INT;
-import static io.vringj.ring.SplitRing.DESC_LE_LONG;
-import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
+import static io.vringj.ring.RingFormat.DESC_LEN;
+import static io.vringj.ring.RingFormat.DESC_LE_INT;
+import static io.vringj.ring.RingFormat.DESC_LE_LONG;
+import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
-import static io.vringj.ring.SplitRing.DESC_SIZE;
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_SHORT;
-import static io.vringj.ring.SplitRing.SHORT;
+import static io.vringj.ring.RingFormat.DESC_SIZE;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_SHORT;
+import static io.vringj.ring.RingFormat.SHORT;
 import static io.vringj.ring.SplitRing.USED_ELEM_ID;
 import static io.vringj.ring.SplitRing.USED_ELEM_LEN;
 import static io.vringj.ring.SplitRing.USED_ELEM_SIZE;
@@ -29,7 +27,6 @@ import static io.vringj.ring.SplitRing.USED_RING;
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.VarHandle;
 
 /**
  * The device side of a split virtqueue [virtio 2.7], with the validation real devices do
@@ -70,8 +67,8 @@ final class SplitDeviceQueue extends DeviceQueueBase {
             throw new IllegalArgumentException("last avail index " + lastAvailIdx + " is outside 0..65535");
         }
         this.mask = queueSize - 1;
-        this.usedEventOffset = AVAIL_RING + 2L * queueSize;
-        this.availEventOffset = USED_RING + USED_ELEM_SIZE * queueSize;
+        this.usedEventOffset = SplitRing.usedEventOffset(queueSize);
+        this.availEventOffset = SplitRing.availEventOffset(queueSize);
         checkAligned("descriptor table", addresses.descriptorArea(), SplitRing.DESC_ALIGN);
         checkAligned("available ring", addresses.driverArea(), SplitRing.AVAIL_ALIGN);
         checkAligned("used ring", addresses.deviceArea(), SplitRing.USED_ALIGN);
@@ -213,15 +210,8 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         }
         int old = usedPublished;
         publishUsedIndex();
-        // full fence: the idx store must be visible before we read the driver's wish, or the driver
-        // may recheck idx, find nothing and sleep while we read a stale "no interrupt"; pairs with
-        // the fence in the driver's enableInterrupts
-        VarHandle.fullFence();
-        if (eventIdx) {
-            int usedEvent = Short.toUnsignedInt((short) SHORT.getOpaque(avail, usedEventOffset));
-            return SplitRing.needEvent(usedEvent, usedPublished, old);
-        }
-        return ((short) SHORT.getOpaque(avail, AVAIL_FLAGS) & AVAIL_F_NO_INTERRUPT) == 0;
+        // the fence and the interrupt rule: pairs with the fence the driver's enableInterrupts makes in arm
+        return SplitRing.notifyAfterPublish(avail, usedEventOffset, eventIdx, usedPublished, old);
     }
 
     @Override
@@ -231,16 +221,9 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         }
         refreshRings();
         notificationsEnabled = true;
-        if ((usedFlagsShadow & USED_F_NO_NOTIFY) != 0) {
-            usedFlagsShadow &= ~USED_F_NO_NOTIFY;
-            SHORT.setRelease(used, USED_FLAGS, usedFlagsShadow);
-        }
-        if (eventIdx) {
-            SHORT.setRelease(used, availEventOffset, (short) lastAvail);
-        }
-        // full fence: our wish (flags / avail_event) must be visible before we recheck avail->idx;
-        // pairs with the fence in the driver's publish between its idx store and reading our wish
-        VarHandle.fullFence();
+        // our wish (flags / avail_event), then a full fence before the recheck of avail->idx below; pairs with
+        // the fence the driver's publish makes in notifyAfterPublish
+        usedFlagsShadow = SplitRing.arm(used, availEventOffset, eventIdx, lastAvail, usedFlagsShadow);
         return readAvailIdx();
     }
 

@@ -1,35 +1,33 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.SplitRing.AVAIL_F_NO_INTERRUPT;
+import static io.vringj.ring.RingFormat.DESC_ADDR;
+import static io.vringj.ring.RingFormat.DESC_LEN;
+import static io.vringj.ring.RingFormat.DESC_LE_INT;
+import static io.vringj.ring.RingFormat.DESC_LE_LONG;
+import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
+import static io.vringj.ring.RingFormat.DESC_SIZE;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
+import static io.vringj.ring.RingFormat.SHORT;
+import static io.vringj.ring.RingFormat.checkArea;
 import static io.vringj.ring.SplitRing.AVAIL_FLAGS;
+import static io.vringj.ring.SplitRing.AVAIL_F_NO_INTERRUPT;
 import static io.vringj.ring.SplitRing.AVAIL_IDX;
 import static io.vringj.ring.SplitRing.AVAIL_RING;
-import static io.vringj.ring.SplitRing.DESC_ADDR;
 import static io.vringj.ring.SplitRing.DESC_FLAGS;
 import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
 import static io.vringj.ring.SplitRing.DESC_F_NEXT;
 import static io.vringj.ring.SplitRing.DESC_F_WRITE;
-import static io.vringj.ring.SplitRing.DESC_LEN;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
-import static io.vringj.ring.SplitRing.DESC_SIZE;
-import static io.vringj.ring.SplitRing.DESC_LE_INT;
-import static io.vringj.ring.SplitRing.DESC_LE_LONG;
-import static io.vringj.ring.SplitRing.DESC_LE_SHORT;
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
-import static io.vringj.ring.SplitRing.SHORT;
 import static io.vringj.ring.SplitRing.USED_ELEM_ID;
 import static io.vringj.ring.SplitRing.USED_ELEM_LEN;
 import static io.vringj.ring.SplitRing.USED_ELEM_SIZE;
-import static io.vringj.ring.SplitRing.USED_FLAGS;
-import static io.vringj.ring.SplitRing.USED_F_NO_NOTIFY;
 import static io.vringj.ring.SplitRing.USED_IDX;
 import static io.vringj.ring.SplitRing.USED_RING;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
-import java.util.Objects;
 
 /**
  * The driver side of a split virtqueue [virtio 2.7].
@@ -79,8 +77,8 @@ final class SplitDriverQueue extends DriverQueueBase {
         this.desc = checkArea("descriptor table", desc, SplitRing.descriptorTableSize(queueSize), SplitRing.DESC_ALIGN);
         this.avail = checkArea("available ring", avail, SplitRing.availRingSize(queueSize), SplitRing.AVAIL_ALIGN);
         this.used = checkArea("used ring", used, SplitRing.usedRingSize(queueSize), SplitRing.USED_ALIGN);
-        this.usedEventOffset = AVAIL_RING + 2L * queueSize;
-        this.availEventOffset = USED_RING + USED_ELEM_SIZE * queueSize;
+        this.usedEventOffset = SplitRing.usedEventOffset(queueSize);
+        this.availEventOffset = SplitRing.availEventOffset(queueSize);
 
         next = new int[queueSize];
         for (int i = 0; i < queueSize; i++) {
@@ -100,21 +98,6 @@ final class SplitDriverQueue extends DriverQueueBase {
         VarHandle.releaseFence();
     }
 
-    static MemorySegment checkArea(String what, MemorySegment area, long size, int align) {
-        Objects.requireNonNull(area, what);
-        if (!area.isNative()) {
-            throw new IllegalArgumentException(what + " must be native memory");
-        }
-        if (area.byteSize() < size) {
-            throw new IllegalArgumentException(what + " has " + area.byteSize() + " bytes; it needs " + size);
-        }
-        if (area.address() % align != 0) {
-            throw new IllegalArgumentException(what + " at native address 0x" + Long.toHexString(area.address())
-                + " is not aligned to " + align + " bytes");
-        }
-        return area.asSlice(0, size);
-    }
-
     @Override
     public int numFree() {
         return numFree;
@@ -123,7 +106,7 @@ final class SplitDriverQueue extends DriverQueueBase {
     @Override
     public int add(BufferChain chain) throws VirtqueueException {
         checkNotBroken();
-        checkNotEmpty(chain);
+        checkChainSize(chain);
         int n = chain.size();
         if (n > numFree) {
             return NO_ROOM;
@@ -210,15 +193,8 @@ final class SplitDriverQueue extends DriverQueueBase {
             return false;
         }
         int old = publishIndex();
-        // full fence: the idx store must be visible before we read the device's wish below, or the
-        // device may check idx, find nothing and sleep while we read a stale "no kick"; pairs with
-        // the fence in SplitDeviceQueue.enableNotifications
-        VarHandle.fullFence();
-        if (eventIdx) {
-            int availEvent = Short.toUnsignedInt((short) SHORT.getOpaque(used, availEventOffset));
-            return SplitRing.needEvent(availEvent, availPublished, old);
-        }
-        return ((short) SHORT.getOpaque(used, USED_FLAGS) & USED_F_NO_NOTIFY) == 0;
+        // the fence and the kick rule: pairs with the fence SplitDeviceQueue.enableNotifications makes in arm
+        return SplitRing.notifyAfterPublish(used, availEventOffset, eventIdx, availPublished, old);
     }
 
     @Override
@@ -232,13 +208,9 @@ final class SplitDriverQueue extends DriverQueueBase {
     public int pollUsed() throws VirtqueueException {
         checkNotBroken();
         if (lastUsed == cachedUsed) {
-            // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
-            cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
-            int ahead = (cachedUsed - lastUsed) & 0xFFFF;
-            if (ahead > inFlight()) {
-                // more used entries than chains in flight: at least one of them is bogus
-                throw fail(RingError.USED_IDX_TOO_FAR, "used idx " + cachedUsed + ", driver's last used idx " + lastUsed
-                    + ", " + inFlight() + " chains in flight, queue size " + queueSize);
+            int ahead = readUsedIdx();
+            if (ahead < 0) {
+                throw broken;
             }
             if (ahead == 0) {
                 return NONE;
@@ -266,20 +238,33 @@ final class SplitDriverQueue extends DriverQueueBase {
         return head;
     }
 
+    /**
+     * Rereads used->idx into {@code cachedUsed}; every read of it goes through here, so each applies the
+     * same rule: the device may not be further ahead than the chains in flight.
+     *
+     * @return how many used entries are waiting, or -1 if the device broke the rule (the queue is then broken)
+     */
+    private int readUsedIdx() {
+        // acquire: pairs with the release store of used->idx in SplitDeviceQueue.publishUsed
+        int idx = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
+        int ahead = (idx - lastUsed) & 0xFFFF;
+        if (ahead > inFlight()) {
+            // more used entries than chains in flight: at least one of them is bogus
+            fail(RingError.USED_IDX_TOO_FAR, "used idx " + idx + ", driver's last used idx " + lastUsed + ", "
+                + inFlight() + " chains in flight, queue size " + queueSize);
+            return -1;
+        }
+        cachedUsed = idx;
+        return ahead;
+    }
+
     @Override
     public boolean enableInterrupts() {
-        if ((availFlagsShadow & AVAIL_F_NO_INTERRUPT) != 0) {
-            availFlagsShadow &= ~AVAIL_F_NO_INTERRUPT;
-            SHORT.setRelease(avail, AVAIL_FLAGS, availFlagsShadow);
-        }
-        if (eventIdx) {
-            SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
-        }
-        // full fence: our wish (flags / used_event) must be visible before we recheck used->idx; pairs
-        // with the fence in SplitDeviceQueue.publishUsed between its idx store and reading our wish
-        VarHandle.fullFence();
-        cachedUsed = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
-        return cachedUsed != lastUsed;
+        // our wish (flags / used_event), then a full fence before the recheck of used->idx below; pairs with the
+        // fence SplitDeviceQueue.publishUsed makes in notifyAfterPublish
+        availFlagsShadow = SplitRing.arm(avail, usedEventOffset, eventIdx, lastUsed, availFlagsShadow);
+        // a broken queue answers "poll now", so the caller's next pollUsed reports the error instead of sleeping
+        return broken != null || readUsedIdx() != 0;
     }
 
     @Override

@@ -1,8 +1,9 @@
 package io.vringj.ring;
 
-import java.lang.foreign.ValueLayout;
+import static io.vringj.ring.RingFormat.SHORT;
+
+import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
-import java.nio.ByteOrder;
 
 /**
  * The split virtqueue layout [virtio 2.7], little-endian whatever the host.
@@ -18,8 +19,8 @@ import java.nio.ByteOrder;
  *   +0  le16 flags (NO_NOTIFY)      +2  le16 idx   +4  {le32 id, le32 len}[Q]   +4+8Q  le16 avail_event
  * </pre>
  *
- * <p>The accessors are {@code static final} var handles with exact {@code long} offsets, so a
- * silently widened {@code int} is a compile-time or link-time error rather than a slow path.
+ * <p>The descriptor's common fields and the accessors are in {@link RingFormat}, shared with the
+ * packed layout; {@link RingLayout} places the three areas in one block of memory.
  */
 public final class SplitRing {
     /** The largest queue size a split ring may have. */
@@ -32,19 +33,17 @@ public final class SplitRing {
     /** Used ring alignment in bytes. */
     public static final int USED_ALIGN = 4;
 
-    /** Size of one descriptor. */
-    public static final long DESC_SIZE = 16;
-    static final long DESC_ADDR = 0;
-    static final long DESC_LEN = 8;
+    /** Size of one descriptor (the same 16 bytes in both layouts). */
+    public static final long DESC_SIZE = RingFormat.DESC_SIZE;
     static final long DESC_FLAGS = 12;
     static final long DESC_NEXT = 14;
 
     /** Descriptor flag: the chain continues at {@code next}. */
-    public static final short DESC_F_NEXT = 1;
+    public static final short DESC_F_NEXT = RingFormat.DESC_F_NEXT;
     /** Descriptor flag: the buffer is device-writable. */
-    public static final short DESC_F_WRITE = 2;
+    public static final short DESC_F_WRITE = RingFormat.DESC_F_WRITE;
     /** Descriptor flag: the buffer is an indirect descriptor table. */
-    public static final short DESC_F_INDIRECT = 4;
+    public static final short DESC_F_INDIRECT = RingFormat.DESC_F_INDIRECT;
 
     static final long AVAIL_FLAGS = 0;
     static final long AVAIL_IDX = 2;
@@ -60,24 +59,6 @@ public final class SplitRing {
     static final long USED_ELEM_LEN = 4;
     /** Used flag: the device does not want kicks. */
     public static final short USED_F_NO_NOTIFY = 1;
-
-    static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    /*
-     * Descriptor reads on the device side. The ring's own table is checked to be aligned at
-     * activation, but an indirect table sits wherever the driver put it: the spec sets no
-     * alignment for it [virtio 2.7.5.3], so walks read descriptors through unaligned layouts (the
-     * same load instruction on x86 and arm64). Found by the malicious-driver property: an
-     * INDIRECT descriptor whose addr was moved by one byte made an aligned read throw.
-     */
-    static final ValueLayout.OfShort DESC_LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt DESC_LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfLong DESC_LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    /** {@code le16} at (segment, offset): plain, acquire and release access for the idx fields. */
-    static final VarHandle SHORT = LE_SHORT.varHandle().withInvokeExactBehavior();
 
     private SplitRing() {
     }
@@ -107,6 +88,22 @@ public final class SplitRing {
     }
 
     /**
+     * @param queueSize Q
+     * @return the offset of {@code used_event} in the available ring ({@code 4 + 2·Q})
+     */
+    public static long usedEventOffset(int queueSize) {
+        return AVAIL_RING + 2L * queueSize;
+    }
+
+    /**
+     * @param queueSize Q
+     * @return the offset of {@code avail_event} in the used ring ({@code 4 + 8·Q})
+     */
+    public static long availEventOffset(int queueSize) {
+        return USED_RING + USED_ELEM_SIZE * queueSize;
+    }
+
+    /**
      * Checks a split-ring queue size: a power of two in 1..32768.
      *
      * @param queueSize Q
@@ -132,5 +129,67 @@ public final class SplitRing {
      */
     public static boolean needEvent(int event, int newIdx, int old) {
         return ((newIdx - event - 1) & 0xFFFF) < ((newIdx - old) & 0xFFFF);
+    }
+
+    /*
+     * The split notification rule [virtio 2.7.7, 2.7.10], used by both sides: the driver deciding a
+     * kick reads the used ring (flags NO_NOTIFY, avail_event); the device deciding an interrupt reads
+     * the available ring (flags NO_INTERRUPT, used_event). Both suppression flags are bit 0 of the
+     * ring's first le16, and each event index sits just past its ring's entries.
+     */
+
+    /** {@code flags} is the first le16 of both rings ({@link #AVAIL_FLAGS}, {@link #USED_FLAGS}). */
+    private static final long RING_FLAGS = AVAIL_FLAGS;
+    /** The suppression bit is bit 0 in both ({@link #AVAIL_F_NO_INTERRUPT}, {@link #USED_F_NO_NOTIFY}). */
+    private static final short NO_NOTIFICATION = AVAIL_F_NO_INTERRUPT;
+
+    /**
+     * After a publication (the release store of our idx is done): a full fence, then the peer's
+     * ring decides whether to notify it. The fence makes our idx visible before we read the peer's
+     * wish, or the peer may recheck, find nothing and sleep while we read a stale "don't notify";
+     * it pairs with the fence in the peer's {@link #arm}.
+     *
+     * @param peerRing the ring the peer writes (driver: used ring; device: available ring)
+     * @param peerEventOffset where its event index is ({@link #availEventOffset} / {@link #usedEventOffset})
+     * @param eventIdx whether EVENT_IDX was negotiated
+     * @param newIdx our idx after the publication
+     * @param oldIdx our idx before it
+     * @return whether to notify the peer
+     */
+    static boolean notifyAfterPublish(MemorySegment peerRing, long peerEventOffset, boolean eventIdx, int newIdx,
+                                      int oldIdx) {
+        VarHandle.fullFence();
+        if (eventIdx) {
+            int event = Short.toUnsignedInt((short) SHORT.getOpaque(peerRing, peerEventOffset));
+            return needEvent(event, newIdx, oldIdx);
+        }
+        return ((short) SHORT.getOpaque(peerRing, RING_FLAGS) & NO_NOTIFICATION) == 0;
+    }
+
+    /**
+     * Asks the peer for notifications: clears our suppression flag and (with EVENT_IDX) writes the
+     * index we want to hear about, then a full fence, so the caller's recheck of the peer's idx
+     * that follows cannot miss a publication whose decision read our old wish; pairs with the
+     * fence in {@link #notifyAfterPublish} on the other side.
+     *
+     * @param ownRing the ring we write (driver: available ring; device: used ring)
+     * @param ownEventOffset where our event index is ({@link #usedEventOffset} / {@link #availEventOffset})
+     * @param eventIdx whether EVENT_IDX was negotiated
+     * @param idx the index we want to hear about
+     * @param currentFlags the flags we last wrote
+     * @return the flags now written
+     */
+    static short arm(MemorySegment ownRing, long ownEventOffset, boolean eventIdx, int idx, short currentFlags) {
+        short flags = currentFlags;
+        if ((flags & NO_NOTIFICATION) != 0) {
+            flags &= ~NO_NOTIFICATION;
+            SHORT.setRelease(ownRing, RING_FLAGS, flags);
+        }
+        if (eventIdx) {
+            SHORT.setRelease(ownRing, ownEventOffset, (short) idx);
+        }
+        // full fence: pairs with the fence in notifyAfterPublish on the other side
+        VarHandle.fullFence();
+        return flags;
     }
 }

@@ -210,6 +210,42 @@ class DriverQueueTest {
     }
 
     @Test
+    void reportsUsedIdxJumpSeenByEnableInterrupts() throws Exception {
+        // issue 11 item 6: Q=4, one chain in flight, the device sets used idx = 3
+        try (RawRing ring = RawRing.of(4)) {
+            DriverQueue driver = ring.driver();
+            int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.writeUsed(0, a, 0, 3);
+            assertTrue(driver.enableInterrupts(), "poll now: the ring is not empty (and the device broke a rule)");
+            VirtqueueException e = assertThrows(VirtqueueException.class, driver::pollUsed);
+            assertEquals(RingError.USED_IDX_TOO_FAR, e.error());
+            assertTrue(e.getMessage().contains("used idx 3"), e.getMessage());
+            assertTrue(driver.isBroken());
+            assertSame(e, assertThrows(VirtqueueException.class, driver::pollUsed));
+            assertTrue(driver.enableInterrupts(), "a broken queue never tells the caller to sleep");
+        }
+    }
+
+    @Test
+    void reportsUsedIdxJumpAfterSomeChainsCameBack() throws Exception {
+        try (RawRing ring = RawRing.of(4)) {
+            DriverQueue driver = ring.driver();
+            int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            int b = driver.add(new BufferChain(1).addWritable(BUF, 8));
+            driver.publish();
+            ring.writeUsed(0, a, 0, 1);
+            assertTrue(driver.enableInterrupts());
+            assertEquals(a, driver.pollUsed());
+            assertFalse(driver.enableInterrupts());
+            // one chain in flight, used idx moves by two
+            ring.writeUsed(1, b, 0, 3);
+            assertTrue(driver.enableInterrupts());
+            assertEquals(RingError.USED_IDX_TOO_FAR, assertThrows(VirtqueueException.class, driver::pollUsed).error());
+        }
+    }
+
+    @Test
     void kickFollowsNoNotifyWithoutEventIdx() throws Exception {
         try (RawRing ring = RawRing.of(4)) {
             DriverQueue driver = ring.driver();

@@ -1,8 +1,8 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
 
 import io.vringj.memory.AddressSpace;
 import java.lang.foreign.MemorySegment;
@@ -52,7 +52,12 @@ final class RawPackedRing implements AutoCloseable {
 
     /** Writes entry {@code i} of the indirect table at {@link RawRing#INDIRECT}. */
     RawPackedRing indirect(int i, long addr, long len, int flags) {
-        write(raw.memory.slice(RawRing.INDIRECT, 16L * (i + 1)), i, addr, len, 0, flags);
+        return table(RawRing.INDIRECT, i, addr, len, flags);
+    }
+
+    /** Writes entry {@code i} of an indirect table at guest-physical {@code table}. */
+    RawPackedRing table(long table, int i, long addr, long len, int flags) {
+        write(raw.memory.slice(table, 16L * (i + 1)), i, addr, len, 0, flags);
         return this;
     }
 

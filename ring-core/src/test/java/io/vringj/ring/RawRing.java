@@ -1,8 +1,8 @@
 package io.vringj.ring;
 
-import static io.vringj.ring.SplitRing.LE_INT;
-import static io.vringj.ring.SplitRing.LE_LONG;
-import static io.vringj.ring.SplitRing.LE_SHORT;
+import static io.vringj.ring.RingFormat.LE_INT;
+import static io.vringj.ring.RingFormat.LE_LONG;
+import static io.vringj.ring.RingFormat.LE_SHORT;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
@@ -77,7 +77,12 @@ final class RawRing implements AutoCloseable {
 
     /** Writes descriptor {@code i} of the indirect table at {@link #INDIRECT}. */
     RawRing indirect(int i, long addr, long len, int flags, int next) {
-        return writeDesc(memory.slice(INDIRECT, 16L * (i + 1)), i, addr, len, flags, next);
+        return table(INDIRECT, i, addr, len, flags, next);
+    }
+
+    /** Writes descriptor {@code i} of an indirect table at guest-physical {@code table}. */
+    RawRing table(long table, int i, long addr, long len, int flags, int next) {
+        return writeDesc(memory.slice(table, 16L * (i + 1)), i, addr, len, flags, next);
     }
 
     private RawRing writeDesc(MemorySegment table, int i, long addr, long len, int flags, int next) {
