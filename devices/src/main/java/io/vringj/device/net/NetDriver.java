@@ -379,6 +379,11 @@ public final class NetDriver {
         return txBufferSize - headerSize;
     }
 
+    /** @return rx buffers received and waiting to be posted again with the next batch */
+    public int rxBuffersAwaitingRefill() {
+        return refillCount;
+    }
+
     /** @return tx buffers free for {@link #claim()} right now (without reclaiming) */
     public int freeTxBuffers() {
         return freeTxCount;
