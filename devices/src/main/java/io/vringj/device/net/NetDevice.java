@@ -95,9 +95,10 @@ public final class NetDevice {
      * @param mac the responder's MAC address (low 48 bits)
      * @param ipv4 its IPv4 address (big-endian int)
      * @return a one-pair device in {@code responder} mode ({@link Responder})
+     * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
      */
     public static NetDevice responder(long mac, int ipv4) {
-        new Responder(mac, ipv4); // checks the MAC now rather than when the first pair starts
+        Responder.checkMac(mac); // now, rather than when the first pair starts
         return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, false, DEFAULT_MAX_FRAME_LENGTH);
     }
 

@@ -46,12 +46,21 @@ public final class Responder implements FrameHandler {
      * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
      */
     public Responder(long mac, int address) {
+        this.mac = checkMac(mac);
+        this.address = address;
+    }
+
+    /**
+     * @param mac a MAC address in the low 48 bits
+     * @return {@code mac}
+     * @throws IllegalArgumentException if it is not a unicast 48-bit address (first octet's low bit clear, not 0)
+     */
+    static long checkMac(long mac) {
         if ((mac >>> 48) != 0 || mac == 0 || ((mac >>> 40) & 1) != 0) {
             throw new IllegalArgumentException("MAC 0x" + Long.toHexString(mac) + " is not a unicast 48-bit address "
                 + "(low 48 bits, first octet's low bit clear, not zero)");
         }
-        this.mac = mac;
-        this.address = address;
+        return mac;
     }
 
     /**
