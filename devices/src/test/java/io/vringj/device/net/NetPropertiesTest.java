@@ -27,7 +27,7 @@ import net.jqwik.api.constraints.Size;
  * reflects every frame it does not drop byte for byte; the driver, fed random used entries by a
  * lying device, hands over exactly the frames the model predicts and reposts every buffer.
  */
-class NetProperties {
+class NetPropertiesTest {
 
     /** A tx chain a hostile driver may build: readable pieces, then writable ones. */
     record RawChain(byte[] bytes, int[] splits, int[] writable) {
