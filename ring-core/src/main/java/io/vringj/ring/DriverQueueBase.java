@@ -105,6 +105,11 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
         inFlight++;
     }
 
+    /** @return the writable bytes of the chain in flight at {@code head} (0 if none is) */
+    final long chainWritable(int head) {
+        return chainWritable[head];
+    }
+
     /**
      * Checks a used entry from the device and takes the chain back.
      *

@@ -231,6 +231,11 @@ final class PackedDriverQueue extends DriverQueueBase {
         }
         int id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
         long len = Integer.toUnsignedLong(desc.get(LE_INT, off + DESC_LEN));
+        if ((flags & DESC_F_WRITE) == 0 && id < queueSize && chainWritable(id) == 0) {
+            // a used descriptor without WRITE has its length reserved, and drivers ignore it [virtio 2.8.4];
+            // DPDK's vhost writes the bytes it read there for tx chains
+            len = 0;
+        }
         int n = takeUsed(id, len, lastUsed);
         nextFreeId[id] = freeId;
         freeId = id;

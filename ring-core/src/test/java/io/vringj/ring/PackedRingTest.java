@@ -276,6 +276,20 @@ class PackedRingTest {
     }
 
     @Test
+    void driverIgnoresTheReservedLengthOfAUsedReadOnlyChain() throws Exception {
+        // [virtio 2.8.4]: without WRITE on the used descriptor its length is reserved (DPDK's vhost puts the bytes it read there)
+        try (RawPackedRing ring = new RawPackedRing(4)) {
+            DriverQueue driver = ring.driver();
+            int id = driver.add(new BufferChain(1).addReadable(BUF, 76));
+            driver.publish();
+            ring.used(0, id, 76, true);
+            assertEquals(id, driver.pollUsed());
+            assertEquals(0, driver.usedLength());
+            assertFalse(driver.isBroken());
+        }
+    }
+
+    @Test
     void driverChecksUsedDescriptorsSeenByEnableInterrupts() throws Exception {
         // the packed counterpart of the split ring's used-idx jump: every used descriptor is checked when taken
         try (RawPackedRing ring = new RawPackedRing(4)) {
