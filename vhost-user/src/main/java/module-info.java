@@ -13,6 +13,8 @@ module io.vringj.vhostuser {
     exports io.vringj.vhostuser;
     exports io.vringj.vhostuser.backend;
     exports io.vringj.vhostuser.frontend;
+    exports io.vringj.vhostuser.frontend.net;
 
     opens io.vringj.vhostuser.backend to info.picocli;
+    opens io.vringj.vhostuser.frontend.net to info.picocli;
 }

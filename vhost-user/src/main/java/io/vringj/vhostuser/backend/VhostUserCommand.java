@@ -2,6 +2,7 @@ package io.vringj.vhostuser.backend;
 
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
+import io.vringj.vhostuser.frontend.net.NetPeerCommand;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -14,7 +15,7 @@ import picocli.CommandLine;
  */
 @Command(name = "vringj-vhost-user", mixinStandardHelpOptions = true, version = "vringj vhost-user 0.1.0",
     description = "A pure-Java vhost-user back end for QEMU.",
-    subcommands = {VhostUserCommand.Rng.class})
+    subcommands = {VhostUserCommand.Rng.class, NetPeerCommand.class})
 public final class VhostUserCommand implements Runnable {
 
     /** Creates the command (picocli instantiates it). */
