@@ -41,10 +41,16 @@ public final class MemoryTable implements AutoCloseable {
     private final GuestMemory memory;
     private final GuestMemory userMemory;
     private final AddressSpace userSpace;
+    /** Per region: the fd of a file that may shrink (kept to watch its size), or -1 for a sealed one. */
+    private final int[] watchedFd;
+    /** Per region: the bytes of its file the mapping needs ({@code mmap_offset + size}). */
+    private final long[] needed;
 
     private MemoryTable(Arena arena, long[] gpa, long[] size, long[] uaddr, GuestMemory memory,
-                        GuestMemory userMemory) {
+                        GuestMemory userMemory, int[] watchedFd, long[] needed) {
         this.arena = arena;
+        this.watchedFd = watchedFd;
+        this.needed = needed;
         this.gpa = gpa;
         this.size = size;
         this.uaddr = uaddr;
@@ -63,6 +69,24 @@ public final class MemoryTable implements AutoCloseable {
      * @throws NativeCallException if {@code mmap} failed
      */
     public static MemoryTable map(VhostUserMessage msg) throws ProtocolException, NativeCallException {
+        return map(msg, false);
+    }
+
+    /**
+     * As {@link #map(VhostUserMessage)}, choosing whether a region's file must be sealed against
+     * shrinking. A file that can shrink under a mapping turns the next access to the lost pages
+     * into a fault inside the JVM instead of an exception; the size check here holds only at the
+     * moment it runs, so by default such a file is refused.
+     *
+     * @param msg a {@code SET_MEM_TABLE} message
+     * @param allowUnsealed whether to map a file without {@code F_SEAL_SHRINK} (a documented risk)
+     * @return the mapped table
+     * @throws ProtocolException if the payload size, region count, fd count or a region is wrong,
+     *     or a region's file may shrink and {@code allowUnsealed} is false
+     * @throws NativeCallException if {@code mmap} failed
+     */
+    public static MemoryTable map(VhostUserMessage msg, boolean allowUnsealed)
+        throws ProtocolException, NativeCallException {
         try {
             if (msg.size() < REGIONS_OFFSET) {
                 throw new ProtocolException("SET_MEM_TABLE payload is " + msg.size() + " bytes; at least "
@@ -95,6 +119,9 @@ public final class MemoryTable implements AutoCloseable {
                 checkRegion(i, gpa[i], size[i], uaddr[i], offset[i]);
             }
             Arena arena = Arena.ofShared();
+            int[] watchedFd = new int[n];
+            java.util.Arrays.fill(watchedFd, -1);
+            long[] needed = new long[n];
             try {
                 GuestMemory.Builder builder = GuestMemory.builder();
                 GuestMemory.Builder userBuilder = GuestMemory.builder();
@@ -107,10 +134,22 @@ public final class MemoryTable implements AutoCloseable {
                             "SET_MEM_TABLE region %d needs mmap_offset 0x%x + size 0x%x bytes of its fd, "
                                 + "but the file holds only 0x%x", i, offset[i], size[i], fileSize));
                     }
+                    needed[i] = length;
+                    boolean sealed = (Libc.seals(msg.rawFd(i)) & Libc.F_SEAL_SHRINK) != 0;
+                    if (!sealed && !allowUnsealed) {
+                        throw new ProtocolException("SET_MEM_TABLE region " + i + ": its file is not sealed against "
+                            + "shrinking (F_GET_SEALS lacks F_SEAL_SHRINK), so the front end could truncate it under "
+                            + "our mapping; share a sealed memfd (QEMU's memory-backend-memfd seals by default) or "
+                            + "start the back end with --allow-unsealed-memory");
+                    }
                     long address = Libc.mmapShared(msg.rawFd(i), length);
                     MemorySegment mapping = MemorySegment.ofAddress(address)
                         .reinterpret(length, arena, segment -> unmapQuietly(address, length));
                     MemorySegment region = mapping.asSlice(offset[i], size[i]);
+                    if (!sealed) {
+                        // keep the fd of a file that may shrink: workers check its size before each pass
+                        watchedFd[i] = msg.takeFd(i);
+                    }
                     builder.region(gpa[i], region, RegionKind.SHARED);
                     userBuilder.region(uaddr[i], region, RegionKind.SHARED);
                 }
@@ -122,8 +161,9 @@ public final class MemoryTable implements AutoCloseable {
                 } catch (IllegalArgumentException e) {
                     throw new ProtocolException("SET_MEM_TABLE regions are inconsistent: " + e.getMessage(), e);
                 }
-                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory);
+                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory, watchedFd, needed);
             } catch (ProtocolException | NativeCallException | RuntimeException e) {
+                closeWatched(watchedFd);
                 arena.close();
                 throw e;
             }
@@ -155,6 +195,51 @@ public final class MemoryTable implements AutoCloseable {
         } catch (NativeCallException ignored) {
             // the address and length are the ones mmap returned; munmap cannot fail for them
         }
+    }
+
+    private static void closeWatched(int[] fds) {
+        for (int i = 0; i < fds.length; i++) {
+            Libc.closeQuietly(fds[i]);
+            fds[i] = -1;
+        }
+    }
+
+    /** @return whether a region's file may shrink (accepted with {@code --allow-unsealed-memory}) */
+    public boolean hasUnsealedRegion() {
+        for (int fd : watchedFd) {
+            if (fd >= 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Checks that no unsealed region's file shrank below what its mapping needs. Accessing such
+     * pages would raise SIGBUS; the JVM turns that into an {@link InternalError} on most access
+     * paths but not on all (an interpreted volatile store can abort the process), so the back
+     * end checks before it touches the memory. A shrink that races with an access after the
+     * check is the risk {@code --allow-unsealed-memory} accepts. Sealed regions cost nothing.
+     *
+     * @return {@code null} if every region is whole, else why not
+     */
+    public String shrunkRegion() {
+        for (int i = 0; i < watchedFd.length; i++) {
+            if (watchedFd[i] >= 0) {
+                long fileSize;
+                try {
+                    fileSize = Libc.fileSize(watchedFd[i]);
+                } catch (NativeCallException e) {
+                    return "region " + i + ": cannot read its file size: " + e.getMessage();
+                }
+                if (fileSize < needed[i]) {
+                    return String.format(Locale.ROOT, "the front end shrank the file of memory region %d to 0x%x "
+                        + "bytes; its mapping needs 0x%x (the file is not sealed: --allow-unsealed-memory)",
+                        i, fileSize, needed[i]);
+                }
+            }
+        }
+        return null;
     }
 
     /** @return the guest memory over the mapped regions (all {@code SHARED}) */
@@ -204,6 +289,7 @@ public final class MemoryTable implements AutoCloseable {
     @Override
     public void close() {
         if (arena.scope().isAlive()) {
+            closeWatched(watchedFd);
             memory.close();
             userMemory.close();
             arena.close();

@@ -50,6 +50,8 @@ final class QueueWorker implements Runnable {
     private final CallNotifier call;
     private final VirtioDevice.ChainHandler handler;
     private final Consumer<String> onFatal;
+    /** The memory table if a region's file may shrink (checked before each pass), else {@code null}. */
+    private final MemoryTable watched;
     private final DescriptorChain chain = new DescriptorChain();
     private final Thread thread;
 
@@ -72,10 +74,13 @@ final class QueueWorker implements Runnable {
      * @param handler the device's chain handler
      * @param enabled whether the ring starts enabled
      * @param onFatal told why, when the queue breaks
+     * @param memory the memory table the ring lives in (its unsealed regions are checked before each pass)
      */
     QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
-                CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal)
+                CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal,
+                MemoryTable memory)
         throws NativeCallException {
+        this.watched = memory != null && memory.hasUnsealedRegion() ? memory : null;
         this.index = index;
         this.factory = Objects.requireNonNull(factory, "factory");
         this.initialAvailIdx = initialAvailIdx;
@@ -152,6 +157,11 @@ final class QueueWorker implements Runnable {
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
                 if (enabled) {
+                    String shrunk = watched == null ? null : watched.shrunkRegion();
+                    if (shrunk != null) {
+                        onFatal.accept("vring " + index + ": " + shrunk);
+                        return;
+                    }
                     boolean carryOn;
                     if (section != null) {
                         section.enter();
@@ -181,7 +191,9 @@ final class QueueWorker implements Runnable {
                     wake.drain();
                 }
             }
-        } catch (NativeCallException | RuntimeException e) {
+        } catch (Throwable e) {
+            // any failure, including an InternalError from a fault in the front end's memory
+            // (a file it shrank), closes this connection and never ends the process
             if (!stopping) {
                 onFatal.accept("vring " + index + " worker failed: " + e);
             }

@@ -54,6 +54,14 @@ public final class VhostUserCommand implements Runnable {
             description = "Log every front-end request and IOTLB message (java.util.logging level FINE).")
         boolean verbose;
 
+        @Option(names = "--allow-unsealed-memory",
+            description = "Accept guest memory whose file is not sealed against shrinking. RISK: the back end "
+                + "checks the file's size before each pass over a ring and closes a connection whose file "
+                + "shrank, but a front end that truncates its file while the back end is touching it can end "
+                + "the whole process (the JVM does not turn every such SIGBUS into an exception). QEMU's "
+                + "memory-backend-memfd is sealed and needs no such permission.")
+        boolean allowUnsealedMemory;
+
         @Option(names = "--seed", paramLabel = "N",
             description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
         Long seed;
@@ -72,7 +80,8 @@ public final class VhostUserCommand implements Runnable {
             Long s = seed;
             RngDevice device = new RngDevice(
                 s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
-            VhostUserServer server = VhostUserServer.bind(socket, device);
+            BackendOptions options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory);
+            VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {
                 server.close();
                 // java.util.logging resets its handlers in its own shutdown hook: report directly

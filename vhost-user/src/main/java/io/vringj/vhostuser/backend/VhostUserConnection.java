@@ -54,6 +54,7 @@ public final class VhostUserConnection implements AutoCloseable {
     private final VirtioDevice device;
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
+    private final BackendOptions options;
     private final Arena arena = Arena.ofConfined();
     private final VhostUserMessage msg = new VhostUserMessage(arena);
     private final VhostUserMessage reply = new VhostUserMessage(arena);
@@ -104,6 +105,19 @@ public final class VhostUserConnection implements AutoCloseable {
      */
     public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics)
         throws NativeCallException {
+        this(device, channel, statistics, BackendOptions.defaults());
+    }
+
+    /**
+     * @param device the device served
+     * @param channel the accepted connection; this object closes it
+     * @param statistics counters shared across connections
+     * @param options what the back end accepts from a front end (e.g. unsealed memory)
+     * @throws NativeCallException if the failure eventfd cannot be created
+     */
+    public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics,
+                               BackendOptions options) throws NativeCallException {
+        this.options = Objects.requireNonNull(options, "options");
         this.device = Objects.requireNonNull(device, "device");
         this.channel = Objects.requireNonNull(channel, "channel");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
@@ -156,6 +170,10 @@ public final class VhostUserConnection implements AutoCloseable {
             return "closing connection: " + e.getMessage();
         } catch (NativeCallException e) {
             return "closing connection: " + e.getMessage();
+        } catch (Throwable e) {
+            // anything else a front end provoked (a fault in its memory surfaces as an InternalError)
+            // ends this connection only, never the process
+            return "closing connection: unexpected " + e;
         } finally {
             msg.closeFds();
         }
@@ -298,7 +316,7 @@ public final class VhostUserConnection implements AutoCloseable {
     }
 
     private void setMemTable(VhostUserMessage m) throws ProtocolException, NativeCallException {
-        MemoryTable table = MemoryTable.map(m);
+        MemoryTable table = MemoryTable.map(m, options.allowUnsealedMemory());
         // stop the workers before the old mappings go away; they restart over the new table
         int[] restart = stopWorkers();
         MemoryTable old = memoryTable;
@@ -555,6 +573,10 @@ public final class VhostUserConnection implements AutoCloseable {
             throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before its "
                 + (v.num == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
         }
+        String shrunk = memoryTable.shrunkRegion();
+        if (shrunk != null) {
+            throw new ProtocolException("vring " + v.index + " cannot start: " + shrunk);
+        }
         long queueFeatures = features;
         int queueSize = v.num;
         RingSizes sizes = ringSizes(v, queueFeatures);
@@ -593,7 +615,7 @@ public final class VhostUserConnection implements AutoCloseable {
         AddressSpace queueSpace = space;
         QueueWorker worker = new QueueWorker(v.index,
             () -> DeviceQueue.create(queueFeatures, queueSize, addresses, queueSpace, base), base, queueIotlb,
-            v.kick, v.call, v.handler, enabled, this::queueFailed);
+            v.kick, v.call, v.handler, enabled, this::queueFailed, memoryTable);
         v.worker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses

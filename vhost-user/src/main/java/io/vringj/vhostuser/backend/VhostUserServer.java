@@ -27,7 +27,7 @@ public final class VhostUserServer implements AutoCloseable {
 
     private final String path;
     private final VirtioDevice device;
-    private final int stallMillis;
+    private final BackendOptions options;
     private final int listenFd;
     private final EventFd stop;
     private final VhostUserStatistics statistics = new VhostUserStatistics();
@@ -35,10 +35,10 @@ public final class VhostUserServer implements AutoCloseable {
     private volatile boolean running;
     private boolean closed;
 
-    private VhostUserServer(String path, VirtioDevice device, int stallMillis, int listenFd, EventFd stop) {
+    private VhostUserServer(String path, VirtioDevice device, BackendOptions options, int listenFd, EventFd stop) {
         this.path = path;
         this.device = device;
-        this.stallMillis = stallMillis;
+        this.options = options;
         this.listenFd = listenFd;
         this.stop = stop;
     }
@@ -65,13 +65,28 @@ public final class VhostUserServer implements AutoCloseable {
      * @throws NativeCallException if the socket cannot be created, bound or listened on
      */
     public static VhostUserServer bind(String path, VirtioDevice device, int stallMillis) throws NativeCallException {
+        return bind(path, device, BackendOptions.defaults().withStallMillis(stallMillis));
+    }
+
+    /**
+     * As {@link #bind(String, VirtioDevice)}, with every setting of {@link BackendOptions}.
+     *
+     * @param path the socket path (must not exist)
+     * @param device the device to serve
+     * @param options stall time-out, unsealed memory, connection limit
+     * @return the server, not yet accepting
+     * @throws NativeCallException if the socket cannot be created, bound or listened on
+     */
+    public static VhostUserServer bind(String path, VirtioDevice device, BackendOptions options)
+        throws NativeCallException {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(device, "device");
+        Objects.requireNonNull(options, "options");
         int fd = Libc.socket();
         try {
             Libc.bind(fd, path);
             Libc.listen(fd, 1);
-            return new VhostUserServer(path, device, stallMillis, fd, EventFd.create());
+            return new VhostUserServer(path, device, options, fd, EventFd.create());
         } catch (NativeCallException | RuntimeException e) {
             Libc.closeQuietly(fd);
             throw e;
@@ -118,7 +133,8 @@ public final class VhostUserServer implements AutoCloseable {
                     + ")");
                 String reason;
                 try (VhostUserConnection connection =
-                         new VhostUserConnection(device, new VhostUserChannel(conn, stallMillis), statistics)) {
+                         new VhostUserConnection(device, new VhostUserChannel(conn, options.stallMillis()), statistics,
+                             options)) {
                     reason = connection.serve(stop);
                 }
                 System.Logger.Level level = reason.startsWith("closing") ? System.Logger.Level.WARNING

@@ -279,6 +279,53 @@ class HostileFrontEndTest {
     }
 
     @Test
+    void anErrorInsideAWorkerClosesOnlyThatConnection() throws Exception {
+        // what a fault in the front end's memory looks like once the JVM turned it into an exception
+        RngDevice rng = new RngDevice(() -> EntropySource.deterministic(1), false);
+        VirtioDevice faulting = new VirtioDevice() {
+            @Override
+            public String name() {
+                return rng.name();
+            }
+
+            @Override
+            public long offeredFeatures() {
+                return rng.offeredFeatures();
+            }
+
+            @Override
+            public int queueCount() {
+                return 1;
+            }
+
+            @Override
+            public int maxQueueSize() {
+                return rng.maxQueueSize();
+            }
+
+            @Override
+            public ChainHandler handler(int queueIndex, long negotiatedFeatures) {
+                return chain -> {
+                    throw new InternalError("a fault occurred in an unsafe memory access operation");
+                };
+            }
+        };
+        assertRejected(faulting, "worker failed: java.lang.InternalError: a fault occurred", fe -> {
+            long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+            VhostUserBackendTest.negotiateProtocol(fe);
+            EventFd[] fds = VhostUserBackendTest.startRing(fe, features);
+            try (EventFd kick = fds[0]; EventFd call = fds[1]) {
+                DriverQueue driver = DriverQueue.create(features, VhostUserBackendTest.QUEUE_SIZE, fe.memory,
+                    new RingAddresses(VhostUserBackendTest.DESC, VhostUserBackendTest.AVAIL, VhostUserBackendTest.USED));
+                driver.add(new BufferChain(1).addWritable(VhostUserBackendTest.BUFFERS, 64));
+                driver.publish();
+                kick.signal();
+                assertTrue(fe.closedByBackEnd(TIMEOUT));
+            }
+        });
+    }
+
+    @Test
     void closesTheFdsOfARejectedMessage() throws Exception {
         // pass one end of a socket pair with a message that takes no fds: once the back end has
         // rejected the message and closed its copy, our end sees end-of-stream

@@ -50,9 +50,14 @@ final class TestFrontEnd implements AutoCloseable {
         channel = new VhostUserChannel(fd);
     }
 
-    /** Creates the guest memory: a memfd mapped here, to be handed to the back end. */
+    /** Creates the guest memory: a sealed memfd (as QEMU's memory-backend-memfd) mapped here, to be handed to the back end. */
     GuestMemory createMemory() throws NativeCallException {
-        memfd = Libc.memfd(memfdName, MEMORY_SIZE);
+        return createMemory(true);
+    }
+
+    /** Creates the guest memory in a memfd, sealed against shrinking and growing or not. */
+    GuestMemory createMemory(boolean sealed) throws NativeCallException {
+        memfd = sealed ? Libc.sealedMemfd(memfdName, MEMORY_SIZE) : Libc.memfd(memfdName, MEMORY_SIZE);
         long address = Libc.mmapShared(memfd, MEMORY_SIZE);
         mapping = MemorySegment.ofAddress(address).reinterpret(MEMORY_SIZE, arena,
             s -> {
@@ -64,6 +69,11 @@ final class TestFrontEnd implements AutoCloseable {
             });
         memory = GuestMemory.builder().region(GPA_BASE, mapping, RegionKind.SHARED).build();
         return memory;
+    }
+
+    /** Truncates the guest memory's file (a hostile front end taking the pages away under the back end). */
+    void shrinkMemory(long size) throws NativeCallException {
+        Libc.ftruncate(memfd, size);
     }
 
     long uaddr(long gpa) {

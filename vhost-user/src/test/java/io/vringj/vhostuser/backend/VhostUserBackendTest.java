@@ -38,11 +38,24 @@ class VhostUserBackendTest {
 
     /** The set-up QEMU does when the guest driver sets DRIVER_OK; returns the kick and call eventfds. */
     static EventFd[] startRing(TestFrontEnd fe, long features) throws Exception {
+        return startRing(fe, features, true);
+    }
+
+    /** As {@link #startRing(TestFrontEnd, long)}, with the guest memory's file sealed or not. */
+    static EventFd[] startRing(TestFrontEnd fe, long features, boolean sealed) throws Exception {
+        EventFd[] fds = prepareRing(fe, features, sealed);
+        fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, fds[0].fd());
+        fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
+        return fds;
+    }
+
+    /** Everything {@link #startRing} does but SET_VRING_KICK and SET_VRING_ENABLE; returns the kick and call eventfds. */
+    static EventFd[] prepareRing(TestFrontEnd fe, long features, boolean sealed) throws Exception {
         fe.send(VhostUserProtocol.SET_OWNER, 0, 0);
         fe.sendU64NeedReply(VhostUserProtocol.SET_FEATURES,
             features | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES));
         assertEquals(0, fe.replyU64(VhostUserProtocol.SET_FEATURES), "REPLY_ACK: success");
-        fe.createMemory();
+        fe.createMemory(sealed);
         fe.sendMemTable();
         fe.sendState(VhostUserProtocol.SET_VRING_NUM, 0, QUEUE_SIZE);
         fe.sendState(VhostUserProtocol.SET_VRING_BASE, 0, 0);
@@ -50,8 +63,6 @@ class VhostUserBackendTest {
         EventFd kick = EventFd.create();
         EventFd call = EventFd.create();
         fe.sendU64(VhostUserProtocol.SET_VRING_CALL, 0, call.fd());
-        fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, kick.fd());
-        fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
         return new EventFd[] {kick, call};
     }
 
