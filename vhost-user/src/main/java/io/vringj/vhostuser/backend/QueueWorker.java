@@ -113,19 +113,28 @@ final class QueueWorker implements Runnable {
         }
     }
 
+    /** How long {@link #stop()} waits for the worker thread. */
+    static final long STOP_TIMEOUT_MILLIS = 5000;
+    /** {@link #stop()} result: the worker did not end in time. */
+    static final long NOT_STOPPED = -1;
+
     /**
-     * Stops the worker and waits for it; afterwards the queue may be read by the caller.
+     * Stops the worker and waits for it, at most {@link #STOP_TIMEOUT_MILLIS}; afterwards the
+     * queue may be read by the caller.
      *
-     * @return the queue's ring state for {@code GET_VRING_BASE}: the split ring's last avail index,
-     *     or the packed ring's avail and used positions with their wrap counters
+     * @return the queue's ring state for {@code GET_VRING_BASE} (as an unsigned 32-bit value): the
+     *     split ring's last avail index, or the packed ring's avail and used positions with their
+     *     wrap counters; {@link #NOT_STOPPED} if the worker did not end in time
      */
-    int stop() {
+    long stop() {
         stopping = true;
         wakeUp();
         boolean interrupted = false;
-        while (thread.isAlive()) {
+        long deadline = System.nanoTime() + STOP_TIMEOUT_MILLIS * 1_000_000;
+        long left;
+        while (thread.isAlive() && (left = deadline - System.nanoTime()) > 0) {
             try {
-                thread.join();
+                thread.join(java.time.Duration.ofNanos(left));
             } catch (InterruptedException e) {
                 interrupted = true;
             }
@@ -133,9 +142,14 @@ final class QueueWorker implements Runnable {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+        if (thread.isAlive()) {
+            LOG.log(System.Logger.Level.WARNING, "vring " + index + " worker did not stop within "
+                + STOP_TIMEOUT_MILLIS + " ms; its connection closes without it");
+            return NOT_STOPPED;
+        }
         wake.close();
         // join: everything the worker wrote to the queue happens-before this read
-        return queue == null ? initialAvailIdx : queue.vringBase();
+        return Integer.toUnsignedLong(queue == null ? initialAvailIdx : queue.vringBase());
     }
 
     long chainsCompleted() {

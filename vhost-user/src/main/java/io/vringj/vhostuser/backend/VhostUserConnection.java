@@ -86,14 +86,15 @@ public final class VhostUserConnection implements AutoCloseable {
         int base;
         boolean enabled;
         EventFd kick;
-        final CallNotifier call = new CallNotifier();
+        final CallNotifier call;
         EventFd err;
         QueueWorker worker;
         /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
         VirtioDevice.ChainHandler handler;
 
-        Vring(int index) {
+        Vring(int index, VhostUserStatistics statistics) {
             this.index = index;
+            this.call = new CallNotifier(statistics.callsDropped);
         }
     }
 
@@ -124,7 +125,7 @@ public final class VhostUserConnection implements AutoCloseable {
         this.offeredFeatures = device.offeredFeatures() | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
         this.vrings = new Vring[device.queueCount()];
         for (int i = 0; i < vrings.length; i++) {
-            vrings[i] = new Vring(i);
+            vrings[i] = new Vring(i, statistics);
         }
         this.failureWake = EventFd.create();
     }
@@ -334,17 +335,38 @@ public final class VhostUserConnection implements AutoCloseable {
     }
 
     /** Stops every running worker, keeping its position; returns 1 for each vring that was running. */
-    private int[] stopWorkers() {
+    private int[] stopWorkers() throws ProtocolException {
         int[] running = new int[vrings.length];
+        ProtocolException stuck = null;
         for (Vring v : vrings) {
             if (v.worker != null) {
-                v.base = v.worker.stop();
-                collect(v.worker);
-                v.worker = null;
                 running[v.index] = 1;
+                try {
+                    stopWorker(v);
+                } catch (ProtocolException e) {
+                    stuck = e;
+                }
             }
         }
+        if (stuck != null) {
+            throw stuck;
+        }
         return running;
+    }
+
+    /** Stops the vring's worker if it runs, keeping its position. */
+    private void stopWorker(Vring v) throws ProtocolException {
+        if (v.worker == null) {
+            return;
+        }
+        long base = v.worker.stop();
+        collect(v.worker);
+        v.worker = null;
+        if (base == QueueWorker.NOT_STOPPED) {
+            throw new ProtocolException("vring " + v.index + " worker did not stop within "
+                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
+        }
+        v.base = (int) base;
     }
 
     private void collect(QueueWorker worker) {
@@ -404,11 +426,7 @@ public final class VhostUserConnection implements AutoCloseable {
     private void getVringBase(VhostUserMessage m) throws ProtocolException, NativeCallException {
         expect(m, 8, 0);
         Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        if (v.worker != null) {
-            v.base = v.worker.stop();
-            collect(v.worker);
-            v.worker = null;
-        }
+        stopWorker(v);
         if (v.kick != null) {
             v.kick.close();
             v.kick = null;
@@ -419,7 +437,7 @@ public final class VhostUserConnection implements AutoCloseable {
     }
 
     /** Reads the u64 of KICK/CALL/ERR: the vring and, unless the no-fd bit is set, takes the fd. */
-    private EventFd takeVringFd(VhostUserMessage m, Vring[] which) throws ProtocolException {
+    private EventFd takeVringFd(VhostUserMessage m, Vring[] which) throws ProtocolException, NativeCallException {
         if (m.size() != 8) {
             throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " has a " + m.size()
                 + "-byte payload; it must be 8 bytes");
@@ -438,18 +456,15 @@ public final class VhostUserConnection implements AutoCloseable {
                 + " came with " + m.receivedFdCount() + " fds; it takes " + expectedFds
                 + (noFd ? " (the no-fd bit is set)" : " (the no-fd bit is clear)"));
         }
-        return noFd ? null : EventFd.adopt(m.takeFd(0));
+        // non-blocking: a call fd at its maximum count drops a signal instead of blocking a worker
+        return noFd ? null : EventFd.adoptNonBlocking(m.takeFd(0));
     }
 
     private void setVringKick(VhostUserMessage m) throws ProtocolException, NativeCallException {
         Vring[] which = new Vring[1];
         EventFd fd = takeVringFd(m, which);
         Vring v = which[0];
-        if (v.worker != null) {
-            v.base = v.worker.stop();
-            collect(v.worker);
-            v.worker = null;
-        }
+        stopWorker(v);
         if (v.kick != null) {
             v.kick.close();
         }
@@ -457,13 +472,13 @@ public final class VhostUserConnection implements AutoCloseable {
         startWorker(v);
     }
 
-    private void setVringCall(VhostUserMessage m) throws ProtocolException {
+    private void setVringCall(VhostUserMessage m) throws ProtocolException, NativeCallException {
         Vring[] which = new Vring[1];
         EventFd fd = takeVringFd(m, which);
         which[0].call.replace(fd);
     }
 
-    private void setVringErr(VhostUserMessage m) throws ProtocolException {
+    private void setVringErr(VhostUserMessage m) throws ProtocolException, NativeCallException {
         Vring[] which = new Vring[1];
         EventFd fd = takeVringFd(m, which);
         Vring v = which[0];
@@ -643,7 +658,7 @@ public final class VhostUserConnection implements AutoCloseable {
         return gpa;
     }
 
-    private void resetDevice() {
+    private void resetDevice() throws ProtocolException {
         stopWorkers();
         for (Vring v : vrings) {
             v.num = 0;
@@ -663,7 +678,11 @@ public final class VhostUserConnection implements AutoCloseable {
     /** Stops the workers, unmaps the memory table and closes every fd of the connection. */
     @Override
     public void close() {
-        stopWorkers();
+        try {
+            stopWorkers();
+        } catch (ProtocolException e) {
+            // logged by the worker; the memory is unmapped anyway, so a late access fails with an exception
+        }
         for (Vring v : vrings) {
             if (v.kick != null) {
                 v.kick.close();

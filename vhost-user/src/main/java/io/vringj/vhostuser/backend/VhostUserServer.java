@@ -10,6 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A vhost-user back end listening on a Unix socket: accepts one front end at a time and serves
@@ -24,6 +25,9 @@ import java.util.concurrent.CountDownLatch;
  */
 public final class VhostUserServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserServer.class.getName());
+
+    /** How long {@link #close()} waits for {@link #run()} to end its connections. */
+    static final long CLOSE_TIMEOUT_MILLIS = 10_000;
 
     private final String path;
     private final VirtioDevice device;
@@ -162,7 +166,10 @@ public final class VhostUserServer implements AutoCloseable {
         stop.wakeQuietly();
         if (running) {
             try {
-                stopped.await();
+                if (!stopped.await(CLOSE_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)) {
+                    LOG.log(System.Logger.Level.WARNING, "the server did not stop within " + CLOSE_TIMEOUT_MILLIS
+                        + " ms; closing its socket anyway");
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
