@@ -50,6 +50,8 @@ final class QueueWorker implements Runnable {
     private final CallNotifier call;
     private final VirtioDevice.ChainHandler handler;
     private final Consumer<String> onFatal;
+    /** Counts returns from poll (shared across workers). */
+    private final java.util.concurrent.atomic.LongAdder wakeups;
     /** The memory table if a region's file may shrink (checked before each pass), else {@code null}. */
     private final MemoryTable watched;
     private final DescriptorChain chain = new DescriptorChain();
@@ -75,11 +77,13 @@ final class QueueWorker implements Runnable {
      * @param enabled whether the ring starts enabled
      * @param onFatal told why, when the queue breaks
      * @param memory the memory table the ring lives in (its unsealed regions are checked before each pass)
+     * @param wakeups counts the worker's returns from poll
      */
     QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
                 CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal,
-                MemoryTable memory)
+                MemoryTable memory, java.util.concurrent.atomic.LongAdder wakeups)
         throws NativeCallException {
+        this.wakeups = Objects.requireNonNull(wakeups, "wakeups");
         this.watched = memory != null && memory.hasUnsealedRegion() ? memory : null;
         this.index = index;
         this.factory = Objects.requireNonNull(factory, "factory");
@@ -111,6 +115,23 @@ final class QueueWorker implements Runnable {
         } catch (NativeCallException e) {
             LOG.log(System.Logger.Level.WARNING, "cannot wake vring " + index + " worker: " + e.getMessage());
         }
+    }
+
+    /** Poll events on the kick fd that end the ring: the peer hung up, the fd failed or is not open. */
+    private static final short KICK_GONE = Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL;
+
+    private static String pollEventNames(short events) {
+        StringBuilder names = new StringBuilder();
+        if ((events & Libc.POLLHUP) != 0) {
+            names.append("POLLHUP ");
+        }
+        if ((events & Libc.POLLERR) != 0) {
+            names.append("POLLERR ");
+        }
+        if ((events & Libc.POLLNVAL) != 0) {
+            names.append("POLLNVAL ");
+        }
+        return names.toString().trim();
     }
 
     /** How long {@link #stop()} waits for the worker thread. */
@@ -198,7 +219,16 @@ final class QueueWorker implements Runnable {
                 pollfds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
                 // kick fd -1 (none): poll ignores the entry and the front end is expected to poll-mode; wait on wake only
                 Libc.poll(pollfds, 2, kick == null ? 100 : -1);
-                if ((pollfds.get(ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0) {
+                wakeups.increment();
+                short kickEvents = pollfds.get(ValueLayout.JAVA_SHORT, 6);
+                if ((kickEvents & KICK_GONE) != 0) {
+                    // a hung-up, failed or closed kick fd stays readable for ever: polling it again would spin
+                    LOG.log(System.Logger.Level.WARNING, String.format(java.util.Locale.ROOT,
+                        "vring %d: kick fd %d reports poll events 0x%x (%s); the ring stops until the front end "
+                            + "sends a new SET_VRING_KICK", index, kick.fd(), kickEvents, pollEventNames(kickEvents)));
+                    return;
+                }
+                if ((kickEvents & Libc.POLLIN) != 0) {
                     kick.drain();
                 }
                 if ((pollfds.get(ValueLayout.JAVA_SHORT, 14) & Libc.POLLIN) != 0) {

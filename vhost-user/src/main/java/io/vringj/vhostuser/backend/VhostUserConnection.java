@@ -630,7 +630,8 @@ public final class VhostUserConnection implements AutoCloseable {
         AddressSpace queueSpace = space;
         QueueWorker worker = new QueueWorker(v.index,
             () -> DeviceQueue.create(queueFeatures, queueSize, addresses, queueSpace, base), base, queueIotlb,
-            v.kick, v.call, v.handler, enabled, this::queueFailed, memoryTable);
+            v.kick, v.call, v.handler, enabled, this::queueFailed, memoryTable,
+            statistics.workerWakeups);
         v.worker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses

@@ -88,4 +88,32 @@ class StuckFrontEndTest {
             }
         });
     }
+
+    @Test
+    void aKickFdWhosePeerHungUpEndsTheRingInsteadOfSpinning() throws Exception {
+        assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+            try (BackendHarness backend = new BackendHarness(dir, 1); TestFrontEnd fe = backend.connect()) {
+                VhostUserBackendTest.negotiateProtocol(fe);
+                EventFd[] fds = VhostUserBackendTest.prepareRing(fe, FEATURES, true);
+                fds[0].close();
+                // a stream whose other end is closed: poll reports POLLIN|POLLHUP for ever, read returns 0
+                int[] pair = Libc.socketPair();
+                try (EventFd call = fds[1]) {
+                    fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, pair[0]);
+                    fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
+                    Libc.close(pair[0]);
+                    Libc.close(pair[1]);
+                    String line = backend.awaitLog("reports poll events", Duration.ofSeconds(10));
+                    assertTrue(line.contains("POLLHUP") && line.startsWith("WARNING"), line);
+                    long before = backend.server.statistics().workerWakeups.sum();
+                    Thread.sleep(300);
+                    long after = backend.server.statistics().workerWakeups.sum();
+                    assertEquals(before, after, "the worker keeps waking on the hung-up fd");
+                    // the connection is still served: the ring stopped where it was
+                    fe.sendState(VhostUserProtocol.GET_VRING_BASE, 0, 0);
+                    assertEquals(0, fe.replyU64(VhostUserProtocol.GET_VRING_BASE) >>> 32);
+                }
+            }
+        });
+    }
 }
