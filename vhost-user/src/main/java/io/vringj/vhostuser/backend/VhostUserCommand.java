@@ -62,6 +62,12 @@ public final class VhostUserCommand implements Runnable {
                 + "memory-backend-memfd is sealed and needs no such permission.")
         boolean allowUnsealedMemory;
 
+        @Option(names = "--max-connections", paramLabel = "N",
+            defaultValue = "" + BackendOptions.DEFAULT_MAX_CONNECTIONS,
+            description = "Front ends served at once, each with its own memory, rings and workers; one more is "
+                + "refused with a logged reason (default: ${DEFAULT-VALUE}).")
+        int maxConnections;
+
         @Option(names = "--seed", paramLabel = "N",
             description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
         Long seed;
@@ -80,7 +86,13 @@ public final class VhostUserCommand implements Runnable {
             Long s = seed;
             RngDevice device = new RngDevice(
                 s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
-            BackendOptions options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory);
+            BackendOptions options;
+            try {
+                options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
+                    .withMaxConnections(maxConnections);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--max-connections: " + e.getMessage());
+            }
             VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {
                 server.close();

@@ -193,8 +193,15 @@ final class TestFrontEnd implements AutoCloseable {
         }
     }
 
+    private boolean closed;
+
+    /** Closes the connection and releases the memory; idempotent. */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         channel.close();
         if (backendRequests != null) {
             backendRequests.close();
