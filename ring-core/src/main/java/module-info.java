@@ -1,9 +1,10 @@
 /**
- * vringj ring-core: guest memory, the device's view of it, and the virtio split ring with its
- * driver and device sides.
+ * vringj ring-core: guest memory, the device's view of it, and the virtio split and packed rings
+ * with their driver and device sides and the device loop. Agrona is optional: only the Agrona
+ * adapters ({@code DeviceAgent}, {@code ParkingIdleStrategy}) need it at run time.
  */
 module io.vringj.core {
-    requires transitive org.agrona;
+    requires static org.agrona;
 
     exports io.vringj.memory;
     exports io.vringj.ring;

@@ -1,6 +1,7 @@
 package io.vringj.device.rng;
 
 import io.vringj.device.VirtioDevice;
+import io.vringj.ring.ChainHandler;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.MemorySegment;

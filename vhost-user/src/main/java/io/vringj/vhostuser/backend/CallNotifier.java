@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.ring.DeviceLoop;
 import io.vringj.vhostuser.EventFd;
 import io.vringj.vhostuser.NativeCallException;
 import java.util.concurrent.atomic.LongAdder;
@@ -9,7 +10,7 @@ import java.util.concurrent.atomic.LongAdder;
  * ({@code SET_VRING_CALL}): the worker signals through it, the connection thread swaps it.
  * Both take this object's lock, so an fd is never closed while a signal is being written to it.
  */
-final class CallNotifier implements AutoCloseable {
+final class CallNotifier implements DeviceLoop.Notifier, AutoCloseable {
     private final LongAdder droppedTotal;
     private EventFd call;
     private long signals;
@@ -41,6 +42,19 @@ final class CallNotifier implements AutoCloseable {
                 dropped++;
                 droppedTotal.increment();
             }
+        }
+    }
+
+    /**
+     * The device loop's notification: as {@link #signal()}; a failed write (not a full counter,
+     * which only drops the signal) ends the worker, which closes the connection.
+     */
+    @Override
+    public void notifyDriver() {
+        try {
+            signal();
+        } catch (NativeCallException e) {
+            throw new IllegalStateException("cannot signal the call eventfd: " + e.getMessage(), e);
         }
     }
 

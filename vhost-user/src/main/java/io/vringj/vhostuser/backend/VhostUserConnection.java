@@ -8,6 +8,7 @@ import io.vringj.dma.IotlbMessageCodec;
 import io.vringj.dma.IotlbMessageProcessor;
 import io.vringj.dma.IotlbProtocolException;
 import io.vringj.memory.AddressSpace;
+import io.vringj.ring.ChainHandler;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.RingSizes;
@@ -90,7 +91,7 @@ public final class VhostUserConnection implements AutoCloseable {
         EventFd err;
         QueueWorker worker;
         /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
-        VirtioDevice.ChainHandler handler;
+        ChainHandler handler;
 
         Vring(int index, VhostUserStatistics statistics) {
             this.index = index;

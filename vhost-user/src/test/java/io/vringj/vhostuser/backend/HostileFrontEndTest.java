@@ -4,6 +4,7 @@ import io.vringj.device.VirtioDevice;
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
 import io.vringj.ring.BufferChain;
+import io.vringj.ring.ChainHandler;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
