@@ -25,6 +25,10 @@ import java.util.Locale;
  * unmapped memory. Close the table when it is replaced or the connection ends, after the queue
  * workers have stopped.
  *
+ * <p>Regions that follow one another in both guest-physical and user addresses (with page-aligned
+ * sizes and offsets) are mapped side by side in one reservation and become one region, so a
+ * ring or buffer that straddles them is reachable, as the kernel's vhost allows.
+ *
  * <p>Without {@code ACCESS_PLATFORM} the ring addresses of {@code SET_VRING_ADDR} are the front
  * end's user addresses: {@link #userToGuestPhysical(long, long)} turns them into guest-physical.
  */
@@ -123,11 +127,11 @@ public final class MemoryTable implements AutoCloseable {
             java.util.Arrays.fill(watchedFd, -1);
             long[] needed = new long[n];
             try {
-                GuestMemory.Builder builder = GuestMemory.builder();
-                GuestMemory.Builder userBuilder = GuestMemory.builder();
+                int[] fd = new int[n];
                 for (int i = 0; i < n; i++) {
+                    fd[i] = msg.rawFd(i);
                     long length = size[i] + offset[i];
-                    long fileSize = Libc.fileSize(msg.rawFd(i));
+                    long fileSize = Libc.fileSize(fd[i]);
                     if (length > fileSize) {
                         // pages past the end of the file would raise SIGBUS on access, not an exception
                         throw new ProtocolException(String.format(Locale.ROOT,
@@ -135,23 +139,56 @@ public final class MemoryTable implements AutoCloseable {
                                 + "but the file holds only 0x%x", i, offset[i], size[i], fileSize));
                     }
                     needed[i] = length;
-                    boolean sealed = (Libc.seals(msg.rawFd(i)) & Libc.F_SEAL_SHRINK) != 0;
+                    boolean sealed = (Libc.seals(fd[i]) & Libc.F_SEAL_SHRINK) != 0;
                     if (!sealed && !allowUnsealed) {
                         throw new ProtocolException("SET_MEM_TABLE region " + i + ": its file is not sealed against "
                             + "shrinking (F_GET_SEALS lacks F_SEAL_SHRINK), so the front end could truncate it under "
                             + "our mapping; share a sealed memfd (QEMU's memory-backend-memfd seals by default) or "
                             + "start the back end with --allow-unsealed-memory");
                     }
-                    long address = Libc.mmapShared(msg.rawFd(i), length);
-                    MemorySegment mapping = MemorySegment.ofAddress(address)
-                        .reinterpret(length, arena, segment -> unmapQuietly(address, length));
-                    MemorySegment region = mapping.asSlice(offset[i], size[i]);
                     if (!sealed) {
                         // keep the fd of a file that may shrink: workers check its size before each pass
                         watchedFd[i] = msg.takeFd(i);
                     }
-                    builder.region(gpa[i], region, RegionKind.SHARED);
-                    userBuilder.region(uaddr[i], region, RegionKind.SHARED);
+                }
+                // regions contiguous in both guest-physical and user addresses are mapped side by side
+                // and become one region, so a ring that straddles them is reachable (as vhost allows)
+                int[][] runs = contiguousRuns(gpa, size, uaddr, offset);
+                long[] runGpa = new long[runs.length];
+                long[] runSize = new long[runs.length];
+                long[] runUaddr = new long[runs.length];
+                GuestMemory.Builder builder = GuestMemory.builder();
+                GuestMemory.Builder userBuilder = GuestMemory.builder();
+                for (int r = 0; r < runs.length; r++) {
+                    int[] run = runs[r];
+                    int first = run[0];
+                    MemorySegment region;
+                    if (run.length == 1) {
+                        long length = size[first] + offset[first];
+                        long address = Libc.mmapShared(fd[first], length);
+                        MemorySegment mapping = MemorySegment.ofAddress(address)
+                            .reinterpret(length, arena, segment -> unmapQuietly(address, length));
+                        region = mapping.asSlice(offset[first], size[first]);
+                    } else {
+                        long total = 0;
+                        for (int i : run) {
+                            total += size[i];  // cannot overflow: the run lies inside the 64-bit user address space
+                        }
+                        long length = total;
+                        long base = Libc.mmapReserve(length);
+                        region = MemorySegment.ofAddress(base)
+                            .reinterpret(length, arena, segment -> unmapQuietly(base, length));
+                        long at = 0;
+                        for (int i : run) {
+                            Libc.mmapSharedFixed(base + at, fd[i], size[i], offset[i]);
+                            at += size[i];
+                        }
+                    }
+                    runGpa[r] = gpa[first];
+                    runSize[r] = region.byteSize();
+                    runUaddr[r] = uaddr[first];
+                    builder.region(runGpa[r], region, RegionKind.SHARED);
+                    userBuilder.region(runUaddr[r], region, RegionKind.SHARED);
                 }
                 GuestMemory memory;
                 GuestMemory userMemory;
@@ -161,7 +198,7 @@ public final class MemoryTable implements AutoCloseable {
                 } catch (IllegalArgumentException e) {
                     throw new ProtocolException("SET_MEM_TABLE regions are inconsistent: " + e.getMessage(), e);
                 }
-                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory, watchedFd, needed);
+                return new MemoryTable(arena, runGpa, runSize, runUaddr, memory, userMemory, watchedFd, needed);
             } catch (ProtocolException | NativeCallException | RuntimeException e) {
                 closeWatched(watchedFd);
                 arena.close();
@@ -170,6 +207,40 @@ public final class MemoryTable implements AutoCloseable {
         } finally {
             msg.closeFds();
         }
+    }
+
+    /**
+     * Groups the regions into runs, each sorted by guest-physical address, whose members follow
+     * one another in both guest-physical and user addresses and can be mapped side by side
+     * (page-aligned sizes and file offsets). A region that joins nothing is a run of one.
+     */
+    static int[][] contiguousRuns(long[] gpa, long[] size, long[] uaddr, long[] offset) {
+        Integer[] order = new Integer[gpa.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Long.compareUnsigned(gpa[a], gpa[b]));
+        List<int[]> runs = new ArrayList<>();
+        List<Integer> current = new ArrayList<>();
+        for (int k = 0; k < order.length; k++) {
+            int i = order[k];
+            if (!current.isEmpty()) {
+                int last = current.get(current.size() - 1);
+                boolean joins = gpa[last] + size[last] == gpa[i] && uaddr[last] + size[last] == uaddr[i]
+                    && pageAligned(size[last], offset[last]) && pageAligned(size[i], offset[i]);
+                if (!joins) {
+                    runs.add(current.stream().mapToInt(Integer::intValue).toArray());
+                    current.clear();
+                }
+            }
+            current.add(i);
+        }
+        runs.add(current.stream().mapToInt(Integer::intValue).toArray());
+        return runs.toArray(new int[0][]);
+    }
+
+    private static boolean pageAligned(long size, long offset) {
+        return size % Libc.PAGE_SIZE == 0 && offset % Libc.PAGE_SIZE == 0;
     }
 
     private static void checkRegion(int i, long gpa, long size, long uaddr, long offset) throws ProtocolException {
@@ -262,7 +333,7 @@ public final class MemoryTable implements AutoCloseable {
         return userMemory;
     }
 
-    /** @return the number of regions */
+    /** @return the number of regions after joining contiguous ones (see {@link #userToGuestPhysical}) */
     public int regionCount() {
         return gpa.length;
     }

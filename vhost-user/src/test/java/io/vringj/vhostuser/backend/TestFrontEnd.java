@@ -110,6 +110,18 @@ final class TestFrontEnd implements AutoCloseable {
         channel.write(out, memfd);
     }
 
+    /**
+     * Describes the memory as two regions that meet at {@code split} bytes, contiguous in both
+     * guest-physical and user addresses, each with the memfd at its own mmap_offset.
+     */
+    void sendMemTableInTwoRegions(long split) throws NativeCallException {
+        out.header(VhostUserProtocol.SET_MEM_TABLE, 0, 8 + 64).putU32(0, 2).putU32(4, 0)
+            .putU64(8, GPA_BASE).putU64(16, split).putU64(24, UADDR_BASE).putU64(32, 0)
+            .putU64(40, GPA_BASE + split).putU64(48, MEMORY_SIZE - split).putU64(56, UADDR_BASE + split)
+            .putU64(64, split);
+        channel.write(out, memfd, memfd);
+    }
+
     void sendVringAddr(int index, long descGpa, long usedGpa, long availGpa) throws NativeCallException {
         out.header(VhostUserProtocol.SET_VRING_ADDR, 0, 40).putU32(0, index).putU32(4, 0)
             .putU64(8, uaddr(descGpa)).putU64(16, uaddr(usedGpa)).putU64(24, uaddr(availGpa)).putU64(32, 0);
