@@ -2,6 +2,7 @@ package io.vringj.vhostuser.backend;
 
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
+import io.vringj.device.rng.RngLimits;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -68,6 +69,23 @@ public final class VhostUserCommand implements Runnable {
                 + "refused with a logged reason (default: ${DEFAULT-VALUE}).")
         int maxConnections;
 
+        @Option(names = "--rng-max-bytes-per-chain", paramLabel = "BYTES",
+            defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_CHAIN,
+            description = "Most entropy bytes written into one buffer chain (default: ${DEFAULT-VALUE}).")
+        int maxBytesPerChain;
+
+        @Option(names = "--rng-max-bytes", paramLabel = "BYTES",
+            defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_PERIOD,
+            description = "Most entropy bytes per period and queue, like QEMU's rng max-bytes; a faster driver "
+                + "waits for the next period (default: ${DEFAULT-VALUE}).")
+        long maxBytesPerPeriod;
+
+        @Option(names = "--rng-period", paramLabel = "MILLIS",
+            defaultValue = "" + RngLimits.DEFAULT_PERIOD_MILLIS,
+            description = "The rate-limit period in milliseconds, 1..1000, like QEMU's rng period "
+                + "(default: ${DEFAULT-VALUE}).")
+        long periodMillis;
+
         @Option(names = "--seed", paramLabel = "N",
             description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
         Long seed;
@@ -84,8 +102,14 @@ public final class VhostUserCommand implements Runnable {
                 VERBOSE_LOGGER[0] = logger;
             }
             Long s = seed;
+            RngLimits limits;
+            try {
+                limits = new RngLimits(maxBytesPerChain, maxBytesPerPeriod, periodMillis);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "rng limits: " + e.getMessage());
+            }
             RngDevice device = new RngDevice(
-                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
+                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true, limits);
             BackendOptions options;
             try {
                 options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
