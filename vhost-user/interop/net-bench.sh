@@ -45,7 +45,7 @@ java=${JAVA_HOME:+$JAVA_HOME/bin/}java
 mkdir -p "$out"
 sock="$out/s.sock"
 # our back end exists once the jar has a 'net' subcommand
-if "$java" -jar "$jar" net --help >/dev/null 2>&1; then have_net=1; else have_net=0; fi
+if "$java" -jar "$jar" net --help 2>&1 | grep -q '^Usage: vringj-vhost-user net '; then have_net=1; else have_net=0; fi
 
 pids=""
 cleanup() {
@@ -124,7 +124,14 @@ measure_dpdk_ours() { # TAG SIZE PACKED: DPDK's front end sends into our back en
     ob=$!
     pids="$pids $ob"
     i=0
-    while [ ! -S "$sock" ]; do i=$((i + 1)); [ "$i" -lt 300 ] || break; sleep 0.1; done
+    while [ ! -S "$sock" ]; do
+        i=$((i + 1))
+        if [ "$i" -ge 300 ] || ! kill -0 "$ob" 2>/dev/null; then
+            echo "net-bench.sh: our back end did not listen on $sock; see $out/$1-ours.log" >&2
+            stop "$ob"; echo "n/a"; return
+        fi
+        sleep 0.1
+    done
     start_dpdk_fe "$out/$1-fe.log" "$2" "$3"
     sleep "$duration"
     stop "$fe"; stop "$ob"
