@@ -52,7 +52,8 @@ cleanup() {
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
     rm -f "$sock"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 eal() { # eal CPU PREFIX: no hugepages, one CPU for both lcores, a unique file prefix
     echo "--lcores=0@$1,1@$1 --no-pci --no-huge -m 512 --file-prefix=vringj-bench-$$-$2"
@@ -94,10 +95,10 @@ steady_mean() {
         if (k) printf "%.3f", s / k / 1e6; else print "0"}'
 }
 mean_rx_pps() { # LOG
-    grep -o 'Rx-pps: *[0-9]*' "$1" | awk '{print $2}' | steady_mean
+    grep -a -o 'Rx-pps: *[0-9]*' "$1" | awk '{print $2}' | steady_mean
 }
 mean_sink_pps() { # LOG with per-second lines "... rxFramesPerSecond=N"
-    grep -o 'rxFramesPerSecond=[0-9]*' "$1" | cut -d= -f2 | steady_mean
+    grep -a -o 'rxFramesPerSecond=[0-9]*' "$1" | cut -d= -f2 | steady_mean
 }
 
 measure_dpdk_dpdk() { # TAG SIZE PACKED -> Mpps
