@@ -81,6 +81,12 @@ start_dpdk_fe() { # LOG SIZE PACKED(0|1)
         --total-num-mbufs=16384 </dev/null >"$1" 2>&1 &
     fe=$!
     pids="$pids $fe"
+    # the measurement starts once the front end forwards (its start-up takes seconds on a busy machine)
+    i=0
+    until grep -a -q 'packet forwarding - ports=' "$1" 2>/dev/null; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "net-bench.sh: testpmd front end did not start; see $1" >&2; break; }
+        sleep 0.1
+    done
 }
 
 stop() { # PID: SIGINT, as testpmd expects; our JVMs stop on it too
@@ -97,8 +103,8 @@ steady_mean() {
 mean_rx_pps() { # LOG
     grep -a -o 'Rx-pps: *[0-9]*' "$1" | awk '{print $2}' | steady_mean
 }
-mean_sink_pps() { # LOG with per-second lines "... rxFramesPerSecond=N"
-    grep -a -o 'rxFramesPerSecond=[0-9]*' "$1" | cut -d= -f2 | steady_mean
+mean_sink_pps() { # LOG with per-second lines "... txFramesPerSecond=N"
+    grep -a -o 'txFramesPerSecond=[0-9]*' "$1" | cut -d= -f2 | steady_mean
 }
 
 measure_dpdk_dpdk() { # TAG SIZE PACKED -> Mpps

@@ -9,6 +9,7 @@ module io.vringj.vhostuser {
     requires transitive io.vringj.devices;
     requires info.picocli;
     requires java.logging;
+    requires jdk.unsupported;
 
     exports io.vringj.vhostuser;
     exports io.vringj.vhostuser.backend;

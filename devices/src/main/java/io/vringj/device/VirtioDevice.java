@@ -1,12 +1,13 @@
 package io.vringj.device;
 
-import io.vringj.ring.ChainHandler;
-
 /**
- * A device type served by the vhost-user back end: what it offers, and how it handles one chain.
- * The back end does everything else (protocol, memory, rings, notifications).
+ * What every device type served by the vhost-user back end declares: its name, the features it
+ * offers, how many queues it has and how big they may be. How its queues are worked depends on
+ * the kind of device: {@link ChainDevice} (one handler per queue, called per descriptor chain,
+ * like rng) or {@link QueuePairDevice} (one worker per rx/tx pair, like net). The back end does
+ * everything else (protocol, memory, rings, notifications).
  */
-public interface VirtioDevice {
+public sealed interface VirtioDevice permits ChainDevice, QueuePairDevice {
 
     /** @return the device's name, for logs */
     String name();
@@ -22,14 +23,4 @@ public interface VirtioDevice {
 
     /** @return the largest queue size accepted in {@code SET_VRING_NUM} */
     int maxQueueSize();
-
-    /**
-     * Creates the handler of one queue, run on that queue's worker thread.
-     *
-     * @param queueIndex the queue
-     * @param negotiatedFeatures the features the front end set
-     * @return the handler (the one {@link ChainHandler} type, run by ring-core's
-     *     {@link io.vringj.ring.DeviceLoop}); owned by the worker thread
-     */
-    ChainHandler handler(int queueIndex, long negotiatedFeatures);
 }

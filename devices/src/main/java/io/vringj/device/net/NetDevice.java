@@ -1,5 +1,6 @@
 package io.vringj.device.net;
 
+import io.vringj.device.QueuePairDevice;
 import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.VirtioFeatures;
@@ -40,7 +41,7 @@ import java.util.function.Supplier;
  *
  * <p>Thread-safe: pairs may be created from any thread; each pair is then owned by its worker.
  */
-public final class NetDevice {
+public final class NetDevice implements QueuePairDevice {
     /**
      * The longest frame by default: the largest MTU Linux allows without VIRTIO_NET_F_MTU (65535)
      * plus an Ethernet header and a VLAN tag.
@@ -103,11 +104,13 @@ public final class NetDevice {
     }
 
     /** @return the device's name, for logs */
+    @Override
     public String name() {
         return "virtio-net " + mode;
     }
 
     /** @return the virtio feature bits offered (see the class comment) */
+    @Override
     public long offeredFeatures() {
         long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.EVENT_IDX)
@@ -129,11 +132,13 @@ public final class NetDevice {
     }
 
     /** @return the number of virtqueues the transport serves: two per pair */
+    @Override
     public int queueCount() {
         return 2 * queuePairs;
     }
 
     /** @return the largest queue size accepted */
+    @Override
     public int maxQueueSize() {
         return MAX_QUEUE_SIZE;
     }
@@ -153,6 +158,7 @@ public final class NetDevice {
      * @param txInterrupt interrupts the driver on tx
      * @return the worker, owned by the calling transport's worker thread from now on
      */
+    @Override
     public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
                              DeviceLoop.Notifier txInterrupt) {
         if (pair < 0 || pair >= queuePairs) {
@@ -179,6 +185,7 @@ public final class NetDevice {
     }
 
     /** @return a report: the summed counters and each pair's mode summary (for exit and signals) */
+    @Override
     public String report() {
         StringBuilder sb = new StringBuilder(name()).append(": ").append(statistics());
         for (NetQueuePair p : pairs) {

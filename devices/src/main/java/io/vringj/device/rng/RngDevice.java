@@ -1,6 +1,6 @@
 package io.vringj.device.rng;
 
-import io.vringj.device.VirtioDevice;
+import io.vringj.device.ChainDevice;
 import io.vringj.ring.ChainHandler;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.VirtioFeatures;
@@ -18,7 +18,7 @@ import java.util.function.Supplier;
  * <p>Each queue hands out entropy within {@link RngLimits}: a cap per chain and a rate (bytes
  * per period), on by default.
  */
-public final class RngDevice implements VirtioDevice {
+public final class RngDevice implements ChainDevice {
     /** Bytes handed to the entropy source at a time. */
     static final int CHUNK = 4096;
 

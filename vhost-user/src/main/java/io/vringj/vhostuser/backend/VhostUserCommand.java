@@ -16,7 +16,7 @@ import picocli.CommandLine;
  */
 @Command(name = "vringj-vhost-user", mixinStandardHelpOptions = true, version = "vringj vhost-user 0.1.0",
     description = "A pure-Java vhost-user back end for QEMU.",
-    subcommands = {VhostUserCommand.Rng.class, NetPeerCommand.class})
+    subcommands = {VhostUserCommand.Rng.class, NetCommand.class, NetPeerCommand.class})
 public final class VhostUserCommand implements Runnable {
 
     /** Creates the command (picocli instantiates it). */

@@ -1,5 +1,7 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.device.ChainDevice;
+import io.vringj.device.QueuePairDevice;
 import io.vringj.device.VirtioDevice;
 import io.vringj.dma.DeviceIotlb;
 import io.vringj.dma.IotlbAddressSpace;
@@ -30,6 +32,10 @@ import static io.vringj.vhostuser.backend.Requests.expect;
  *   [GET_VRING_BASE] stops the worker and replies with its last avail index
  * </pre>
  *
+ * <p>A {@link ChainDevice}'s vrings run one {@link QueueWorker} each. A {@link QueuePairDevice}'s
+ * vrings run in pairs: once both vrings of a pair have their addresses and kick, one
+ * {@link PairWorker} runs both; stopping either vring stops the pair and records both bases.
+ *
  * <p>Every fd received here is made non-blocking: a call eventfd at its maximum count drops an
  * interrupt instead of blocking a worker.
  */
@@ -38,6 +44,11 @@ final class Vrings implements AutoCloseable {
 
     /** What a vring needs from the rest of the connection to start. */
     record Setup(MemoryTable memory, long features, DeviceIotlb iotlb, boolean enabledByDefault) {
+    }
+
+    /** A checked ring layout, kept until the vring's pair can start. */
+    private record Plan(long features, int queueSize, RingAddresses addresses, AddressSpace space,
+                        boolean enabledByDefault) {
     }
 
     /** Per-vring state. */
@@ -56,6 +67,10 @@ final class Vrings implements AutoCloseable {
         QueueWorker worker;
         /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
         ChainHandler handler;
+        /** A queue-pair device's vring: how to build its queue, checked at its SET_VRING_KICK. */
+        Plan plan;
+        /** A queue-pair device's vring: the worker of its pair (the same object in both vrings). */
+        PairWorker pairWorker;
 
         Vring(int index, VhostUserStatistics statistics) {
             this.index = index;
@@ -99,7 +114,7 @@ final class Vrings implements AutoCloseable {
     /** @return the index of a running vring, or -1 */
     int running() {
         for (Vring v : vrings) {
-            if (v.worker != null) {
+            if (v.worker != null || v.pairWorker != null) {
                 return v.index;
             }
         }
@@ -122,7 +137,7 @@ final class Vrings implements AutoCloseable {
     }
 
     private static void requireStopped(VhostUserMessage m, Vring v) throws ProtocolException {
-        if (v.worker != null) {
+        if (v.worker != null || v.pairWorker != null) {
             throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + v.index
                 + " while it runs; stop it with GET_VRING_BASE first");
         }
@@ -246,6 +261,9 @@ final class Vrings implements AutoCloseable {
         if (v.worker != null) {
             v.worker.setEnabled(v.enabled);
         }
+        if (v.pairWorker != null) {
+            v.pairWorker.setEnabled(isOn(vrings[v.index & ~1]) && isOn(vrings[v.index | 1]));
+        }
     }
 
     /** Wakes every running worker (an IOTLB update arrived: parked ones try again). */
@@ -254,7 +272,14 @@ final class Vrings implements AutoCloseable {
             if (v.worker != null) {
                 v.worker.wakeUp();
             }
+            if (v.pairWorker != null) {
+                v.pairWorker.wakeUp();
+            }
         }
+    }
+
+    private static boolean isOn(Vring v) {
+        return v.enabled || (v.plan != null && v.plan.enabledByDefault());
     }
 
     /**
@@ -267,7 +292,7 @@ final class Vrings implements AutoCloseable {
         int[] running = new int[vrings.length];
         ProtocolException stuck = null;
         for (Vring v : vrings) {
-            if (v.worker != null) {
+            if (v.worker != null || v.pairWorker != null) {
                 running[v.index] = 1;
                 try {
                     stopWorker(v);
@@ -286,12 +311,22 @@ final class Vrings implements AutoCloseable {
     void restart(int[] running, Setup setup) throws ProtocolException, NativeCallException {
         for (int i = 0; i < running.length; i++) {
             if (running[i] != 0) {
+                // a pair starts again only once both vrings have a plan over the new memory
+                vrings[i].plan = null;
+            }
+        }
+        for (int i = 0; i < running.length; i++) {
+            if (running[i] != 0) {
                 start(vrings[i], setup);
             }
         }
     }
 
     private void stopWorker(Vring v) throws ProtocolException {
+        if (v.pairWorker != null) {
+            stopPair(v);
+            return;
+        }
         if (v.worker == null) {
             return;
         }
@@ -304,6 +339,46 @@ final class Vrings implements AutoCloseable {
                 + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
         }
         v.base = (int) base;
+    }
+
+    /** Stops the pair worker running {@code v} and its partner, recording both vring bases. */
+    private void stopPair(Vring v) throws ProtocolException {
+        Vring rx = vrings[v.index & ~1];
+        Vring tx = vrings[v.index | 1];
+        long[] bases = v.pairWorker.stop();
+        rx.pairWorker = null;
+        tx.pairWorker = null;
+        if (bases == null) {
+            throw new ProtocolException("pair " + rx.index / 2 + " worker did not stop within "
+                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
+        }
+        rx.base = (int) bases[0];
+        tx.base = (int) bases[1];
+    }
+
+    /** Starts the pair of {@code v} if both its vrings have a plan and a kick fd. */
+    private void startPairIfReady(QueuePairDevice pairs, Vring v) throws NativeCallException {
+        Vring rx = vrings[v.index & ~1];
+        Vring tx = vrings[v.index | 1];
+        if (rx.pairWorker != null || rx.plan == null || tx.plan == null || rx.kick == null || tx.kick == null) {
+            LOG.log(System.Logger.Level.INFO, "vring " + v.index + " ready; pair " + rx.index / 2
+                + " starts once vrings " + rx.index + " and " + tx.index + " both are");
+            return;
+        }
+        Plan rp = rx.plan;
+        Plan tp = tx.plan;
+        int rb = rx.base;
+        int tb = tx.base;
+        PairWorker worker = new PairWorker(rx.index / 2,
+            () -> DeviceQueue.create(rp.features(), rp.queueSize(), rp.addresses(), rp.space(), rb),
+            () -> DeviceQueue.create(tp.features(), tp.queueSize(), tp.addresses(), tp.space(), tb),
+            rb, tb, rx.kick, tx.kick, rx.call, tx.call, pairs, isOn(rx) && isOn(tx), onFatal);
+        rx.pairWorker = worker;
+        tx.pairWorker = worker;
+        worker.start();
+        LOG.log(System.Logger.Level.INFO, "pair " + rx.index / 2 + " started: vrings " + rx.index + " and " + tx.index
+            + ", sizes " + rp.queueSize() + "/" + tp.queueSize() + ", vring bases 0x" + Integer.toHexString(rb)
+            + "/0x" + Integer.toHexString(tb));
     }
 
     /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
@@ -345,9 +420,19 @@ final class Vrings implements AutoCloseable {
                 throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
             }
         }
+        if (device instanceof QueuePairDevice pairs) {
+            if (iotlb != null) {
+                throw new ProtocolException("vring " + v.index + " cannot start: " + device.name()
+                    + " is not served behind a device IOTLB");
+            }
+            v.plan = new Plan(features, queueSize, addresses, space, setup.enabledByDefault());
+            startPairIfReady(pairs, v);
+            return;
+        }
+        ChainDevice chains = (ChainDevice) device;
         boolean enabled = v.enabled || setup.enabledByDefault();
         if (v.handler == null) {
-            v.handler = device.handler(v.index, features);
+            v.handler = chains.handler(v.index, features);
         }
         AddressSpace queueSpace = space;
         QueueWorker worker = new QueueWorker(v.index,
@@ -389,6 +474,7 @@ final class Vrings implements AutoCloseable {
             v.base = 0;
             v.enabled = false;
             v.handler = null;
+            v.plan = null;
             if (v.kick != null) {
                 v.kick.close();
                 v.kick = null;

@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.device.ChainDevice;
 import io.vringj.device.VirtioDevice;
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
@@ -248,7 +249,7 @@ class HostileFrontEndTest {
     @Test
     void rejectsThePackedRingWhenTheDeviceDidNotOfferIt() throws Exception {
         RngDevice rng = new RngDevice(() -> EntropySource.deterministic(1), false);
-        VirtioDevice splitOnly = new VirtioDevice() {
+        VirtioDevice splitOnly = new ChainDevice() {
             @Override
             public String name() {
                 return rng.name();
@@ -283,7 +284,7 @@ class HostileFrontEndTest {
     void anErrorInsideAWorkerClosesOnlyThatConnection() throws Exception {
         // what a fault in the front end's memory looks like once the JVM turned it into an exception
         RngDevice rng = new RngDevice(() -> EntropySource.deterministic(1), false);
-        VirtioDevice faulting = new VirtioDevice() {
+        VirtioDevice faulting = new ChainDevice() {
             @Override
             public String name() {
                 return rng.name();

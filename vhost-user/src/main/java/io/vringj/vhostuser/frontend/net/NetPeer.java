@@ -44,7 +44,11 @@ public final class NetPeer implements AutoCloseable {
         SEND,
         /** Receives until {@code count} frames arrived (0: until stopped). */
         RECV,
-        /** Sends {@code count} frames and receives until as many arrived. */
+        /**
+         * Sends {@code count} frames and receives until as many arrived, or until nothing more
+         * arrived for {@link #LINGER_NANOS} after the last was sent (a device may drop frames that
+         * find no rx buffer).
+         */
         BOTH
     }
 
@@ -120,6 +124,8 @@ public final class NetPeer implements AutoCloseable {
         }
     }
 
+    /** How long BOTH waits for more frames once everything was sent and nothing arrives. */
+    public static final long LINGER_NANOS = 1_000_000_000L;
     private static final int RX_BUFFER = 2048;
     private static final int BURST = 32;
     private static final int HEADERS = Ethernet.PAYLOAD + Ethernet.IP_HEADER_LENGTH + 8;
@@ -249,6 +255,7 @@ public final class NetPeer implements AutoCloseable {
         String failure = null;
         boolean complete = false;
         int turns = 0;
+        long lastWork = start;
         try {
             while (true) {
                 int work = 0;
@@ -285,6 +292,13 @@ public final class NetPeer implements AutoCloseable {
                     && driver.freeTxBuffers() == options.queueSize());
                 boolean recvDone = !recv || (count > 0 && counter.frames >= count);
                 if (count > 0 && sendDone && recvDone) {
+                    complete = true;
+                    break;
+                }
+                if (work > 0) {
+                    lastWork = System.nanoTime();
+                } else if (count > 0 && sendDone && send && System.nanoTime() - lastWork > LINGER_NANOS) {
+                    // BOTH: everything was sent and used; what has not come back by now was dropped
                     complete = true;
                     break;
                 }

@@ -1,0 +1,185 @@
+package io.vringj.vhostuser.backend;
+
+import io.vringj.device.QueuePairDevice;
+import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.VirtqueueException;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.linux.Libc;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.function.Consumer;
+import org.agrona.concurrent.Agent;
+
+/**
+ * The device thread of one rx/tx queue pair of a {@link QueuePairDevice} (net): creates both
+ * device queues, gets the pair's worker from the device and calls its {@link Agent#doWork()}
+ * until it reports no work, then sleeps in {@code poll} on the tx kick, the rx kick (drained
+ * only: the device never waits for rx buffers) and a wake-up eventfd of its own.
+ *
+ * <pre>
+ *   loop:  enabled?  doWork() > 0 -> again;  0 -> poll(tx kick, rx kick, wake)
+ *          stop: onClose() (held rx buffers go back used), then both vring bases are read
+ * </pre>
+ *
+ * <p>The worker owns both queues; the connection thread writes only {@link #enabled} and
+ * {@link #stopping}. A ring rule the driver breaks, or anything else thrown on the worker, ends
+ * it and is reported to the connection, which closes.
+ */
+final class PairWorker implements Runnable {
+    private static final System.Logger LOG = System.getLogger(PairWorker.class.getName());
+    private static final short KICK_GONE = Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL;
+
+    private final int pair;
+    private final QueueWorker.QueueFactory rxFactory;
+    private final QueueWorker.QueueFactory txFactory;
+    private final int rxInitialBase;
+    private final int txInitialBase;
+    private final EventFd rxKick;
+    private final EventFd txKick;
+    private final CallNotifier rxCall;
+    private final CallNotifier txCall;
+    private final QueuePairDevice device;
+    private final Consumer<String> onFatal;
+    private final EventFd wake;
+    private final Thread thread;
+
+    /** Created on the worker; read by {@link #stop()} after join. */
+    private DeviceQueue rx;
+    private DeviceQueue tx;
+    /** Set by the connection thread; read by the worker each time round. */
+    private volatile boolean enabled;
+    private volatile boolean stopping;
+
+    PairWorker(int pair, QueueWorker.QueueFactory rxFactory, QueueWorker.QueueFactory txFactory, int rxInitialBase,
+               int txInitialBase, EventFd rxKick, EventFd txKick, CallNotifier rxCall, CallNotifier txCall,
+               QueuePairDevice device, boolean enabled, Consumer<String> onFatal) throws NativeCallException {
+        this.pair = pair;
+        this.rxFactory = Objects.requireNonNull(rxFactory, "rxFactory");
+        this.txFactory = Objects.requireNonNull(txFactory, "txFactory");
+        this.rxInitialBase = rxInitialBase;
+        this.txInitialBase = txInitialBase;
+        this.rxKick = Objects.requireNonNull(rxKick, "rxKick");
+        this.txKick = Objects.requireNonNull(txKick, "txKick");
+        this.rxCall = Objects.requireNonNull(rxCall, "rxCall");
+        this.txCall = Objects.requireNonNull(txCall, "txCall");
+        this.device = Objects.requireNonNull(device, "device");
+        this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
+        this.enabled = enabled;
+        this.wake = EventFd.create();
+        this.thread = Thread.ofPlatform().name("vhost-user-pair-" + pair).daemon().unstarted(this);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /** Enables or disables the pair and wakes the worker. */
+    void setEnabled(boolean on) {
+        // volatile write: pairs with the read in run()
+        enabled = on;
+        wakeUp();
+    }
+
+    void wakeUp() {
+        try {
+            wake.signal();
+        } catch (NativeCallException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot wake pair " + pair + " worker: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Stops the worker and waits for it, at most {@link QueueWorker#STOP_TIMEOUT_MILLIS}.
+     *
+     * @return {rx base, tx base} as unsigned 32-bit values, or {@code null} if it did not end in time
+     */
+    long[] stop() {
+        // volatile write: pairs with the read in run()
+        stopping = true;
+        wakeUp();
+        try {
+            thread.join(Duration.ofMillis(QueueWorker.STOP_TIMEOUT_MILLIS));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (thread.isAlive()) {
+            LOG.log(System.Logger.Level.WARNING, "pair " + pair + " worker did not stop within "
+                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms; its connection closes without it");
+            return null;
+        }
+        wake.close();
+        // join: everything the worker wrote to the queues happens-before these reads
+        return new long[] {Integer.toUnsignedLong(rx == null ? rxInitialBase : rx.vringBase()),
+            Integer.toUnsignedLong(tx == null ? txInitialBase : tx.vringBase())};
+    }
+
+    @Override
+    public void run() {
+        Agent agent = null;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollfds = arena.allocate(Libc.POLLFD_SIZE * 3, 8);
+            pollfds.set(ValueLayout.JAVA_INT, 0, txKick.fd());
+            pollfds.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
+            pollfds.set(ValueLayout.JAVA_INT, 8, rxKick.fd());
+            pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
+            pollfds.set(ValueLayout.JAVA_INT, 16, wake.fd());
+            pollfds.set(ValueLayout.JAVA_SHORT, 20, Libc.POLLIN);
+            try {
+                rx = rxFactory.create();
+                tx = txFactory.create();
+            } catch (VirtqueueException e) {
+                onFatal.accept("pair " + pair + " cannot start: " + e.getMessage());
+                return;
+            }
+            agent = device.pair(pair, rx, tx, rxCall, txCall);
+            // volatile reads: pair with the writes in setEnabled() and stop()
+            while (!stopping) {
+                if (enabled && agent.doWork() > 0) {
+                    continue;
+                }
+                if (stopping) {
+                    break;
+                }
+                pollfds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+                pollfds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
+                pollfds.set(ValueLayout.JAVA_SHORT, 22, (short) 0);
+                Libc.poll(pollfds, 3, -1);
+                short txEvents = pollfds.get(ValueLayout.JAVA_SHORT, 6);
+                short rxEvents = pollfds.get(ValueLayout.JAVA_SHORT, 14);
+                if (((txEvents | rxEvents) & KICK_GONE) != 0) {
+                    // a hung-up or failed kick fd stays readable for ever: polling it again would spin
+                    LOG.log(System.Logger.Level.WARNING, "pair " + pair + ": a kick fd reports poll events 0x"
+                        + Integer.toHexString((txEvents | rxEvents) & 0xFFFF) + "; the pair stops until the front end "
+                        + "sends a new SET_VRING_KICK");
+                    return;
+                }
+                if ((txEvents & Libc.POLLIN) != 0) {
+                    txKick.drain();
+                }
+                if ((rxEvents & Libc.POLLIN) != 0) {
+                    rxKick.drain();
+                }
+                if ((pollfds.get(ValueLayout.JAVA_SHORT, 22) & Libc.POLLIN) != 0) {
+                    wake.drain();
+                }
+            }
+        } catch (Throwable e) {
+            // a ring rule the driver broke, or a fault in its memory, closes this connection only
+            if (!stopping) {
+                onFatal.accept("pair " + pair + " worker failed: " + e);
+            }
+        } finally {
+            if (agent != null) {
+                try {
+                    agent.onClose();
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "pair " + pair + " close failed: " + e);
+                }
+            }
+        }
+    }
+}
