@@ -127,7 +127,7 @@ measure_ours_dpdk() { # TAG SIZE PACKED: our front end sends into DPDK's back en
 measure_dpdk_ours() { # TAG SIZE PACKED: DPDK's front end sends into our back end's sink
     if [ "$have_net" -eq 0 ]; then echo "n/a"; return; fi
     rm -f "$sock"
-    taskset -c 0 "$java" -jar "$jar" net --socket "$sock" --mode sink --stats-period 1 >"$out/$1-ours.log" 2>&1 &
+    taskset -c 0 "$java" -jar "$jar" net --socket "$sock" --mode sink --allow-unsealed-memory --stats-period 1 >"$out/$1-ours.log" 2>&1 &
     ob=$!
     pids="$pids $ob"
     i=0

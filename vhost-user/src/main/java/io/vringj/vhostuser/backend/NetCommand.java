@@ -36,6 +36,12 @@ final class NetCommand implements Callable<Integer> {
         description = "Print the counters every this many seconds, 0 for never (default).")
     int statsPeriod;
 
+    @Option(names = "--allow-unsealed-memory",
+        description = "Accept guest memory whose file is not sealed against shrinking, as DPDK's virtio_user "
+            + "shares it. RISK: as for rng, a front end that truncates its file while the back end touches it can "
+            + "end the whole process; the back end checks the size before each pass.")
+    boolean allowUnsealedMemory;
+
     @Option(names = "--max-connections", paramLabel = "N", defaultValue = "1",
         description = "Front ends served at once (default: ${DEFAULT-VALUE}).")
     int maxConnections;
@@ -115,7 +121,8 @@ final class NetCommand implements Callable<Integer> {
             if (statsPeriod < 0) {
                 throw new IllegalArgumentException("--stats-period " + statsPeriod + " is negative");
             }
-            options = BackendOptions.defaults().withMaxConnections(maxConnections);
+            options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
+                .withMaxConnections(maxConnections);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
         }

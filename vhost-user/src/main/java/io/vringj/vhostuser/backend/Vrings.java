@@ -170,6 +170,11 @@ final class Vrings implements AutoCloseable {
                 + ": a split ring's avail index is 0..65535");
         }
         requireStopped(m, v);
+        if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED) && (base >>> 16) == 0) {
+            // DPDK's virtio_user sends only the avail half (position, wrap counter); after a stop the used
+            // half equals it, which is what DPDK's own back end assumes (QEMU sends both halves)
+            base |= (base & 0xFFFF) << 16;
+        }
         v.base = base;
     }
 
