@@ -89,8 +89,13 @@ start_dpdk_fe() { # LOG SIZE PACKED(0|1)
     done
 }
 
-stop() { # PID: SIGINT, as testpmd expects; our JVMs stop on it too
+stop() { # PID: SIGINT, as testpmd expects (it installs its own handler)
     kill -INT "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+stop_jvm() { # PID: SIGTERM (a background job of a non-interactive shell ignores SIGINT)
+    kill -TERM "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 
@@ -135,13 +140,13 @@ measure_dpdk_ours() { # TAG SIZE PACKED: DPDK's front end sends into our back en
         i=$((i + 1))
         if [ "$i" -ge 300 ] || ! kill -0 "$ob" 2>/dev/null; then
             echo "net-bench.sh: our back end did not listen on $sock; see $out/$1-ours.log" >&2
-            stop "$ob"; echo "n/a"; return
+            stop_jvm "$ob"; echo "n/a"; return
         fi
         sleep 0.1
     done
     start_dpdk_fe "$out/$1-fe.log" "$2" "$3"
     sleep "$duration"
-    stop "$fe"; stop "$ob"
+    stop "$fe"; stop_jvm "$ob"
     mean_sink_pps "$out/$1-ours.log"
 }
 
