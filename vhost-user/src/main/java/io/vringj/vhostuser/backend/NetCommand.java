@@ -5,7 +5,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code net}: serves a virtio-net device (one rx/tx pair) on a vhost-user socket in one of the
@@ -16,6 +18,10 @@ import picocli.CommandLine.Option;
     description = "Serve a virtio-net device on a vhost-user socket: sink, reflect (MACs swapped) or responder "
         + "(ARP and ICMP echo for one IPv4 address).")
 final class NetCommand implements Callable<Integer> {
+    /** This command as picocli sees it: usage errors go to its error stream. */
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--socket", required = true, paramLabel = "PATH",
         description = "Unix socket to create and listen on (QEMU -chardev socket,path=PATH; DPDK net_virtio_user path=PATH).")
     String socket;
@@ -124,7 +130,7 @@ final class NetCommand implements Callable<Integer> {
             options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
                 .withMaxConnections(maxConnections);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         VhostUserServer server = VhostUserServer.bind(socket, device, options);
         Thread hook = new Thread(() -> {
