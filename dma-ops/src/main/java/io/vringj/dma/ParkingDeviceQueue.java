@@ -1,16 +1,14 @@
 package io.vringj.dma;
 
 import io.vringj.memory.Access;
-import io.vringj.memory.TranslationException;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
-import io.vringj.ring.RingError;
 import io.vringj.ring.VirtqueueException;
 import java.util.Objects;
 
 /**
  * The miss → park → retry protocol of a device queue behind a {@link DeviceIotlb} in message
- * mode. When {@link DeviceQueue#pop} reports {@link RingError#TRANSLATION_MISS} it has consumed
+ * mode. When {@link DeviceQueue#tryPop} reports {@link DeviceQueue#MISSED} it has consumed
  * nothing and the IOTLB has sent a MISS; this queue then parks: further pops return
  * {@link #PARKED} without touching the ring until an UPDATE covers the address that missed,
  * and then pop the same head again. Requests are neither lost nor reordered, because the head
@@ -60,12 +58,12 @@ public final class ParkingDeviceQueue {
      *
      * @param chain where the chain goes
      * @return {@link #POPPED}, {@link #EMPTY} or {@link #PARKED}
-     * @throws VirtqueueException for every error but a translation miss
+     * @throws VirtqueueException for every error but a translation miss (a miss is {@link #PARKED})
      */
     public int pop(DescriptorChain chain) throws VirtqueueException {
         if (parked) {
             long epoch = iotlb.epoch();
-            if (epoch == parkedEpoch || parkedAccess != null && !iotlb.covers(parkedAddress, 1, parkedAccess)) {
+            if (epoch == parkedEpoch || !iotlb.covers(parkedAddress, 1, parkedAccess)) {
                 parkedEpoch = epoch;
                 return PARKED;
             }
@@ -73,25 +71,17 @@ public final class ParkingDeviceQueue {
         }
         // read before the pop: an update that lands during it moves the epoch past this value
         long epoch = iotlb.epoch();
-        try {
-            return queue.pop(chain) ? POPPED : EMPTY;
-        } catch (VirtqueueException e) {
-            if (e.error() != RingError.TRANSLATION_MISS) {
-                throw e;
-            }
-            parked = true;
-            parks++;
-            parkedEpoch = epoch;
-            if (e.getCause() instanceof TranslationException t) {
-                parkedAddress = t.busAddress();
-                parkedAccess = t.access();
-            } else {
-                // no detail: retry after the next update or invalidation of any kind
-                parkedAddress = 0;
-                parkedAccess = null;
-            }
-            return PARKED;
+        int r = queue.tryPop(chain);
+        if (r != DeviceQueue.MISSED) {
+            return r == DeviceQueue.POPPED ? POPPED : EMPTY;
         }
+        // a miss is a return value: nothing allocated, nothing thrown, nothing consumed
+        parked = true;
+        parks++;
+        parkedEpoch = epoch;
+        parkedAddress = queue.missAddress();
+        parkedAccess = queue.missAccess();
+        return PARKED;
     }
 
     /** @return whether the queue waits for an IOTLB update */
