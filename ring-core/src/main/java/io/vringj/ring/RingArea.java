@@ -75,8 +75,8 @@ final class RingArea implements TranslationSink {
         }
         filled += pieceLength;
         if (count == 1) {
-            segment = pieceBacking;
-            base = pieceOffset;
+            segment = backing[0];
+            base = offset[0];
         } else {
             segment = null;
         }
