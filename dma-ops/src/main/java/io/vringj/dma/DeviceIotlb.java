@@ -5,7 +5,6 @@ import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
 import java.util.Objects;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
 
@@ -67,7 +66,8 @@ public final class DeviceIotlb {
 
     private volatile long epoch;
     private volatile IotlbMessageSink sink;
-    private final CopyOnWriteArrayList<Worker> workers = new CopyOnWriteArrayList<>();
+    /** The registered workers; replaced whole under {@code this} on (un)registration, read without allocating. */
+    private volatile Worker[] workers = new Worker[0];
 
     /** Slots of the pending-MISS table: at most this many pages are remembered as asked for. */
     public static final int PENDING_SLOTS = 4096;
@@ -359,7 +359,7 @@ public final class DeviceIotlb {
             }
         }
         if (send) {
-            s.send(IotlbMessage.miss(addr, wanted));
+            s.sendMiss(addr, wanted);
         }
     }
 
@@ -625,7 +625,10 @@ public final class DeviceIotlb {
 
     private void awaitWorkers() {
         Thread self = Thread.currentThread();
-        for (Worker w : workers) {
+        // volatile read of the array: a worker registered later entered after the removal above
+        Worker[] all = workers;
+        for (int k = 0; k < all.length; k++) {
+            Worker w = all[k];
             if (w.owner == self) {
                 continue;
             }
@@ -655,7 +658,11 @@ public final class DeviceIotlb {
      */
     public Worker registerWorker() {
         Worker w = new Worker(this, Thread.currentThread());
-        workers.add(w);
+        synchronized (this) {
+            Worker[] grown = java.util.Arrays.copyOf(workers, workers.length + 1);
+            grown[grown.length - 1] = w;
+            workers = grown;
+        }
         return w;
     }
 
@@ -699,7 +706,18 @@ public final class DeviceIotlb {
         /** Unregisters the worker (it must be outside its critical section). */
         @Override
         public void close() {
-            iotlb.workers.remove(this);
+            synchronized (iotlb) {
+                Worker[] all = iotlb.workers;
+                for (int k = 0; k < all.length; k++) {
+                    if (all[k] == this) {
+                        Worker[] shrunk = new Worker[all.length - 1];
+                        System.arraycopy(all, 0, shrunk, 0, k);
+                        System.arraycopy(all, k + 1, shrunk, k, all.length - k - 1);
+                        iotlb.workers = shrunk;
+                        return;
+                    }
+                }
+            }
         }
     }
 

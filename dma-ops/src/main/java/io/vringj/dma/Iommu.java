@@ -151,8 +151,9 @@ public final class Iommu implements IotlbResolver {
     public void invalidateDeviceTlbs(long busAddress, long length) {
         long start = busAddress & ~(PAGE - 1);
         long size = pagesSpanned(busAddress, length) * PAGE;
-        for (IotlbInvalidator tlb : deviceTlbs) {
-            tlb.invalidate(start, size);
+        // indexed: a for-each over the copy-on-write list would allocate an iterator per unmap
+        for (int k = 0, n = deviceTlbs.size(); k < n; k++) {
+            deviceTlbs.get(k).invalidate(start, size);
         }
     }
 
