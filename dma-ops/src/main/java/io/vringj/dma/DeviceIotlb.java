@@ -43,9 +43,10 @@ import java.util.concurrent.locks.StampedLock;
  * section that popped it, and must not call {@code invalidate} from inside its own section
  * (its own section is not waited for).
  *
- * <p><b>Threads.</b> {@link #translate} may run on any number of device threads at once (a
- * read lock, no allocation on a hit); updates and invalidations may come from any thread and
- * are serialised by a write lock. Message sinks are called outside the lock.
+ * <p><b>Threads.</b> {@link #tryTranslate} may run on any number of device threads at once (an
+ * optimistic read, falling back to the read lock when a writer came in between; no allocation,
+ * hit or miss); updates and invalidations may come from any thread and are serialised by a write
+ * lock. Message sinks are called outside the lock.
  */
 public final class DeviceIotlb {
     /** Default capacity: 2048 entries, as Linux's vhost and DPDK. */

@@ -20,6 +20,13 @@ import io.vringj.memory.AddressSpace;
  *
  * <p>The queue size is frozen when the queue is created (activated), and every access is
  * bounded by what was validated then.
+ *
+ * <p>Behind an address space whose translations change (an IOTLB), every operation translates the
+ * ring areas again before touching them if the {@link AddressSpace#epoch()} moved since they were
+ * last translated, so once an invalidation has returned no access goes through a translation of
+ * the removed range. A miss there is never fatal: {@link #tryPop} returns {@link #MISSED},
+ * {@link #addUsed} keeps the entry until a publish can write it, and the notification calls skip
+ * their write.
  */
 public sealed interface DeviceQueue permits DeviceQueueBase {
 
