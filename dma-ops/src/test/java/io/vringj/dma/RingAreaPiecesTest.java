@@ -173,6 +173,28 @@ class RingAreaPiecesTest {
         assertTrue(e.getMessage().contains("not each aligned"), e.getMessage());
     }
 
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"split", "packed"})
+    void aBufferOverTwoEntriesIsOnePieceWhenTheirMemoryIsAdjacentAndTwoOtherwise(String layout) throws Exception {
+        boolean packed = layout.equals("packed");
+        DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+        iotlb.update(GPA, 0x8000, GPA, Permission.RW);
+        // two pages adjacent in memory, then one mapped elsewhere
+        iotlb.update(GPA + 0x10000, PAGE, GPA + 0x10000, Permission.RW);
+        iotlb.update(GPA + 0x11000, PAGE, GPA + 0x11000, Permission.RW);
+        iotlb.update(GPA + 0x12000, PAGE, GPA + 0x20000, Permission.RW);
+        RingAddresses rings = new RingAddresses(GPA, GPA + 0x2000, GPA + 0x4000);
+        DriverQueue driver = DriverQueue.create(features(packed), 16, memory, rings);
+        DeviceQueue device = DeviceQueue.create(features(packed), 16, rings, new IotlbAddressSpace(iotlb));
+        driver.add(new BufferChain(2).addReadable(GPA + 0x10ff0, 0x20).addWritable(GPA + 0x11ff0, 0x20));
+        driver.publish();
+        DescriptorChain chain = new DescriptorChain();
+        assertEquals(DeviceQueue.POPPED, device.tryPop(chain));
+        assertEquals(1, chain.readablePieceCount(), "adjacent memory behind two entries: one piece");
+        assertEquals(2, chain.writablePieceCount(), "memory elsewhere behind the second entry: two pieces");
+        assertEquals(0x20, chain.pieceLength(0));
+    }
+
     private static long align(long size) {
         return (size + PAGE - 1) & ~(PAGE - 1);
     }
