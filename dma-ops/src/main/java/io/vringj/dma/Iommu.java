@@ -34,7 +34,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * that lock, so a device worker that resolves a miss while an invalidation waits for it cannot
  * deadlock.
  */
-public final class Iommu {
+public final class Iommu implements IotlbResolver {
     /** Largest UPDATE {@link #resolve} gives for one miss: 2 MiB, like a huge page. */
     public static final long MAX_RESOLVE_SIZE = 2L << 20;
     private static final long PAGE = IovaAllocator.PAGE_SIZE;
@@ -151,8 +151,9 @@ public final class Iommu {
     public void invalidateDeviceTlbs(long busAddress, long length) {
         long start = busAddress & ~(PAGE - 1);
         long size = pagesSpanned(busAddress, length) * PAGE;
-        for (IotlbInvalidator tlb : deviceTlbs) {
-            tlb.invalidate(start, size);
+        // indexed: a for-each over the copy-on-write list would allocate an iterator per unmap
+        for (int k = 0, n = deviceTlbs.size(); k < n; k++) {
+            deviceTlbs.get(k).invalidate(start, size);
         }
     }
 
@@ -207,26 +208,66 @@ public final class Iommu {
      * @return the UPDATE, or {@code null} if {@code address} is not mapped (the device's
      *     access is then a fault)
      */
+    @Override
     public synchronized IotlbMessage resolve(long address) {
         if (identity) {
             int r = memory.regionIndexOf(address, 1);
             if (r < 0) {
                 return null;
             }
-            MemoryRegion region = memory.region(r);
-            long block = address & ~(MAX_RESOLVE_SIZE - 1);
-            long start = Math.max(block, region.guestPhysicalAddress());
-            long end = region.end() == 0 ? block + MAX_RESOLVE_SIZE
-                : Math.min(block + MAX_RESOLVE_SIZE, region.end());
-            return IotlbMessage.update(start, end - start, start, Permission.RW);
+            long start = identityBlockStart(address, memory.region(r));
+            return IotlbMessage.update(start, identityBlockEnd(address, memory.region(r)) - start, start, Permission.RW);
         }
         long page = address & ~(PAGE - 1);
         long entry = pageTable.lookup(page);
         return entry == 0 ? null : runFrom(page, entry);
     }
 
+    /**
+     * {@link #resolve(long)} applied straight to {@code iotlb}, without building a message. The
+     * UPDATE is applied under this IOMMU's lock, so it is ordered with the page table: an unmap
+     * that clears the entries after it also invalidates it, and one that cleared them before
+     * makes this a fault (an UPDATE can never revive an unmapped range).
+     */
+    @Override
+    public synchronized boolean resolveInto(long address, DeviceIotlb iotlb) {
+        if (identity) {
+            int r = memory.regionIndexOf(address, 1);
+            if (r < 0) {
+                return false;
+            }
+            long start = identityBlockStart(address, memory.region(r));
+            iotlb.update(start, identityBlockEnd(address, memory.region(r)) - start, start, Permission.RW);
+            return true;
+        }
+        long page = address & ~(PAGE - 1);
+        long entry = pageTable.lookup(page);
+        if (entry == 0) {
+            return false;
+        }
+        iotlb.update(page, runPages(page, entry) * PAGE, IoPageTable.pageOf(entry), IoPageTable.permissionOf(entry));
+        return true;
+    }
+
+    /** The first address of {@code address}'s 2 MiB block within its region (identity domain). */
+    private static long identityBlockStart(long address, MemoryRegion region) {
+        return Math.max(address & ~(MAX_RESOLVE_SIZE - 1), region.guestPhysicalAddress());
+    }
+
+    /** The end of {@code address}'s 2 MiB block within its region (identity domain). */
+    private static long identityBlockEnd(long address, MemoryRegion region) {
+        long block = address & ~(MAX_RESOLVE_SIZE - 1);
+        return region.end() == 0 ? block + MAX_RESOLVE_SIZE : Math.min(block + MAX_RESOLVE_SIZE, region.end());
+    }
+
     /** The UPDATE for the run of one mapping's pages starting at {@code page}. Under the lock. */
     private IotlbMessage runFrom(long page, long entry) {
+        return IotlbMessage.update(page, runPages(page, entry) * PAGE, IoPageTable.pageOf(entry),
+            IoPageTable.permissionOf(entry));
+    }
+
+    /** How many pages of one mapping run from {@code page} (contiguous, same permission). Under the lock. */
+    private long runPages(long page, long entry) {
         long gpa = IoPageTable.pageOf(entry);
         Permission perm = IoPageTable.permissionOf(entry);
         long pages = 1;
@@ -238,7 +279,7 @@ public final class Iommu {
             }
             pages++;
         }
-        return IotlbMessage.update(page, pages * PAGE, gpa, perm);
+        return pages;
     }
 
     /**
