@@ -472,6 +472,17 @@ public final class DmaDriverQueue {
     }
 
     /**
+     * Publishes like {@link #publish()} with no notification decision (no full fence); see
+     * {@link DriverQueue#publishQuiet()}: only for a device that polls and never sleeps.
+     *
+     * @throws IllegalStateException if this queue was detached
+     */
+    public void publishQuiet() {
+        checkAttached();
+        queue.publishQuiet();
+    }
+
+    /**
      * Takes back the next request the device has used and unmaps its buffers (and its
      * indirect table): the caller's writable buffers then hold what the device wrote. Premapped
      * buffers are not unmapped; they are held by the caller again (synced for the CPU up to the

@@ -81,6 +81,24 @@ public final class Ratios {
             "two threads bouncing 4 KiB: a pool with several areas / a pool with one area, ops/s",
             Selector.of(q6 + "severalAreas", BenchmarkResult.PRIMARY),
             Selector.of(q6 + "oneArea", BenchmarkResult.PRIMARY), Double.NaN, true));
+        String q8 = "PremappedBuffersBenchmark.";
+        for (String mode : List.of("passthrough", "lazy", "strict")) {
+            list.add(ratio("q8." + mode + "-premapped-vs-direct", Question.Q8,
+                "IOMMU " + mode + " with premapped buffers / direct mapped per request, trips/s",
+                q8 + mode + "Premapped", q8 + "direct", 0.95));
+        }
+        list.add(ratio("q8.lazy-mapped-vs-direct", Question.Q8,
+            "IOMMU lazy mapped per request / direct mapped per request, trips/s", q8 + "lazyMapped", q8 + "direct",
+            0.30));
+        list.add(ratio("q8.strict-mapped-vs-direct", Question.Q8,
+            "IOMMU strict mapped per request / direct mapped per request, trips/s", q8 + "strictMapped",
+            q8 + "direct", 0.20));
+        list.add(ratio("q8.protected-pool-vs-unprotected", Question.Q8,
+            "protected guest with a coherent buffer pool in its shared region / unprotected direct ring, trips/s",
+            q8 + "protectedPool", q8 + "direct", 0.95));
+        list.add(ratio("q8.protected-bounce-vs-unprotected", Question.Q8,
+            "protected guest bouncing every request through swiotlb / unprotected direct ring, trips/s",
+            q8 + "protectedBounce", q8 + "direct", Double.NaN));
         return List.copyOf(list);
     }
 
