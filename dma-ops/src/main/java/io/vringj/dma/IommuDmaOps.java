@@ -50,6 +50,8 @@ public final class IommuDmaOps implements DmaOps {
     public static final long DEFAULT_FLUSH_TIMEOUT_NANOS = 10_000_000L;
 
     private static final long NO_MAPPING = -1;
+    /** {@link DmaDirection#values()} once: the call clones the array every time. */
+    private static final DmaDirection[] DIRECTIONS = DmaDirection.values();
 
     private final Iommu iommu;
     private final GuestMemory memory;
@@ -206,7 +208,7 @@ public final class IommuDmaOps implements DmaOps {
                     "unmap of bus address 0x%x: no live mapping starts there (never mapped, or unmapped twice)", busAddress));
             }
             long mappedLength = rec >>> 2;
-            DmaDirection mappedDirection = DmaDirection.values()[(int) (rec & 3)];
+            DmaDirection mappedDirection = DIRECTIONS[(int) (rec & 3)];
             if (mappedLength != length || mappedDirection != direction) {
                 throw new IllegalArgumentException(String.format(
                     "unmap of bus address 0x%x with %d bytes %s; it was mapped with %d bytes %s", busAddress, length,
