@@ -17,13 +17,18 @@ import org.agrona.collections.Long2LongHashMap;
  *   STRICT       unmap: clear entries → invalidate device IOTLBs (wait) → free IOVA → return
  *   LAZY         unmap: clear entries → queue {IOVA, time}; flush when the queue holds
  *                flushQueueSize ranges, the oldest is flushTimeout old, on flush(), or when an
- *                allocation fails: invalidate every queued range → free their IOVAs
+ *                allocation fails: invalidate the queued ranges, touching ones merged into one
+ *                invalidation (Linux flushes the whole domain once per batch) → free their IOVAs
  *   PASSTHROUGH  identity (iommu=pt): bus address = guest-physical, no page table, no IOTLB flushes
  * </pre>
  *
  * <p>In LAZY mode an unmapped IOVA is never handed out again before the flush that invalidated
  * it; in the meantime the device may still reach the old buffer through a stale IOTLB entry
  * (the trade-off Linux makes for speed). STRICT closes that window on every unmap.
+ *
+ * <p>IOVAs come from the {@link IovaAllocator}'s range caches (Linux's rcache): a freed range
+ * is handed out again before the allocator searches, so the steady path of map and unmap
+ * searches nothing and allocates nothing.
  *
  * <p>Live mappings are remembered by bus address, so an unmap of an unknown address, with the
  * wrong length or direction, or a second unmap is refused with a message that names the
@@ -50,6 +55,8 @@ public final class IommuDmaOps implements DmaOps {
     public static final long DEFAULT_FLUSH_TIMEOUT_NANOS = 10_000_000L;
 
     private static final long NO_MAPPING = -1;
+    /** Bits of a flush key that hold a range's page count. */
+    private static final int KEY_PAGES_BITS = 21;
     /** {@link DmaDirection#values()} once: the call clones the array every time. */
     private static final DmaDirection[] DIRECTIONS = DmaDirection.values();
 
@@ -72,6 +79,8 @@ public final class IommuDmaOps implements DmaOps {
     // ranges taken out of the queue by the flush in progress; guarded by flushLock
     private final long[] flushBus;
     private final long[] flushLength;
+    /** The flush's ranges as sortable keys: first page &lt;&lt; 21 | pages. Guarded by flushLock. */
+    private final long[] flushKey;
     private final Object flushLock = new Object();
 
     private long maps;
@@ -118,6 +127,7 @@ public final class IommuDmaOps implements DmaOps {
         fqTime = new long[fq];
         flushBus = new long[fq];
         flushLength = new long[fq];
+        flushKey = new long[fq];
         if (mode == Mode.PASSTHROUGH) {
             iommu.setIdentity();
         } else if (iommu.isIdentity()) {
@@ -274,12 +284,43 @@ public final class IommuDmaOps implements DmaOps {
                     flushes++;
                 }
             }
-            for (int i = 0; i < n; i++) {
-                iommu.invalidateDeviceTlbs(flushBus[i], flushLength[i]);
-            }
+            invalidateMerged(n);
             for (int i = 0; i < n; i++) {
                 iommu.freeIova(flushBus[i], flushLength[i]);
             }
+        }
+    }
+
+    /**
+     * Invalidates the flush's {@code n} ranges with one call per run of touching pages: ranges
+     * handed out one after another sit side by side, so a batch of hundreds usually needs one or
+     * two invalidations. Pages between runs belong to live mappings and are not invalidated.
+     */
+    private void invalidateMerged(int n) {
+        for (int i = 0; i < n; i++) {
+            // an IOVA is below 2^48 (36-bit page number) and a mapping below 2^32 bytes (at most
+            // 2^20 + 1 pages, 21 bits): the key fits 57 bits and sorts by first page
+            long firstPage = flushBus[i] >>> IovaAllocator.PAGE_SHIFT;
+            flushKey[i] = firstPage << KEY_PAGES_BITS | Iommu.pagesSpanned(flushBus[i], flushLength[i]);
+        }
+        java.util.Arrays.sort(flushKey, 0, n);
+        long runStart = -1;
+        long runEnd = -1;
+        for (int i = 0; i < n; i++) {
+            long first = flushKey[i] >>> KEY_PAGES_BITS;
+            long end = first + (flushKey[i] & ((1L << KEY_PAGES_BITS) - 1));
+            if (first <= runEnd) {
+                runEnd = Math.max(runEnd, end);
+                continue;
+            }
+            if (runStart >= 0) {
+                iommu.invalidateDeviceTlbs(runStart << IovaAllocator.PAGE_SHIFT, (runEnd - runStart) << IovaAllocator.PAGE_SHIFT);
+            }
+            runStart = first;
+            runEnd = end;
+        }
+        if (runStart >= 0) {
+            iommu.invalidateDeviceTlbs(runStart << IovaAllocator.PAGE_SHIFT, (runEnd - runStart) << IovaAllocator.PAGE_SHIFT);
         }
     }
 
