@@ -181,9 +181,6 @@ public final class IommuDmaOps implements DmaOps {
 
     private long mapTranslated(long gpa, long length, DmaDirection direction) throws DmaMappingException {
         Permission perm = Permission.of(direction);
-        if (mode == Mode.LAZY && flushDue()) {
-            flush();
-        }
         long bus;
         try {
             bus = iommu.map(gpa, length, perm);
@@ -196,9 +193,15 @@ public final class IommuDmaOps implements DmaOps {
             flush();
             bus = iommu.map(gpa, length, perm);
         }
+        boolean flushNow;
         synchronized (this) {
             live.put(bus, (length << 2) | direction.ordinal());
             maps++;
+            // the age check rides on the lock the map takes anyway (Linux runs it from a timer)
+            flushNow = mode == Mode.LAZY && flushDueLocked();
+        }
+        if (flushNow) {
+            flush();
         }
         return bus;
     }
@@ -231,12 +234,13 @@ public final class IommuDmaOps implements DmaOps {
                 if (fqCount == fqBus.length) {
                     flushNow = true;
                 } else {
-                    int slot = (fqHead + fqCount) % fqBus.length;
+                    int slot = wrap(fqHead + fqCount);
                     fqBus[slot] = busAddress;
                     fqLength[slot] = length;
-                    fqTime[slot] = clock.getAsLong();
+                    long now = clock.getAsLong();
+                    fqTime[slot] = now;
                     fqCount++;
-                    flushNow = flushDue();
+                    flushNow = fqCount >= fqBus.length || now - fqTime[fqHead] >= flushTimeoutNanos;
                     busAddress = 0;
                 }
             }
@@ -257,7 +261,13 @@ public final class IommuDmaOps implements DmaOps {
         }
     }
 
-    private synchronized boolean flushDue() {
+    /** A flush-queue index below twice its size, folded back into it (no division on the unmap path). */
+    private int wrap(int index) {
+        return index >= fqBus.length ? index - fqBus.length : index;
+    }
+
+    /** Whether the LAZY queue must be flushed now; the caller holds this object's lock. */
+    private boolean flushDueLocked() {
         return fqCount > 0 && (fqCount >= fqBus.length || clock.getAsLong() - fqTime[fqHead] >= flushTimeoutNanos);
     }
 
@@ -274,11 +284,11 @@ public final class IommuDmaOps implements DmaOps {
             synchronized (this) {
                 n = fqCount;
                 for (int i = 0; i < n; i++) {
-                    int slot = (fqHead + i) % fqBus.length;
+                    int slot = wrap(fqHead + i);
                     flushBus[i] = fqBus[slot];
                     flushLength[i] = fqLength[slot];
                 }
-                fqHead = (fqHead + n) % fqBus.length;
+                fqHead = wrap(fqHead + n);
                 fqCount = 0;
                 if (n > 0) {
                     flushes++;
