@@ -16,7 +16,8 @@ import org.agrona.collections.Long2LongHashMap;
  * <pre>
  *   STRICT       unmap: clear entries → invalidate device IOTLBs (wait) → free IOVA → return
  *   LAZY         unmap: clear entries → queue {IOVA, time}; flush when the queue holds
- *                flushQueueSize ranges, the oldest is flushTimeout old, on flush(), or when an
+ *                flushQueueSize ranges, the oldest is flushTimeout old (looked at on every
+ *                AGE_CHECK_INTERVAL-th map, where Linux runs a timer), on flush(), or when an
  *                allocation fails: invalidate the queued ranges, touching ones merged into one
  *                invalidation (Linux flushes the whole domain once per batch) → free their IOVAs
  *   PASSTHROUGH  identity (iommu=pt): bus address = guest-physical, no page table, no IOTLB flushes
@@ -55,6 +56,12 @@ public final class IommuDmaOps implements DmaOps {
     public static final long DEFAULT_FLUSH_TIMEOUT_NANOS = 10_000_000L;
 
     private static final long NO_MAPPING = -1;
+    /**
+     * LAZY: a map looks at the oldest queued range's age once per this many maps. The clock costs
+     * 20 to 200 ns a read (the latter on VMs), more than the rest of a map; Linux looks at the age
+     * from a timer, never on the map path.
+     */
+    public static final int AGE_CHECK_INTERVAL = 16;
     /** Bits of a flush key that hold a range's page count. */
     private static final int KEY_PAGES_BITS = 21;
     /** {@link DmaDirection#values()} once: the call clones the array every time. */
@@ -76,6 +83,8 @@ public final class IommuDmaOps implements DmaOps {
     private final long[] fqTime;
     private int fqHead;
     private int fqCount;
+    /** Maps since the last age check. Guarded by this. */
+    private int mapsSinceAgeCheck;
     // ranges taken out of the queue by the flush in progress; guarded by flushLock
     private final long[] flushBus;
     private final long[] flushLength;
@@ -198,7 +207,8 @@ public final class IommuDmaOps implements DmaOps {
             live.put(bus, (length << 2) | direction.ordinal());
             maps++;
             // the age check rides on the lock the map takes anyway (Linux runs it from a timer)
-            flushNow = mode == Mode.LAZY && flushDueLocked();
+            flushNow = mode == Mode.LAZY && fqCount > 0 && ++mapsSinceAgeCheck >= AGE_CHECK_INTERVAL
+                && ageCheckLocked();
         }
         if (flushNow) {
             flush();
@@ -237,10 +247,13 @@ public final class IommuDmaOps implements DmaOps {
                     int slot = wrap(fqHead + fqCount);
                     fqBus[slot] = busAddress;
                     fqLength[slot] = length;
-                    long now = clock.getAsLong();
-                    fqTime[slot] = now;
+                    if (fqCount == 0) {
+                        // a flush empties the whole queue, so only its first range's time is ever
+                        // the oldest: the clock is read once per batch, not per unmap
+                        fqTime[slot] = clock.getAsLong();
+                    }
                     fqCount++;
-                    flushNow = fqCount >= fqBus.length || now - fqTime[fqHead] >= flushTimeoutNanos;
+                    flushNow = fqCount >= fqBus.length;
                     busAddress = 0;
                 }
             }
@@ -266,9 +279,10 @@ public final class IommuDmaOps implements DmaOps {
         return index >= fqBus.length ? index - fqBus.length : index;
     }
 
-    /** Whether the LAZY queue must be flushed now; the caller holds this object's lock. */
-    private boolean flushDueLocked() {
-        return fqCount > 0 && (fqCount >= fqBus.length || clock.getAsLong() - fqTime[fqHead] >= flushTimeoutNanos);
+    /** Whether the oldest queued range reached the flush timeout; resets the map count. Under this object's lock. */
+    private boolean ageCheckLocked() {
+        mapsSinceAgeCheck = 0;
+        return clock.getAsLong() - fqTime[fqHead] >= flushTimeoutNanos;
     }
 
     /**
