@@ -5,7 +5,6 @@ import io.vringj.memory.MemoryRegion;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A model of one IOMMU domain: the I/O address space a device sees. It owns an
@@ -42,7 +41,8 @@ public final class Iommu implements IotlbResolver {
     private final GuestMemory memory;
     private final IovaAllocator iova;
     private final IoPageTable pageTable = new IoPageTable();
-    private final CopyOnWriteArrayList<IotlbInvalidator> deviceTlbs = new CopyOnWriteArrayList<>();
+    /** Registered device IOTLBs, replaced as a whole on registration; volatile so invalidations need no lock or iterator. */
+    private volatile IotlbInvalidator[] deviceTlbs = new IotlbInvalidator[0];
     private volatile boolean identity;
 
     /**
@@ -89,8 +89,13 @@ public final class Iommu implements IotlbResolver {
      *
      * @param deviceTlb where invalidations go
      */
-    public void addDeviceTlb(IotlbInvalidator deviceTlb) {
-        deviceTlbs.add(Objects.requireNonNull(deviceTlb, "deviceTlb"));
+    public synchronized void addDeviceTlb(IotlbInvalidator deviceTlb) {
+        Objects.requireNonNull(deviceTlb, "deviceTlb");
+        IotlbInvalidator[] now = deviceTlbs;
+        IotlbInvalidator[] next = java.util.Arrays.copyOf(now, now.length + 1);
+        next[now.length] = deviceTlb;
+        // volatile write: pairs with the volatile read in invalidateDeviceTlbs()
+        deviceTlbs = next;
     }
 
     /**
@@ -110,7 +115,8 @@ public final class Iommu implements IotlbResolver {
             throw new DmaMappingException(DmaMappingException.Reason.TOO_LARGE, "buffer of " + length
                 + " bytes needs " + pages + " IOVA pages");
         }
-        long base = iova.allocate((int) pages);
+        // through the range caches: the steady path of map/unmap reuses a freed range, no search
+        long base = iova.allocateCached((int) pages);
         if (base == 0) {
             throw new DmaMappingException(DmaMappingException.Reason.NO_SPACE, "no run of " + pages
                 + " free IOVA pages for " + length + " bytes at guest-physical 0x" + Long.toHexString(gpa) + " ("
@@ -138,7 +144,7 @@ public final class Iommu implements IotlbResolver {
      * @param length the mapped length
      */
     synchronized void freeIova(long busAddress, long length) {
-        iova.free(busAddress & ~(PAGE - 1), (int) pagesSpanned(busAddress, length));
+        iova.freeCached(busAddress & ~(PAGE - 1), (int) pagesSpanned(busAddress, length));
     }
 
     /**
@@ -151,9 +157,10 @@ public final class Iommu implements IotlbResolver {
     public void invalidateDeviceTlbs(long busAddress, long length) {
         long start = busAddress & ~(PAGE - 1);
         long size = pagesSpanned(busAddress, length) * PAGE;
-        // indexed: a for-each over the copy-on-write list would allocate an iterator per unmap
-        for (int k = 0, n = deviceTlbs.size(); k < n; k++) {
-            deviceTlbs.get(k).invalidate(start, size);
+        // volatile read: pairs with the write in addDeviceTlb()
+        IotlbInvalidator[] tlbs = deviceTlbs;
+        for (int i = 0; i < tlbs.length; i++) {
+            tlbs[i].invalidate(start, size);
         }
     }
 
@@ -371,9 +378,14 @@ public final class Iommu implements IotlbResolver {
         return iova.isInUse(address);
     }
 
-    /** @return how many IOVA pages are allocated or reserved */
+    /** @return how many IOVA pages are allocated or reserved (ranges waiting in the allocator's caches not counted) */
     public synchronized int usedIovaPages() {
         return iova.usedPages();
+    }
+
+    /** @return how many IOVA pages wait in the allocator's range caches for reuse */
+    public synchronized int cachedIovaPages() {
+        return iova.cachedPages();
     }
 
     /** @return how many pages the page table maps */

@@ -181,4 +181,82 @@ class AllocationFreeTest {
             assertTrue(allocated < 100_000, "40,000 parked requests allocated " + allocated + " bytes");
         }
     }
+
+    @Test
+    void strictAndLazyMapAndUnmapAllocateNothingOnceTheirIovasAreCached() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            for (IommuDmaOps.Mode mode : new IommuDmaOps.Mode[] {IommuDmaOps.Mode.STRICT, IommuDmaOps.Mode.LAZY}) {
+                Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 64L << 20);
+                long[] invalidated = new long[1];
+                iommu.addDeviceTlb((iova, size) -> invalidated[0]++);
+                IommuDmaOps dma = new IommuDmaOps(iommu, mode, null);
+                MemorySegment[] buffers = {memory.slice(GPA + 0x1000, 64), memory.slice(GPA + 0x3ff0, 100),
+                    memory.slice(GPA + 0x8000, 3 * 4096)};
+                long[] bus = new long[3];
+                DmaDirection[] directions = DmaDirection.values();
+                long before = 0;
+                for (int i = 0; i < 60_000; i++) {
+                    if (i == 10_000) {
+                        before = allocatedBytes();
+                    }
+                    for (int b = 0; b < 3; b++) {
+                        bus[b] = dma.map(buffers[b], directions[b]);
+                    }
+                    for (int b = 2; b >= 0; b--) {
+                        dma.unmap(bus[b], buffers[b].byteSize(), directions[b]);
+                    }
+                }
+                long allocated = allocatedBytes() - before;
+                assertTrue(invalidated[0] > 0, mode + ": the device IOTLB was invalidated");
+                assertTrue(allocated < 100_000, mode + ": 150,000 maps and unmaps allocated " + allocated + " bytes");
+                assertEquals(0, iommu.mappedPages());
+            }
+        }
+    }
+
+    @Test
+    void premappedRequestsAllocateNothing() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 1 << 20);
+            IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.STRICT, new BumpAllocator(memory, GPA, 1 << 20));
+            iommu.identityMap(GPA, 1 << 20);
+            DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+            iommu.addDeviceTlb(iotlb::invalidate);
+            CoherentBuffer d = dma.allocCoherent(SplitRing.descriptorTableSize(Q));
+            CoherentBuffer a = dma.allocCoherent(SplitRing.availRingSize(Q));
+            CoherentBuffer u = dma.allocCoherent(SplitRing.usedRingSize(Q));
+            DmaDriverQueue driver = new DmaDriverQueue(
+                DriverQueue.create(DmaRingHarness.FEATURES, Q, d.memory(), a.memory(), u.memory()), dma, 2);
+            DeviceQueue device = DeviceQueue.create(DmaRingHarness.FEATURES, Q,
+                new RingAddresses(d.busAddress(), a.busAddress(), u.busAddress()), new IotlbAddressSpace(iotlb,
+                    iommu));
+            DmaBufferPool pool = DmaBufferPool.map(dma, memory.slice(GPA + (2 << 20), 64 * 1024), 1024,
+                DmaDirection.BIDIRECTIONAL);
+            DmaBuffer[] request = new DmaBuffer[2];
+            DescriptorChain chain = new DescriptorChain();
+            MemorySegment scratch = MemorySegment.ofArray(new byte[256]);
+            long before = 0;
+            for (int i = 0; i < 120_000; i++) {
+                if (i == 20_000) {
+                    before = allocatedBytes();
+                }
+                request[0] = pool.take();
+                request[1] = pool.take();
+                request[0].setLength(100);
+                int head = driver.addPremapped(request, 1, 1, request[0]);
+                driver.publish();
+                device.pop(chain);
+                chain.copyFromReadable(0, scratch, 0, chain.readableLength());
+                chain.copyToWritable(0, scratch, 0, 32);
+                device.addUsed(chain.head(), 32);
+                device.publishUsed();
+                assertEquals(head, driver.pollUsed());
+                pool.give(request[1]);
+                pool.give((DmaBuffer) driver.usedToken());
+            }
+            long allocated = allocatedBytes() - before;
+            assertTrue(allocated < 100_000, "100,000 premapped requests allocated " + allocated + " bytes");
+            assertEquals(64 + 3, dma.liveMappings(), "the pool's mappings and the three ring areas only");
+        }
+    }
 }
