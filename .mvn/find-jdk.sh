@@ -70,9 +70,9 @@ for home in $(env | sed -n 's/^JAVA[A-Za-z0-9_]*HOME[A-Za-z0-9_]*=//p'); do
 done
 if [ -z "$found" ]; then
   for home in /usr/lib/jvm/* /usr/lib64/jvm/* /usr/java/* /opt/java/* /opt/*jdk* /opt/jdk/* \
-      "$HOME"/.sdkman/candidates/java/* "$HOME"/.jdks/* "$HOME"/.gradle/jdks/* "$HOME"/.m2/jdks/* \
-      "$HOME"/.asdf/installs/java/* "$HOME"/.local/share/mise/installs/java/* \
-      /Library/Java/JavaVirtualMachines/*/Contents/Home "$HOME"/Library/Java/JavaVirtualMachines/*/Contents/Home \
+      "${HOME:-/nonexistent}"/.sdkman/candidates/java/* "${HOME:-/nonexistent}"/.jdks/* "${HOME:-/nonexistent}"/.gradle/jdks/* "${HOME:-/nonexistent}"/.m2/jdks/* \
+      "${HOME:-/nonexistent}"/.asdf/installs/java/* "${HOME:-/nonexistent}"/.local/share/mise/installs/java/* \
+      /Library/Java/JavaVirtualMachines/*/Contents/Home "${HOME:-/nonexistent}"/Library/Java/JavaVirtualMachines/*/Contents/Home \
       /opt/homebrew/opt/openjdk*/libexec/openjdk.jdk/Contents/Home /usr/local/opt/openjdk*/libexec/openjdk.jdk/Contents/Home; do
     [ -d "$home" ] || continue
     check "$home"
