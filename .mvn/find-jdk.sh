@@ -69,10 +69,11 @@ for home in $(env | sed -n 's/^JAVA[A-Za-z0-9_]*HOME[A-Za-z0-9_]*=//p'); do
   [ -z "$found" ] || break
 done
 if [ -z "$found" ]; then
+  user_home=${HOME:-/nonexistent}
   for home in /usr/lib/jvm/* /usr/lib64/jvm/* /usr/java/* /opt/java/* /opt/*jdk* /opt/jdk/* \
-      "${HOME:-/nonexistent}"/.sdkman/candidates/java/* "${HOME:-/nonexistent}"/.jdks/* "${HOME:-/nonexistent}"/.gradle/jdks/* "${HOME:-/nonexistent}"/.m2/jdks/* \
-      "${HOME:-/nonexistent}"/.asdf/installs/java/* "${HOME:-/nonexistent}"/.local/share/mise/installs/java/* \
-      /Library/Java/JavaVirtualMachines/*/Contents/Home "${HOME:-/nonexistent}"/Library/Java/JavaVirtualMachines/*/Contents/Home \
+      "$user_home"/.sdkman/candidates/java/* "$user_home"/.jdks/* "$user_home"/.gradle/jdks/* "$user_home"/.m2/jdks/* \
+      "$user_home"/.asdf/installs/java/* "$user_home"/.local/share/mise/installs/java/* \
+      /Library/Java/JavaVirtualMachines/*/Contents/Home "$user_home"/Library/Java/JavaVirtualMachines/*/Contents/Home \
       /opt/homebrew/opt/openjdk*/libexec/openjdk.jdk/Contents/Home /usr/local/opt/openjdk*/libexec/openjdk.jdk/Contents/Home; do
     [ -d "$home" ] || continue
     check "$home"
