@@ -1,7 +1,8 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
+import io.vringj.memory.MemoryRegion;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
 import java.lang.foreign.MemorySegment;
@@ -11,9 +12,11 @@ import java.util.Objects;
 
 /**
  * An instrumented view of another {@link AddressSpace}: it passes every translation through,
- * counts the translations and the pieces handed out, and checks each piece against the native
- * memory the device is allowed to reach. A piece outside every allowed segment is recorded as a
- * violation (and still passed on, so the caller's own checks run too).
+ * counts the translations, the bytes asked for and the pieces handed out, and checks each piece
+ * against the native memory the device is allowed to reach. A piece outside every allowed segment
+ * is recorded as a violation (and still passed on, so the caller's own checks run too). It can
+ * also watch a range of bus addresses (a SECURE region, say) and count every request that
+ * touches it, whether or not the wrapped space allows it.
  *
  * <p>Not thread-safe: one device thread per instance, as for a device queue.
  */
@@ -24,6 +27,11 @@ public final class RecordingAddressSpace implements AddressSpace {
     private long translations;
     private long pieces;
     private long writablePieces;
+    private long bytesTranslated;
+    private long watchedBase;
+    private long watchedLast = -1;
+    private boolean watching;
+    private long watchedRequests;
 
     /**
      * @param delegate the address space that really translates
@@ -38,13 +46,55 @@ public final class RecordingAddressSpace implements AddressSpace {
         this.allowed = allowed.toArray(MemorySegment[]::new);
     }
 
+    /**
+     * A view that lets the device reach only {@code shared}'s memory and watches {@code secure}'s
+     * guest-physical range: the instrument of a protected guest's device.
+     *
+     * @param delegate the address space that really translates
+     * @param secure the region whose bus addresses every request is checked against
+     * @param shared the region whose memory every piece must lie in
+     * @return the view
+     */
+    public static RecordingAddressSpace sharedOnly(AddressSpace delegate, MemoryRegion secure, MemoryRegion shared) {
+        return new RecordingAddressSpace(delegate, List.of(shared.segment()))
+            .watch(secure.guestPhysicalAddress(), secure.size());
+    }
+
+    /**
+     * Counts, from now on, every request whose bus range overlaps {@code [base, base + size)}.
+     *
+     * @param base first bus address watched
+     * @param size bytes watched, at least 1
+     * @return this view
+     * @throws IllegalArgumentException if {@code size} is not positive
+     */
+    public RecordingAddressSpace watch(long base, long size) {
+        if (size < 1) {
+            throw new IllegalArgumentException("watched range size " + size + " must be at least 1");
+        }
+        watchedBase = base;
+        // unsigned: a range that ends at the top of the 64-bit bus space is allowed
+        watchedLast = base + size - 1;
+        watching = true;
+        return this;
+    }
+
     @Override
     public void translate(long busAddress, long length, Access access, TranslationSink sink) throws TranslationException {
         translations++;
+        if (watching && overlapsWatched(busAddress, length)) {
+            watchedRequests++;
+        }
         delegate.translate(busAddress, length, access, (backing, offset, pieceLength) -> {
             record(busAddress, access, backing, offset, pieceLength);
             sink.accept(backing, offset, pieceLength);
         });
+        bytesTranslated += length;
+    }
+
+    private boolean overlapsWatched(long busAddress, long length) {
+        long last = busAddress + Math.max(length, 1) - 1;
+        return Long.compareUnsigned(busAddress, watchedLast) <= 0 && Long.compareUnsigned(last, watchedBase) >= 0;
     }
 
     private void record(long busAddress, Access access, MemorySegment backing, long offset, long length) {
@@ -93,12 +143,24 @@ public final class RecordingAddressSpace implements AddressSpace {
         return writablePieces;
     }
 
-    /** Forgets the counts and violations. */
+    /** @return how many bytes the translations that succeeded asked for */
+    public long bytesTranslated() {
+        return bytesTranslated;
+    }
+
+    /** @return how many requests touched the {@linkplain #watch watched} range, allowed or not */
+    public long watchedRequests() {
+        return watchedRequests;
+    }
+
+    /** Forgets the counts and violations (the watched range stays). */
     public void reset() {
         violations.clear();
         translations = 0;
         pieces = 0;
         writablePieces = 0;
+        bytesTranslated = 0;
+        watchedRequests = 0;
     }
 
     @Override
