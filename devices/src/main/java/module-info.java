@@ -7,5 +7,6 @@ module io.vringj.devices {
     requires transitive io.vringj.dma;
 
     exports io.vringj.device;
+    exports io.vringj.device.net;
     exports io.vringj.device.rng;
 }

@@ -1,0 +1,189 @@
+package io.vringj.device.net;
+
+import io.vringj.ring.DeviceAgent;
+import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.VirtioFeatures;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Supplier;
+
+/**
+ * virtio-net (device id 1) [virtio 5.1], transport-independent: what the device offers, and a
+ * worker per rx/tx queue pair ({@link NetQueuePair}) whose mode is a {@link FrameHandler}:
+ * {@link #sink()}, {@link #reflect()} or {@link #responder(long, int)}.
+ *
+ * <p>How a transport drives it (a vhost-user back end, or a test in one process):
+ * <ol>
+ *   <li>offer {@link #offeredFeatures()} and {@link #queueCount()} queues of at most
+ *       {@link #maxQueueSize()}; queue {@code 2p} is pair p's rx, {@code 2p + 1} its tx
+ *       ({@link NetFeatures#rxQueue}, {@link NetFeatures#txQueue});</li>
+ *   <li>once both queues of a pair are ready (addresses, kick, call, enabled), create both
+ *       {@link DeviceQueue}s with the negotiated features and call
+ *       {@link #pair(int, DeviceQueue, DeviceQueue, DeviceAgent.Notifier, DeviceAgent.Notifier)};
+ *       the notifiers signal the rx and tx call eventfds;</li>
+ *   <li>on the pair's worker thread call {@link NetQueuePair#doWork()} in a loop; when it
+ *       returns 0, tx kicks are enabled and the ring was checked again, so the thread may sleep
+ *       until the tx queue's kick (the rx kick needs no action: drain it) or a wake-up (an IOTLB
+ *       update, a stop); run each call inside one IOTLB critical section;</li>
+ *   <li>if {@code doWork} throws a {@link io.vringj.ring.VirtqueueException}, the peer broke a
+ *       ring rule: close that connection;</li>
+ *   <li>to stop (disable, {@code GET_VRING_BASE}), stop the worker, then call
+ *       {@link NetQueuePair#close()} (held rx buffers go back used with 0 bytes), then read each
+ *       queue's {@code vringBase()}.</li>
+ * </ol>
+ *
+ * <p>Offered: VERSION_1, MRG_RXBUF, EVENT_IDX, INDIRECT_DESC, RING_PACKED, and ACCESS_PLATFORM
+ * when asked; with several pairs also MQ and CTRL_VQ (the control queue is the front end's, as
+ * with DPDK's back end). Not offered: IN_ORDER (ring-core does not implement it), checksum and
+ * segmentation offloads, MAC and STATUS (the front end keeps the configuration space).
+ *
+ * <p>Thread-safe: pairs may be created from any thread; each pair is then owned by its worker.
+ */
+public final class NetDevice {
+    /**
+     * The longest frame by default: the largest MTU Linux allows without VIRTIO_NET_F_MTU (65535)
+     * plus an Ethernet header and a VLAN tag.
+     */
+    public static final int DEFAULT_MAX_FRAME_LENGTH = 65_535 + 14 + 4;
+    /** Tx chains handled per {@link NetQueuePair#doWork()} by default. */
+    public static final int DEFAULT_BATCH = 64;
+    /** The largest queue size accepted (a packed ring's limit, and a split ring's). */
+    public static final int MAX_QUEUE_SIZE = 32768;
+
+    private final String mode;
+    private final Supplier<? extends FrameHandler> handlers;
+    private final int queuePairs;
+    private final boolean accessPlatform;
+    private final int maxFrameLength;
+    private final List<NetQueuePair> pairs = new CopyOnWriteArrayList<>();
+
+    /**
+     * @param mode the mode's name, for reports
+     * @param handlers gives each queue pair its own handler
+     * @param queuePairs how many rx/tx pairs, 1..32767
+     * @param accessPlatform whether to offer ACCESS_PLATFORM (the transport then needs an IOTLB)
+     * @param maxFrameLength the longest frame taken from tx or put on rx, 14..2^31-13
+     */
+    public NetDevice(String mode, Supplier<? extends FrameHandler> handlers, int queuePairs, boolean accessPlatform,
+                     int maxFrameLength) {
+        this.mode = Objects.requireNonNull(mode, "mode");
+        this.handlers = Objects.requireNonNull(handlers, "handlers");
+        if (queuePairs < 1 || queuePairs > 0x7FFF) {
+            throw new IllegalArgumentException("queue pairs " + queuePairs + " is outside 1..32767 [virtio 5.1.4]");
+        }
+        if (maxFrameLength < NetQueuePair.ETHERNET_HEADER || maxFrameLength > Integer.MAX_VALUE - VirtioNetHeader.SIZE) {
+            throw new IllegalArgumentException("maximum frame length " + maxFrameLength + " is outside "
+                + NetQueuePair.ETHERNET_HEADER + ".." + (Integer.MAX_VALUE - VirtioNetHeader.SIZE));
+        }
+        this.queuePairs = queuePairs;
+        this.accessPlatform = accessPlatform;
+        this.maxFrameLength = maxFrameLength;
+    }
+
+    /** @return a one-pair device in {@code sink} mode ({@link Sink}) */
+    public static NetDevice sink() {
+        return new NetDevice("sink", Sink::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+    }
+
+    /** @return a one-pair device in {@code reflect} mode ({@link Reflector}) */
+    public static NetDevice reflect() {
+        return new NetDevice("reflect", Reflector::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+    }
+
+    /**
+     * @param mac the responder's MAC address (low 48 bits)
+     * @param ipv4 its IPv4 address (big-endian int)
+     * @return a one-pair device in {@code responder} mode ({@link Responder})
+     * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
+     */
+    public static NetDevice responder(long mac, int ipv4) {
+        Responder.checkMac(mac); // now, rather than when the first pair starts
+        return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, false, DEFAULT_MAX_FRAME_LENGTH);
+    }
+
+    /** @return the device's name, for logs */
+    public String name() {
+        return "virtio-net " + mode;
+    }
+
+    /** @return the virtio feature bits offered (see the class comment) */
+    public long offeredFeatures() {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
+            | VirtioFeatures.bit(VirtioFeatures.EVENT_IDX)
+            | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC)
+            | VirtioFeatures.bit(VirtioFeatures.RING_PACKED)
+            | VirtioFeatures.bit(NetFeatures.MRG_RXBUF);
+        if (queuePairs > 1) {
+            features |= VirtioFeatures.bit(NetFeatures.MQ) | VirtioFeatures.bit(NetFeatures.CTRL_VQ);
+        }
+        if (accessPlatform) {
+            features |= VirtioFeatures.bit(VirtioFeatures.ACCESS_PLATFORM);
+        }
+        return features;
+    }
+
+    /** @return how many rx/tx pairs */
+    public int queuePairs() {
+        return queuePairs;
+    }
+
+    /** @return the number of virtqueues the transport serves: two per pair */
+    public int queueCount() {
+        return 2 * queuePairs;
+    }
+
+    /** @return the largest queue size accepted */
+    public int maxQueueSize() {
+        return MAX_QUEUE_SIZE;
+    }
+
+    /** @return the longest frame taken from tx or put on rx */
+    public int maxFrameLength() {
+        return maxFrameLength;
+    }
+
+    /**
+     * Creates the worker of one queue pair, with a new handler from this device's mode.
+     *
+     * @param pair the pair, 0..queuePairs-1
+     * @param rx its receive queue (index {@code 2 * pair})
+     * @param tx its transmit queue (index {@code 2 * pair + 1}), with the same features
+     * @param rxInterrupt interrupts the driver on rx
+     * @param txInterrupt interrupts the driver on tx
+     * @return the worker, owned by the calling transport's worker thread from now on
+     */
+    public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceAgent.Notifier rxInterrupt,
+                             DeviceAgent.Notifier txInterrupt) {
+        if (pair < 0 || pair >= queuePairs) {
+            throw new IllegalArgumentException("queue pair " + pair + " is outside 0.." + (queuePairs - 1));
+        }
+        NetQueuePair worker = new NetQueuePair("virtio-net-" + mode + "-pair-" + pair, rx, tx, handlers.get(),
+            rxInterrupt, txInterrupt, maxFrameLength, DEFAULT_BATCH, new NetStatistics());
+        pairs.add(worker);
+        return worker;
+    }
+
+    /** @return every pair created so far, oldest first */
+    public List<NetQueuePair> pairs() {
+        return List.copyOf(pairs);
+    }
+
+    /** @return the counters of every pair created so far, summed */
+    public NetStatistics statistics() {
+        NetStatistics total = new NetStatistics();
+        for (NetQueuePair p : pairs) {
+            p.statistics().addTo(total);
+        }
+        return total;
+    }
+
+    /** @return a report: the summed counters and each pair's mode summary (for exit and signals) */
+    public String report() {
+        StringBuilder sb = new StringBuilder(name()).append(": ").append(statistics());
+        for (NetQueuePair p : pairs) {
+            sb.append("\n  ").append(p.roleName()).append(": ").append(p.handler().summary());
+        }
+        return sb.toString();
+    }
+}
