@@ -14,6 +14,7 @@ import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.PackedRingDump;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;

@@ -14,6 +14,7 @@ import io.vringj.ring.RingAddresses;
 import io.vringj.ring.SplitRing;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.SplitRingDump;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -388,7 +389,7 @@ final class RingSystem {
     /** @return the steps run so far and the ring as it is now, in virtio terms */
     String describe() {
         return "Q=" + queueSize + " features=0x" + Long.toHexString(features) + " start index " + startIndex + "\n"
-            + "steps:\n" + log + driver + "\n" + device + "\n" + RingDump.dump(memory, RINGS, queueSize);
+            + "steps:\n" + log + driver + "\n" + device + "\n" + SplitRingDump.dump(memory, RINGS, queueSize);
     }
 
     /** @return whether the avail or used index passed 65535 during the run */

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
  * Each rule the device side enforces, with the smallest ring that breaks it. Every fatal rule
  * also latches the queue broken.
  */
-class DeviceValidationTest {
+class SplitDeviceValidationTest {
     private static final long BUF = RawSplitRing.BUFFERS;
 
     private static VirtqueueException popFails(RawSplitRing ring, RingError expected) throws Exception {

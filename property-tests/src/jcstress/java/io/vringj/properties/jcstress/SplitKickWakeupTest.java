@@ -22,8 +22,8 @@ import org.openjdk.jcstress.infra.results.ZZ_Result;
  *
  * <p>r1: the driver kicks; r2: the device sees the chain on its recheck.
  */
-public final class KickWakeupTest {
-    private KickWakeupTest() {
+public final class SplitKickWakeupTest {
+    private SplitKickWakeupTest() {
     }
 
     /** Notification by the NO_NOTIFY flag. */
@@ -33,7 +33,7 @@ public final class KickWakeupTest {
     @Outcome(expect = ACCEPTABLE, desc = "the device is woken or sees the chain itself")
     @State
     public static class Flags {
-        private final Rings rings = new Rings(false, 100);
+        private final Rings rings = Rings.split(false, 100);
 
         {
             rings.device.disableNotifications();
@@ -64,7 +64,7 @@ public final class KickWakeupTest {
     @Outcome(expect = ACCEPTABLE, desc = "the device is woken or sees the chain itself")
     @State
     public static class EventIndex {
-        private final Rings rings = new Rings(true, 100);
+        private final Rings rings = Rings.split(true, 100);
 
         {
             rings.device.disableNotifications();

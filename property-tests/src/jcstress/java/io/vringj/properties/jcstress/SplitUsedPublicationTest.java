@@ -27,8 +27,8 @@ import org.openjdk.jcstress.infra.results.II_Result;
 @Outcome(id = "0, 17", expect = ACCEPTABLE, desc = "driver saw the index and the element")
 @Outcome(expect = FORBIDDEN, desc = "driver saw the index but a stale used element")
 @State
-public class UsedPublicationTest {
-    private final Rings rings = new Rings(false, 65535);
+public class SplitUsedPublicationTest {
+    private final Rings rings = Rings.split(false, 65535);
     private final int head;
 
     {
