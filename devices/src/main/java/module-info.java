@@ -5,6 +5,7 @@
  */
 module io.vringj.devices {
     requires transitive io.vringj.dma;
+    requires transitive org.agrona;
 
     exports io.vringj.device;
     exports io.vringj.device.net;

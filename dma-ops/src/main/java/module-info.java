@@ -4,6 +4,8 @@
  */
 module io.vringj.dma {
     requires transitive io.vringj.core;
+    // IommuDmaOps keeps its mappings in an Agrona primitive map
+    requires org.agrona;
 
     exports io.vringj.dma;
 }

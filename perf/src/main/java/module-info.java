@@ -9,6 +9,7 @@
 module io.vringj.perf {
     requires io.vringj.swiotlb;
     requires jmh.core;
+    requires org.agrona;
     requires org.jctools.core;
     requires info.picocli;
     requires org.knowm.xchart;

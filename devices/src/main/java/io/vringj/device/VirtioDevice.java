@@ -1,6 +1,6 @@
 package io.vringj.device;
 
-import io.vringj.ring.DescriptorChain;
+import io.vringj.ring.ChainHandler;
 
 /**
  * A device type served by the vhost-user back end: what it offers, and how it handles one chain.
@@ -28,20 +28,8 @@ public interface VirtioDevice {
      *
      * @param queueIndex the queue
      * @param negotiatedFeatures the features the front end set
-     * @return the handler; owned by the worker thread
+     * @return the handler (the one {@link ChainHandler} type, run by ring-core's
+     *     {@link io.vringj.ring.DeviceLoop}); owned by the worker thread
      */
     ChainHandler handler(int queueIndex, long negotiatedFeatures);
-
-    /** Handles one popped chain on a worker thread. */
-    @FunctionalInterface
-    interface ChainHandler {
-        /**
-         * Consumes the readable part and fills the writable part of {@code chain}. Must not allocate
-         * on the steady path.
-         *
-         * @param chain the validated chain
-         * @return the number of bytes written into the writable part [virtio 2.7.8]
-         */
-        long handle(DescriptorChain chain);
-    }
 }

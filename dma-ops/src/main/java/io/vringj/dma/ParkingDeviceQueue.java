@@ -1,27 +1,19 @@
 package io.vringj.dma;
 
-import io.vringj.memory.Access;
-import io.vringj.memory.TranslationException;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.MissParking;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtqueueException;
 import java.util.Objects;
 
 /**
- * The miss → park → retry protocol of a device queue behind a {@link DeviceIotlb} in message
- * mode. When {@link DeviceQueue#pop} reports {@link RingError#TRANSLATION_MISS} it has consumed
- * nothing and the IOTLB has sent a MISS; this queue then parks: further pops return
- * {@link #PARKED} without touching the ring until an UPDATE covers the address that missed,
- * and then pop the same head again. Requests are neither lost nor reordered, because the head
- * stays first in the avail ring the whole time.
- *
- * <pre>
- *   pop → POPPED | EMPTY
- *       → miss: remember {address, access, epoch}, return PARKED
- *   pop while parked: epoch unchanged, or the address still not covered → PARKED (cheap)
- *                     otherwise pop again (it may park again on another address)
- * </pre>
+ * A device queue behind a {@link DeviceIotlb} in message mode, popped one chain at a time with
+ * the miss → park → retry rule of {@link MissParking} (the rule {@link io.vringj.ring.DeviceLoop}
+ * applies too). When {@link DeviceQueue#pop} reports {@link RingError#TRANSLATION_MISS} it has
+ * consumed nothing and the IOTLB has sent a MISS; further pops return {@link #PARKED} without
+ * touching the ring until an UPDATE covers the address that missed, and then pop the same head
+ * again.
  *
  * <p>Owned by the device thread, like the queue. Allocation-free.
  */
@@ -34,12 +26,7 @@ public final class ParkingDeviceQueue {
     public static final int PARKED = -1;
 
     private final DeviceQueue queue;
-    private final DeviceIotlb iotlb;
-    private boolean parked;
-    private long parkedAddress;
-    private Access parkedAccess;
-    private long parkedEpoch;
-    private long parks;
+    private final MissParking parking;
 
     /**
      * @param queue the device queue, over an {@link IotlbAddressSpace} of {@code iotlb}
@@ -47,7 +34,7 @@ public final class ParkingDeviceQueue {
      */
     public ParkingDeviceQueue(DeviceQueue queue, DeviceIotlb iotlb) {
         this.queue = Objects.requireNonNull(queue, "queue");
-        this.iotlb = Objects.requireNonNull(iotlb, "iotlb");
+        this.parking = IotlbTranslations.parking(Objects.requireNonNull(iotlb, "iotlb"));
     }
 
     /** @return the device queue */
@@ -63,49 +50,32 @@ public final class ParkingDeviceQueue {
      * @throws VirtqueueException for every error but a translation miss
      */
     public int pop(DescriptorChain chain) throws VirtqueueException {
-        if (parked) {
-            long epoch = iotlb.epoch();
-            if (epoch == parkedEpoch || parkedAccess != null && !iotlb.covers(parkedAddress, 1, parkedAccess)) {
-                parkedEpoch = epoch;
-                return PARKED;
-            }
-            parked = false;
+        if (parking.stillParked()) {
+            return PARKED;
         }
-        // read before the pop: an update that lands during it moves the epoch past this value
-        long epoch = iotlb.epoch();
+        long stamp = parking.beforeAttempt();
         try {
             return queue.pop(chain) ? POPPED : EMPTY;
         } catch (VirtqueueException e) {
-            if (e.error() != RingError.TRANSLATION_MISS) {
-                throw e;
+            if (parking.parkOnMiss(e, stamp)) {
+                return PARKED;
             }
-            parked = true;
-            parks++;
-            parkedEpoch = epoch;
-            if (e.getCause() instanceof TranslationException t) {
-                parkedAddress = t.busAddress();
-                parkedAccess = t.access();
-            } else {
-                // no detail: retry after the next update or invalidation of any kind
-                parkedAddress = 0;
-                parkedAccess = null;
-            }
-            return PARKED;
+            throw e;
         }
     }
 
     /** @return whether the queue waits for an IOTLB update */
     public boolean isParked() {
-        return parked;
+        return parking.isParked();
     }
 
     /** @return the IOVA the parked chain missed on (meaningful while {@link #isParked()}) */
     public long parkedAddress() {
-        return parkedAddress;
+        return parking.parkedAddress();
     }
 
     /** @return how many times the queue parked */
     public long parks() {
-        return parks;
+        return parking.parks();
     }
 }

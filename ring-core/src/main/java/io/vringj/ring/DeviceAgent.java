@@ -4,47 +4,25 @@ import java.util.Objects;
 import org.agrona.concurrent.Agent;
 
 /**
- * A device worker for one virtqueue, as an Agrona {@link Agent}: run it with an
+ * A {@link DeviceLoop} as an Agrona {@link Agent}: run it with an
  * {@link org.agrona.concurrent.AgentRunner} and the {@link org.agrona.concurrent.IdleStrategy}
- * you want. It pops chains in batches, hands each to a {@link ChainHandler}, returns it as
- * used, publishes once per batch and interrupts the driver when the ring says to.
+ * you want. Each duty cycle runs the loop for up to one batch of chains.
  *
- * <p>While it finds work it keeps kicks disabled. When the ring runs dry it enables them and
- * rechecks (the order that cannot lose a kick) before reporting no work, so an idle strategy
- * may then sleep until a kick wakes the thread — see {@link ParkingIdleStrategy}.
+ * <p>When the ring runs dry the loop has enabled notifications and rechecked before the agent
+ * reports no work, so an idle strategy may then sleep until a kick wakes the thread — see
+ * {@link ParkingIdleStrategy}. A translation miss also reports no work (the loop is parked
+ * until the IOTLB changes).
  *
  * <p>A fatal ring error stops the agent: {@link #onClose()} runs and {@link #failure()} says
  * why; the queue is latched broken and is never spun on.
+ *
+ * <p>Agrona is an optional dependency of ring-core: this class and {@link ParkingIdleStrategy}
+ * need it on the module path; the rest of the module does not.
  */
 public final class DeviceAgent implements Agent {
-
-    /** What the device does with one chain. */
-    @FunctionalInterface
-    public interface ChainHandler {
-        /**
-         * Consumes and produces in place.
-         *
-         * @param chain the validated chain, valid until this method returns
-         * @return the number of bytes written into the chain's writable part
-         */
-        long process(DescriptorChain chain);
-    }
-
-    /** How the device interrupts the driver (an eventfd write, an unpark). */
-    @FunctionalInterface
-    public interface Notifier {
-        /** Notifies the peer. */
-        void notifyPeer();
-    }
-
     private final String name;
-    private final DeviceQueue queue;
-    private final ChainHandler handler;
-    private final Notifier interrupt;
+    private final DeviceLoop loop;
     private final int batch;
-    private final DescriptorChain chain = new DescriptorChain();
-    private boolean kicksEnabled = true;
-    private long chains;
     private volatile VirtqueueException failure;
 
     /**
@@ -52,13 +30,21 @@ public final class DeviceAgent implements Agent {
      * @param queue the device queue this agent alone uses
      * @param handler what to do with each chain
      * @param interrupt how to interrupt the driver
-     * @param batch the most chains handled before publishing, at least 1
+     * @param batch the most chains handled per duty cycle, at least 1
      */
-    public DeviceAgent(String name, DeviceQueue queue, ChainHandler handler, Notifier interrupt, int batch) {
+    public DeviceAgent(String name, DeviceQueue queue, ChainHandler handler, DeviceLoop.Notifier interrupt,
+                       int batch) {
+        this(name, new DeviceLoop(queue, handler, interrupt), batch);
+    }
+
+    /**
+     * @param name the agent's role name
+     * @param loop the loop to run (e.g. with a {@link MissParking} behind an IOTLB)
+     * @param batch the most chains handled per duty cycle, at least 1
+     */
+    public DeviceAgent(String name, DeviceLoop loop, int batch) {
         this.name = Objects.requireNonNull(name, "name");
-        this.queue = Objects.requireNonNull(queue, "queue");
-        this.handler = Objects.requireNonNull(handler, "handler");
-        this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
+        this.loop = Objects.requireNonNull(loop, "loop");
         if (batch < 1) {
             throw new IllegalArgumentException("batch " + batch + " must be at least 1");
         }
@@ -67,45 +53,15 @@ public final class DeviceAgent implements Agent {
 
     @Override
     public int doWork() throws VirtqueueException {
-        int work = 0;
+        long before = loop.chains();
         try {
-            while (work < batch) {
-                if (!queue.pop(chain)) {
-                    if (work > 0 || !enableKicksFoundMore()) {
-                        break;
-                    }
-                    continue;
-                }
-                if (kicksEnabled) {
-                    queue.disableNotifications();
-                    kicksEnabled = false;
-                }
-                queue.addUsed(chain.head(), handler.process(chain));
-                work++;
-            }
+            loop.run(batch);
         } catch (VirtqueueException e) {
-            if (e.fatal()) {
-                failure = e;
-                throw e;
-            }
-            // a translation miss: nothing was consumed; publish what was done and retry later
+            failure = e;
+            throw e;
         }
-        if (work > 0) {
-            chains += work;
-            if (queue.publishUsed()) {
-                interrupt.notifyPeer();
-            }
-        }
-        return work;
-    }
-
-    /** Enables kicks before going idle; returns whether chains arrived meanwhile. */
-    private boolean enableKicksFoundMore() throws VirtqueueException {
-        if (kicksEnabled) {
-            return false;
-        }
-        kicksEnabled = true;
-        return queue.enableNotifications();
+        // at most batch chains: the difference fits an int
+        return (int) (loop.chains() - before);
     }
 
     @Override
@@ -115,7 +71,7 @@ public final class DeviceAgent implements Agent {
 
     /** @return chains handled so far (read from the agent's own thread, or after it stopped) */
     public long chainsHandled() {
-        return chains;
+        return loop.chains();
     }
 
     /** @return the fatal error that stopped the agent, or {@code null} */

@@ -163,13 +163,13 @@ class TwoThreadStressTest {
     }
 
     /** The device: checks order and payload, writes the sequence and checksum back. */
-    private static final class Checker implements DeviceAgent.ChainHandler {
+    private static final class Checker implements ChainHandler {
         private final MemorySegment scratch = MemorySegment.ofArray(new long[PAYLOAD / 8 + 2]);
         private long expected;
         volatile String error;
 
         @Override
-        public long process(DescriptorChain chain) {
+        public long handle(DescriptorChain chain) {
             if (chain.readableLength() != PAYLOAD || chain.writableLength() != 16) {
                 fail("chain " + expected + " has " + chain.readableLength() + "/" + chain.writableLength() + " bytes");
                 return 0;

@@ -43,6 +43,25 @@ public final class EventFd implements AutoCloseable {
         return new EventFd(fd);
     }
 
+    /**
+     * Wraps an eventfd received from a peer and puts it in non-blocking mode, so a peer that lets
+     * its counter reach the maximum costs a dropped signal ({@link #trySignal()} returns false),
+     * never a blocked thread. This object now owns the fd, also when this method throws.
+     *
+     * @param fd the fd
+     * @return the wrapper
+     * @throws NativeCallException if the fd's flags cannot be read or set (e.g. it is not open)
+     */
+    public static EventFd adoptNonBlocking(int fd) throws NativeCallException {
+        try {
+            Libc.setNonBlocking(fd);
+        } catch (NativeCallException e) {
+            Libc.closeQuietly(fd);
+            throw e;
+        }
+        return new EventFd(fd);
+    }
+
     /** @return the fd */
     public int fd() {
         return fd;
@@ -56,6 +75,17 @@ public final class EventFd implements AutoCloseable {
     public void signal() throws NativeCallException {
         // -1: the counter is at its maximum, so the reader is already woken
         Libc.write(fd, one, 8);
+    }
+
+    /**
+     * Adds 1 to the counter unless that would block: on a non-blocking fd whose counter is at
+     * its maximum the signal is dropped (the reader has not drained and is already woken).
+     *
+     * @return false if the signal was dropped
+     * @throws NativeCallException if {@code write} failed otherwise
+     */
+    public boolean trySignal() throws NativeCallException {
+        return Libc.write(fd, one, 8) == 8;
     }
 
     /** As {@link #signal()}, logging instead of throwing (wake-ups on error paths). */

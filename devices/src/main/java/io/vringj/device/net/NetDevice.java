@@ -1,6 +1,6 @@
 package io.vringj.device.net;
 
-import io.vringj.ring.DeviceAgent;
+import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.VirtioFeatures;
 import java.util.List;
@@ -20,7 +20,7 @@ import java.util.function.Supplier;
  *       ({@link NetFeatures#rxQueue}, {@link NetFeatures#txQueue});</li>
  *   <li>once both queues of a pair are ready (addresses, kick, call, enabled), create both
  *       {@link DeviceQueue}s with the negotiated features and call
- *       {@link #pair(int, DeviceQueue, DeviceQueue, DeviceAgent.Notifier, DeviceAgent.Notifier)};
+ *       {@link #pair(int, DeviceQueue, DeviceQueue, DeviceLoop.Notifier, DeviceLoop.Notifier)};
  *       the notifiers signal the rx and tx call eventfds;</li>
  *   <li>on the pair's worker thread call {@link NetQueuePair#doWork()} in a loop; when it
  *       returns 0, tx kicks are enabled and the ring was checked again, so the thread may sleep
@@ -153,8 +153,8 @@ public final class NetDevice {
      * @param txInterrupt interrupts the driver on tx
      * @return the worker, owned by the calling transport's worker thread from now on
      */
-    public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceAgent.Notifier rxInterrupt,
-                             DeviceAgent.Notifier txInterrupt) {
+    public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
+                             DeviceLoop.Notifier txInterrupt) {
         if (pair < 0 || pair >= queuePairs) {
             throw new IllegalArgumentException("queue pair " + pair + " is outside 0.." + (queuePairs - 1));
         }

@@ -1,7 +1,6 @@
 package io.vringj.device.net;
 
 import io.vringj.ring.BufferChain;
-import io.vringj.ring.DeviceAgent;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
@@ -44,6 +43,14 @@ import java.util.Objects;
  * <p>Owned by one thread. Allocation-free after construction.
  */
 public final class NetDriver {
+
+    /** How the driver notifies the device that a ring has new buffers (an eventfd write, an unpark). */
+    @FunctionalInterface
+    public interface Kick {
+        /** Notifies the device. */
+        void kick();
+    }
+
     /**
      * The smallest rx buffer without MRG_RXBUF: header and a 1514-byte frame [virtio 5.1.6.3.1].
      */
@@ -67,8 +74,8 @@ public final class NetDriver {
     private final int rxBufferSize;
     private final int txBufferSize;
     private final long txBase;
-    private final DeviceAgent.Notifier rxKick;
-    private final DeviceAgent.Notifier txKick;
+    private final Kick rxKick;
+    private final Kick txKick;
     private final NetStatistics statistics = new NetStatistics();
     private final BufferChain chain = new BufferChain(1);
 
@@ -102,7 +109,7 @@ public final class NetDriver {
      * @throws VirtqueueException if the rx queue is already broken
      */
     public NetDriver(DriverQueue rx, DriverQueue tx, MemorySegment area, long areaBusAddress, int rxBufferSize,
-                     int txBufferSize, DeviceAgent.Notifier rxKick, DeviceAgent.Notifier txKick)
+                     int txBufferSize, Kick rxKick, Kick txKick)
         throws VirtqueueException {
         this.rx = Objects.requireNonNull(rx, "rx");
         this.tx = Objects.requireNonNull(tx, "tx");
@@ -262,7 +269,7 @@ public final class NetDriver {
 
     private void publishRx() {
         if (rx.publish()) {
-            rxKick.notifyPeer();
+            rxKick.kick();
         }
     }
 
@@ -354,7 +361,7 @@ public final class NetDriver {
         }
         pendingTx = 0;
         if (tx.publish()) {
-            txKick.notifyPeer();
+            txKick.kick();
         }
     }
 

@@ -1,7 +1,7 @@
 package io.vringj.device.net;
 
 import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.DeviceAgent;
+import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
@@ -50,8 +50,8 @@ public final class NetQueuePair implements Agent {
     private final DeviceQueue rxQueue;
     private final DeviceQueue txQueue;
     private final FrameHandler handler;
-    private final DeviceAgent.Notifier rxInterrupt;
-    private final DeviceAgent.Notifier txInterrupt;
+    private final DeviceLoop.Notifier rxInterrupt;
+    private final DeviceLoop.Notifier txInterrupt;
     private final int batch;
     private final long maxFrameLength;
     private final int headerSize;
@@ -75,7 +75,7 @@ public final class NetQueuePair implements Agent {
      * @param statistics where to count (one writer: this worker)
      */
     public NetQueuePair(String name, DeviceQueue rx, DeviceQueue tx, FrameHandler handler,
-                        DeviceAgent.Notifier rxInterrupt, DeviceAgent.Notifier txInterrupt, long maxFrameLength,
+                        DeviceLoop.Notifier rxInterrupt, DeviceLoop.Notifier txInterrupt, long maxFrameLength,
                         int batch, NetStatistics statistics) {
         this.name = Objects.requireNonNull(name, "name");
         this.rxQueue = Objects.requireNonNull(rx, "rx");
@@ -191,10 +191,10 @@ public final class NetQueuePair implements Agent {
 
     private void publish() {
         if (txQueue.publishUsed()) {
-            txInterrupt.notifyPeer();
+            txInterrupt.notifyDriver();
         }
         if (rxPort.takeUsedAdded() && rxQueue.publishUsed()) {
-            rxInterrupt.notifyPeer();
+            rxInterrupt.notifyDriver();
         }
     }
 
@@ -224,7 +224,7 @@ public final class NetQueuePair implements Agent {
         }
         rxPort.releaseHeld();
         if (rxPort.takeUsedAdded() && rxQueue.publishUsed()) {
-            rxInterrupt.notifyPeer();
+            rxInterrupt.notifyDriver();
         }
     }
 

@@ -25,6 +25,10 @@ import java.util.Locale;
  * unmapped memory. Close the table when it is replaced or the connection ends, after the queue
  * workers have stopped.
  *
+ * <p>Regions that follow one another in both guest-physical and user addresses (with page-aligned
+ * sizes and offsets) are mapped side by side in one reservation and become one region, so a
+ * ring or buffer that straddles them is reachable, as the kernel's vhost allows.
+ *
  * <p>Without {@code ACCESS_PLATFORM} the ring addresses of {@code SET_VRING_ADDR} are the front
  * end's user addresses: {@link #userToGuestPhysical(long, long)} turns them into guest-physical.
  */
@@ -41,10 +45,16 @@ public final class MemoryTable implements AutoCloseable {
     private final GuestMemory memory;
     private final GuestMemory userMemory;
     private final AddressSpace userSpace;
+    /** Per region: the fd of a file that may shrink (kept to watch its size), or -1 for a sealed one. */
+    private final int[] watchedFd;
+    /** Per region: the bytes of its file the mapping needs ({@code mmap_offset + size}). */
+    private final long[] needed;
 
     private MemoryTable(Arena arena, long[] gpa, long[] size, long[] uaddr, GuestMemory memory,
-                        GuestMemory userMemory) {
+                        GuestMemory userMemory, int[] watchedFd, long[] needed) {
         this.arena = arena;
+        this.watchedFd = watchedFd;
+        this.needed = needed;
         this.gpa = gpa;
         this.size = size;
         this.uaddr = uaddr;
@@ -63,6 +73,24 @@ public final class MemoryTable implements AutoCloseable {
      * @throws NativeCallException if {@code mmap} failed
      */
     public static MemoryTable map(VhostUserMessage msg) throws ProtocolException, NativeCallException {
+        return map(msg, false);
+    }
+
+    /**
+     * As {@link #map(VhostUserMessage)}, choosing whether a region's file must be sealed against
+     * shrinking. A file that can shrink under a mapping turns the next access to the lost pages
+     * into a fault inside the JVM instead of an exception; the size check here holds only at the
+     * moment it runs, so by default such a file is refused.
+     *
+     * @param msg a {@code SET_MEM_TABLE} message
+     * @param allowUnsealed whether to map a file without {@code F_SEAL_SHRINK} (a documented risk)
+     * @return the mapped table
+     * @throws ProtocolException if the payload size, region count, fd count or a region is wrong,
+     *     or a region's file may shrink and {@code allowUnsealed} is false
+     * @throws NativeCallException if {@code mmap} failed
+     */
+    public static MemoryTable map(VhostUserMessage msg, boolean allowUnsealed)
+        throws ProtocolException, NativeCallException {
         try {
             if (msg.size() < REGIONS_OFFSET) {
                 throw new ProtocolException("SET_MEM_TABLE payload is " + msg.size() + " bytes; at least "
@@ -95,24 +123,72 @@ public final class MemoryTable implements AutoCloseable {
                 checkRegion(i, gpa[i], size[i], uaddr[i], offset[i]);
             }
             Arena arena = Arena.ofShared();
+            int[] watchedFd = new int[n];
+            java.util.Arrays.fill(watchedFd, -1);
+            long[] needed = new long[n];
             try {
-                GuestMemory.Builder builder = GuestMemory.builder();
-                GuestMemory.Builder userBuilder = GuestMemory.builder();
+                int[] fd = new int[n];
                 for (int i = 0; i < n; i++) {
+                    fd[i] = msg.rawFd(i);
                     long length = size[i] + offset[i];
-                    long fileSize = Libc.fileSize(msg.rawFd(i));
+                    long fileSize = Libc.fileSize(fd[i]);
                     if (length > fileSize) {
                         // pages past the end of the file would raise SIGBUS on access, not an exception
                         throw new ProtocolException(String.format(Locale.ROOT,
                             "SET_MEM_TABLE region %d needs mmap_offset 0x%x + size 0x%x bytes of its fd, "
                                 + "but the file holds only 0x%x", i, offset[i], size[i], fileSize));
                     }
-                    long address = Libc.mmapShared(msg.rawFd(i), length);
-                    MemorySegment mapping = MemorySegment.ofAddress(address)
-                        .reinterpret(length, arena, segment -> unmapQuietly(address, length));
-                    MemorySegment region = mapping.asSlice(offset[i], size[i]);
-                    builder.region(gpa[i], region, RegionKind.SHARED);
-                    userBuilder.region(uaddr[i], region, RegionKind.SHARED);
+                    needed[i] = length;
+                    boolean sealed = (Libc.seals(fd[i]) & Libc.F_SEAL_SHRINK) != 0;
+                    if (!sealed && !allowUnsealed) {
+                        throw new ProtocolException("SET_MEM_TABLE region " + i + ": its file is not sealed against "
+                            + "shrinking (F_GET_SEALS lacks F_SEAL_SHRINK), so the front end could truncate it under "
+                            + "our mapping; share a sealed memfd (QEMU's memory-backend-memfd seals by default) or "
+                            + "start the back end with --allow-unsealed-memory");
+                    }
+                    if (!sealed) {
+                        // keep the fd of a file that may shrink: workers check its size before each pass
+                        watchedFd[i] = msg.takeFd(i);
+                    }
+                }
+                // regions contiguous in both guest-physical and user addresses are mapped side by side
+                // and become one region, so a ring that straddles them is reachable (as vhost allows)
+                int[][] runs = contiguousRuns(gpa, size, uaddr, offset);
+                long[] runGpa = new long[runs.length];
+                long[] runSize = new long[runs.length];
+                long[] runUaddr = new long[runs.length];
+                GuestMemory.Builder builder = GuestMemory.builder();
+                GuestMemory.Builder userBuilder = GuestMemory.builder();
+                for (int r = 0; r < runs.length; r++) {
+                    int[] run = runs[r];
+                    int first = run[0];
+                    MemorySegment region;
+                    if (run.length == 1) {
+                        long length = size[first] + offset[first];
+                        long address = Libc.mmapShared(fd[first], length);
+                        MemorySegment mapping = MemorySegment.ofAddress(address)
+                            .reinterpret(length, arena, segment -> unmapQuietly(address, length));
+                        region = mapping.asSlice(offset[first], size[first]);
+                    } else {
+                        long total = 0;
+                        for (int i : run) {
+                            total += size[i];  // cannot overflow: the run lies inside the 64-bit user address space
+                        }
+                        long length = total;
+                        long base = Libc.mmapReserve(length);
+                        region = MemorySegment.ofAddress(base)
+                            .reinterpret(length, arena, segment -> unmapQuietly(base, length));
+                        long at = 0;
+                        for (int i : run) {
+                            Libc.mmapSharedFixed(base + at, fd[i], size[i], offset[i]);
+                            at += size[i];
+                        }
+                    }
+                    runGpa[r] = gpa[first];
+                    runSize[r] = region.byteSize();
+                    runUaddr[r] = uaddr[first];
+                    builder.region(runGpa[r], region, RegionKind.SHARED);
+                    userBuilder.region(runUaddr[r], region, RegionKind.SHARED);
                 }
                 GuestMemory memory;
                 GuestMemory userMemory;
@@ -122,14 +198,49 @@ public final class MemoryTable implements AutoCloseable {
                 } catch (IllegalArgumentException e) {
                     throw new ProtocolException("SET_MEM_TABLE regions are inconsistent: " + e.getMessage(), e);
                 }
-                return new MemoryTable(arena, gpa, size, uaddr, memory, userMemory);
+                return new MemoryTable(arena, runGpa, runSize, runUaddr, memory, userMemory, watchedFd, needed);
             } catch (ProtocolException | NativeCallException | RuntimeException e) {
+                closeWatched(watchedFd);
                 arena.close();
                 throw e;
             }
         } finally {
             msg.closeFds();
         }
+    }
+
+    /**
+     * Groups the regions into runs, each sorted by guest-physical address, whose members follow
+     * one another in both guest-physical and user addresses and can be mapped side by side
+     * (page-aligned sizes and file offsets). A region that joins nothing is a run of one.
+     */
+    static int[][] contiguousRuns(long[] gpa, long[] size, long[] uaddr, long[] offset) {
+        Integer[] order = new Integer[gpa.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Long.compareUnsigned(gpa[a], gpa[b]));
+        List<int[]> runs = new ArrayList<>();
+        List<Integer> current = new ArrayList<>();
+        for (int k = 0; k < order.length; k++) {
+            int i = order[k];
+            if (!current.isEmpty()) {
+                int last = current.get(current.size() - 1);
+                boolean joins = gpa[last] + size[last] == gpa[i] && uaddr[last] + size[last] == uaddr[i]
+                    && pageAligned(size[last], offset[last]) && pageAligned(size[i], offset[i]);
+                if (!joins) {
+                    runs.add(current.stream().mapToInt(Integer::intValue).toArray());
+                    current.clear();
+                }
+            }
+            current.add(i);
+        }
+        runs.add(current.stream().mapToInt(Integer::intValue).toArray());
+        return runs.toArray(new int[0][]);
+    }
+
+    private static boolean pageAligned(long size, long offset) {
+        return size % Libc.PAGE_SIZE == 0 && offset % Libc.PAGE_SIZE == 0;
     }
 
     private static void checkRegion(int i, long gpa, long size, long uaddr, long offset) throws ProtocolException {
@@ -157,6 +268,51 @@ public final class MemoryTable implements AutoCloseable {
         }
     }
 
+    private static void closeWatched(int[] fds) {
+        for (int i = 0; i < fds.length; i++) {
+            Libc.closeQuietly(fds[i]);
+            fds[i] = -1;
+        }
+    }
+
+    /** @return whether a region's file may shrink (accepted with {@code --allow-unsealed-memory}) */
+    public boolean hasUnsealedRegion() {
+        for (int fd : watchedFd) {
+            if (fd >= 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Checks that no unsealed region's file shrank below what its mapping needs. Accessing such
+     * pages would raise SIGBUS; the JVM turns that into an {@link InternalError} on most access
+     * paths but not on all (an interpreted volatile store can abort the process), so the back
+     * end checks before it touches the memory. A shrink that races with an access after the
+     * check is the risk {@code --allow-unsealed-memory} accepts. Sealed regions cost nothing.
+     *
+     * @return {@code null} if every region is whole, else why not
+     */
+    public String shrunkRegion() {
+        for (int i = 0; i < watchedFd.length; i++) {
+            if (watchedFd[i] >= 0) {
+                long fileSize;
+                try {
+                    fileSize = Libc.fileSize(watchedFd[i]);
+                } catch (NativeCallException e) {
+                    return "region " + i + ": cannot read its file size: " + e.getMessage();
+                }
+                if (fileSize < needed[i]) {
+                    return String.format(Locale.ROOT, "the front end shrank the file of memory region %d to 0x%x "
+                        + "bytes; its mapping needs 0x%x (the file is not sealed: --allow-unsealed-memory)",
+                        i, fileSize, needed[i]);
+                }
+            }
+        }
+        return null;
+    }
+
     /** @return the guest memory over the mapped regions (all {@code SHARED}) */
     public GuestMemory memory() {
         return memory;
@@ -177,7 +333,7 @@ public final class MemoryTable implements AutoCloseable {
         return userMemory;
     }
 
-    /** @return the number of regions */
+    /** @return the number of regions after joining contiguous ones (see {@link #userToGuestPhysical}) */
     public int regionCount() {
         return gpa.length;
     }
@@ -204,6 +360,7 @@ public final class MemoryTable implements AutoCloseable {
     @Override
     public void close() {
         if (arena.scope().isAlive()) {
+            closeWatched(watchedFd);
             memory.close();
             userMemory.close();
             arena.close();

@@ -1,8 +1,9 @@
 package io.vringj.vhostuser.backend;
 
-import io.vringj.device.VirtioDevice;
 import io.vringj.dma.DeviceIotlb;
-import io.vringj.ring.DescriptorChain;
+import io.vringj.dma.IotlbTranslations;
+import io.vringj.ring.ChainHandler;
+import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtqueueException;
@@ -12,47 +13,65 @@ import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 
 /**
- * The device thread of one vring: waits on the kick eventfd, pops and handles chains, publishes
- * them used and signals the call eventfd when the driver wants it.
+ * The device thread of one vring: runs ring-core's {@link DeviceLoop} over the vring's queue and
+ * sleeps in {@code poll} on the kick eventfd (and a wake-up eventfd of its own) whenever the
+ * loop reports the ring idle or parked.
  *
  * <pre>
- *   loop:  disableNotifications; pop/handle/addUsed until empty; publishUsed -> call
- *          enableNotifications: true -> chains arrived meanwhile, loop again
- *          false -> poll(kick, wake) until kicked
+ *   loop:  memory whole?  loop.run(BATCH):  BUSY -> again;  IDLE / PARKED -> poll(kick, wake)
+ *          kick POLLHUP/POLLERR/POLLNVAL -> the ring ends (logged)
  * </pre>
  *
  * <p>The worker owns its {@link DeviceQueue} and reads nothing else the connection thread writes
  * except {@link #enabled}, {@link #stopping} and the call notifier (which has its own lock). A
- * fatal ring error ends the worker and is reported to the connection, which closes.
+ * fatal ring error, or anything else thrown on the worker, ends the worker and is reported to
+ * the connection, which closes.
  *
  * <p>Behind a device IOTLB ({@code ACCESS_PLATFORM}) the queue is created on the worker, because
  * translating the ring areas may miss: the IOTLB has then sent a MISS over the back-end channel
- * and the worker sleeps until the connection wakes it after an UPDATE, and tries again. Every
- * pass over the ring (pop, handle, add used, publish) is one IOTLB critical section, so an
- * INVALIDATE returns only once no translation from the removed range is in use; the worker
- * never sleeps inside one.
+ * and the worker sleeps until the connection wakes it after an UPDATE, and tries again. Misses
+ * while popping are the loop's ({@link io.vringj.ring.MissParking}). Every call of the loop is
+ * one IOTLB critical section, so an INVALIDATE returns only once no translation from the
+ * removed range is in use; the worker never sleeps inside one.
  */
 final class QueueWorker implements Runnable {
     private static final System.Logger LOG = System.getLogger(QueueWorker.class.getName());
+
+    /** Chains handled per loop call, between checks of {@link #stopping} and of the memory. */
+    static final int BATCH = 256;
+    /** How long {@link #stop()} waits for the worker thread. */
+    static final long STOP_TIMEOUT_MILLIS = 5000;
+    /** {@link #stop()} result: the worker did not end in time. */
+    static final long NOT_STOPPED = -1;
+    /** Poll events on the kick fd that end the ring: the peer hung up, the fd failed or is not open. */
+    private static final short KICK_GONE = Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL;
+    /** Poll time-out without a kick fd (the front end polls the ring itself). */
+    private static final int NO_KICK_POLL_MILLIS = 100;
 
     private final int index;
     private final QueueFactory factory;
     private final int initialAvailIdx;
     private final DeviceIotlb iotlb;
-    /** Created on the worker (or handed over by the constructor); read by {@link #stop()} after join. */
-    private DeviceQueue queue;
     private final EventFd kick;
     private final EventFd wake;
     private final CallNotifier call;
-    private final VirtioDevice.ChainHandler handler;
+    private final ChainHandler handler;
     private final Consumer<String> onFatal;
-    private final DescriptorChain chain = new DescriptorChain();
+    /** The memory table if a region's file may shrink (checked before each pass), else {@code null}. */
+    private final MemoryTable watched;
+    /** Counts returns from poll (shared across workers). */
+    private final LongAdder wakeups;
     private final Thread thread;
 
+    /** Created on the worker; read by {@link #stop()} after join. */
+    private DeviceLoop loop;
     /** Set by the connection thread; read by the worker each time round. */
     private volatile boolean enabled;
     private volatile boolean stopping;
@@ -72,10 +91,12 @@ final class QueueWorker implements Runnable {
      * @param handler the device's chain handler
      * @param enabled whether the ring starts enabled
      * @param onFatal told why, when the queue breaks
+     * @param memory the memory table the ring lives in (its unsealed regions are checked before each pass)
+     * @param wakeups counts the worker's returns from poll
      */
     QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
-                CallNotifier call, VirtioDevice.ChainHandler handler, boolean enabled, Consumer<String> onFatal)
-        throws NativeCallException {
+                CallNotifier call, ChainHandler handler, boolean enabled, Consumer<String> onFatal,
+                MemoryTable memory, LongAdder wakeups) throws NativeCallException {
         this.index = index;
         this.factory = Objects.requireNonNull(factory, "factory");
         this.initialAvailIdx = initialAvailIdx;
@@ -84,6 +105,8 @@ final class QueueWorker implements Runnable {
         this.call = Objects.requireNonNull(call, "call");
         this.handler = Objects.requireNonNull(handler, "handler");
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
+        this.watched = memory != null && memory.hasUnsealedRegion() ? memory : null;
+        this.wakeups = Objects.requireNonNull(wakeups, "wakeups");
         this.enabled = enabled;
         this.wake = EventFd.create();
         this.thread = Thread.ofPlatform().name("vhost-user-vring-" + index).daemon().unstarted(this);
@@ -109,18 +132,22 @@ final class QueueWorker implements Runnable {
     }
 
     /**
-     * Stops the worker and waits for it; afterwards the queue may be read by the caller.
+     * Stops the worker and waits for it, at most {@link #STOP_TIMEOUT_MILLIS}; afterwards the
+     * queue may be read by the caller.
      *
-     * @return the queue's ring state for {@code GET_VRING_BASE}: the split ring's last avail index,
-     *     or the packed ring's avail and used positions with their wrap counters
+     * @return the queue's ring state for {@code GET_VRING_BASE} (as an unsigned 32-bit value): the
+     *     split ring's last avail index, or the packed ring's avail and used positions with their
+     *     wrap counters; {@link #NOT_STOPPED} if the worker did not end in time
      */
-    int stop() {
+    long stop() {
         stopping = true;
         wakeUp();
         boolean interrupted = false;
-        while (thread.isAlive()) {
+        long deadline = System.nanoTime() + STOP_TIMEOUT_MILLIS * 1_000_000;
+        long left;
+        while (thread.isAlive() && (left = deadline - System.nanoTime()) > 0) {
             try {
-                thread.join();
+                thread.join(Duration.ofNanos(left));
             } catch (InterruptedException e) {
                 interrupted = true;
             }
@@ -128,9 +155,14 @@ final class QueueWorker implements Runnable {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+        if (thread.isAlive()) {
+            LOG.log(System.Logger.Level.WARNING, "vring " + index + " worker did not stop within "
+                + STOP_TIMEOUT_MILLIS + " ms; its connection closes without it");
+            return NOT_STOPPED;
+        }
         wake.close();
         // join: everything the worker wrote to the queue happens-before this read
-        return queue == null ? initialAvailIdx : queue.vringBase();
+        return Integer.toUnsignedLong(loop == null ? initialAvailIdx : loop.queue().vringBase());
     }
 
     long chainsCompleted() {
@@ -152,19 +184,27 @@ final class QueueWorker implements Runnable {
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
                 if (enabled) {
-                    boolean carryOn;
+                    String shrunk = watched == null ? null : watched.shrunkRegion();
+                    if (shrunk != null) {
+                        onFatal.accept("vring " + index + ": " + shrunk);
+                        return;
+                    }
+                    int state;
                     if (section != null) {
                         section.enter();
                     }
                     try {
-                        carryOn = queue != null || createQueue() ? serviceQueue() : !queueFailed;
+                        state = loop != null || createLoop() ? runLoop() : queueFailed ? -1 : DeviceLoop.PARKED;
                     } finally {
                         if (section != null) {
                             section.exit();
                         }
                     }
-                    if (!carryOn) {
+                    if (state < 0) {
                         return;
+                    }
+                    if (state == DeviceLoop.BUSY) {
+                        continue;
                     }
                 }
                 if (stopping) {
@@ -173,15 +213,26 @@ final class QueueWorker implements Runnable {
                 pollfds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
                 pollfds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
                 // kick fd -1 (none): poll ignores the entry and the front end is expected to poll-mode; wait on wake only
-                Libc.poll(pollfds, 2, kick == null ? 100 : -1);
-                if ((pollfds.get(ValueLayout.JAVA_SHORT, 6) & Libc.POLLIN) != 0) {
+                Libc.poll(pollfds, 2, kick == null ? NO_KICK_POLL_MILLIS : -1);
+                wakeups.increment();
+                short kickEvents = pollfds.get(ValueLayout.JAVA_SHORT, 6);
+                if ((kickEvents & KICK_GONE) != 0) {
+                    // a hung-up, failed or closed kick fd stays readable for ever: polling it again would spin
+                    LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT,
+                        "vring %d: kick fd %d reports poll events 0x%x (%s); the ring stops until the front end "
+                            + "sends a new SET_VRING_KICK", index, kick.fd(), kickEvents, pollEventNames(kickEvents)));
+                    return;
+                }
+                if ((kickEvents & Libc.POLLIN) != 0) {
                     kick.drain();
                 }
                 if ((pollfds.get(ValueLayout.JAVA_SHORT, 14) & Libc.POLLIN) != 0) {
                     wake.drain();
                 }
             }
-        } catch (NativeCallException | RuntimeException e) {
+        } catch (Throwable e) {
+            // any failure, including an InternalError from a fault in the front end's memory
+            // (a file it shrank), closes this connection and never ends the process
             if (!stopping) {
                 onFatal.accept("vring " + index + " worker failed: " + e);
             }
@@ -192,15 +243,29 @@ final class QueueWorker implements Runnable {
         }
     }
 
+    /** Runs the loop for one batch; returns its state, or -1 if the queue broke (the connection is told). */
+    private int runLoop() {
+        try {
+            return loop.run(BATCH);
+        } catch (VirtqueueException e) {
+            onFatal.accept("vring " + index + ": " + e.getMessage());
+            return -1;
+        } finally {
+            chainsCompleted = loop.chains();
+            bytesWritten = loop.bytesWritten();
+        }
+    }
+
     /**
-     * Creates the device queue.
+     * Creates the device queue and its loop.
      *
-     * @return true if it exists now; false if a ring area missed in the IOTLB (wait for an
+     * @return true if they exist now; false if a ring area missed in the IOTLB (wait for an
      *     update) or the queue cannot be created ({@link #queueFailed}, the connection is told)
      */
-    private boolean createQueue() {
+    private boolean createLoop() {
         try {
-            queue = factory.create();
+            DeviceQueue queue = factory.create();
+            loop = new DeviceLoop(queue, handler, call, iotlb == null ? null : IotlbTranslations.parking(iotlb));
             return true;
         } catch (VirtqueueException e) {
             if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
@@ -213,47 +278,18 @@ final class QueueWorker implements Runnable {
         }
     }
 
-    /**
-     * Handles every available chain, then re-enables notifications.
-     *
-     * @return false if the queue broke (the connection is told) or a miss needs an update first
-     */
-    private boolean serviceQueue() throws NativeCallException {
-        try {
-            while (true) {
-                queue.disableNotifications();
-                long done = 0;
-                long bytes = 0;
-                while (!stopping && queue.pop(chain)) {
-                    long written = handler.handle(chain);
-                    queue.addUsed(chain.head(), written);
-                    done++;
-                    bytes += written;
-                }
-                if (done > 0) {
-                    chainsCompleted += done;
-                    bytesWritten += bytes;
-                }
-                if (queue.publishUsed()) {
-                    call.signal();
-                }
-                if (stopping || !queue.enableNotifications()) {
-                    return true;
-                }
-            }
-        } catch (VirtqueueException e) {
-            // publish what was completed before the failure, so the driver does not lose it
-            if (queue.publishUsed()) {
-                call.signal();
-            }
-            if (e.error() == RingError.TRANSLATION_MISS && iotlb != null) {
-                // nothing was consumed and the IOTLB has sent a MISS: sleep until the UPDATE wakes
-                // us (outside the critical section), then pop the same head again
-                return true;
-            }
-            onFatal.accept("vring " + index + ": " + e.getMessage());
-            return false;
+    private static String pollEventNames(short events) {
+        StringBuilder names = new StringBuilder();
+        if ((events & Libc.POLLHUP) != 0) {
+            names.append("POLLHUP ");
         }
+        if ((events & Libc.POLLERR) != 0) {
+            names.append("POLLERR ");
+        }
+        if ((events & Libc.POLLNVAL) != 0) {
+            names.append("POLLNVAL ");
+        }
+        return names.toString().trim();
     }
 
     /** Creates the device queue of a vring, on its worker thread. */

@@ -2,6 +2,7 @@ package io.vringj.vhostuser.backend;
 
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
+import io.vringj.device.rng.RngLimits;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -54,6 +55,37 @@ public final class VhostUserCommand implements Runnable {
             description = "Log every front-end request and IOTLB message (java.util.logging level FINE).")
         boolean verbose;
 
+        @Option(names = "--allow-unsealed-memory",
+            description = "Accept guest memory whose file is not sealed against shrinking. RISK: the back end "
+                + "checks the file's size before each pass over a ring and closes a connection whose file "
+                + "shrank, but a front end that truncates its file while the back end is touching it can end "
+                + "the whole process (the JVM does not turn every such SIGBUS into an exception). QEMU's "
+                + "memory-backend-memfd is sealed and needs no such permission.")
+        boolean allowUnsealedMemory;
+
+        @Option(names = "--max-connections", paramLabel = "N",
+            defaultValue = "" + BackendOptions.DEFAULT_MAX_CONNECTIONS,
+            description = "Front ends served at once, each with its own memory, rings and workers; one more is "
+                + "refused with a logged reason (default: ${DEFAULT-VALUE}).")
+        int maxConnections;
+
+        @Option(names = "--rng-max-bytes-per-chain", paramLabel = "BYTES",
+            defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_CHAIN,
+            description = "Most entropy bytes written into one buffer chain (default: ${DEFAULT-VALUE}).")
+        int maxBytesPerChain;
+
+        @Option(names = "--rng-max-bytes", paramLabel = "BYTES",
+            defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_PERIOD,
+            description = "Most entropy bytes per period and queue, like QEMU's rng max-bytes; a faster driver "
+                + "waits for the next period (default: ${DEFAULT-VALUE}).")
+        long maxBytesPerPeriod;
+
+        @Option(names = "--rng-period", paramLabel = "MILLIS",
+            defaultValue = "" + RngLimits.DEFAULT_PERIOD_MILLIS,
+            description = "The rate-limit period in milliseconds, 1..1000, like QEMU's rng period "
+                + "(default: ${DEFAULT-VALUE}).")
+        long periodMillis;
+
         @Option(names = "--seed", paramLabel = "N",
             description = "Use a deterministic byte stream with this seed instead of SecureRandom (tests only).")
         Long seed;
@@ -70,9 +102,22 @@ public final class VhostUserCommand implements Runnable {
                 VERBOSE_LOGGER[0] = logger;
             }
             Long s = seed;
+            RngLimits limits;
+            try {
+                limits = new RngLimits(maxBytesPerChain, maxBytesPerPeriod, periodMillis);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "rng limits: " + e.getMessage());
+            }
             RngDevice device = new RngDevice(
-                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true);
-            VhostUserServer server = VhostUserServer.bind(socket, device);
+                s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true, limits);
+            BackendOptions options;
+            try {
+                options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
+                    .withMaxConnections(maxConnections);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--max-connections: " + e.getMessage());
+            }
+            VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {
                 server.close();
                 // java.util.logging resets its handlers in its own shutdown hook: report directly

@@ -1,18 +1,9 @@
 package io.vringj.vhostuser.backend;
 
 import io.vringj.device.VirtioDevice;
-import io.vringj.dma.DeviceIotlb;
-import io.vringj.dma.IotlbAddressSpace;
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.IotlbMessageCodec;
-import io.vringj.dma.IotlbMessageProcessor;
-import io.vringj.dma.IotlbProtocolException;
-import io.vringj.memory.AddressSpace;
-import io.vringj.ring.DeviceQueue;
-import io.vringj.ring.RingAddresses;
-import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
-import io.vringj.ring.VirtqueueException;
 import io.vringj.vhostuser.EventFd;
 import io.vringj.vhostuser.NativeCallException;
 import io.vringj.vhostuser.ProtocolException;
@@ -27,22 +18,24 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
 import static io.vringj.vhostuser.VhostUserProtocol.FLAG_REPLY;
+import static io.vringj.vhostuser.backend.Requests.expect;
 
 /**
- * One front-end connection: reads requests, keeps the device state they build (features, memory
- * table, vrings) and starts a {@link QueueWorker} per vring once it has a kick fd.
+ * One front-end connection: reads requests and dispatches each to its handler. The device-wide
+ * state (features, protocol features, the memory table) lives here; the vrings and their
+ * workers are {@link Vrings}', the device IOTLB and the back-end channel {@link IotlbSide}'s.
+ *
+ * <pre>
+ *   serve(): poll(socket, failure, stop) -> read -> handle(request) -> reply
+ *       features, owner, memory table ........ here
+ *       SET_VRING_* / GET_VRING_BASE .......... Vrings (state, workers)
+ *       IOTLB_MSG / SET_BACKEND_REQ_FD ........ IotlbSide
+ * </pre>
  *
  * <p>Runs on one thread ({@link #serve(EventFd)}), which never waits on the back-end channel. A
  * request the protocol does not allow is a {@link ProtocolException}: {@code serve} logs it and
  * returns, and {@link #close()} releases everything (workers stopped first, then memory unmapped,
  * then fds closed).
- *
- * <p>State per vring (front-end requests in brackets):
- * <pre>
- *   num [SET_VRING_NUM]  addr [SET_VRING_ADDR]  base [SET_VRING_BASE]  enabled [SET_VRING_ENABLE]
- *   kick [SET_VRING_KICK] starts the worker     call [SET_VRING_CALL] may change while it runs
- *   [GET_VRING_BASE] stops the worker and replies with its last avail index
- * </pre>
  */
 public final class VhostUserConnection implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserConnection.class.getName());
@@ -54,47 +47,21 @@ public final class VhostUserConnection implements AutoCloseable {
     private final VirtioDevice device;
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
+    private final BackendOptions options;
     private final Arena arena = Arena.ofConfined();
     private final VhostUserMessage msg = new VhostUserMessage(arena);
     private final VhostUserMessage reply = new VhostUserMessage(arena);
-    private final Vring[] vrings;
     private final long offeredFeatures;
     private final EventFd failureWake;
     private final AtomicReference<String> failure = new AtomicReference<>();
+    private final Vrings vrings;
+    private final IotlbSide iotlbSide;
 
     private boolean featuresSet;
     private long features;
     private long protocolFeatures;
     private boolean owned;
     private MemoryTable memoryTable;
-    /** Read by queue workers through the IOTLB's message sink; written by the connection thread. */
-    private volatile BackendChannel backendChannel;
-    /** With ACCESS_PLATFORM: the device IOTLB, its downstream (user addresses) and its message processor. */
-    private final FrontEndMemory frontEndMemory = new FrontEndMemory();
-    private DeviceIotlb iotlb;
-    private IotlbMessageProcessor iotlbProcessor;
-
-    /** Per-vring state, owned by the connection thread. */
-    private static final class Vring {
-        final int index;
-        int num;
-        boolean addrSet;
-        long descUser;
-        long usedUser;
-        long availUser;
-        int base;
-        boolean enabled;
-        EventFd kick;
-        final CallNotifier call = new CallNotifier();
-        EventFd err;
-        QueueWorker worker;
-        /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
-        VirtioDevice.ChainHandler handler;
-
-        Vring(int index) {
-            this.index = index;
-        }
-    }
 
     /**
      * @param device the device served
@@ -104,14 +71,25 @@ public final class VhostUserConnection implements AutoCloseable {
      */
     public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics)
         throws NativeCallException {
+        this(device, channel, statistics, BackendOptions.defaults());
+    }
+
+    /**
+     * @param device the device served
+     * @param channel the accepted connection; this object closes it
+     * @param statistics counters shared across connections
+     * @param options what the back end accepts from a front end (e.g. unsealed memory)
+     * @throws NativeCallException if the failure eventfd cannot be created
+     */
+    public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics,
+                               BackendOptions options) throws NativeCallException {
+        this.options = Objects.requireNonNull(options, "options");
         this.device = Objects.requireNonNull(device, "device");
         this.channel = Objects.requireNonNull(channel, "channel");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.offeredFeatures = device.offeredFeatures() | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
-        this.vrings = new Vring[device.queueCount()];
-        for (int i = 0; i < vrings.length; i++) {
-            vrings[i] = new Vring(i);
-        }
+        this.vrings = new Vrings(device, statistics, this::queueFailed);
+        this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
     }
 
@@ -156,6 +134,10 @@ public final class VhostUserConnection implements AutoCloseable {
             return "closing connection: " + e.getMessage();
         } catch (NativeCallException e) {
             return "closing connection: " + e.getMessage();
+        } catch (Throwable e) {
+            // anything else a front end provoked (a fault in its memory surfaces as an InternalError)
+            // ends this connection only, never the process
+            return "closing connection: unexpected " + e;
         } finally {
             msg.closeFds();
         }
@@ -169,7 +151,7 @@ public final class VhostUserConnection implements AutoCloseable {
         }
     }
 
-    // ---------------------------------------------------------------- requests
+    // ---------------------------------------------------------------- dispatch
 
     private void handle(VhostUserMessage m) throws ProtocolException, NativeCallException {
         int request = m.request();
@@ -193,19 +175,23 @@ public final class VhostUserConnection implements AutoCloseable {
             }
             case VhostUserProtocol.RESET_OWNER -> {
                 expect(m, 0, 0);
-                resetDevice();
+                vrings.reset();
+                featuresSet = false;
+                features = 0;
             }
             case VhostUserProtocol.SET_MEM_TABLE -> setMemTable(m);
-            case VhostUserProtocol.SET_VRING_NUM -> setVringNum(m);
-            case VhostUserProtocol.SET_VRING_ADDR -> setVringAddr(m);
-            case VhostUserProtocol.SET_VRING_BASE -> setVringBase(m);
+            case VhostUserProtocol.SET_VRING_NUM -> vrings.setNum(m, features);
+            case VhostUserProtocol.SET_VRING_ADDR -> vrings.setAddr(m);
+            case VhostUserProtocol.SET_VRING_BASE -> vrings.setBase(m, features);
             case VhostUserProtocol.GET_VRING_BASE -> {
-                getVringBase(m);
+                int[] state = vrings.getBase(m);
+                reply.header(m.request(), FLAG_REPLY, 8).putU32(0, state[0]).putU32(4, state[1]);
+                channel.write(reply);
                 return;
             }
-            case VhostUserProtocol.SET_VRING_KICK -> setVringKick(m);
-            case VhostUserProtocol.SET_VRING_CALL -> setVringCall(m);
-            case VhostUserProtocol.SET_VRING_ERR -> setVringErr(m);
+            case VhostUserProtocol.SET_VRING_KICK -> vrings.setKick(m, ringSetup());
+            case VhostUserProtocol.SET_VRING_CALL -> vrings.setCall(m);
+            case VhostUserProtocol.SET_VRING_ERR -> vrings.setErr(m);
             case VhostUserProtocol.GET_PROTOCOL_FEATURES -> {
                 expect(m, 0, 0);
                 replyU64(m, PROTOCOL_FEATURES);
@@ -214,10 +200,15 @@ public final class VhostUserConnection implements AutoCloseable {
             case VhostUserProtocol.SET_PROTOCOL_FEATURES -> setProtocolFeatures(m);
             case VhostUserProtocol.GET_QUEUE_NUM -> {
                 expect(m, 0, 0);
-                replyU64(m, vrings.length);
+                replyU64(m, vrings.count());
                 return;
             }
-            case VhostUserProtocol.SET_VRING_ENABLE -> setVringEnable(m);
+            case VhostUserProtocol.SET_VRING_ENABLE -> {
+                if (!VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES) && featuresSet) {
+                    throw new ProtocolException("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
+                }
+                vrings.setEnable(m);
+            }
             case VhostUserProtocol.SET_BACKEND_REQ_FD -> setBackendReqFd(m);
             case VhostUserProtocol.IOTLB_MSG -> iotlbMessage(m);
             default -> throw new ProtocolException(VhostUserProtocol.requestName(request)
@@ -232,31 +223,14 @@ public final class VhostUserConnection implements AutoCloseable {
         return (protocolFeatures & (1L << bit)) != 0;
     }
 
-    private static void expect(VhostUserMessage m, int size, int fds) throws ProtocolException {
-        if (m.size() != size) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " has a " + m.size()
-                + "-byte payload; it must be " + size + " bytes");
-        }
-        if (m.receivedFdCount() != fds) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " came with "
-                + m.receivedFdCount() + " fds; it takes " + fds);
-        }
-    }
-
     private void replyU64(VhostUserMessage request, long value) throws NativeCallException {
         reply.header(request.request(), FLAG_REPLY, 8).putU64(0, value);
         channel.write(reply);
     }
 
-    private Vring vring(VhostUserMessage m, long index) throws ProtocolException {
-        if (index < 0 || index >= vrings.length) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " names vring " + index + "; "
-                + device.name() + " has " + vrings.length + " (0.." + (vrings.length - 1) + ")");
-        }
-        return vrings[(int) index];
-    }
+    // ---------------------------------------------------------------- device-wide state
 
-    private void setFeatures(VhostUserMessage m) throws ProtocolException, NativeCallException {
+    private void setFeatures(VhostUserMessage m) throws ProtocolException {
         expect(m, 8, 0);
         long requested = m.u64(0);
         if (VirtioFeatures.has(requested, VirtioFeatures.RING_PACKED) && !VirtioFeatures.has(offeredFeatures,
@@ -270,11 +244,10 @@ public final class VhostUserConnection implements AutoCloseable {
             LOG.log(System.Logger.Level.INFO, String.format(Locale.ROOT,
                 "SET_FEATURES 0x%x: ignoring bits 0x%x that were not offered", requested, unknown));
         }
-        for (Vring v : vrings) {
-            if (v.worker != null) {
-                throw new ProtocolException("SET_FEATURES while vring " + v.index + " is running; features are set "
-                    + "before the rings start");
-            }
+        int running = vrings.running();
+        if (running >= 0) {
+            throw new ProtocolException("SET_FEATURES while vring " + running + " is running; features are set "
+                + "before the rings start");
         }
         features = requested & offeredFeatures;
         featuresSet = true;
@@ -298,194 +271,56 @@ public final class VhostUserConnection implements AutoCloseable {
     }
 
     private void setMemTable(VhostUserMessage m) throws ProtocolException, NativeCallException {
-        MemoryTable table = MemoryTable.map(m);
+        MemoryTable table = MemoryTable.map(m, options.allowUnsealedMemory());
         // stop the workers before the old mappings go away; they restart over the new table
-        int[] restart = stopWorkers();
+        int[] restart;
+        try {
+            restart = vrings.stopAll();
+        } catch (ProtocolException e) {
+            table.close();
+            throw e;
+        }
         MemoryTable old = memoryTable;
         memoryTable = table;
-        frontEndMemory.setTable(table);
+        iotlbSide.setTable(table);
         if (old != null) {
             old.close();
         }
         LOG.log(System.Logger.Level.INFO, "memory table " + table);
-        for (int i = 0; i < restart.length; i++) {
-            if (restart[i] != 0) {
-                startWorker(vrings[i]);
+        for (int running : restart) {
+            if (running != 0) {
+                vrings.restart(restart, ringSetup());
+                break;
             }
         }
-    }
-
-    /** Stops every running worker, keeping its position; returns 1 for each vring that was running. */
-    private int[] stopWorkers() {
-        int[] running = new int[vrings.length];
-        for (Vring v : vrings) {
-            if (v.worker != null) {
-                v.base = v.worker.stop();
-                collect(v.worker);
-                v.worker = null;
-                running[v.index] = 1;
-            }
-        }
-        return running;
-    }
-
-    private void collect(QueueWorker worker) {
-        statistics.chains.add(worker.chainsCompleted());
-        statistics.bytes.add(worker.bytesWritten());
-    }
-
-    private void setVringNum(VhostUserMessage m) throws ProtocolException {
-        expect(m, 8, 0);
-        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        int num = m.u32(4);
-        boolean packed = VirtioFeatures.has(features, VirtioFeatures.RING_PACKED);
-        if (num < 1 || num > device.maxQueueSize() || (!packed && Integer.bitCount(num) != 1)) {
-            throw new ProtocolException("SET_VRING_NUM " + Integer.toUnsignedString(num) + " for vring " + v.index
-                + (packed ? ": a packed ring's size is 1.." + device.maxQueueSize()
-                    : ": a split ring's size is a power of two in 1.." + device.maxQueueSize()));
-        }
-        requireStopped(m, v);
-        v.num = num;
-    }
-
-    private void requireStopped(VhostUserMessage m, Vring v) throws ProtocolException {
-        if (v.worker != null) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + v.index
-                + " while it runs; stop it with GET_VRING_BASE first");
-        }
-    }
-
-    private void setVringAddr(VhostUserMessage m) throws ProtocolException {
-        expect(m, 40, 0);
-        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        int flags = m.u32(4);
-        if ((flags & VhostUserProtocol.VRING_F_LOG) != 0) {
-            throw new ProtocolException("SET_VRING_ADDR for vring " + v.index + " asks for used-ring logging, "
-                + "but LOG_ALL was not offered");
-        }
-        requireStopped(m, v);
-        v.descUser = m.u64(8);
-        v.usedUser = m.u64(16);
-        v.availUser = m.u64(24);
-        v.addrSet = true;
-    }
-
-    private void setVringBase(VhostUserMessage m) throws ProtocolException {
-        expect(m, 8, 0);
-        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        int base = m.u32(4);
-        // a packed ring's base is 32 bits: avail position and wrap counter, then used (checked at start)
-        if (!VirtioFeatures.has(features, VirtioFeatures.RING_PACKED) && (base < 0 || base > 0xFFFF)) {
-            throw new ProtocolException("SET_VRING_BASE " + Integer.toUnsignedString(base) + " for vring " + v.index
-                + ": a split ring's avail index is 0..65535");
-        }
-        requireStopped(m, v);
-        v.base = base;
-    }
-
-    private void getVringBase(VhostUserMessage m) throws ProtocolException, NativeCallException {
-        expect(m, 8, 0);
-        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        if (v.worker != null) {
-            v.base = v.worker.stop();
-            collect(v.worker);
-            v.worker = null;
-        }
-        if (v.kick != null) {
-            v.kick.close();
-            v.kick = null;
-        }
-        reply.header(m.request(), FLAG_REPLY, 8).putU32(0, v.index).putU32(4, v.base);
-        channel.write(reply);
-        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " stopped at vring base 0x" + Integer.toHexString(v.base));
-    }
-
-    /** Reads the u64 of KICK/CALL/ERR: the vring and, unless the no-fd bit is set, takes the fd. */
-    private EventFd takeVringFd(VhostUserMessage m, Vring[] which) throws ProtocolException {
-        if (m.size() != 8) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " has a " + m.size()
-                + "-byte payload; it must be 8 bytes");
-        }
-        long value = m.u64(0);
-        if ((value & ~(VhostUserProtocol.VRING_IDX_MASK | VhostUserProtocol.VRING_NOFD_MASK)) != 0) {
-            throw new ProtocolException(String.format(Locale.ROOT,
-                "%s payload 0x%x sets bits other than the vring index (0-7) and no-fd (8)",
-                VhostUserProtocol.requestName(m.request()), value));
-        }
-        which[0] = vring(m, value & VhostUserProtocol.VRING_IDX_MASK);
-        boolean noFd = (value & VhostUserProtocol.VRING_NOFD_MASK) != 0;
-        int expectedFds = noFd ? 0 : 1;
-        if (m.receivedFdCount() != expectedFds) {
-            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + which[0].index
-                + " came with " + m.receivedFdCount() + " fds; it takes " + expectedFds
-                + (noFd ? " (the no-fd bit is set)" : " (the no-fd bit is clear)"));
-        }
-        return noFd ? null : EventFd.adopt(m.takeFd(0));
-    }
-
-    private void setVringKick(VhostUserMessage m) throws ProtocolException, NativeCallException {
-        Vring[] which = new Vring[1];
-        EventFd fd = takeVringFd(m, which);
-        Vring v = which[0];
-        if (v.worker != null) {
-            v.base = v.worker.stop();
-            collect(v.worker);
-            v.worker = null;
-        }
-        if (v.kick != null) {
-            v.kick.close();
-        }
-        v.kick = fd;
-        startWorker(v);
-    }
-
-    private void setVringCall(VhostUserMessage m) throws ProtocolException {
-        Vring[] which = new Vring[1];
-        EventFd fd = takeVringFd(m, which);
-        which[0].call.replace(fd);
-    }
-
-    private void setVringErr(VhostUserMessage m) throws ProtocolException {
-        Vring[] which = new Vring[1];
-        EventFd fd = takeVringFd(m, which);
-        Vring v = which[0];
-        if (v.err != null) {
-            v.err.close();
-        }
-        v.err = fd;
-    }
-
-    private void setVringEnable(VhostUserMessage m) throws ProtocolException {
-        expect(m, 8, 0);
-        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
-        int on = m.u32(4);
-        if (on != 0 && on != 1) {
-            throw new ProtocolException("SET_VRING_ENABLE " + Integer.toUnsignedString(on) + " for vring " + v.index
-                + ": the value is 0 (disable) or 1 (enable)");
-        }
-        if (!VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES) && featuresSet) {
-            throw new ProtocolException("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
-        }
-        v.enabled = on == 1;
-        if (v.worker != null) {
-            v.worker.setEnabled(v.enabled);
-        }
-    }
-
-    private void setBackendReqFd(VhostUserMessage m) throws ProtocolException, NativeCallException {
-        expect(m, 0, 1);
-        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ)) {
-            throw new ProtocolException("SET_BACKEND_REQ_FD without the BACKEND_REQ protocol feature negotiated");
-        }
-        if (backendChannel != null) {
-            backendChannel.close();
-        }
-        backendChannel = new BackendChannel(new VhostUserChannel(m.takeFd(0)), statistics);
     }
 
     /** Whether the rings go through a device IOTLB: ACCESS_PLATFORM negotiated. */
     private boolean behindIommu() {
         return VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM);
+    }
+
+    /** What a vring needs to start now: the memory table, the features and, behind an IOMMU, the IOTLB. */
+    private Vrings.Setup ringSetup() throws ProtocolException {
+        boolean enabledByDefault = !VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES);
+        if (!behindIommu()) {
+            return new Vrings.Setup(memoryTable, features, null, enabledByDefault);
+        }
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ) || !iotlbSide.hasBackendChannel()) {
+            throw new ProtocolException("ACCESS_PLATFORM needs the back-end channel (BACKEND_REQ and "
+                + "SET_BACKEND_REQ_FD) for IOTLB misses before a vring starts");
+        }
+        return new Vrings.Setup(memoryTable, features, iotlbSide.iotlb(), enabledByDefault);
+    }
+
+    // ---------------------------------------------------------------- IOTLB
+
+    private void setBackendReqFd(VhostUserMessage m) throws ProtocolException {
+        expect(m, 0, 1);
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ)) {
+            throw new ProtocolException("SET_BACKEND_REQ_FD without the BACKEND_REQ protocol feature negotiated");
+        }
+        iotlbSide.setBackendChannel(new VhostUserChannel(m.takeFd(0)));
     }
 
     private void iotlbMessage(VhostUserMessage m) throws ProtocolException {
@@ -495,169 +330,22 @@ public final class VhostUserConnection implements AutoCloseable {
             throw new ProtocolException("IOTLB_MSG but ACCESS_PLATFORM was not negotiated (features 0x"
                 + Long.toHexString(features) + "); the front end has no IOMMU to speak of");
         }
-        statistics.iotlbMessages.increment();
-        // QEMU 7.2 leaves perm and uaddr of an INVALIDATE uninitialised; the codec ignores them there
-        IotlbMessage message;
-        try {
-            message = IotlbMessageCodec.decode(m.payload(), 0, m.size());
-            iotlb().process(message);
-        } catch (IotlbProtocolException e) {
-            throw new ProtocolException("IOTLB_MSG refused: " + e.getMessage(), e);
+        IotlbMessage.Type type = iotlbSide.process(m);
+        if (type == IotlbMessage.Type.UPDATE || type == IotlbMessage.Type.BATCH_END) {
+            // workers parked on a miss try again; one that still misses sleeps again
+            vrings.wakeAll();
         }
-        if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
-            LOG.log(System.Logger.Level.DEBUG, "IOTLB " + message);
-        }
-        switch (message.type()) {
-            case UPDATE, BATCH_END -> {
-                if (message.type() == IotlbMessage.Type.UPDATE) {
-                    statistics.iotlbUpdates.increment();
-                }
-                // workers parked on a miss try again; one that still misses sleeps again
-                for (Vring v : vrings) {
-                    if (v.worker != null) {
-                        v.worker.wakeUp();
-                    }
-                }
-            }
-            case INVALIDATE -> statistics.iotlbInvalidations.increment();
-            default -> {
-                // BATCH_BEGIN: nothing applied yet
-            }
-        }
-    }
-
-    /** The IOTLB message processor, made on first use; misses go out over the back-end channel. */
-    private IotlbMessageProcessor iotlb() {
-        if (iotlbProcessor == null) {
-            iotlb = new DeviceIotlb(frontEndMemory);
-            iotlb.setMessageSink(this::sendToFrontEnd);
-            iotlbProcessor = new IotlbMessageProcessor(iotlb);
-        }
-        return iotlbProcessor;
-    }
-
-    /** The IOTLB's message sink, called on queue workers: queue the message, never wait. */
-    private void sendToFrontEnd(IotlbMessage message) {
-        BackendChannel channel = backendChannel;
-        if (channel == null) {
-            queueFailed("IOTLB " + message + " but the front end gave no back-end channel (SET_BACKEND_REQ_FD)");
-        } else if (!channel.send(message)) {
-            LOG.log(System.Logger.Level.WARNING, "back-end channel full; dropped " + message);
-        }
-    }
-
-    /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
-    private void startWorker(Vring v) throws ProtocolException, NativeCallException {
-        if (memoryTable == null) {
-            throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before SET_MEM_TABLE");
-        }
-        if (v.num == 0 || !v.addrSet) {
-            throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before its "
-                + (v.num == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
-        }
-        long queueFeatures = features;
-        int queueSize = v.num;
-        RingSizes sizes = ringSizes(v, queueFeatures);
-        int base = v.base;
-        AddressSpace space;
-        RingAddresses addresses;
-        DeviceIotlb queueIotlb = null;
-        if (behindIommu()) {
-            if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_BACKEND_REQ) || backendChannel == null) {
-                throw new ProtocolException("vring " + v.index + ": ACCESS_PLATFORM needs the back-end channel "
-                    + "(BACKEND_REQ and SET_BACKEND_REQ_FD) for IOTLB misses");
-            }
-            // ring addresses are IOVAs, resolved through the IOTLB like descriptor addresses
-            iotlb();
-            queueIotlb = iotlb;
-            space = new IotlbAddressSpace(iotlb);
-            addresses = new RingAddresses(v.descUser, v.availUser, v.usedUser);
-        } else {
-            // ring addresses are the front end's user addresses; ring-core works in guest-physical
-            space = AddressSpace.identity(memoryTable.memory());
-            addresses = new RingAddresses(
-                guestPhysical(v, "descriptor area", v.descUser, sizes.descriptorArea()),
-                guestPhysical(v, "driver area", v.availUser, sizes.driverArea()),
-                guestPhysical(v, "device area", v.usedUser, sizes.deviceArea()));
-            try {
-                // activate here so a bad ring closes the connection at once, with its reason
-                DeviceQueue.create(queueFeatures, queueSize, addresses, space, base);
-            } catch (VirtqueueException | IllegalArgumentException e) {
-                throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
-            }
-        }
-        boolean enabled = v.enabled || !VirtioFeatures.has(features, VhostUserProtocol.F_PROTOCOL_FEATURES);
-        if (v.handler == null) {
-            v.handler = device.handler(v.index, features);
-        }
-        AddressSpace queueSpace = space;
-        QueueWorker worker = new QueueWorker(v.index,
-            () -> DeviceQueue.create(queueFeatures, queueSize, addresses, queueSpace, base), base, queueIotlb,
-            v.kick, v.call, v.handler, enabled, this::queueFailed);
-        v.worker = worker;
-        worker.start();
-        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses
-            + (queueIotlb != null ? " (IOVAs, through the device IOTLB)" : "") + ", vring base 0x"
-            + Integer.toHexString(v.base)
-            + (enabled ? "" : " (disabled until SET_VRING_ENABLE)"));
-    }
-
-    /** The ring's area sizes for the negotiated layout; a size the layout does not allow is the front end's error. */
-    private static RingSizes ringSizes(Vring v, long features) throws ProtocolException {
-        try {
-            return RingSizes.of(features, v.num);
-        } catch (IllegalArgumentException e) {
-            throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
-        }
-    }
-
-    private long guestPhysical(Vring v, String what, long userAddress, long size) throws ProtocolException {
-        long gpa = memoryTable.userToGuestPhysical(userAddress, size);
-        if (gpa == -1) {
-            throw new ProtocolException(String.format(Locale.ROOT,
-                "vring %d %s at user address 0x%x (%d bytes) is outside the memory table %s", v.index, what,
-                userAddress, size, memoryTable));
-        }
-        return gpa;
-    }
-
-    private void resetDevice() {
-        stopWorkers();
-        for (Vring v : vrings) {
-            v.num = 0;
-            v.addrSet = false;
-            v.base = 0;
-            v.enabled = false;
-            v.handler = null;
-            if (v.kick != null) {
-                v.kick.close();
-                v.kick = null;
-            }
-        }
-        featuresSet = false;
-        features = 0;
     }
 
     /** Stops the workers, unmaps the memory table and closes every fd of the connection. */
     @Override
     public void close() {
-        stopWorkers();
-        for (Vring v : vrings) {
-            if (v.kick != null) {
-                v.kick.close();
-            }
-            if (v.err != null) {
-                v.err.close();
-            }
-            v.call.close();
-        }
+        vrings.close();
         if (memoryTable != null) {
             memoryTable.close();
             memoryTable = null;
         }
-        if (backendChannel != null) {
-            backendChannel.close();
-        }
+        iotlbSide.close();
         failureWake.close();
         channel.close();
         arena.close();

@@ -9,12 +9,18 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Objects;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
- * A vhost-user back end listening on a Unix socket: accepts one front end at a time and serves
- * it with a {@link VhostUserConnection}. A connection that breaks the protocol is closed with a
- * logged reason and the next one is accepted; the server stays up until {@link #close()}.
+ * A vhost-user back end listening on a Unix socket: serves several front ends at once, each with
+ * a {@link VhostUserConnection} on a thread of its own (its own memory table, rings and
+ * workers), up to {@link BackendOptions#maxConnections()}. A connection that breaks the protocol
+ * or faults is closed with a logged reason and the others carry on; the server stays up until
+ * {@link #close()}.
  *
  * <pre>
  *   try (VhostUserServer server = VhostUserServer.bind(path, device)) {
@@ -25,20 +31,27 @@ import java.util.concurrent.CountDownLatch;
 public final class VhostUserServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserServer.class.getName());
 
+    /** Front ends the kernel queues while the accept loop is busy. */
+    private static final int LISTEN_BACKLOG = 16;
+    /** How long {@link #close()} waits for {@link #run()} to end its connections. */
+    static final long CLOSE_TIMEOUT_MILLIS = 10_000;
+
     private final String path;
     private final VirtioDevice device;
-    private final int stallMillis;
+    private final BackendOptions options;
     private final int listenFd;
     private final EventFd stop;
     private final VhostUserStatistics statistics = new VhostUserStatistics();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    /** The threads of the connections being served; guarded by itself. */
+    private final Set<Thread> connections = new HashSet<>();
     private volatile boolean running;
     private boolean closed;
 
-    private VhostUserServer(String path, VirtioDevice device, int stallMillis, int listenFd, EventFd stop) {
+    private VhostUserServer(String path, VirtioDevice device, BackendOptions options, int listenFd, EventFd stop) {
         this.path = path;
         this.device = device;
-        this.stallMillis = stallMillis;
+        this.options = options;
         this.listenFd = listenFd;
         this.stop = stop;
     }
@@ -65,13 +78,28 @@ public final class VhostUserServer implements AutoCloseable {
      * @throws NativeCallException if the socket cannot be created, bound or listened on
      */
     public static VhostUserServer bind(String path, VirtioDevice device, int stallMillis) throws NativeCallException {
+        return bind(path, device, BackendOptions.defaults().withStallMillis(stallMillis));
+    }
+
+    /**
+     * As {@link #bind(String, VirtioDevice)}, with every setting of {@link BackendOptions}.
+     *
+     * @param path the socket path (must not exist)
+     * @param device the device to serve
+     * @param options stall time-out, unsealed memory, connection limit
+     * @return the server, not yet accepting
+     * @throws NativeCallException if the socket cannot be created, bound or listened on
+     */
+    public static VhostUserServer bind(String path, VirtioDevice device, BackendOptions options)
+        throws NativeCallException {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(device, "device");
+        Objects.requireNonNull(options, "options");
         int fd = Libc.socket();
         try {
             Libc.bind(fd, path);
-            Libc.listen(fd, 1);
-            return new VhostUserServer(path, device, stallMillis, fd, EventFd.create());
+            Libc.listen(fd, LISTEN_BACKLOG);
+            return new VhostUserServer(path, device, options, fd, EventFd.create());
         } catch (NativeCallException | RuntimeException e) {
             Libc.closeQuietly(fd);
             throw e;
@@ -89,7 +117,11 @@ public final class VhostUserServer implements AutoCloseable {
     }
 
     /**
-     * Accepts and serves connections, one at a time, until {@link #close()} is called.
+     * Accepts connections until {@link #close()} is called, serving each on a thread of its own
+     * (with its own memory, rings and workers), at most {@link BackendOptions#maxConnections()} at
+     * once; a front end past the limit is refused with a logged reason. Returns once every
+     * connection has ended (each is told to stop by {@link #close()}), or after
+     * {@value #CLOSE_TIMEOUT_MILLIS} ms.
      *
      * @throws NativeCallException if waiting on or accepting from the listening socket fails
      */
@@ -101,7 +133,8 @@ public final class VhostUserServer implements AutoCloseable {
             pollfds.set(ValueLayout.JAVA_SHORT, 4, Libc.POLLIN);
             pollfds.set(ValueLayout.JAVA_INT, 8, stop.fd());
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
-            LOG.log(System.Logger.Level.INFO, device.name() + " back end listening on " + path);
+            LOG.log(System.Logger.Level.INFO, device.name() + " back end listening on " + path + " (up to "
+                + options.maxConnections() + " front ends at once)");
             while (true) {
                 pollfds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
                 pollfds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
@@ -112,27 +145,100 @@ public final class VhostUserServer implements AutoCloseable {
                 if (pollfds.get(ValueLayout.JAVA_SHORT, 6) == 0) {
                     continue;
                 }
-                int conn = Libc.accept(listenFd);
-                statistics.connections.increment();
-                LOG.log(System.Logger.Level.INFO, "front end connected (connection " + statistics.connections.sum()
-                    + ")");
-                String reason;
-                try (VhostUserConnection connection =
-                         new VhostUserConnection(device, new VhostUserChannel(conn, stallMillis), statistics)) {
-                    reason = connection.serve(stop);
-                }
-                System.Logger.Level level = reason.startsWith("closing") ? System.Logger.Level.WARNING
-                    : System.Logger.Level.INFO;
-                LOG.log(level, reason + "; " + statistics);
+                accept(Libc.accept(listenFd));
             }
         } finally {
+            awaitConnections();
             running = false;
             stopped.countDown();
         }
     }
 
+    /** Serves an accepted connection on a thread of its own, or refuses it past the limit. */
+    private void accept(int conn) {
+        statistics.connections.increment();
+        long number = statistics.connections.sum();
+        synchronized (connections) {
+            if (connections.size() >= options.maxConnections()) {
+                statistics.connectionsRefused.increment();
+                LOG.log(System.Logger.Level.WARNING, "refusing front end (connection " + number + "): "
+                    + connections.size() + " are served already, the limit is " + options.maxConnections()
+                    + " (--max-connections)");
+                Libc.closeQuietly(conn);
+                return;
+            }
+            Thread thread = Thread.ofPlatform().name("vhost-user-connection-" + number).daemon().unstarted(
+                () -> serve(conn, number));
+            connections.add(thread);
+            LOG.log(System.Logger.Level.INFO, "front end connected (connection " + number + ", "
+                + connections.size() + " served)");
+            thread.start();
+        }
+    }
+
+    /** The body of a connection thread: serves until the connection ends, then releases everything. */
+    private void serve(int conn, long number) {
+        String reason;
+        try (VhostUserConnection connection = new VhostUserConnection(device,
+            new VhostUserChannel(conn, options.stallMillis()), statistics, options)) {
+            reason = connection.serve(stop);
+        } catch (Throwable e) {
+            // the connection could not even be set up (or not closed): that connection only ends
+            Libc.closeQuietly(conn);
+            reason = "closing connection: " + e;
+        } finally {
+            synchronized (connections) {
+                connections.remove(Thread.currentThread());
+            }
+        }
+        System.Logger.Level level = reason.startsWith("closing") ? System.Logger.Level.WARNING
+            : System.Logger.Level.INFO;
+        LOG.log(level, reason + " (connection " + number + "); " + statistics);
+    }
+
+    /** Waits for every connection thread (they were told to stop), at most {@value #CLOSE_TIMEOUT_MILLIS} ms. */
+    private void awaitConnections() {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_TIMEOUT_MILLIS);
+        boolean interrupted = false;
+        while (true) {
+            Thread next;
+            synchronized (connections) {
+                if (connections.isEmpty()) {
+                    break;
+                }
+                next = connections.iterator().next();
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                LOG.log(System.Logger.Level.WARNING, "connections still open after " + CLOSE_TIMEOUT_MILLIS
+                    + " ms: " + connections);
+                break;
+            }
+            try {
+                next.join(Duration.ofNanos(left));
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+            if (!next.isAlive()) {
+                synchronized (connections) {
+                    connections.remove(next);
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** @return how many front ends are being served now */
+    public int activeConnections() {
+        synchronized (connections) {
+            return connections.size();
+        }
+    }
+
     /**
-     * Ends {@link #run()} (closing the current connection), then closes the listening socket and
+     * Ends {@link #run()} (closing every connection), then closes the listening socket and
      * removes the socket file. Safe from any thread, e.g. a shutdown hook; idempotent.
      */
     @Override
@@ -146,7 +252,10 @@ public final class VhostUserServer implements AutoCloseable {
         stop.wakeQuietly();
         if (running) {
             try {
-                stopped.await();
+                if (!stopped.await(CLOSE_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS)) {
+                    LOG.log(System.Logger.Level.WARNING, "the server did not stop within " + CLOSE_TIMEOUT_MILLIS
+                        + " ms; closing its socket anyway");
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -15,6 +15,12 @@ public final class VhostUserStatistics {
     public final LongAdder protocolErrors = new LongAdder();
     /** Connections closed because a queue failed (a fatal ring error). */
     public final LongAdder queueErrors = new LongAdder();
+    /** Interrupts dropped because the front end let its call eventfd reach the maximum count. */
+    public final LongAdder callsDropped = new LongAdder();
+    /** Connections refused because the limit of front ends served at once was reached. */
+    public final LongAdder connectionsRefused = new LongAdder();
+    /** Times a vring worker woke from poll (a kick, an IOTLB update, a stop); a spinning worker shows here. */
+    public final LongAdder workerWakeups = new LongAdder();
     /** Chains completed by stopped workers. */
     public final LongAdder chains = new LongAdder();
     /** Bytes written into chains by stopped workers. */
@@ -32,9 +38,10 @@ public final class VhostUserStatistics {
 
     @Override
     public String toString() {
-        return "connections=" + connections.sum() + " messages=" + messages.sum() + " protocolErrors="
+        return "connections=" + connections.sum() + " refused=" + connectionsRefused.sum() + " messages=" + messages.sum() + " protocolErrors="
             + protocolErrors.sum() + " queueErrors=" + queueErrors.sum() + " chains=" + chains.sum() + " bytes="
             + bytes.sum() + " iotlbMessages=" + iotlbMessages.sum() + " iotlbUpdates=" + iotlbUpdates.sum()
-            + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum() + " iotlbAccessFailures=" + iotlbAccessFailures.sum();
+            + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum() + " iotlbAccessFailures=" + iotlbAccessFailures.sum()
+            + " callsDropped=" + callsDropped.sum();
     }
 }

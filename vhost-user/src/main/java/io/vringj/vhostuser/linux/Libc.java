@@ -46,6 +46,13 @@ public final class Libc {
     public static final int PROT_READ = 1;
     public static final int PROT_WRITE = 2;
     public static final int MAP_SHARED = 1;
+    public static final int MAP_PRIVATE = 2;
+    public static final int MAP_FIXED = 0x10;
+    public static final int MAP_ANONYMOUS = 0x20;
+    public static final int MAP_NORESERVE = 0x4000;
+    public static final int PROT_NONE = 0;
+    /** The page size mappings are aligned to (x86-64 and arm64 with 4 KiB pages). */
+    public static final long PAGE_SIZE = 4096;
     public static final int EFD_CLOEXEC = 0x80000;
     public static final int EFD_NONBLOCK = 0x800;
     public static final short POLLIN = 0x1;
@@ -505,6 +512,48 @@ public final class Libc {
                 throw failure("mmap", state, "fd " + fd + ", " + length + " bytes");
             }
             return addr.address();
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("mmap", t);
+        }
+    }
+
+    /**
+     * Reserves {@code length} bytes of address space, inaccessible and backed by nothing, for
+     * {@link #mmapSharedFixed} to place mappings side by side in; {@link #munmap} releases it.
+     *
+     * @return the address of the reservation
+     */
+    public static long mmapReserve(long length) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        try {
+            MemorySegment addr = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length,
+                PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+            if (addr.address() == -1L) {
+                throw failure("mmap", state, "reserve " + length + " bytes");
+            }
+            return addr.address();
+        } catch (NativeCallException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("mmap", t);
+        }
+    }
+
+    /**
+     * Maps {@code length} bytes of {@code fd} from {@code offset} (page-aligned), shared and
+     * read-write, exactly at {@code address} inside a reservation from {@link #mmapReserve}.
+     */
+    public static void mmapSharedFixed(long address, int fd, long length, long offset) throws NativeCallException {
+        MemorySegment state = CAPTURE_STATE.get();
+        try {
+            MemorySegment addr = (MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(address), length,
+                PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset);
+            if (addr.address() == -1L) {
+                throw failure("mmap", state, "fd " + fd + ", " + length + " bytes from offset " + offset
+                    + " at 0x" + Long.toHexString(address));
+            }
         } catch (NativeCallException e) {
             throw e;
         } catch (Throwable t) {

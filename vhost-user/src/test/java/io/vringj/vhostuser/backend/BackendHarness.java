@@ -45,10 +45,14 @@ final class BackendHarness implements AutoCloseable {
     }
 
     BackendHarness(Path dir, VirtioDevice device) throws NativeCallException {
+        this(dir, device, BackendOptions.defaults().withStallMillis(STALL_MILLIS));
+    }
+
+    BackendHarness(Path dir, VirtioDevice device, BackendOptions options) throws NativeCallException {
         PACKAGE_LOGGER.addHandler(handler);
         PACKAGE_LOGGER.setLevel(Level.ALL);
         path = dir.resolve("backend.sock").toString();
-        server = VhostUserServer.bind(path, device, STALL_MILLIS);
+        server = VhostUserServer.bind(path, device, options);
         thread = Thread.ofPlatform().name("test-vhost-user-server").start(() -> {
             try {
                 server.run();

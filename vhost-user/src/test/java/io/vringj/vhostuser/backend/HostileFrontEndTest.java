@@ -4,6 +4,7 @@ import io.vringj.device.VirtioDevice;
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
 import io.vringj.ring.BufferChain;
+import io.vringj.ring.ChainHandler;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
@@ -276,6 +277,53 @@ class HostileFrontEndTest {
         assertRejected(splitOnly, "sets RING_PACKED, which was not offered",
             fe -> fe.sendU64(VhostUserProtocol.SET_FEATURES,
                 VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(VirtioFeatures.RING_PACKED)));
+    }
+
+    @Test
+    void anErrorInsideAWorkerClosesOnlyThatConnection() throws Exception {
+        // what a fault in the front end's memory looks like once the JVM turned it into an exception
+        RngDevice rng = new RngDevice(() -> EntropySource.deterministic(1), false);
+        VirtioDevice faulting = new VirtioDevice() {
+            @Override
+            public String name() {
+                return rng.name();
+            }
+
+            @Override
+            public long offeredFeatures() {
+                return rng.offeredFeatures();
+            }
+
+            @Override
+            public int queueCount() {
+                return 1;
+            }
+
+            @Override
+            public int maxQueueSize() {
+                return rng.maxQueueSize();
+            }
+
+            @Override
+            public ChainHandler handler(int queueIndex, long negotiatedFeatures) {
+                return chain -> {
+                    throw new InternalError("a fault occurred in an unsafe memory access operation");
+                };
+            }
+        };
+        assertRejected(faulting, "worker failed: java.lang.InternalError: a fault occurred", fe -> {
+            long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+            VhostUserBackendTest.negotiateProtocol(fe);
+            EventFd[] fds = VhostUserBackendTest.startRing(fe, features);
+            try (EventFd kick = fds[0]; EventFd call = fds[1]) {
+                DriverQueue driver = DriverQueue.create(features, VhostUserBackendTest.QUEUE_SIZE, fe.memory,
+                    new RingAddresses(VhostUserBackendTest.DESC, VhostUserBackendTest.AVAIL, VhostUserBackendTest.USED));
+                driver.add(new BufferChain(1).addWritable(VhostUserBackendTest.BUFFERS, 64));
+                driver.publish();
+                kick.signal();
+                assertTrue(fe.closedByBackEnd(TIMEOUT));
+            }
+        });
     }
 
     @Test

@@ -124,6 +124,73 @@ class QemuInteropTest {
         assertTrue(log.contains("(EVENT_IDX true, INDIRECT_DESC true, ACCESS_PLATFORM false, RING_PACKED true)"), log);
     }
 
+    /**
+     * Two guests on one back end at the same time [issue 11 item 12]: each QEMU connects to the
+     * same socket and is served on a connection of its own while the other runs.
+     */
+    @Test
+    @Order(20)
+    void twoGuestsOnOneBackEndAtTheSameTime() throws Exception {
+        String config = "f-two-guests";
+        Path dir = work.resolve(config);
+        Files.createDirectories(dir);
+        Path backendLog = dir.resolve("backend.log");
+        Path sockDir = Files.createTempDirectory("vringj-");
+        Path socket = sockDir.resolve("rng.sock");
+        long start = System.nanoTime();
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process backend = new ProcessBuilder(java, "-jar", jar.toString(), "rng", "--socket", socket.toString(),
+            "--max-connections", "2").redirectErrorStream(true).redirectOutput(backendLog.toFile()).start();
+        List<Process> guests = new ArrayList<>();
+        try {
+            awaitSocket(socket, backend, backendLog);
+            for (int g = 0; g < 2; g++) {
+                Path console = dir.resolve("console-" + g + ".log");
+                List<String> cmd = List.of("qemu-system-x86_64",
+                    "-machine", "q35,accel=tcg", "-cpu", "max", "-m", "256", "-smp", "1",
+                    "-nographic", "-no-reboot", "-nic", "none",
+                    "-kernel", work.resolve("vmlinuz").toString(), "-initrd", work.resolve("initrd.gz").toString(),
+                    "-append", "console=ttyS0 panic=-1 quiet",
+                    "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
+                    "-chardev", "socket,id=c0,path=" + socket, "-device", "vhost-user-rng-pci,chardev=c0");
+                Files.writeString(dir.resolve("qemu-command-" + g + ".txt"), String.join(" ", cmd) + "\n");
+                guests.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(console.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start());
+            }
+            for (int g = 0; g < 2; g++) {
+                Path console = dir.resolve("console-" + g + ".log");
+                if (!guests.get(g).waitFor(GUEST_RUN.toSeconds() * 2, TimeUnit.SECONDS)) {
+                    fail(config + ": guest " + g + " did not power off within " + GUEST_RUN.multipliedBy(2)
+                        + "; console " + console + "\n" + tail(console));
+                }
+                String out = Files.readString(console, StandardCharsets.ISO_8859_1);
+                assertTrue(out.contains(PASS), () -> config + ": no '" + PASS + "' from guest; console " + console
+                    + "\n" + tail(console) + "\n--- back end ---\n" + tail(backendLog));
+            }
+            backend.destroy();
+            assertTrue(backend.waitFor(30, TimeUnit.SECONDS), config + ": back end did not stop on SIGTERM");
+            String log = Files.readString(backendLog, StandardCharsets.UTF_8);
+            assertTrue(log.contains("2 served)"), () -> config + ": the two guests were not served at once\n" + log);
+            assertFalse(log.contains("refusing front end") || log.contains("closing connection"),
+                () -> config + ": back end refused or closed a connection\n" + log);
+            long millis = Duration.ofNanos(System.nanoTime() - start).toMillis();
+            String figures = String.format(Locale.ROOT, "%s wall=%.1fs %s%n", config, millis / 1000.0, counters(log));
+            Files.writeString(work.resolve("timings.txt"), figures, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            System.out.print("interop " + figures);
+        } finally {
+            for (Process guest : guests) {
+                if (guest.isAlive()) {
+                    guest.destroyForcibly();
+                }
+            }
+            if (backend.isAlive()) {
+                backend.destroyForcibly();
+            }
+            Files.deleteIfExists(socket);
+            Files.deleteIfExists(sockDir);
+        }
+    }
+
     /** Boots the guest against a fresh back end and returns the back-end log. */
     static String runGuest(String config, List<String> machineDevices, List<String> devices, String append)
         throws Exception {

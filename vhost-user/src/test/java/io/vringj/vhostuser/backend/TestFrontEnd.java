@@ -50,9 +50,14 @@ final class TestFrontEnd implements AutoCloseable {
         channel = new VhostUserChannel(fd);
     }
 
-    /** Creates the guest memory: a memfd mapped here, to be handed to the back end. */
+    /** Creates the guest memory: a sealed memfd (as QEMU's memory-backend-memfd) mapped here, to be handed to the back end. */
     GuestMemory createMemory() throws NativeCallException {
-        memfd = Libc.memfd(memfdName, MEMORY_SIZE);
+        return createMemory(true);
+    }
+
+    /** Creates the guest memory in a memfd, sealed against shrinking and growing or not. */
+    GuestMemory createMemory(boolean sealed) throws NativeCallException {
+        memfd = sealed ? Libc.sealedMemfd(memfdName, MEMORY_SIZE) : Libc.memfd(memfdName, MEMORY_SIZE);
         long address = Libc.mmapShared(memfd, MEMORY_SIZE);
         mapping = MemorySegment.ofAddress(address).reinterpret(MEMORY_SIZE, arena,
             s -> {
@@ -64,6 +69,11 @@ final class TestFrontEnd implements AutoCloseable {
             });
         memory = GuestMemory.builder().region(GPA_BASE, mapping, RegionKind.SHARED).build();
         return memory;
+    }
+
+    /** Truncates the guest memory's file (a hostile front end taking the pages away under the back end). */
+    void shrinkMemory(long size) throws NativeCallException {
+        Libc.ftruncate(memfd, size);
     }
 
     long uaddr(long gpa) {
@@ -98,6 +108,18 @@ final class TestFrontEnd implements AutoCloseable {
         out.header(VhostUserProtocol.SET_MEM_TABLE, flags, 8 + 32).putU32(0, 1).putU32(4, 0)
             .putU64(8, GPA_BASE).putU64(16, MEMORY_SIZE).putU64(24, UADDR_BASE).putU64(32, 0);
         channel.write(out, memfd);
+    }
+
+    /**
+     * Describes the memory as two regions that meet at {@code split} bytes, contiguous in both
+     * guest-physical and user addresses, each with the memfd at its own mmap_offset.
+     */
+    void sendMemTableInTwoRegions(long split) throws NativeCallException {
+        out.header(VhostUserProtocol.SET_MEM_TABLE, 0, 8 + 64).putU32(0, 2).putU32(4, 0)
+            .putU64(8, GPA_BASE).putU64(16, split).putU64(24, UADDR_BASE).putU64(32, 0)
+            .putU64(40, GPA_BASE + split).putU64(48, MEMORY_SIZE - split).putU64(56, UADDR_BASE + split)
+            .putU64(64, split);
+        channel.write(out, memfd, memfd);
     }
 
     void sendVringAddr(int index, long descGpa, long usedGpa, long availGpa) throws NativeCallException {
@@ -183,8 +205,15 @@ final class TestFrontEnd implements AutoCloseable {
         }
     }
 
+    private boolean closed;
+
+    /** Closes the connection and releases the memory; idempotent. */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         channel.close();
         if (backendRequests != null) {
             backendRequests.close();

@@ -38,11 +38,24 @@ class VhostUserBackendTest {
 
     /** The set-up QEMU does when the guest driver sets DRIVER_OK; returns the kick and call eventfds. */
     static EventFd[] startRing(TestFrontEnd fe, long features) throws Exception {
+        return startRing(fe, features, true);
+    }
+
+    /** As {@link #startRing(TestFrontEnd, long)}, with the guest memory's file sealed or not. */
+    static EventFd[] startRing(TestFrontEnd fe, long features, boolean sealed) throws Exception {
+        EventFd[] fds = prepareRing(fe, features, sealed);
+        fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, fds[0].fd());
+        fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
+        return fds;
+    }
+
+    /** Everything {@link #startRing} does but SET_VRING_KICK and SET_VRING_ENABLE; returns the kick and call eventfds. */
+    static EventFd[] prepareRing(TestFrontEnd fe, long features, boolean sealed) throws Exception {
         fe.send(VhostUserProtocol.SET_OWNER, 0, 0);
         fe.sendU64NeedReply(VhostUserProtocol.SET_FEATURES,
             features | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES));
         assertEquals(0, fe.replyU64(VhostUserProtocol.SET_FEATURES), "REPLY_ACK: success");
-        fe.createMemory();
+        fe.createMemory(sealed);
         fe.sendMemTable();
         fe.sendState(VhostUserProtocol.SET_VRING_NUM, 0, QUEUE_SIZE);
         fe.sendState(VhostUserProtocol.SET_VRING_BASE, 0, 0);
@@ -50,8 +63,6 @@ class VhostUserBackendTest {
         EventFd kick = EventFd.create();
         EventFd call = EventFd.create();
         fe.sendU64(VhostUserProtocol.SET_VRING_CALL, 0, call.fd());
-        fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, kick.fd());
-        fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
         return new EventFd[] {kick, call};
     }
 
@@ -115,6 +126,48 @@ class VhostUserBackendTest {
                 fe.sendState(VhostUserProtocol.GET_VRING_BASE, 0, 0);
                 assertEquals(15, fe.replyU64(VhostUserProtocol.GET_VRING_BASE) >>> 32,
                     "last avail index after 15 chains (num is the reply's second u32)");
+            }
+        }
+    }
+
+    @Test
+    void servesARingThatStraddlesTwoRegionsContiguousInGuestPhysicalAndUserAddresses() throws Exception {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+        long split = 0x80000;
+        // the descriptor table's first half ends region 0, its second half starts region 1
+        long desc = TestFrontEnd.GPA_BASE + split - 64;
+        try (BackendHarness backend = new BackendHarness(dir, SEED); TestFrontEnd fe = backend.connect()) {
+            negotiateProtocol(fe);
+            fe.send(VhostUserProtocol.SET_OWNER, 0, 0);
+            fe.sendU64(VhostUserProtocol.SET_FEATURES, features | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES));
+            fe.createMemory();
+            fe.sendMemTableInTwoRegions(split);
+            fe.sendState(VhostUserProtocol.SET_VRING_NUM, 0, QUEUE_SIZE);
+            fe.sendVringAddr(0, desc, USED, AVAIL);
+            try (EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+                fe.sendU64(VhostUserProtocol.SET_VRING_CALL, 0, call.fd());
+                fe.sendU64(VhostUserProtocol.SET_VRING_KICK, 0, kick.fd());
+                fe.sendState(VhostUserProtocol.SET_VRING_ENABLE, 0, 1);
+                DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, fe.memory,
+                    new RingAddresses(desc, AVAIL, USED));
+                // eight chains fill every descriptor, on both sides of the seam
+                for (int i = 0; i < QUEUE_SIZE; i++) {
+                    driver.add(new BufferChain(1).addWritable(BUFFERS + 0x100L * i, 16));
+                }
+                driver.publish();
+                kick.signal();
+                int returned = 0;
+                long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+                while (returned < QUEUE_SIZE && System.nanoTime() < deadline) {
+                    if (driver.pollUsed() >= 0) {
+                        assertEquals(16, driver.usedLength());
+                        returned++;
+                    } else {
+                        awaitCall(call, Duration.ofMillis(100));
+                    }
+                }
+                assertEquals(QUEUE_SIZE, returned, "every chain came back");
+                assertFalse(fe.closedByBackEnd(Duration.ofMillis(100)), "the connection stays up");
             }
         }
     }

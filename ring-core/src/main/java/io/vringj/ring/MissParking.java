@@ -1,0 +1,115 @@
+package io.vringj.ring;
+
+import io.vringj.memory.Access;
+import io.vringj.memory.TranslationException;
+import java.util.Objects;
+
+/**
+ * The miss-and-retry rule of a device queue behind an IOTLB, in one place. When a queue
+ * operation reports {@link RingError#TRANSLATION_MISS} it has consumed nothing and the IOTLB has
+ * asked for the entry; the device then parks: it does not touch the ring again until the
+ * translations changed since the miss and (when the miss named an address) cover that address.
+ * Then it tries the same head again, so requests are neither lost nor reordered.
+ *
+ * <pre>
+ *   stamp = beforeAttempt()          // e.g. the IOTLB epoch, read before the attempt
+ *   try { pop ... } catch (miss)     // parkOnMiss(e, stamp): remembers {address, access, stamp}
+ *   stillParked(): stamp unchanged, or the address still not covered -> true (cheap, no ring access)
+ * </pre>
+ *
+ * <p>Owned by the device thread, like the queue. Allocation-free.
+ */
+public final class MissParking {
+
+    /** What says whether a retry may succeed: an IOTLB's epoch and coverage. */
+    public interface Translations {
+        /**
+         * @return a value that changes whenever translations are added or removed (read before
+         *     each attempt, so a change during the attempt is seen as a change)
+         */
+        long stamp();
+
+        /**
+         * @param busAddress the address that missed
+         * @param access the access that missed
+         * @return whether a translation for that byte exists now
+         */
+        boolean covers(long busAddress, Access access);
+    }
+
+    private final Translations translations;
+    private boolean parked;
+    private long parkedAddress;
+    private Access parkedAccess;
+    private long parkedStamp;
+    private long parks;
+
+    /** @param translations the IOTLB's view that says when to retry */
+    public MissParking(Translations translations) {
+        this.translations = Objects.requireNonNull(translations, "translations");
+    }
+
+    /** @return the stamp to pass to {@link #parkOnMiss} if the attempt that follows misses */
+    public long beforeAttempt() {
+        return translations.stamp();
+    }
+
+    /**
+     * Parks if {@code e} is a translation miss.
+     *
+     * @param e what the queue operation threw
+     * @param stamp what {@link #beforeAttempt()} returned before the operation
+     * @return true if it was a miss and the queue is now parked; false for any other error
+     */
+    public boolean parkOnMiss(VirtqueueException e, long stamp) {
+        if (e.error() != RingError.TRANSLATION_MISS) {
+            return false;
+        }
+        parked = true;
+        parks++;
+        parkedStamp = stamp;
+        if (e.getCause() instanceof TranslationException t) {
+            parkedAddress = t.busAddress();
+            parkedAccess = t.access();
+        } else {
+            // no detail: retry after the next change of any kind
+            parkedAddress = 0;
+            parkedAccess = null;
+        }
+        return true;
+    }
+
+    /**
+     * Whether the queue must stay parked; unparks it once a retry may succeed.
+     *
+     * @return true while the translations have not changed since the miss, or do not yet cover
+     *     the address that missed
+     */
+    public boolean stillParked() {
+        if (!parked) {
+            return false;
+        }
+        long now = translations.stamp();
+        if (now == parkedStamp || parkedAccess != null && !translations.covers(parkedAddress, parkedAccess)) {
+            parkedStamp = now;
+            return true;
+        }
+        parked = false;
+        return false;
+    }
+
+    /** @return whether the queue waits for a translation */
+    public boolean isParked() {
+        return parked;
+    }
+
+    /** @return the address the parked operation missed on (meaningful while {@link #isParked()}) */
+    public long parkedAddress() {
+        return parkedAddress;
+    }
+
+    /** @return how many times the queue parked */
+    public long parks() {
+        return parks;
+    }
+}

@@ -1,0 +1,417 @@
+package io.vringj.vhostuser.backend;
+
+import io.vringj.device.VirtioDevice;
+import io.vringj.dma.DeviceIotlb;
+import io.vringj.dma.IotlbAddressSpace;
+import io.vringj.memory.AddressSpace;
+import io.vringj.ring.ChainHandler;
+import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.RingAddresses;
+import io.vringj.ring.RingSizes;
+import io.vringj.ring.VirtioFeatures;
+import io.vringj.ring.VirtqueueException;
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import io.vringj.vhostuser.ProtocolException;
+import io.vringj.vhostuser.VhostUserMessage;
+import io.vringj.vhostuser.VhostUserProtocol;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.function.Consumer;
+import static io.vringj.vhostuser.backend.Requests.expect;
+
+/**
+ * The vrings of one connection: the state the front end's vring requests build, and the
+ * {@link QueueWorker} that runs each vring once it has a kick fd. Owned by the connection thread.
+ *
+ * <pre>
+ *   num [SET_VRING_NUM]  addr [SET_VRING_ADDR]  base [SET_VRING_BASE]  enabled [SET_VRING_ENABLE]
+ *   kick [SET_VRING_KICK] starts the worker     call [SET_VRING_CALL] may change while it runs
+ *   [GET_VRING_BASE] stops the worker and replies with its last avail index
+ * </pre>
+ *
+ * <p>Every fd received here is made non-blocking: a call eventfd at its maximum count drops an
+ * interrupt instead of blocking a worker.
+ */
+final class Vrings implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(Vrings.class.getName());
+
+    /** What a vring needs from the rest of the connection to start. */
+    record Setup(MemoryTable memory, long features, DeviceIotlb iotlb, boolean enabledByDefault) {
+    }
+
+    /** Per-vring state. */
+    private static final class Vring {
+        final int index;
+        final CallNotifier call;
+        int num;
+        boolean addrSet;
+        long descUser;
+        long usedUser;
+        long availUser;
+        int base;
+        boolean enabled;
+        EventFd kick;
+        EventFd err;
+        QueueWorker worker;
+        /** Made when the vring first starts and kept across restarts, so a device's state carries on. */
+        ChainHandler handler;
+
+        Vring(int index, VhostUserStatistics statistics) {
+            this.index = index;
+            this.call = new CallNotifier(statistics.callsDropped);
+        }
+    }
+
+    private final VirtioDevice device;
+    private final VhostUserStatistics statistics;
+    private final Consumer<String> onFatal;
+    private final Vring[] vrings;
+
+    /**
+     * @param device the device served (its queue count and handlers)
+     * @param statistics counters shared across connections
+     * @param onFatal told why, when a worker fails (called on the worker)
+     */
+    Vrings(VirtioDevice device, VhostUserStatistics statistics, Consumer<String> onFatal) {
+        this.device = Objects.requireNonNull(device, "device");
+        this.statistics = Objects.requireNonNull(statistics, "statistics");
+        this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
+        this.vrings = new Vring[device.queueCount()];
+        for (int i = 0; i < vrings.length; i++) {
+            vrings[i] = new Vring(i, statistics);
+        }
+    }
+
+    /** @return the number of vrings */
+    int count() {
+        return vrings.length;
+    }
+
+    private Vring vring(VhostUserMessage m, long index) throws ProtocolException {
+        if (index < 0 || index >= vrings.length) {
+            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " names vring " + index + "; "
+                + device.name() + " has " + vrings.length + " (0.." + (vrings.length - 1) + ")");
+        }
+        return vrings[(int) index];
+    }
+
+    /** @return the index of a running vring, or -1 */
+    int running() {
+        for (Vring v : vrings) {
+            if (v.worker != null) {
+                return v.index;
+            }
+        }
+        return -1;
+    }
+
+    /** {@code SET_VRING_NUM}. */
+    void setNum(VhostUserMessage m, long features) throws ProtocolException {
+        expect(m, 8, 0);
+        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
+        int num = m.u32(4);
+        boolean packed = VirtioFeatures.has(features, VirtioFeatures.RING_PACKED);
+        if (num < 1 || num > device.maxQueueSize() || (!packed && Integer.bitCount(num) != 1)) {
+            throw new ProtocolException("SET_VRING_NUM " + Integer.toUnsignedString(num) + " for vring " + v.index
+                + (packed ? ": a packed ring's size is 1.." + device.maxQueueSize()
+                    : ": a split ring's size is a power of two in 1.." + device.maxQueueSize()));
+        }
+        requireStopped(m, v);
+        v.num = num;
+    }
+
+    private static void requireStopped(VhostUserMessage m, Vring v) throws ProtocolException {
+        if (v.worker != null) {
+            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + v.index
+                + " while it runs; stop it with GET_VRING_BASE first");
+        }
+    }
+
+    /** {@code SET_VRING_ADDR}. */
+    void setAddr(VhostUserMessage m) throws ProtocolException {
+        expect(m, 40, 0);
+        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
+        int flags = m.u32(4);
+        if ((flags & VhostUserProtocol.VRING_F_LOG) != 0) {
+            throw new ProtocolException("SET_VRING_ADDR for vring " + v.index + " asks for used-ring logging, "
+                + "but LOG_ALL was not offered");
+        }
+        requireStopped(m, v);
+        v.descUser = m.u64(8);
+        v.usedUser = m.u64(16);
+        v.availUser = m.u64(24);
+        v.addrSet = true;
+    }
+
+    /** {@code SET_VRING_BASE}. */
+    void setBase(VhostUserMessage m, long features) throws ProtocolException {
+        expect(m, 8, 0);
+        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
+        int base = m.u32(4);
+        // a packed ring's base is 32 bits: avail position and wrap counter, then used (checked at start)
+        if (!VirtioFeatures.has(features, VirtioFeatures.RING_PACKED) && (base < 0 || base > 0xFFFF)) {
+            throw new ProtocolException("SET_VRING_BASE " + Integer.toUnsignedString(base) + " for vring " + v.index
+                + ": a split ring's avail index is 0..65535");
+        }
+        requireStopped(m, v);
+        v.base = base;
+    }
+
+    /**
+     * {@code GET_VRING_BASE}: stops the vring and closes its kick fd.
+     *
+     * @return {index, base} for the reply
+     */
+    int[] getBase(VhostUserMessage m) throws ProtocolException {
+        expect(m, 8, 0);
+        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
+        stopWorker(v);
+        if (v.kick != null) {
+            v.kick.close();
+            v.kick = null;
+        }
+        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " stopped at vring base 0x" + Integer.toHexString(v.base));
+        return new int[] {v.index, v.base};
+    }
+
+    /** Reads the u64 of KICK/CALL/ERR: the vring and, unless the no-fd bit is set, takes the fd. */
+    private EventFd takeVringFd(VhostUserMessage m, Vring[] which) throws ProtocolException, NativeCallException {
+        if (m.size() != 8) {
+            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " has a " + m.size()
+                + "-byte payload; it must be 8 bytes");
+        }
+        long value = m.u64(0);
+        if ((value & ~(VhostUserProtocol.VRING_IDX_MASK | VhostUserProtocol.VRING_NOFD_MASK)) != 0) {
+            throw new ProtocolException(String.format(Locale.ROOT,
+                "%s payload 0x%x sets bits other than the vring index (0-7) and no-fd (8)",
+                VhostUserProtocol.requestName(m.request()), value));
+        }
+        which[0] = vring(m, value & VhostUserProtocol.VRING_IDX_MASK);
+        boolean noFd = (value & VhostUserProtocol.VRING_NOFD_MASK) != 0;
+        int expectedFds = noFd ? 0 : 1;
+        if (m.receivedFdCount() != expectedFds) {
+            throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + which[0].index
+                + " came with " + m.receivedFdCount() + " fds; it takes " + expectedFds
+                + (noFd ? " (the no-fd bit is set)" : " (the no-fd bit is clear)"));
+        }
+        // non-blocking: a call fd at its maximum count drops a signal instead of blocking a worker
+        return noFd ? null : EventFd.adoptNonBlocking(m.takeFd(0));
+    }
+
+    /** {@code SET_VRING_KICK}: (re)starts the vring with the new kick fd. */
+    void setKick(VhostUserMessage m, Setup setup) throws ProtocolException, NativeCallException {
+        Vring[] which = new Vring[1];
+        EventFd fd = takeVringFd(m, which);
+        Vring v = which[0];
+        try {
+            stopWorker(v);
+        } finally {
+            if (v.kick != null) {
+                v.kick.close();
+            }
+            v.kick = fd;
+        }
+        start(v, setup);
+    }
+
+    /** {@code SET_VRING_CALL}: may replace the call fd while the vring runs. */
+    void setCall(VhostUserMessage m) throws ProtocolException, NativeCallException {
+        Vring[] which = new Vring[1];
+        EventFd fd = takeVringFd(m, which);
+        which[0].call.replace(fd);
+    }
+
+    /** {@code SET_VRING_ERR}. */
+    void setErr(VhostUserMessage m) throws ProtocolException, NativeCallException {
+        Vring[] which = new Vring[1];
+        EventFd fd = takeVringFd(m, which);
+        Vring v = which[0];
+        if (v.err != null) {
+            v.err.close();
+        }
+        v.err = fd;
+    }
+
+    /** {@code SET_VRING_ENABLE}. */
+    void setEnable(VhostUserMessage m) throws ProtocolException {
+        expect(m, 8, 0);
+        Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
+        int on = m.u32(4);
+        if (on != 0 && on != 1) {
+            throw new ProtocolException("SET_VRING_ENABLE " + Integer.toUnsignedString(on) + " for vring " + v.index
+                + ": the value is 0 (disable) or 1 (enable)");
+        }
+        v.enabled = on == 1;
+        if (v.worker != null) {
+            v.worker.setEnabled(v.enabled);
+        }
+    }
+
+    /** Wakes every running worker (an IOTLB update arrived: parked ones try again). */
+    void wakeAll() {
+        for (Vring v : vrings) {
+            if (v.worker != null) {
+                v.worker.wakeUp();
+            }
+        }
+    }
+
+    /**
+     * Stops every running worker, keeping its position.
+     *
+     * @return 1 for each vring that was running
+     * @throws ProtocolException if a worker did not stop in time (the others are stopped)
+     */
+    int[] stopAll() throws ProtocolException {
+        int[] running = new int[vrings.length];
+        ProtocolException stuck = null;
+        for (Vring v : vrings) {
+            if (v.worker != null) {
+                running[v.index] = 1;
+                try {
+                    stopWorker(v);
+                } catch (ProtocolException e) {
+                    stuck = e;
+                }
+            }
+        }
+        if (stuck != null) {
+            throw stuck;
+        }
+        return running;
+    }
+
+    /** Restarts the vrings {@link #stopAll()} found running, e.g. over a new memory table. */
+    void restart(int[] running, Setup setup) throws ProtocolException, NativeCallException {
+        for (int i = 0; i < running.length; i++) {
+            if (running[i] != 0) {
+                start(vrings[i], setup);
+            }
+        }
+    }
+
+    private void stopWorker(Vring v) throws ProtocolException {
+        if (v.worker == null) {
+            return;
+        }
+        long base = v.worker.stop();
+        statistics.chains.add(v.worker.chainsCompleted());
+        statistics.bytes.add(v.worker.bytesWritten());
+        v.worker = null;
+        if (base == QueueWorker.NOT_STOPPED) {
+            throw new ProtocolException("vring " + v.index + " worker did not stop within "
+                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
+        }
+        v.base = (int) base;
+    }
+
+    /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
+    private void start(Vring v, Setup setup) throws ProtocolException, NativeCallException {
+        MemoryTable memoryTable = setup.memory();
+        if (memoryTable == null) {
+            throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before SET_MEM_TABLE");
+        }
+        if (v.num == 0 || !v.addrSet) {
+            throw new ProtocolException("SET_VRING_KICK for vring " + v.index + " before its "
+                + (v.num == 0 ? "SET_VRING_NUM" : "SET_VRING_ADDR"));
+        }
+        String shrunk = memoryTable.shrunkRegion();
+        if (shrunk != null) {
+            throw new ProtocolException("vring " + v.index + " cannot start: " + shrunk);
+        }
+        long features = setup.features();
+        int queueSize = v.num;
+        RingSizes sizes = ringSizes(v, features);
+        int base = v.base;
+        AddressSpace space;
+        RingAddresses addresses;
+        DeviceIotlb iotlb = setup.iotlb();
+        if (iotlb != null) {
+            // ring addresses are IOVAs, resolved through the IOTLB like descriptor addresses
+            space = new IotlbAddressSpace(iotlb);
+            addresses = new RingAddresses(v.descUser, v.availUser, v.usedUser);
+        } else {
+            // ring addresses are the front end's user addresses; ring-core works in guest-physical
+            space = AddressSpace.identity(memoryTable.memory());
+            addresses = new RingAddresses(
+                guestPhysical(memoryTable, v, "descriptor area", v.descUser, sizes.descriptorArea()),
+                guestPhysical(memoryTable, v, "driver area", v.availUser, sizes.driverArea()),
+                guestPhysical(memoryTable, v, "device area", v.usedUser, sizes.deviceArea()));
+            try {
+                // activate here so a bad ring closes the connection at once, with its reason
+                DeviceQueue.create(features, queueSize, addresses, space, base);
+            } catch (VirtqueueException | IllegalArgumentException e) {
+                throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
+            }
+        }
+        boolean enabled = v.enabled || setup.enabledByDefault();
+        if (v.handler == null) {
+            v.handler = device.handler(v.index, features);
+        }
+        AddressSpace queueSpace = space;
+        QueueWorker worker = new QueueWorker(v.index,
+            () -> DeviceQueue.create(features, queueSize, addresses, queueSpace, base), base, iotlb,
+            v.kick, v.call, v.handler, enabled, onFatal, memoryTable, statistics.workerWakeups);
+        v.worker = worker;
+        worker.start();
+        LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses
+            + (iotlb != null ? " (IOVAs, through the device IOTLB)" : "") + ", vring base 0x"
+            + Integer.toHexString(v.base) + (enabled ? "" : " (disabled until SET_VRING_ENABLE)"));
+    }
+
+    /** The ring's area sizes for the negotiated layout; a size the layout does not allow is the front end's error. */
+    private static RingSizes ringSizes(Vring v, long features) throws ProtocolException {
+        try {
+            return RingSizes.of(features, v.num);
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
+        }
+    }
+
+    private static long guestPhysical(MemoryTable table, Vring v, String what, long userAddress, long size)
+        throws ProtocolException {
+        long gpa = table.userToGuestPhysical(userAddress, size);
+        if (gpa == -1) {
+            throw new ProtocolException(String.format(Locale.ROOT,
+                "vring %d %s at user address 0x%x (%d bytes) is outside the memory table %s", v.index, what,
+                userAddress, size, table));
+        }
+        return gpa;
+    }
+
+    /** {@code RESET_OWNER}: stops every vring and forgets its state. */
+    void reset() throws ProtocolException {
+        stopAll();
+        for (Vring v : vrings) {
+            v.num = 0;
+            v.addrSet = false;
+            v.base = 0;
+            v.enabled = false;
+            v.handler = null;
+            if (v.kick != null) {
+                v.kick.close();
+                v.kick = null;
+            }
+        }
+    }
+
+    /** Stops the workers (a stuck one is left behind, logged) and closes every vring fd. */
+    @Override
+    public void close() {
+        try {
+            stopAll();
+        } catch (ProtocolException e) {
+            // logged by the worker; the memory is unmapped next, so a late access fails with an exception
+        }
+        for (Vring v : vrings) {
+            if (v.kick != null) {
+                v.kick.close();
+            }
+            if (v.err != null) {
+                v.err.close();
+            }
+            v.call.close();
+        }
+    }
+}
