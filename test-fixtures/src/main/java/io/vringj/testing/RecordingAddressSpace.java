@@ -20,7 +20,7 @@ import java.util.Objects;
  *
  * <p>Not thread-safe: one device thread per instance, as for a device queue.
  */
-public final class RecordingAddressSpace implements AddressSpace {
+public final class RecordingAddressSpace implements AddressSpace, TranslationSink {
     private final AddressSpace delegate;
     private final MemorySegment[] allowed;
     private final List<String> violations = new ArrayList<>();
@@ -32,6 +32,10 @@ public final class RecordingAddressSpace implements AddressSpace {
     private long watchedLast = -1;
     private boolean watching;
     private long watchedRequests;
+    /** The caller's sink and request during one translation (no allocation per request). */
+    private TranslationSink downstream;
+    private long requestAddress;
+    private Access requestAccess;
 
     /**
      * @param delegate the address space that really translates
@@ -85,11 +89,23 @@ public final class RecordingAddressSpace implements AddressSpace {
         if (watching && overlapsWatched(busAddress, length)) {
             watchedRequests++;
         }
-        delegate.translate(busAddress, length, access, (backing, offset, pieceLength) -> {
-            record(busAddress, access, backing, offset, pieceLength);
-            sink.accept(backing, offset, pieceLength);
-        });
+        downstream = sink;
+        requestAddress = busAddress;
+        requestAccess = access;
+        try {
+            delegate.translate(busAddress, length, access, this);
+        } finally {
+            downstream = null;
+            requestAccess = null;
+        }
         bytesTranslated += length;
+    }
+
+    /** Records one piece of the current translation and hands it on (the sink the delegate calls). */
+    @Override
+    public void accept(MemorySegment backing, long offset, long length) {
+        record(requestAddress, requestAccess, backing, offset, length);
+        downstream.accept(backing, offset, length);
     }
 
     private boolean overlapsWatched(long busAddress, long length) {
