@@ -20,7 +20,7 @@ import net.jqwik.api.statistics.Statistics;
  * Model-based tests of the packed ring: random action sequences of driver adds (1..6 buffers,
  * readable and writable mixes, direct or indirect), kicks, device pops, used adds in any
  * completion order, publishes, polls and notification toggles on both sides, run on the real
- * packed {@code DriverQueue}/{@code DeviceQueue} and on {@link PackedRingSystem}'s model step by
+ * packed {@code DriverQueue}/{@code DeviceQueue} and on {@link RingSystem}'s model step by
  * step. Queue sizes include 1 and odd sizes, so wrap counters flip every few chains and chains
  * straddle the end of the ring (a wrap in the middle of a chain).
  *
@@ -67,15 +67,16 @@ class PackedRingModelProperties {
     void everyPackedChainCompletesExactlyOnceAndEveryDecisionMatchesTheModel(
         @ForAll("queueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("actions") List<Action> actions) {
-        PackedRingSystem system = runAll(queueSize, features, actions);
+        RingSystem system = runAll(queueSize, features, actions);
+        RingSystem.Packed model = system.packedModel();
         Statistics.label("features").collect(system.eventIdx ? "EVENT_IDX" : "flags",
             system.indirectNegotiated ? "INDIRECT_DESC" : "direct only");
         // after the drain all four wrap counters (driver avail/used, device avail/used) agree: 4 flips a lap
-        int laps = system.laps / 4;
+        int laps = model.laps / 4;
         Statistics.label("laps of the ring").collect(laps == 0 ? "0" : laps < 4 ? "1-3" : "4+");
-        Statistics.label("a chain wrapped mid-chain").collect(system.chainsAcrossTheEnd > 0);
+        Statistics.label("a chain wrapped mid-chain").collect(model.chainsAcrossTheEnd > 0);
         Statistics.label("DESC decisions: notified / suppressed / event in the other lap").collect(
-            system.descNotified > 0, system.descSuppressed > 0, system.descOtherLap > 0);
+            model.descNotified > 0, model.descSuppressed > 0, model.descOtherLap > 0);
     }
 
     /**
@@ -88,13 +89,13 @@ class PackedRingModelProperties {
     void packedRingMatchesTheModelOverLongRuns(
         @ForAll("longRunQueueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("longActions") List<Action> actions) {
-        PackedRingSystem system = runAll(queueSize, features, actions);
-        int laps = system.laps / 4;
+        RingSystem system = runAll(queueSize, features, actions);
+        int laps = system.packedModel().laps / 4;
         Statistics.label("laps of the ring").collect(laps < 3 ? "<3" : laps < 10 ? "3-9" : "10+");
     }
 
-    private static PackedRingSystem runAll(int queueSize, long features, List<Action> actions) {
-        PackedRingSystem system = new PackedRingSystem(MEMORY, queueSize, features);
+    private static RingSystem runAll(int queueSize, long features, List<Action> actions) {
+        RingSystem system = RingSystem.packed(MEMORY, queueSize, features);
         for (Action action : actions) {
             system.step(() -> run(system, action));
         }
@@ -102,7 +103,7 @@ class PackedRingModelProperties {
         return system;
     }
 
-    private static void run(PackedRingSystem system, Action action) {
+    private static void run(RingSystem system, Action action) {
         switch (action) {
             case DriverAdd a -> system.driverAdd(a.readable(), a.writable(), a.indirect());
             case DeviceAddUsed u -> {

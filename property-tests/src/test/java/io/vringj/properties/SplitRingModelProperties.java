@@ -64,13 +64,13 @@ class SplitRingModelProperties {
     void everyChainCompletesExactlyOnceAndEveryDecisionMatchesTheModel(
         @ForAll("queueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("startIndices") int startIndex, @ForAll("actions") List<Action> actions) {
-        RingSystem system = new RingSystem(MEMORY, queueSize, features, startIndex);
+        RingSystem system = RingSystem.split(MEMORY, queueSize, features, startIndex);
         for (Action action : actions) {
             system.step(() -> run(system, action));
         }
         Statistics.label("features").collect(system.eventIdx ? "EVENT_IDX" : "flags",
             system.indirectNegotiated ? "INDIRECT_DESC" : "direct only");
-        Statistics.label("indices wrapped").collect(system.wrapped());
+        Statistics.label("indices wrapped").collect(system.splitModel().wrapped());
         system.step(system::drain);
     }
 
