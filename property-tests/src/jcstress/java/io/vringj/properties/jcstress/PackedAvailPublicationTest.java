@@ -4,7 +4,6 @@ import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -40,21 +39,12 @@ public class PackedAvailPublicationTest {
     /** The driver adds a chain and makes its head available. */
     @Actor
     public void driver() {
-        rings.add();
-        rings.driver.publish();
+        rings.addAndPublish();
     }
 
     /** The device pops. */
     @Actor
     public void device(II_Result r) {
-        try {
-            if (rings.device.pop(popped)) {
-                r.r1 = 1;
-                r.r2 = (int) popped.readableLength();
-            }
-        } catch (VirtqueueException e) {
-            r.r1 = -1;
-            r.r2 = e.error().ordinal();
-        }
+        rings.pop(popped, r);
     }
 }

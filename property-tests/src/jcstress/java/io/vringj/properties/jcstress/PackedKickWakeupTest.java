@@ -3,7 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -45,18 +44,13 @@ public final class PackedKickWakeupTest {
         /** The driver adds and publishes. */
         @Actor
         public void driver(ZZ_Result r) {
-            rings.add();
-            r.r1 = rings.driver.publish();
+            r.r1 = rings.addAndPublish();
         }
 
         /** The device enables notifications and rechecks. */
         @Actor
         public void device(ZZ_Result r) {
-            try {
-                r.r2 = rings.device.enableNotifications();
-            } catch (VirtqueueException e) {
-                throw new IllegalStateException(e);
-            }
+            r.r2 = rings.enableNotifications();
         }
     }
 
@@ -78,18 +72,13 @@ public final class PackedKickWakeupTest {
         /** The driver adds and publishes. */
         @Actor
         public void driver(ZZ_Result r) {
-            rings.add();
-            r.r1 = rings.driver.publish();
+            r.r1 = rings.addAndPublish();
         }
 
         /** The device enables notifications and rechecks. */
         @Actor
         public void device(ZZ_Result r) {
-            try {
-                r.r2 = rings.device.enableNotifications();
-            } catch (VirtqueueException e) {
-                throw new IllegalStateException(e);
-            }
+            r.r2 = rings.enableNotifications();
         }
     }
 }

@@ -3,9 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.DriverQueue;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -34,35 +31,19 @@ public class PackedUsedPublicationTest {
     private final int head;
 
     {
-        head = rings.add();
-        rings.driver.publish();
-        try {
-            if (!rings.device.pop(new DescriptorChain())) {
-                throw new IllegalStateException("set-up: the device must pop the published chain");
-            }
-        } catch (VirtqueueException e) {
-            throw new IllegalStateException(e);
-        }
+        head = rings.popOne();
         rings.poisonDescriptorIdsAndLengths();
     }
 
     /** The device returns the chain and publishes the used descriptor. */
     @Actor
     public void device() {
-        rings.device.addUsed(head, Rings.WRITTEN);
-        rings.device.publishUsed();
+        rings.addUsedAndPublish(head);
     }
 
     /** The driver polls. */
     @Actor
     public void driver(II_Result r) {
-        try {
-            int polled = rings.driver.pollUsed();
-            r.r1 = polled;
-            r.r2 = polled == DriverQueue.NONE ? 0 : (int) rings.driver.usedLength();
-        } catch (VirtqueueException e) {
-            r.r1 = -2;
-            r.r2 = e.error().ordinal();
-        }
+        rings.poll(r);
     }
 }

@@ -4,6 +4,7 @@ import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
 import io.vringj.ring.BufferChain;
+import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.PackedRing;
@@ -13,6 +14,7 @@ import io.vringj.ring.VirtqueueException;
 import io.vringj.testing.RawPackedRing;
 import io.vringj.testing.RawSplitRing;
 import java.lang.foreign.Arena;
+import org.openjdk.jcstress.infra.results.II_Result;
 
 /**
  * One small ring per jcstress state, split or packed: the real {@link DriverQueue} and
@@ -145,6 +147,66 @@ final class Rings {
             return driver.add(chain);
         } catch (VirtqueueException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** The driver adds the chain and publishes; @return whether it must kick */
+    boolean addAndPublish() {
+        add();
+        return driver.publish();
+    }
+
+    /** Set-up: the driver adds and publishes the chain and the device pops it; @return its head (buffer id) */
+    int popOne() {
+        int head = add();
+        driver.publish();
+        try {
+            if (!device.pop(new DescriptorChain())) {
+                throw new IllegalStateException("set-up: the device must pop the published chain");
+            }
+        } catch (VirtqueueException e) {
+            throw new IllegalStateException(e);
+        }
+        return head;
+    }
+
+    /** The device returns {@code head} with {@link #WRITTEN} bytes and publishes; @return whether it must interrupt */
+    boolean addUsedAndPublish(int head) {
+        device.addUsed(head, WRITTEN);
+        return device.publishUsed();
+    }
+
+    /** The device enables notifications; @return whether a chain is already available (the recheck) */
+    boolean enableNotifications() {
+        try {
+            return device.enableNotifications();
+        } catch (VirtqueueException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The device pops into {@code popped}; r1: 1 popped, 0 nothing, -1 rejected; r2: readable bytes or the error. */
+    void pop(DescriptorChain popped, II_Result r) {
+        try {
+            if (device.pop(popped)) {
+                r.r1 = 1;
+                r.r2 = (int) popped.readableLength();
+            }
+        } catch (VirtqueueException e) {
+            r.r1 = -1;
+            r.r2 = e.error().ordinal();
+        }
+    }
+
+    /** The driver polls; r1: the id polled, -1 nothing, -2 rejected; r2: the used length or the error. */
+    void poll(II_Result r) {
+        try {
+            int polled = driver.pollUsed();
+            r.r1 = polled;
+            r.r2 = polled == DriverQueue.NONE ? 0 : (int) driver.usedLength();
+        } catch (VirtqueueException e) {
+            r.r1 = -2;
+            r.r2 = e.error().ordinal();
         }
     }
 }

@@ -3,8 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -27,15 +25,7 @@ public final class SplitInterruptWakeupTest {
     }
 
     private static int popOne(Rings rings) {
-        int head = rings.add();
-        rings.driver.publish();
-        try {
-            if (!rings.device.pop(new DescriptorChain())) {
-                throw new IllegalStateException("set-up: the device must pop the published chain");
-            }
-        } catch (VirtqueueException e) {
-            throw new IllegalStateException(e);
-        }
+        int head = rings.popOne();
         rings.driver.disableInterrupts();
         return head;
     }
@@ -53,8 +43,7 @@ public final class SplitInterruptWakeupTest {
         /** The device returns the chain and publishes. */
         @Actor
         public void device(ZZ_Result r) {
-            rings.device.addUsed(head, Rings.WRITTEN);
-            r.r1 = rings.device.publishUsed();
+            r.r1 = rings.addUsedAndPublish(head);
         }
 
         /** The driver enables interrupts and rechecks. */
@@ -82,8 +71,7 @@ public final class SplitInterruptWakeupTest {
         /** The device returns the chain and publishes. */
         @Actor
         public void device(ZZ_Result r) {
-            rings.device.addUsed(head, Rings.WRITTEN);
-            r.r1 = rings.device.publishUsed();
+            r.r1 = rings.addUsedAndPublish(head);
         }
 
         /** The driver enables interrupts and rechecks. */
