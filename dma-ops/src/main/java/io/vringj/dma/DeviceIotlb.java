@@ -4,9 +4,7 @@ import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
-import java.util.Arrays;
 import java.util.Objects;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
 
@@ -16,13 +14,18 @@ import java.util.concurrent.locks.StampedLock;
  * through a downstream {@link AddressSpace}) with a permission each.
  *
  * <pre>
- *   entries, sorted by start, never overlapping (an UPDATE drops what it overlaps):
+ *   entries, sorted by start, never overlapping (an UPDATE trims or splits what it overlaps,
+ *   as vhost's interval tree keeps the parts an UPDATE does not cover):
  *     start[i] .. last[i]  →  uaddr[i]   perm[i]   age[i] (insertion order, for eviction)
  *
- *   translate(iova, length, access, sink)
- *     no entry covers an address        → MISS  (one MISS message per pending address)
+ *   tryTranslate(iova, length, access, sink)
+ *     no entry covers an address        → MISS, a return value (one MISS message per pending page)
  *     an entry lacks the permission     → FAULT (an ACCESS_FAIL message; never a miss)
  *     otherwise one piece per entry crossed, in IOVA order, through the downstream space
+ *
+ *   pending MISSes: a direct-mapped table of {@value #PENDING_SLOTS} pages → perm; a miss for a
+ *   page already there costs one probe; a new page takes its slot (what it displaces may be
+ *   asked for again: a duplicate MISS is harmless, a lost one is not possible)
  * </pre>
  *
  * <p><b>Capacity.</b> At most {@link #capacity()} entries (default {@value #DEFAULT_CAPACITY},
@@ -40,9 +43,10 @@ import java.util.concurrent.locks.StampedLock;
  * section that popped it, and must not call {@code invalidate} from inside its own section
  * (its own section is not waited for).
  *
- * <p><b>Threads.</b> {@link #translate} may run on any number of device threads at once (a
- * read lock, no allocation on a hit); updates and invalidations may come from any thread and
- * are serialised by a write lock. Message sinks are called outside the lock.
+ * <p><b>Threads.</b> {@link #tryTranslate} may run on any number of device threads at once (an
+ * optimistic read, falling back to the read lock when a writer came in between; no allocation,
+ * hit or miss); updates and invalidations may come from any thread and are serialised by a write
+ * lock. Message sinks are called outside the lock.
  */
 public final class DeviceIotlb {
     /** Default capacity: 2048 entries, as Linux's vhost and DPDK. */
@@ -63,13 +67,21 @@ public final class DeviceIotlb {
 
     private volatile long epoch;
     private volatile IotlbMessageSink sink;
-    private final CopyOnWriteArrayList<Worker> workers = new CopyOnWriteArrayList<>();
+    /** The registered workers; replaced whole under {@code this} on (un)registration, read without allocating. */
+    private volatile Worker[] workers = new Worker[0];
 
-    // MISSes sent and not yet answered, by page; guarded by pendingLock
+    /** Slots of the pending-MISS table: at most this many pages are remembered as asked for. */
+    public static final int PENDING_SLOTS = 4096;
+    private static final long PAGE = IovaAllocator.PAGE_SIZE;
+    private static final long PENDING_VALID = 0x800;
+
+    // MISSes sent and not yet answered: slot = hash(page), value = page | VALID | perm bits (a page
+    // is 4 KiB aligned, so its low 12 bits are free), 0 when empty; guarded by pendingLock
     private final Object pendingLock = new Object();
-    private long[] pendingPage = new long[16];
-    private byte[] pendingPerm = new byte[16];
+    private final long[] pending = new long[PENDING_SLOTS];
     private int pendingCount;
+    /** The entry the last lookup found; a racy hint, checked under the stamp like everything else. */
+    private int lastHit;
 
     // statistics; misses and faults are the slow path, so atomics cost nothing that matters
     private final AtomicLong misses = new AtomicLong();
@@ -96,11 +108,12 @@ public final class DeviceIotlb {
             throw new IllegalArgumentException("IOTLB capacity " + capacity + " must be at least 1");
         }
         this.capacity = capacity;
-        start = new long[capacity];
-        last = new long[capacity];
-        uaddr = new long[capacity];
-        perm = new byte[capacity];
-        age = new long[capacity];
+        // one spare slot: an UPDATE inside an entry splits it before the oldest is evicted
+        start = new long[capacity + 1];
+        last = new long[capacity + 1];
+        uaddr = new long[capacity + 1];
+        perm = new byte[capacity + 1];
+        age = new long[capacity + 1];
     }
 
     /**
@@ -148,7 +161,10 @@ public final class DeviceIotlb {
         return evictions.get();
     }
 
-    /** @return how many MISS messages were sent and not yet answered by an UPDATE */
+    /**
+     * @return how many pages have a MISS sent and not yet answered by an UPDATE, as far as the
+     *     bounded table remembers: at most {@value #PENDING_SLOTS}
+     */
     public int pendingMisses() {
         synchronized (pendingLock) {
             return pendingCount;
@@ -156,8 +172,26 @@ public final class DeviceIotlb {
     }
 
     /**
-     * Translates {@code [iova, iova + length)} into pieces handed to {@code pieceSink}.
-     * Allocation-free on a hit.
+     * Whether a MISS for {@code iova}'s page with {@code access} is pending (sent, not yet
+     * answered by an UPDATE); a page displaced from the bounded table reads as not pending.
+     *
+     * @param iova an IOVA
+     * @param access the access
+     * @return whether a MISS covering it is remembered as pending
+     */
+    public boolean missPending(long iova, Access access) {
+        long page = iova & ~(PAGE - 1);
+        int bits = Permission.of(access).bits();
+        synchronized (pendingLock) {
+            long held = pending[pendingSlot(page)];
+            return (held & ~(PAGE - 1)) == page && (held & PENDING_VALID) != 0 && (held & bits) == bits;
+        }
+    }
+
+    /**
+     * Translates {@code [iova, iova + length)} into pieces handed to {@code pieceSink}, the
+     * throwing form of {@link #tryTranslate} (a miss builds an exception: for API users, not for
+     * the device's hot path).
      *
      * @param iova the first IOVA
      * @param length bytes, at least 1
@@ -169,6 +203,31 @@ public final class DeviceIotlb {
      *     the downstream space refuses the address
      */
     public void translate(long iova, long length, Access access, TranslationSink pieceSink) throws TranslationException {
+        long left = tryTranslate(iova, length, access, pieceSink);
+        if (left != 0) {
+            throw new TranslationException(TranslationException.Kind.MISS, iova + length - left, left, access,
+                "no IOTLB entry");
+        }
+    }
+
+    /**
+     * Translates {@code [iova, iova + length)} into pieces handed to {@code pieceSink}; a miss is
+     * a return value. Allocation-free, hit or miss, and lock-free on a hit (an optimistic read
+     * validated before the downstream space sees the entry): the entry the last lookup found is
+     * tried first, so a device that keeps hitting one entry pays one range check.
+     *
+     * @param iova the first IOVA
+     * @param length bytes, at least 1
+     * @param access read or write
+     * @param pieceSink receives the pieces in IOVA order
+     * @return 0 when every byte was delivered; otherwise the number of bytes left from the first
+     *     address with no entry, {@code iova + length - result} (a MISS message was sent for it
+     *     unless one is pending for its page)
+     * @throws TranslationException FAULT if an entry lacks the permission (an ACCESS_FAIL message
+     *     was sent), the range wraps past 2^64, or the downstream space refuses the address
+     */
+    public long tryTranslate(long iova, long length, Access access, TranslationSink pieceSink)
+        throws TranslationException {
         if (length <= 0 || Long.compareUnsigned(iova, -length) > 0) {
             throw new TranslationException(TranslationException.Kind.FAULT, iova, length, access,
                 "length must be at least 1 and the range must not wrap past 2^64");
@@ -176,33 +235,53 @@ public final class DeviceIotlb {
         int need = access == Access.READ ? Permission.RO.bits() : Permission.WO.bits();
         long addr = iova;
         long left = length;
-        long stamp = lock.readLock();
-        try {
-            while (left > 0) {
-                int i = floor(addr);
-                if (i < 0 || Long.compareUnsigned(addr, last[i]) > 0) {
-                    lock.unlockRead(stamp);
-                    stamp = 0;
-                    throw miss(addr, left, access);
-                }
-                if ((perm[i] & need) == 0) {
-                    Permission has = Permission.ofBits(perm[i]);
-                    lock.unlockRead(stamp);
-                    stamp = 0;
-                    throw fault(addr, left, access, has);
-                }
-                // last[i] >= addr, so last - addr + 1 is 1..2^64; a 2^64 span wraps to 0: treat as unbounded
-                long span = last[i] - addr + 1;
-                long n = span == 0 || Long.compareUnsigned(span, left) > 0 ? left : span;
-                downstream.translate(uaddr[i] + (addr - start[i]), n, access, pieceSink);
-                addr += n;
-                left -= n;
+        while (left > 0) {
+            long entryStart;
+            long entryLast;
+            long entryUaddr;
+            int entryPerm;
+            // optimistic read: pairs with the write lock of update / invalidate; the values read
+            // are used only once validate() says no writer came in between
+            long stamp = lock.tryOptimisticRead();
+            int i = lastHit;
+            if (i >= count || Long.compareUnsigned(addr - start[i], last[i] - start[i]) > 0) {
+                i = floor(addr);
             }
-        } finally {
-            if (stamp != 0) {
-                lock.unlockRead(stamp);
+            boolean found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
+            entryStart = found ? start[i] : 0;
+            entryLast = found ? last[i] : 0;
+            entryUaddr = found ? uaddr[i] : 0;
+            entryPerm = found ? perm[i] : 0;
+            if (!lock.validate(stamp)) {
+                // a writer came in between: look again under the read lock
+                stamp = lock.readLock();
+                try {
+                    i = floor(addr);
+                    found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
+                    entryStart = found ? start[i] : 0;
+                    entryLast = found ? last[i] : 0;
+                    entryUaddr = found ? uaddr[i] : 0;
+                    entryPerm = found ? perm[i] : 0;
+                } finally {
+                    lock.unlockRead(stamp);
+                }
             }
+            if (!found) {
+                miss(addr, access);
+                return left;
+            }
+            lastHit = i;
+            if ((entryPerm & need) == 0) {
+                throw fault(addr, left, access, Permission.ofBits(entryPerm));
+            }
+            // entryLast >= addr, so entryLast - addr + 1 is 1..2^64; a 2^64 span wraps to 0: treat as unbounded
+            long span = entryLast - addr + 1;
+            long n = span == 0 || Long.compareUnsigned(span, left) > 0 ? left : span;
+            downstream.translate(entryUaddr + (addr - entryStart), n, access, pieceSink);
+            addr += n;
+            left -= n;
         }
+        return 0;
     }
 
     /**
@@ -236,10 +315,13 @@ public final class DeviceIotlb {
         }
     }
 
-    /** Index of the entry with the greatest start ≤ addr (unsigned), or -1. Under the lock. */
+    /**
+     * Index of the entry with the greatest start ≤ addr (unsigned), or -1. Under the lock, or
+     * under an optimistic stamp: then {@code count} may be torn, so it is clamped to the arrays.
+     */
     private int floor(long addr) {
         int lo = 0;
-        int hi = count - 1;
+        int hi = Math.min(count, start.length) - 1;
         int found = -1;
         while (lo <= hi) {
             int mid = (lo + hi) >>> 1;
@@ -253,36 +335,38 @@ public final class DeviceIotlb {
         return found;
     }
 
-    private TranslationException miss(long addr, long left, Access access) {
+    /** Counts a miss and sends a MISS unless one is pending for the page with that access. O(1), allocation-free. */
+    private void miss(long addr, Access access) {
         misses.incrementAndGet();
         IotlbMessageSink s = sink;
-        if (s != null) {
-            Permission wanted = Permission.of(access);
-            long page = addr & ~(IovaAllocator.PAGE_SIZE - 1);
-            boolean send;
-            synchronized (pendingLock) {
+        if (s == null) {
+            return;
+        }
+        Permission wanted = Permission.of(access);
+        long page = addr & ~(PAGE - 1);
+        boolean send;
+        synchronized (pendingLock) {
+            int slot = pendingSlot(page);
+            long held = pending[slot];
+            if ((held & ~(PAGE - 1)) == page && (held & PENDING_VALID) != 0) {
+                send = (held & wanted.bits()) != wanted.bits();
+                pending[slot] = held | wanted.bits();
+            } else {
                 send = true;
-                for (int k = 0; k < pendingCount; k++) {
-                    if (pendingPage[k] == page && (pendingPerm[k] & wanted.bits()) == wanted.bits()) {
-                        send = false;
-                        break;
-                    }
-                }
-                if (send) {
-                    if (pendingCount == pendingPage.length) {
-                        pendingPage = Arrays.copyOf(pendingPage, pendingCount * 2);
-                        pendingPerm = Arrays.copyOf(pendingPerm, pendingCount * 2);
-                    }
-                    pendingPage[pendingCount] = page;
-                    pendingPerm[pendingCount] = (byte) wanted.bits();
+                if (held == 0) {
                     pendingCount++;
                 }
-            }
-            if (send) {
-                s.send(IotlbMessage.miss(addr, wanted));
+                pending[slot] = page | PENDING_VALID | wanted.bits();
             }
         }
-        return new TranslationException(TranslationException.Kind.MISS, addr, left, access, "no IOTLB entry");
+        if (send) {
+            s.sendMiss(addr, wanted);
+        }
+    }
+
+    private static int pendingSlot(long page) {
+        long h = (page >>> 12) * 0x9E37_79B9_7F4A_7C15L;
+        return (int) (h >>> (64 - Integer.numberOfTrailingZeros(PENDING_SLOTS)));
     }
 
     private TranslationException fault(long addr, long left, Access access, Permission has) {
@@ -296,8 +380,10 @@ public final class DeviceIotlb {
     }
 
     /**
-     * Adds the entry {@code [iova, iova + size) → uaddr} with {@code permission}, dropping every
-     * entry it overlaps, and evicting the oldest entry if the IOTLB is full. Answers the
+     * Adds the entry {@code [iova, iova + size) → uaddr} with {@code permission}, trimming the
+     * entries it overlaps to what it does not cover (an entry around it splits in two), and
+     * evicting the oldest entry if the IOTLB is full. Like vhost, an UPDATE over a live entry takes
+     * effect at once and does not wait for the workers (only INVALIDATE does). Answers the
      * pending MISSes it covers. Moves the epoch.
      *
      * @param iova the first IOVA
@@ -325,8 +411,8 @@ public final class DeviceIotlb {
 
     private void insertLocked(long iova, long size, long ua, Permission permission) {
         long lastAddr = iova + size - 1;
-        removeOverlappingLocked(iova, lastAddr);
-        if (count == capacity) {
+        trimOverlappingLocked(iova, lastAddr);
+        while (count >= capacity) {
             int oldest = 0;
             for (int k = 1; k < count; k++) {
                 if (age[k] < age[oldest]) {
@@ -336,19 +422,55 @@ public final class DeviceIotlb {
             removeAt(oldest);
             evictions.incrementAndGet();
         }
-        int pos = floor(iova) + 1;
+        insertAt(floor(iova) + 1, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
+    }
+
+    /** Inserts an entry at index {@code pos} (the caller keeps the order). Under the write lock. */
+    private void insertAt(int pos, long first, long lastAddr, long ua, byte permBits, long entryAge) {
         int tail = count - pos;
         System.arraycopy(start, pos, start, pos + 1, tail);
         System.arraycopy(last, pos, last, pos + 1, tail);
         System.arraycopy(uaddr, pos, uaddr, pos + 1, tail);
         System.arraycopy(perm, pos, perm, pos + 1, tail);
         System.arraycopy(age, pos, age, pos + 1, tail);
-        start[pos] = iova;
+        start[pos] = first;
         last[pos] = lastAddr;
         uaddr[pos] = ua;
-        perm[pos] = (byte) permission.bits();
-        age[pos] = nextAge++;
+        perm[pos] = permBits;
+        age[pos] = entryAge;
         count++;
+    }
+
+    /**
+     * Cuts {@code [first, lastAddr]} out of the entries, as an UPDATE does (vhost keeps the parts of
+     * an old mapping that a new one does not cover): an entry inside the range goes, one that
+     * sticks out keeps what sticks out, and one around the range splits in two (count may then
+     * reach capacity + 1 for a moment). Under the write lock.
+     */
+    private void trimOverlappingLocked(long first, long lastAddr) {
+        int i = floor(first);
+        if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
+            // entry i starts before the range and reaches into it: keep its head
+            long oldLast = last[i];
+            last[i] = first - 1;
+            if (Long.compareUnsigned(oldLast, lastAddr) > 0) {
+                // it also ends after the range: its tail becomes an entry of its own, same age
+                insertAt(i + 1, lastAddr + 1, oldLast, uaddr[i] + (lastAddr + 1 - start[i]), perm[i], age[i]);
+                return;
+            }
+            i++;
+        } else if (i < 0 || Long.compareUnsigned(last[i], first) < 0) {
+            i++;
+        }
+        while (i < count && Long.compareUnsigned(start[i], lastAddr) <= 0) {
+            if (Long.compareUnsigned(last[i], lastAddr) > 0) {
+                // ends after the range: keep its tail (lastAddr < last[i], so lastAddr + 1 does not wrap)
+                uaddr[i] += lastAddr + 1 - start[i];
+                start[i] = lastAddr + 1;
+                return;
+            }
+            removeAt(i);
+        }
     }
 
     /** Removes every entry overlapping [first, lastAddr]; returns how many. Under the write lock. */
@@ -375,18 +497,36 @@ public final class DeviceIotlb {
         count--;
     }
 
+    /**
+     * Forgets the pending MISSes of every page {@code [iova, iova + size)} touches, so a later miss
+     * there asks again. Costs min(pages, {@value #PENDING_SLOTS}) probes.
+     */
     private void answerPending(long iova, long size) {
+        long firstPage = iova & ~(PAGE - 1);
+        long lastPage = (iova + size - 1) & ~(PAGE - 1);
+        // pages - 1 as an unsigned count; compared unsigned so a range of 2^52 pages works too
+        long pagesMinusOne = (lastPage - firstPage) >>> 12;
         synchronized (pendingLock) {
-            int k = 0;
-            while (k < pendingCount) {
-                // a pending page is answered if the update covers its first byte
-                if (Long.compareUnsigned(pendingPage[k] - iova, size) < 0
-                    || Long.compareUnsigned(iova - pendingPage[k], IovaAllocator.PAGE_SIZE) < 0) {
+            if (pendingCount == 0) {
+                return;
+            }
+            if (Long.compareUnsigned(pagesMinusOne, PENDING_SLOTS) >= 0) {
+                for (int k = 0; k < PENDING_SLOTS; k++) {
+                    long held = pending[k];
+                    if (held != 0 && Long.compareUnsigned((held & ~(PAGE - 1)) - firstPage, lastPage - firstPage) <= 0) {
+                        pending[k] = 0;
+                        pendingCount--;
+                    }
+                }
+                return;
+            }
+            for (long p = 0; Long.compareUnsigned(p, pagesMinusOne) <= 0; p++) {
+                long page = firstPage + (p << 12);
+                int slot = pendingSlot(page);
+                long held = pending[slot];
+                if (held != 0 && (held & ~(PAGE - 1)) == page) {
+                    pending[slot] = 0;
                     pendingCount--;
-                    pendingPage[k] = pendingPage[pendingCount];
-                    pendingPerm[k] = pendingPerm[pendingCount];
-                } else {
-                    k++;
                 }
             }
         }
@@ -486,7 +626,10 @@ public final class DeviceIotlb {
 
     private void awaitWorkers() {
         Thread self = Thread.currentThread();
-        for (Worker w : workers) {
+        // volatile read of the array: a worker registered later entered after the removal above
+        Worker[] all = workers;
+        for (int k = 0; k < all.length; k++) {
+            Worker w = all[k];
             if (w.owner == self) {
                 continue;
             }
@@ -516,7 +659,11 @@ public final class DeviceIotlb {
      */
     public Worker registerWorker() {
         Worker w = new Worker(this, Thread.currentThread());
-        workers.add(w);
+        synchronized (this) {
+            Worker[] grown = java.util.Arrays.copyOf(workers, workers.length + 1);
+            grown[grown.length - 1] = w;
+            workers = grown;
+        }
         return w;
     }
 
@@ -560,7 +707,18 @@ public final class DeviceIotlb {
         /** Unregisters the worker (it must be outside its critical section). */
         @Override
         public void close() {
-            iotlb.workers.remove(this);
+            synchronized (iotlb) {
+                Worker[] all = iotlb.workers;
+                for (int k = 0; k < all.length; k++) {
+                    if (all[k] == this) {
+                        Worker[] shrunk = new Worker[all.length - 1];
+                        System.arraycopy(all, 0, shrunk, 0, k);
+                        System.arraycopy(all, k + 1, shrunk, k, all.length - k - 1);
+                        iotlb.workers = shrunk;
+                        return;
+                    }
+                }
+            }
         }
     }
 

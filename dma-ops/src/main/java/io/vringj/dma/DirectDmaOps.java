@@ -92,6 +92,12 @@ public final class DirectDmaOps implements DmaOps {
         }
     }
 
+    /** @return false: memory is coherent in this model, syncs only check the range */
+    @Override
+    public boolean needsSync(long busAddress) {
+        return false;
+    }
+
     @Override
     public CoherentBuffer allocCoherent(long size) throws DmaMappingException {
         if (size <= 0) {

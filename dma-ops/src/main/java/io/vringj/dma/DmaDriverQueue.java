@@ -33,6 +33,19 @@ import java.util.Objects;
  * bouncing {@code DmaOps} that is where the copy back happens), so no separate
  * {@code syncForCpu} is issued before it; that would copy twice.
  *
+ * <p><b>Premapped buffers.</b> {@link #addPremapped} offers {@link DmaBuffer}s of a
+ * {@link DmaBufferPool} that were mapped once when the pool was built (Linux's
+ * {@code virtqueue_set_dma_premapped}): no map and no unmap per request, only a sync where
+ * {@link DmaOps#needsSync} says the mapping is bounced. When such a request is used the buffers
+ * are the caller's again (held, not back in their pool).
+ *
+ * <p><b>Taking buffers back.</b> Once the device no longer touches the ring (it broke the queue,
+ * or it was reset or shut down), {@link #detachUnused()} hands back every request still in
+ * flight, one per call, as Linux's {@code virtqueue_detach_unused_buf}: its buffers unmapped as
+ * {@link #pollUsed()} would (a bounced {@code FROM_DEVICE} buffer gets the bounce slot's bytes,
+ * as Linux's unmap copies them), premapped buffers held by the caller again, and its token given
+ * back. After the first detach this object only detaches: a new one is built over a reset ring.
+ *
  * <p>Indirect tables, when enabled, live in caller-supplied table memory in guest memory: one
  * table of {@code 16 * maxBuffers} bytes per possible in-flight chain (Q of them), taken from a
  * free stack so no allocation happens per request. A table is mapped whole, whatever the
@@ -53,8 +66,13 @@ public final class DmaDriverQueue {
     // mappings of each in-flight head: slot [head * maxBuffers + i]
     private final long[] busAddresses;
     private final long[] lengths;
+    /** The direction mapped, or for a premapped buffer its role: TO_DEVICE readable, FROM_DEVICE writable. */
     private final DmaDirection[] directions;
+    /** Buffers of each in-flight premapped head, same slots; null for a mapped head. */
+    private final DmaBuffer[] premapped;
+    /** Buffers of each in-flight head (at least 1), 0 when the head is not in flight here. */
     private final int[] mappedCount;
+    private final boolean[] premappedHead;
     private final Object[] tokens;
     /** Indirect table index held by each head, or -1. */
     private final int[] tableOfHead;
@@ -70,6 +88,10 @@ public final class DmaDriverQueue {
 
     private Object lastToken;
     private long lastUsedLength;
+    private int requestsInFlight;
+    /** Set by the first {@link #detachUnused()}: the ring is no longer driven. */
+    private boolean detached;
+    private int detachCursor;
 
     /**
      * A mapped driver queue without indirect tables.
@@ -109,7 +131,9 @@ public final class DmaDriverQueue {
         this.busAddresses = new long[q * maxBuffers];
         this.lengths = new long[q * maxBuffers];
         this.directions = new DmaDirection[q * maxBuffers];
+        this.premapped = new DmaBuffer[q * maxBuffers];
         this.mappedCount = new int[q];
+        this.premappedHead = new boolean[q];
         this.tokens = new Object[q];
         this.tableOfHead = new int[q];
         Arrays.fill(tableOfHead, -1);
@@ -180,7 +204,8 @@ public final class DmaDriverQueue {
      */
     public int add(MemorySegment[] buffers, int readable, int writable, Object token)
         throws DmaMappingException, VirtqueueException {
-        int n = checkCounts(buffers, readable, writable);
+        checkAttached();
+        int n = checkCounts(buffers.length, readable, writable);
         if (queue.numFree() < n) {
             return DriverQueue.NO_ROOM;
         }
@@ -211,16 +236,17 @@ public final class DmaDriverQueue {
      * @return the head, or {@link DriverQueue#NO_ROOM} (nothing stays mapped)
      * @throws DmaMappingException if a buffer or the table cannot be mapped; nothing stays
      *     mapped and the ring is unchanged
-     * @throws IllegalStateException if this queue has no indirect table memory
+     * @throws IllegalStateException if this queue has no indirect table memory, or was detached
      * @throws IllegalArgumentException if the counts are out of range
      * @throws VirtqueueException if the queue is broken
      */
     public int addIndirect(MemorySegment[] buffers, int readable, int writable, Object token)
         throws DmaMappingException, VirtqueueException {
+        checkAttached();
         if (tables.length == 0) {
             throw new IllegalStateException("this DmaDriverQueue was built without indirect table memory");
         }
-        int n = checkCounts(buffers, readable, writable);
+        int n = checkCounts(buffers.length, readable, writable);
         if (queue.numFree() < 1 || freeTableCount == 0) {
             return DriverQueue.NO_ROOM;
         }
@@ -260,7 +286,114 @@ public final class DmaDriverQueue {
         return head;
     }
 
-    private int checkCounts(MemorySegment[] buffers, int readable, int writable) {
+    /**
+     * Offers buffers of a {@link DmaBufferPool}, mapped when the pool was built, as one chain of
+     * direct descriptors: each buffer's first {@link DmaBuffer#length()} bytes. Nothing is
+     * mapped; a readable buffer whose mapping is bounced is synced for the device first.
+     *
+     * @param buffers held buffers: {@code readable} device-readable ones first, then
+     *     {@code writable} device-writable ones; from pools mapped through this queue's
+     *     {@link #dma()}; each in at most one request at a time
+     * @param readable how many of {@code buffers} (from index 0) the device reads; their pool's
+     *     direction must be {@code TO_DEVICE} or {@code BIDIRECTIONAL}
+     * @param writable how many after them the device writes; their pool's direction must be
+     *     {@code FROM_DEVICE} or {@code BIDIRECTIONAL}
+     * @param token what {@link #usedToken()} gives back when this request returns; may be null
+     * @return the head (the buffers are then in flight), or {@link DriverQueue#NO_ROOM} (they
+     *     stay held)
+     * @throws IllegalArgumentException if the counts are out of range, a buffer is null, was
+     *     mapped through other DMA ops, or its pool's direction does not allow its role
+     * @throws IllegalStateException if a buffer is in its pool or already in flight (also when
+     *     the same buffer appears twice), or this queue was detached
+     * @throws VirtqueueException if the queue is broken; the buffers stay held
+     */
+    public int addPremapped(DmaBuffer[] buffers, int readable, int writable, Object token) throws VirtqueueException {
+        checkAttached();
+        int n = checkCounts(buffers.length, readable, writable);
+        if (queue.numFree() < n) {
+            return DriverQueue.NO_ROOM;
+        }
+        chain.clear();
+        int marked = 0;
+        int head;
+        try {
+            for (; marked < n; marked++) {
+                DmaBuffer b = buffers[marked];
+                boolean toDevice = marked < readable;
+                checkPremapped(b, marked, toDevice);
+                if (toDevice) {
+                    chain.addReadable(b.busAddress(), b.length());
+                } else {
+                    chain.addWritable(b.busAddress(), b.length());
+                }
+                // marked before the next buffer is checked, so the same buffer twice is refused
+                b.state = DmaBuffer.IN_FLIGHT;
+            }
+            for (int i = 0; i < readable; i++) {
+                DmaBuffer b = buffers[i];
+                if (b.needsSync) {
+                    dma.syncForDevice(b.busAddress(), b.length(), b.pool().direction());
+                }
+            }
+            head = queue.add(chain);
+        } catch (VirtqueueException | RuntimeException e) {
+            unmark(buffers, marked);
+            throw e;
+        }
+        if (head == DriverQueue.NO_ROOM) {
+            unmark(buffers, n);
+            return head;
+        }
+        int base = head * maxBuffers;
+        for (int i = 0; i < n; i++) {
+            DmaBuffer b = buffers[i];
+            premapped[base + i] = b;
+            busAddresses[base + i] = b.busAddress();
+            lengths[base + i] = b.length();
+            directions[base + i] = i < readable ? DmaDirection.TO_DEVICE : DmaDirection.FROM_DEVICE;
+        }
+        mappedCount[head] = n;
+        premappedHead[head] = true;
+        tokens[head] = token;
+        requestsInFlight++;
+        return head;
+    }
+
+    private void checkPremapped(DmaBuffer b, int i, boolean toDevice) {
+        if (b == null) {
+            throw new IllegalArgumentException("buffer " + i + " is null");
+        }
+        if (b.state != DmaBuffer.HELD) {
+            throw new IllegalStateException("buffer " + i + " (" + b + ") is " + b.describeState()
+                + "; only a held buffer may be offered");
+        }
+        DmaBufferPool pool = b.pool();
+        if (pool.dma() != dma) {
+            throw new IllegalArgumentException("buffer " + i + " (" + b + ") was mapped through " + pool.dma()
+                + "; this queue maps through " + dma);
+        }
+        DmaDirection d = pool.direction();
+        if (d != DmaDirection.BIDIRECTIONAL && (d == DmaDirection.TO_DEVICE) != toDevice) {
+            throw new IllegalArgumentException("buffer " + i + " (" + b + ") is mapped " + d + " but offered "
+                + (toDevice ? "device-readable" : "device-writable"));
+        }
+    }
+
+    /** Puts the first {@code count} buffers of a failed premapped add back to held. */
+    private static void unmark(DmaBuffer[] buffers, int count) {
+        for (int i = 0; i < count; i++) {
+            buffers[i].state = DmaBuffer.HELD;
+        }
+    }
+
+    private void checkAttached() {
+        if (detached) {
+            throw new IllegalStateException("this DmaDriverQueue was detached (detachUnused); build a new one over the "
+                + "reset ring");
+        }
+    }
+
+    private int checkCounts(int buffers, int readable, int writable) {
         if (readable < 0 || writable < 0) {
             throw new IllegalArgumentException("readable " + readable + " and writable " + writable
                 + " must not be negative");
@@ -270,8 +403,8 @@ public final class DmaDriverQueue {
             throw new IllegalArgumentException("request of " + n + " buffers; it must have 1.." + maxBuffers
                 + " (maxBuffers)");
         }
-        if (buffers.length < n) {
-            throw new IllegalArgumentException("buffers array holds " + buffers.length + " entries; " + n
+        if (buffers < n) {
+            throw new IllegalArgumentException("buffers array holds " + buffers + " entries; " + n
                 + " were announced");
         }
         return n;
@@ -325,37 +458,123 @@ public final class DmaDriverQueue {
         }
         mappedCount[head] = n;
         tokens[head] = token;
+        requestsInFlight++;
     }
 
     /**
      * Makes the requests added since the last publish visible to the device.
      *
      * @return whether to notify the device
+     * @throws IllegalStateException if this queue was detached
      */
     public boolean publish() {
+        checkAttached();
         return queue.publish();
     }
 
     /**
+     * Publishes like {@link #publish()} with no notification decision (no full fence); see
+     * {@link DriverQueue#publishQuiet()}: only for a device that polls and never sleeps.
+     *
+     * @throws IllegalStateException if this queue was detached
+     */
+    public void publishQuiet() {
+        checkAttached();
+        queue.publishQuiet();
+    }
+
+    /**
      * Takes back the next request the device has used and unmaps its buffers (and its
-     * indirect table): the caller's writable buffers then hold what the device wrote.
+     * indirect table): the caller's writable buffers then hold what the device wrote. Premapped
+     * buffers are not unmapped; they are held by the caller again (synced for the CPU up to the
+     * used length where their mapping is bounced).
      *
      * @return its head, or {@link DriverQueue#NONE}; then see {@link #usedLength()} and
      *     {@link #usedToken()}
-     * @throws VirtqueueException if the device broke a rule (the queue is then broken)
+     * @throws VirtqueueException if the device broke a rule (the queue is then broken; see
+     *     {@link #detachUnused()})
+     * @throws IllegalStateException if this queue was detached
      */
     public int pollUsed() throws VirtqueueException {
+        checkAttached();
         int head = queue.pollUsed();
         if (head == DriverQueue.NONE) {
             return head;
         }
+        long used = queue.usedLength();
+        release(head, used, true);
+        lastUsedLength = used;
+        return head;
+    }
+
+    /**
+     * Hands back one request still in flight without the device having used it, as Linux's
+     * {@code virtqueue_detach_unused_buf}: its buffers are unmapped as {@link #pollUsed()} would
+     * (a bounced writable buffer gets what the bounce slots hold, as Linux's unmap copies it),
+     * its premapped buffers are held by the caller again (not synced: the device did not finish
+     * them), its indirect table is freed; {@link #usedToken()} is its token and
+     * {@link #usedLength()} is 0. Call it until it returns {@link DriverQueue#NONE}; then no
+     * mapping of this queue is left.
+     *
+     * <p>Only once the device no longer touches the ring: it broke the queue, or it was reset or
+     * shut down. From the first call on, this object does nothing else ({@link #add},
+     * {@link #publish()}, {@link #pollUsed()} and the other adds throw
+     * {@link IllegalStateException}); drive the reset ring with a new one.
+     *
+     * @return the head of the request handed back, or {@link DriverQueue#NONE} when none is left
+     */
+    public int detachUnused() {
+        detached = true;
+        int q = mappedCount.length;
+        while (detachCursor < q) {
+            int head = detachCursor++;
+            if (mappedCount[head] > 0) {
+                release(head, 0, false);
+                lastUsedLength = 0;
+                return head;
+            }
+        }
+        return DriverQueue.NONE;
+    }
+
+    /** @return whether {@link #detachUnused()} was called: the queue only detaches from then on */
+    public boolean isDetached() {
+        return detached;
+    }
+
+    /**
+     * Ends a head's mappings (or hands its premapped buffers back), frees its table, and makes
+     * its token the last one.
+     *
+     * @param used bytes the device wrote, for syncing bounced premapped buffers
+     * @param completed whether the device used the request (false: detached)
+     */
+    private void release(int head, long used, boolean completed) {
         int base = head * maxBuffers;
         int n = mappedCount[head];
-        for (int i = 0; i < n; i++) {
-            dma.unmap(busAddresses[base + i], lengths[base + i], directions[base + i]);
-            directions[base + i] = null;
+        if (premappedHead[head]) {
+            long left = used;
+            for (int i = 0; i < n; i++) {
+                DmaBuffer b = premapped[base + i];
+                premapped[base + i] = null;
+                if (completed && b.needsSync && directions[base + i] == DmaDirection.FROM_DEVICE && left > 0) {
+                    // the device wrote the writable part in order: this buffer holds min(left, length) of it
+                    long len = Math.min(left, lengths[base + i]);
+                    dma.syncForCpu(busAddresses[base + i], len, b.pool().direction());
+                    left -= len;
+                }
+                b.state = DmaBuffer.HELD;
+                directions[base + i] = null;
+            }
+            premappedHead[head] = false;
+        } else {
+            for (int i = 0; i < n; i++) {
+                dma.unmap(busAddresses[base + i], lengths[base + i], directions[base + i]);
+                directions[base + i] = null;
+            }
         }
         mappedCount[head] = 0;
+        requestsInFlight--;
         int table = tableOfHead[head];
         if (table >= 0) {
             dma.unmap(tableBus[table], tables[table].byteSize(), DmaDirection.TO_DEVICE);
@@ -364,23 +583,24 @@ public final class DmaDriverQueue {
         }
         lastToken = tokens[head];
         tokens[head] = null;
-        lastUsedLength = queue.usedLength();
-        return head;
     }
 
-    /** @return the bytes the device wrote into the request last returned by {@link #pollUsed()} */
+    /**
+     * @return the bytes the device wrote into the request last returned by {@link #pollUsed()}
+     *     (0 after {@link #detachUnused()})
+     */
     public long usedLength() {
         return lastUsedLength;
     }
 
-    /** @return the token given with the request last returned by {@link #pollUsed()} */
+    /** @return the token given with the request last returned by {@link #pollUsed()} or {@link #detachUnused()} */
     public Object usedToken() {
         return lastToken;
     }
 
-    /** @return how many requests are in flight */
+    /** @return how many requests are in flight (added, and not yet used or detached) */
     public int inFlight() {
-        return queue.inFlight();
+        return requestsInFlight;
     }
 
     /**

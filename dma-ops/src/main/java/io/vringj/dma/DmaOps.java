@@ -62,6 +62,19 @@ public interface DmaOps {
     void syncForDevice(long busAddress, long length, DmaDirection direction);
 
     /**
+     * Whether a live mapping needs {@link #syncForDevice} / {@link #syncForCpu} to hand its
+     * bytes over, as Linux's {@code dma_need_sync}: a caller that keeps a buffer mapped across
+     * requests ({@link DmaBufferPool}) skips the syncs when this is false. Direct and IOMMU
+     * mappings are coherent (false); a bounced mapping is not (true).
+     *
+     * @param busAddress what {@link #map} returned
+     * @return whether syncs are needed; {@code true} unless the implementation knows better
+     */
+    default boolean needsSync(long busAddress) {
+        return true;
+    }
+
+    /**
      * Allocates memory the CPU and the device share without syncs (for rings).
      *
      * @param size bytes, at least 1

@@ -5,7 +5,6 @@ import io.vringj.memory.MemoryRegion;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A model of one IOMMU domain: the I/O address space a device sees. It owns an
@@ -34,7 +33,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * that lock, so a device worker that resolves a miss while an invalidation waits for it cannot
  * deadlock.
  */
-public final class Iommu {
+public final class Iommu implements IotlbResolver {
     /** Largest UPDATE {@link #resolve} gives for one miss: 2 MiB, like a huge page. */
     public static final long MAX_RESOLVE_SIZE = 2L << 20;
     private static final long PAGE = IovaAllocator.PAGE_SIZE;
@@ -42,7 +41,8 @@ public final class Iommu {
     private final GuestMemory memory;
     private final IovaAllocator iova;
     private final IoPageTable pageTable = new IoPageTable();
-    private final CopyOnWriteArrayList<IotlbInvalidator> deviceTlbs = new CopyOnWriteArrayList<>();
+    /** Registered device IOTLBs, replaced as a whole on registration; volatile so invalidations need no lock or iterator. */
+    private volatile IotlbInvalidator[] deviceTlbs = new IotlbInvalidator[0];
     private volatile boolean identity;
 
     /**
@@ -89,8 +89,13 @@ public final class Iommu {
      *
      * @param deviceTlb where invalidations go
      */
-    public void addDeviceTlb(IotlbInvalidator deviceTlb) {
-        deviceTlbs.add(Objects.requireNonNull(deviceTlb, "deviceTlb"));
+    public synchronized void addDeviceTlb(IotlbInvalidator deviceTlb) {
+        Objects.requireNonNull(deviceTlb, "deviceTlb");
+        IotlbInvalidator[] now = deviceTlbs;
+        IotlbInvalidator[] next = java.util.Arrays.copyOf(now, now.length + 1);
+        next[now.length] = deviceTlb;
+        // volatile write: pairs with the volatile read in invalidateDeviceTlbs()
+        deviceTlbs = next;
     }
 
     /**
@@ -110,7 +115,8 @@ public final class Iommu {
             throw new DmaMappingException(DmaMappingException.Reason.TOO_LARGE, "buffer of " + length
                 + " bytes needs " + pages + " IOVA pages");
         }
-        long base = iova.allocate((int) pages);
+        // through the range caches: the steady path of map/unmap reuses a freed range, no search
+        long base = iova.allocateCached((int) pages);
         if (base == 0) {
             throw new DmaMappingException(DmaMappingException.Reason.NO_SPACE, "no run of " + pages
                 + " free IOVA pages for " + length + " bytes at guest-physical 0x" + Long.toHexString(gpa) + " ("
@@ -138,7 +144,7 @@ public final class Iommu {
      * @param length the mapped length
      */
     synchronized void freeIova(long busAddress, long length) {
-        iova.free(busAddress & ~(PAGE - 1), (int) pagesSpanned(busAddress, length));
+        iova.freeCached(busAddress & ~(PAGE - 1), (int) pagesSpanned(busAddress, length));
     }
 
     /**
@@ -151,8 +157,10 @@ public final class Iommu {
     public void invalidateDeviceTlbs(long busAddress, long length) {
         long start = busAddress & ~(PAGE - 1);
         long size = pagesSpanned(busAddress, length) * PAGE;
-        for (IotlbInvalidator tlb : deviceTlbs) {
-            tlb.invalidate(start, size);
+        // volatile read: pairs with the write in addDeviceTlb()
+        IotlbInvalidator[] tlbs = deviceTlbs;
+        for (int i = 0; i < tlbs.length; i++) {
+            tlbs[i].invalidate(start, size);
         }
     }
 
@@ -207,26 +215,66 @@ public final class Iommu {
      * @return the UPDATE, or {@code null} if {@code address} is not mapped (the device's
      *     access is then a fault)
      */
+    @Override
     public synchronized IotlbMessage resolve(long address) {
         if (identity) {
             int r = memory.regionIndexOf(address, 1);
             if (r < 0) {
                 return null;
             }
-            MemoryRegion region = memory.region(r);
-            long block = address & ~(MAX_RESOLVE_SIZE - 1);
-            long start = Math.max(block, region.guestPhysicalAddress());
-            long end = region.end() == 0 ? block + MAX_RESOLVE_SIZE
-                : Math.min(block + MAX_RESOLVE_SIZE, region.end());
-            return IotlbMessage.update(start, end - start, start, Permission.RW);
+            long start = identityBlockStart(address, memory.region(r));
+            return IotlbMessage.update(start, identityBlockEnd(address, memory.region(r)) - start, start, Permission.RW);
         }
         long page = address & ~(PAGE - 1);
         long entry = pageTable.lookup(page);
         return entry == 0 ? null : runFrom(page, entry);
     }
 
+    /**
+     * {@link #resolve(long)} applied straight to {@code iotlb}, without building a message. The
+     * UPDATE is applied under this IOMMU's lock, so it is ordered with the page table: an unmap
+     * that clears the entries after it also invalidates it, and one that cleared them before
+     * makes this a fault (an UPDATE can never revive an unmapped range).
+     */
+    @Override
+    public synchronized boolean resolveInto(long address, DeviceIotlb iotlb) {
+        if (identity) {
+            int r = memory.regionIndexOf(address, 1);
+            if (r < 0) {
+                return false;
+            }
+            long start = identityBlockStart(address, memory.region(r));
+            iotlb.update(start, identityBlockEnd(address, memory.region(r)) - start, start, Permission.RW);
+            return true;
+        }
+        long page = address & ~(PAGE - 1);
+        long entry = pageTable.lookup(page);
+        if (entry == 0) {
+            return false;
+        }
+        iotlb.update(page, runPages(page, entry) * PAGE, IoPageTable.pageOf(entry), IoPageTable.permissionOf(entry));
+        return true;
+    }
+
+    /** The first address of {@code address}'s 2 MiB block within its region (identity domain). */
+    private static long identityBlockStart(long address, MemoryRegion region) {
+        return Math.max(address & ~(MAX_RESOLVE_SIZE - 1), region.guestPhysicalAddress());
+    }
+
+    /** The end of {@code address}'s 2 MiB block within its region (identity domain). */
+    private static long identityBlockEnd(long address, MemoryRegion region) {
+        long block = address & ~(MAX_RESOLVE_SIZE - 1);
+        return region.end() == 0 ? block + MAX_RESOLVE_SIZE : Math.min(block + MAX_RESOLVE_SIZE, region.end());
+    }
+
     /** The UPDATE for the run of one mapping's pages starting at {@code page}. Under the lock. */
     private IotlbMessage runFrom(long page, long entry) {
+        return IotlbMessage.update(page, runPages(page, entry) * PAGE, IoPageTable.pageOf(entry),
+            IoPageTable.permissionOf(entry));
+    }
+
+    /** How many pages of one mapping run from {@code page} (contiguous, same permission). Under the lock. */
+    private long runPages(long page, long entry) {
         long gpa = IoPageTable.pageOf(entry);
         Permission perm = IoPageTable.permissionOf(entry);
         long pages = 1;
@@ -238,7 +286,7 @@ public final class Iommu {
             }
             pages++;
         }
-        return IotlbMessage.update(page, pages * PAGE, gpa, perm);
+        return pages;
     }
 
     /**
@@ -330,9 +378,14 @@ public final class Iommu {
         return iova.isInUse(address);
     }
 
-    /** @return how many IOVA pages are allocated or reserved */
+    /** @return how many IOVA pages are allocated or reserved (ranges waiting in the allocator's caches not counted) */
     public synchronized int usedIovaPages() {
         return iova.usedPages();
+    }
+
+    /** @return how many IOVA pages wait in the allocator's range caches for reuse */
+    public synchronized int cachedIovaPages() {
+        return iova.cachedPages();
     }
 
     /** @return how many pages the page table maps */

@@ -18,11 +18,12 @@ import java.util.Objects;
  *       nothing, and the request is retried when an UPDATE arrives (see
  *       {@link ParkingDeviceQueue});</li>
  *   <li>synchronous resolver: a miss asks the {@link IotlbResolver} (the IOMMU model) at once,
- *       inserts its UPDATE and translates again; an address the resolver does not know is a
- *       FAULT.</li>
+ *       which inserts its UPDATE, and translates again; an address the resolver does not know is
+ *       a FAULT.</li>
  * </ul>
  *
- * <p>Thread-safe as the IOTLB is; allocation-free on a hit.
+ * <p>Thread-safe as the IOTLB is. {@link #tryTranslate} allocates nothing, hit or miss (and, with
+ * a resolver that answers without allocating, such as {@link Iommu}, nothing when resolving).
  */
 public final class IotlbAddressSpace implements AddressSpace {
     /** How many resolve rounds one translation may take before it gives up (a fault). */
@@ -56,29 +57,37 @@ public final class IotlbAddressSpace implements AddressSpace {
 
     @Override
     public void translate(long busAddress, long length, Access access, TranslationSink sink) throws TranslationException {
-        if (resolver == null) {
-            iotlb.translate(busAddress, length, access, sink);
-            return;
+        long left = tryTranslate(busAddress, length, access, sink);
+        if (left != 0) {
+            throw new TranslationException(TranslationException.Kind.MISS, busAddress + length - left, left, access,
+                "no IOTLB entry");
         }
-        long addr = busAddress;
-        long left = length;
+    }
+
+    /**
+     * Translates through the IOTLB; a miss is a return value and allocates nothing. With a
+     * resolver, a miss asks it ({@link IotlbResolver#resolveInto}) and carries on from the
+     * address that missed; an address it does not know is a FAULT.
+     */
+    @Override
+    public long tryTranslate(long busAddress, long length, Access access, TranslationSink sink)
+        throws TranslationException {
+        long left = iotlb.tryTranslate(busAddress, length, access, sink);
+        if (left == 0 || resolver == null) {
+            return left;
+        }
+        long end = busAddress + length;
         for (int round = 0; ; round++) {
-            try {
-                iotlb.translate(addr, left, access, sink);
-                return;
-            } catch (TranslationException e) {
-                if (e.kind() != TranslationException.Kind.MISS || round == MAX_RESOLVE_ROUNDS) {
-                    throw e;
-                }
-                IotlbMessage update = resolver.resolve(e.busAddress());
-                if (update == null || update.type() != IotlbMessage.Type.UPDATE || !update.covers(e.busAddress())) {
-                    throw new TranslationException(TranslationException.Kind.FAULT, e.busAddress(), e.length(), access,
-                        "the IOMMU has no mapping for it");
-                }
-                iotlb.update(update.iova(), update.size(), update.uaddr(), update.permission());
-                // the pieces before the missed address were delivered; carry on from it
-                addr = e.busAddress();
-                left = e.length();
+            long missed = end - left;
+            if (round == MAX_RESOLVE_ROUNDS || !resolver.resolveInto(missed, iotlb)) {
+                throw new TranslationException(TranslationException.Kind.FAULT, missed, left, access,
+                    round == MAX_RESOLVE_ROUNDS ? "still missing after " + MAX_RESOLVE_ROUNDS + " IOMMU answers"
+                        : "the IOMMU has no mapping for it");
+            }
+            // the pieces before the missed address were delivered; carry on from it
+            left = iotlb.tryTranslate(missed, left, access, sink);
+            if (left == 0) {
+                return 0;
             }
         }
     }

@@ -15,4 +15,15 @@ public interface IotlbMessageSink {
      * @param message a MISS or an ACCESS_FAIL
      */
     void send(IotlbMessage message);
+
+    /**
+     * Sends a MISS. The default builds the message and calls {@link #send}; a sink that encodes
+     * straight into its own buffer overrides this, and a device's miss then allocates nothing.
+     *
+     * @param iova the address that missed
+     * @param permission the access wanted (RO or WO)
+     */
+    default void sendMiss(long iova, Permission permission) {
+        send(IotlbMessage.miss(iova, permission));
+    }
 }

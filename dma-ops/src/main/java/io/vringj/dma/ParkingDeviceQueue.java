@@ -3,19 +3,19 @@ package io.vringj.dma;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.MissParking;
-import io.vringj.ring.RingError;
 import io.vringj.ring.VirtqueueException;
 import java.util.Objects;
 
 /**
  * A device queue behind a {@link DeviceIotlb} in message mode, popped one chain at a time with
  * the miss → park → retry rule of {@link MissParking} (the rule {@link io.vringj.ring.DeviceLoop}
- * applies too). When {@link DeviceQueue#pop} reports {@link RingError#TRANSLATION_MISS} it has
+ * applies too). When {@link DeviceQueue#tryPop} reports {@link DeviceQueue#MISSED} it has
  * consumed nothing and the IOTLB has sent a MISS; further pops return {@link #PARKED} without
  * touching the ring until an UPDATE covers the address that missed, and then pop the same head
- * again.
+ * again. Requests are neither lost nor reordered, because the head stays first in the avail ring
+ * the whole time.
  *
- * <p>Owned by the device thread, like the queue. Allocation-free.
+ * <p>Owned by the device thread, like the queue. Allocation-free: a miss is a return value.
  */
 public final class ParkingDeviceQueue {
     /** {@link #pop} result: a chain was popped. */
@@ -47,21 +47,19 @@ public final class ParkingDeviceQueue {
      *
      * @param chain where the chain goes
      * @return {@link #POPPED}, {@link #EMPTY} or {@link #PARKED}
-     * @throws VirtqueueException for every error but a translation miss
+     * @throws VirtqueueException for every error but a translation miss (a miss is {@link #PARKED})
      */
     public int pop(DescriptorChain chain) throws VirtqueueException {
         if (parking.stillParked()) {
             return PARKED;
         }
         long stamp = parking.beforeAttempt();
-        try {
-            return queue.pop(chain) ? POPPED : EMPTY;
-        } catch (VirtqueueException e) {
-            if (parking.parkOnMiss(e, stamp)) {
-                return PARKED;
-            }
-            throw e;
+        int popped = queue.tryPop(chain);
+        if (popped == DeviceQueue.MISSED) {
+            parking.park(stamp, queue.missAddress(), queue.missAccess());
+            return PARKED;
         }
+        return popped == DeviceQueue.POPPED ? POPPED : EMPTY;
     }
 
     /** @return whether the queue waits for an IOTLB update */

@@ -76,4 +76,187 @@ class AllocationFreeTest {
                 + " bytes on the request path: less than one byte a request was expected");
         }
     }
+
+    /**
+     * Per-request mapping behind a strict IOMMU, the device asking the IOMMU synchronously: every
+     * request maps a fresh IOVA, so every pop misses in the device IOTLB and resolves, and every
+     * unmap invalidates (moving the epoch, so the ring areas are translated again twice a
+     * request). None of the device's side of it allocates. (The IOMMU is driven directly, as
+     * IommuDmaOps's strict unmap does — clear, invalidate, free — to measure the IOTLB path alone.)
+     */
+    @Test
+    void aMissResolvedSynchronouslyAndTheRingAreasTranslatedAgainAllocateNothing() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 1 << 20);
+            DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+            iommu.addDeviceTlb(iotlb::invalidate);
+            long rings = GPA + 0x30_0000;
+            iommu.identityMap(rings, 0x4000);
+            RingAddresses addresses = new RingAddresses(rings, rings + 0x1000, rings + 0x2000);
+            DriverQueue driver = DriverQueue.create(DmaRingHarness.FEATURES, Q, memory, addresses);
+            DeviceQueue device = DeviceQueue.create(DmaRingHarness.FEATURES, Q, addresses, new IotlbAddressSpace(iotlb, iommu));
+            long bufferGpa = GPA + 0x20_0000;
+            io.vringj.ring.BufferChain request = new io.vringj.ring.BufferChain(1);
+            DescriptorChain chain = new DescriptorChain();
+            long missesBefore = 0;
+            long before = 0;
+            for (int i = 0; i < 60_000; i++) {
+                if (i == 20_000) {
+                    before = allocatedBytes();
+                    missesBefore = iotlb.misses();
+                }
+                long bus = iommu.map(bufferGpa, 64, Permission.RO);
+                int head = driver.add(request.clear().addReadable(bus, 64));
+                driver.publish();
+                assertEquals(DeviceQueue.POPPED, device.tryPop(chain));
+                device.addUsed(chain.head(), 0);
+                device.publishUsed();
+                assertEquals(head, driver.pollUsed());
+                iommu.clearEntries(bus, 64);
+                iommu.invalidateDeviceTlbs(bus, 64);
+                iommu.freeIova(bus, 64);
+            }
+            long allocated = allocatedBytes() - before;
+            assertTrue(iotlb.misses() - missesBefore >= 40_000, "every request missed: " + (iotlb.misses() - missesBefore));
+            assertTrue(allocated < 100_000, "40,000 requests that each missed allocated " + allocated + " bytes");
+        }
+    }
+
+    /**
+     * Message mode: a miss parks the queue and sends a MISS (through a sink that encodes it
+     * without a message object); pops while parked, the UPDATE, the retry and the INVALIDATE that
+     * takes the page away again allocate nothing.
+     */
+    @Test
+    void aMissParkedAndRetriedInMessageModeAllocatesNothing() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+            long[] lastMiss = new long[2];
+            iotlb.setMessageSink(new IotlbMessageSink() {
+                @Override
+                public void send(IotlbMessage message) {
+                    throw new AssertionError("only MISSes are sent here: " + message);
+                }
+
+                @Override
+                public void sendMiss(long iova, Permission permission) {
+                    lastMiss[0] = iova;
+                    lastMiss[1]++;
+                }
+            });
+            long rings = GPA;
+            iotlb.update(rings, 0x4000, rings, Permission.RW);
+            RingAddresses addresses = new RingAddresses(rings, rings + 0x1000, rings + 0x2000);
+            DriverQueue driver = DriverQueue.create(DmaRingHarness.FEATURES, Q, memory, addresses);
+            ParkingDeviceQueue device = new ParkingDeviceQueue(
+                DeviceQueue.create(DmaRingHarness.FEATURES, Q, addresses, new IotlbAddressSpace(iotlb)), iotlb);
+            io.vringj.ring.BufferChain request = new io.vringj.ring.BufferChain(1);
+            DescriptorChain chain = new DescriptorChain();
+            long before = 0;
+            long parksBefore = 0;
+            long sentBefore = 0;
+            for (int i = 0; i < 60_000; i++) {
+                if (i == 20_000) {
+                    before = allocatedBytes();
+                    parksBefore = device.parks();
+                    sentBefore = lastMiss[1];
+                }
+                // a buffer on a page the IOTLB does not hold: the device must miss
+                long page = GPA + 0x10_0000 + (i & 255) * 0x1000L;
+                int head = driver.add(request.clear().addReadable(page + 0x10, 64));
+                driver.publish();
+                assertEquals(ParkingDeviceQueue.PARKED, device.pop(chain));
+                assertEquals(ParkingDeviceQueue.PARKED, device.pop(chain), "parked until the UPDATE");
+                assertEquals(page + 0x10, lastMiss[0]);
+                iotlb.update(page, 0x1000, page, Permission.RO);
+                assertEquals(ParkingDeviceQueue.POPPED, device.pop(chain));
+                device.queue().addUsed(chain.head(), 0);
+                device.queue().publishUsed();
+                assertEquals(head, driver.pollUsed());
+                iotlb.invalidate(page, 0x1000);
+            }
+            long allocated = allocatedBytes() - before;
+            assertEquals(40_000, device.parks() - parksBefore, "every request parked once");
+            assertEquals(40_000, lastMiss[1] - sentBefore, "one MISS a request");
+            assertTrue(allocated < 100_000, "40,000 parked requests allocated " + allocated + " bytes");
+        }
+    }
+
+    @Test
+    void strictAndLazyMapAndUnmapAllocateNothingOnceTheirIovasAreCached() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            for (IommuDmaOps.Mode mode : new IommuDmaOps.Mode[] {IommuDmaOps.Mode.STRICT, IommuDmaOps.Mode.LAZY}) {
+                Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 64L << 20);
+                long[] invalidated = new long[1];
+                iommu.addDeviceTlb((iova, size) -> invalidated[0]++);
+                IommuDmaOps dma = new IommuDmaOps(iommu, mode, null);
+                MemorySegment[] buffers = {memory.slice(GPA + 0x1000, 64), memory.slice(GPA + 0x3ff0, 100),
+                    memory.slice(GPA + 0x8000, 3 * 4096)};
+                long[] bus = new long[3];
+                DmaDirection[] directions = DmaDirection.values();
+                long before = 0;
+                for (int i = 0; i < 60_000; i++) {
+                    if (i == 10_000) {
+                        before = allocatedBytes();
+                    }
+                    for (int b = 0; b < 3; b++) {
+                        bus[b] = dma.map(buffers[b], directions[b]);
+                    }
+                    for (int b = 2; b >= 0; b--) {
+                        dma.unmap(bus[b], buffers[b].byteSize(), directions[b]);
+                    }
+                }
+                long allocated = allocatedBytes() - before;
+                assertTrue(invalidated[0] > 0, mode + ": the device IOTLB was invalidated");
+                assertTrue(allocated < 100_000, mode + ": 150,000 maps and unmaps allocated " + allocated + " bytes");
+                assertEquals(0, iommu.mappedPages());
+            }
+        }
+    }
+
+    @Test
+    void premappedRequestsAllocateNothing() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 1 << 20);
+            IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.STRICT, new BumpAllocator(memory, GPA, 1 << 20));
+            iommu.identityMap(GPA, 1 << 20);
+            DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.identity(memory));
+            iommu.addDeviceTlb(iotlb::invalidate);
+            CoherentBuffer d = dma.allocCoherent(SplitRing.descriptorTableSize(Q));
+            CoherentBuffer a = dma.allocCoherent(SplitRing.availRingSize(Q));
+            CoherentBuffer u = dma.allocCoherent(SplitRing.usedRingSize(Q));
+            DmaDriverQueue driver = new DmaDriverQueue(
+                DriverQueue.create(DmaRingHarness.FEATURES, Q, d.memory(), a.memory(), u.memory()), dma, 2);
+            DeviceQueue device = DeviceQueue.create(DmaRingHarness.FEATURES, Q,
+                new RingAddresses(d.busAddress(), a.busAddress(), u.busAddress()), new IotlbAddressSpace(iotlb,
+                    iommu));
+            DmaBufferPool pool = DmaBufferPool.map(dma, memory.slice(GPA + (2 << 20), 64 * 1024), 1024,
+                DmaDirection.BIDIRECTIONAL);
+            DmaBuffer[] request = new DmaBuffer[2];
+            DescriptorChain chain = new DescriptorChain();
+            MemorySegment scratch = MemorySegment.ofArray(new byte[256]);
+            long before = 0;
+            for (int i = 0; i < 120_000; i++) {
+                if (i == 20_000) {
+                    before = allocatedBytes();
+                }
+                request[0] = pool.take();
+                request[1] = pool.take();
+                request[0].setLength(100);
+                int head = driver.addPremapped(request, 1, 1, request[0]);
+                driver.publish();
+                device.pop(chain);
+                chain.copyFromReadable(0, scratch, 0, chain.readableLength());
+                chain.copyToWritable(0, scratch, 0, 32);
+                device.addUsed(chain.head(), 32);
+                device.publishUsed();
+                assertEquals(head, driver.pollUsed());
+                pool.give(request[1]);
+                pool.give((DmaBuffer) driver.usedToken());
+            }
+            long allocated = allocatedBytes() - before;
+            assertTrue(allocated < 100_000, "100,000 premapped requests allocated " + allocated + " bytes");
+            assertEquals(64 + 3, dma.liveMappings(), "the pool's mappings and the three ring areas only");
+        }
+    }
 }

@@ -84,6 +84,42 @@ class DeviceIotlbTest {
     }
 
     @Test
+    void aFloodOfUnansweredMissesKeepsThePendingTableBoundedAndEachMissOneProbe() throws Exception {
+        int pages = 100_000;
+        for (int i = 0; i < pages; i++) {
+            long iova = 0x1_0000_0000L + (long) i * 0x1000;
+            assertEquals(8, iotlb.tryTranslate(iova, 8, Access.READ, (seg, off, n) -> { }));
+            assertTrue(iotlb.pendingMisses() <= DeviceIotlb.PENDING_SLOTS, "pending table grew past its bound at " + i);
+            // the miss just sent is remembered, so the same page again sends nothing
+            assertTrue(iotlb.missPending(iova, Access.READ));
+        }
+        assertEquals(pages, sent.size(), "one MISS per distinct page");
+        assertTrue(iotlb.pendingMisses() <= DeviceIotlb.PENDING_SLOTS);
+        assertTrue(iotlb.pendingMisses() > DeviceIotlb.PENDING_SLOTS / 2, "the table is used, not cleared");
+        long last = 0x1_0000_0000L + (long) (pages - 1) * 0x1000;
+        iotlb.tryTranslate(last + 0x10, 8, Access.READ, (seg, off, n) -> { });
+        assertEquals(pages, sent.size(), "a miss on a pending page sends nothing");
+        // a WRITE on a page pending for READ is a new question
+        iotlb.tryTranslate(last, 8, Access.WRITE, (seg, off, n) -> { });
+        assertEquals(pages + 1, sent.size());
+        // one UPDATE over the whole range answers every pending page
+        iotlb.update(0x1_0000_0000L, (long) pages * 0x1000, GPA, Permission.RW);
+        assertEquals(0, iotlb.pendingMisses());
+        assertFalse(iotlb.missPending(last, Access.READ));
+    }
+
+    @Test
+    void anUpdateAnswersOnlyThePendingPagesItTouches() throws Exception {
+        iotlb.tryTranslate(0x20000, 8, Access.READ, (seg, off, n) -> { });
+        iotlb.tryTranslate(0x30000, 8, Access.READ, (seg, off, n) -> { });
+        assertEquals(2, iotlb.pendingMisses());
+        iotlb.update(0x20800, 0x10, GPA, Permission.RW);
+        assertFalse(iotlb.missPending(0x20000, Access.READ), "an UPDATE inside the page answers it");
+        assertTrue(iotlb.missPending(0x30000, Access.READ), "another page is still waiting");
+        assertEquals(1, iotlb.pendingMisses());
+    }
+
+    @Test
     void aFullIotlbEvictsItsOldestEntry() throws Exception {
         DeviceIotlb small = new DeviceIotlb(AddressSpace.identity(memory), 4);
         for (int i = 0; i < 5; i++) {
@@ -131,11 +167,38 @@ class DeviceIotlbTest {
     }
 
     @Test
-    void anUpdateReplacesTheEntriesItOverlaps() throws Exception {
+    void anUpdateReplacesOnlyTheOverlappedPartOfAnEntry() throws Exception {
         iotlb.update(0x1000, 0x2000, GPA, Permission.RO);
         iotlb.update(0x2000, 0x1000, GPA + 0x7000, Permission.WO);
-        assertEquals(1, iotlb.size());
+        assertEquals(2, iotlb.size());
         assertEquals(nativeOf(GPA + 0x7010), pieces(0x2010, 1, Access.WRITE).get(0)[0]);
+        // the head of the old entry, which the UPDATE does not cover, still translates as before
+        assertEquals(nativeOf(GPA + 0x10), pieces(0x1010, 1, Access.READ).get(0)[0]);
+        assertEquals(0, iotlb.misses());
+    }
+
+    @Test
+    void anUpdateInsideAnEntrySplitsIt() throws Exception {
+        iotlb.update(0x1000, 0x3000, GPA, Permission.RW);
+        iotlb.update(0x2000, 0x1000, GPA + 0x7000, Permission.RO);
+        assertEquals(3, iotlb.size());
+        assertEquals(nativeOf(GPA + 0x0ff0), pieces(0x1ff0, 1, Access.WRITE).get(0)[0]);
+        assertEquals(nativeOf(GPA + 0x7000), pieces(0x2000, 1, Access.READ).get(0)[0]);
+        assertEquals(nativeOf(GPA + 0x2010), pieces(0x3010, 1, Access.WRITE).get(0)[0]);
+        // one translation across all three: head RW, middle RO, tail RW
+        assertEquals(3, pieces(0x1800, 0x2000, Access.READ).size());
+        assertEquals(0, iotlb.misses());
+    }
+
+    @Test
+    void aSplitInAFullIotlbEvictsTheOldestAndStaysWithinCapacity() throws Exception {
+        DeviceIotlb small = new DeviceIotlb(AddressSpace.identity(memory), 2);
+        small.update(0x8000, 0x1000, GPA, Permission.RW);
+        small.update(0x1000, 0x3000, GPA, Permission.RW);
+        small.update(0x2000, 0x1000, GPA + 0x7000, Permission.RW);
+        assertEquals(2, small.size());
+        assertFalse(small.covers(0x8000, 1, Access.READ), "the oldest entry made room");
+        assertTrue(small.covers(0x2000, 0x1000, Access.READ), "the UPDATE itself is in");
     }
 
     @Test

@@ -12,13 +12,20 @@ import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
+import io.vringj.ring.RingError;
+import io.vringj.ring.RingSizes;
+import io.vringj.ring.VirtqueueException;
 import io.vringj.ring.SplitRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class DmaDriverQueueTest {
     private static final long BASE = 0x4000_0000L;
@@ -174,6 +181,69 @@ class DmaDriverQueueTest {
         assertEquals(0, iommuDma.liveMappings());
         assertEquals(Q, ring.numFree());
         assertTrue(q.add(new MemorySegment[] {b[0], b[1]}, 1, 1, null) >= 0, "the queue works afterwards");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void detachUnusedAfterTheDeviceBrokeTheQueueHandsBackEveryRequestUnmapped(boolean packed) throws Exception {
+        long features = packed ? DmaRingHarness.PACKED_FEATURES : DmaRingHarness.FEATURES;
+        RingSizes sizes = RingSizes.of(features, Q);
+        CoherentBuffer d = dma.allocCoherent(sizes.descriptorArea());
+        CoherentBuffer a = dma.allocCoherent(sizes.driverArea());
+        CoherentBuffer u = dma.allocCoherent(sizes.deviceArea());
+        DmaDriverQueue q = new DmaDriverQueue(DriverQueue.create(features, Q, d.memory(), a.memory(), u.memory()), dma,
+            3, dma.allocCoherent(16 * 3 * Q).memory());
+        DmaBufferPool pool = DmaBufferPool.map(dma, memory.slice(BASE + 0x70000, 4096), 64, DmaDirection.BIDIRECTIONAL);
+        int poolMappings = dma.live.size();
+        Set<Object> tokens = new HashSet<>();
+        q.add(buffers(), 2, 1, "mapped");
+        q.addIndirect(buffers(), 2, 1, "indirect");
+        DmaBuffer held = pool.take();
+        q.addPremapped(new DmaBuffer[] {held}, 0, 1, "premapped");
+        q.add(new MemorySegment[] {memory.slice(BASE + 0x30000, 8)}, 1, 0, null);
+        q.publish();
+        assertEquals(4, q.inFlight());
+        assertEquals(poolMappings + 3 + 4 + 1, dma.live.size());
+
+        DmaRingHarness.reportBogusUsedId(features, d.memory(), u.memory());
+        VirtqueueException broken = assertThrows(VirtqueueException.class, q::pollUsed);
+        assertEquals(RingError.USED_ID_NOT_IN_FLIGHT, broken.error());
+
+        int detached = 0;
+        boolean sawNull = false;
+        int head;
+        while ((head = q.detachUnused()) != DriverQueue.NONE) {
+            assertTrue(head >= 0 && head < Q);
+            assertEquals(0, q.usedLength());
+            if (q.usedToken() == null) {
+                sawNull = true;
+            } else {
+                assertTrue(tokens.add(q.usedToken()), "each token is handed back once");
+            }
+            detached++;
+        }
+        assertEquals(4, detached);
+        assertEquals(Set.of("mapped", "indirect", "premapped"), tokens);
+        assertTrue(sawNull);
+        assertEquals(DriverQueue.NONE, q.detachUnused(), "nothing is handed back twice");
+        assertEquals(poolMappings, dma.live.size(), "only the pool's own mappings are left");
+        assertEquals(0, q.inFlight());
+        assertFalse(held.inFlight(), "the premapped buffer is held by the caller again");
+        pool.give(held);
+        pool.close();
+        assertEquals(List.of(), dma.live);
+        IllegalStateException after = assertThrows(IllegalStateException.class, () -> q.add(buffers(), 2, 1, null));
+        assertTrue(after.getMessage().contains("detached"), after.getMessage());
+        assertThrows(IllegalStateException.class, q::pollUsed);
+        assertThrows(IllegalStateException.class, q::publish);
+    }
+
+    @Test
+    void detachUnusedOnAnIdleQueueHandsBackNothing() throws Exception {
+        DmaDriverQueue q = queue(false);
+        assertEquals(DriverQueue.NONE, q.detachUnused());
+        assertTrue(q.isDetached());
+        assertEquals(List.of(), dma.live);
     }
 
     @Test

@@ -6,6 +6,7 @@ import io.vringj.memory.GuestMemory;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
+import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
@@ -57,6 +58,25 @@ final class DmaRingHarness {
     }
 
     private DmaRingHarness() {
+    }
+
+    /**
+     * Plays a device that breaks the queue: writes one used entry whose id is no head the driver
+     * has in flight (split: used ring entry 0 and used idx 1; packed: descriptor 0 marked used
+     * with wrap counter 1), so the driver's next poll fails with USED_ID_NOT_IN_FLIGHT.
+     */
+    static void reportBogusUsedId(long features, MemorySegment descArea, MemorySegment usedArea) {
+        ValueLayout.OfShort le16 = ValueLayout.JAVA_SHORT.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ValueLayout.OfInt le32 = ValueLayout.JAVA_INT.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)) {
+            descArea.set(le32, 8, 0);
+            descArea.set(le16, 12, (short) 0x7FFF);
+            descArea.set(le16, 14, (short) (PackedRing.DESC_F_AVAIL | PackedRing.DESC_F_USED));
+        } else {
+            usedArea.set(le32, 4, 70_000);
+            usedArea.set(le32, 8, 0);
+            usedArea.set(le16, 2, (short) 1);
+        }
     }
 
     static long checksum(MemorySegment s, long off, long len, long h) {

@@ -84,7 +84,11 @@ class IommuDmaOpsTest {
     @Test
     void lazyNeverReusesAnIovaBeforeItsFlush() throws Exception {
         IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.LAZY, null, 1000, Long.MAX_VALUE, () -> now);
-        iommu.addDeviceTlb((iova, size) -> invalidations.add(Long.toHexString(iova)));
+        List<long[]> ranges = new ArrayList<>();
+        iommu.addDeviceTlb((iova, size) -> {
+            invalidations.add(Long.toHexString(iova));
+            ranges.add(new long[] {iova, size});
+        });
         Set<Long> retired = new HashSet<>();
         MemorySegment buf = memory.slice(GPA, 64);
         for (int i = 0; i < 60; i++) {
@@ -96,7 +100,11 @@ class IommuDmaOpsTest {
         assertEquals(List.of(), invalidations, "nothing invalidated before the flush");
         assertEquals(60, dma.pendingFlush());
         dma.flush();
-        assertEquals(60, invalidations.size());
+        for (long bus : retired) {
+            assertTrue(ranges.stream().anyMatch(r -> bus >= r[0] && bus + 64 <= r[0] + r[1]),
+                "retired IOVA 0x" + Long.toHexString(bus) + " was invalidated");
+        }
+        assertEquals(1, invalidations.size(), "60 touching pages merge into one invalidation");
         assertEquals(0, dma.pendingFlush());
         boolean reused = false;
         for (int i = 0; i < 5; i++) { // the window has 64 pages: the fifth map must reuse a flushed one
@@ -114,8 +122,27 @@ class IommuDmaOpsTest {
         }
         assertEquals(List.of(), invalidations);
         dma.unmap(dma.map(buf, DmaDirection.TO_DEVICE), 64, DmaDirection.TO_DEVICE);
-        assertEquals(4, invalidations.size(), "the fourth unmap fills the queue of 4 and flushes it");
+        assertEquals(List.of(Long.toHexString(IOVA) + "+" + 4 * 4096), invalidations,
+            "the fourth unmap fills the queue of 4 and flushes it: four touching pages, one invalidation");
         assertEquals(1, dma.flushes());
+    }
+
+    @Test
+    void aLazyFlushNeverInvalidatesTheLiveMappingBetweenTwoRetiredRanges() throws Exception {
+        IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.LAZY, null, 1000, Long.MAX_VALUE, () -> now);
+        iommu.addDeviceTlb((iova, size) -> invalidations.add(Long.toHexString(iova) + "+" + size));
+        MemorySegment buf = memory.slice(GPA, 64);
+        long a = dma.map(buf, DmaDirection.TO_DEVICE);
+        long live = dma.map(buf, DmaDirection.TO_DEVICE);
+        long b = dma.map(buf, DmaDirection.TO_DEVICE);
+        long c = dma.map(memory.slice(GPA, 2 * 4096), DmaDirection.TO_DEVICE);
+        dma.unmap(c, 2 * 4096, DmaDirection.TO_DEVICE);
+        dma.unmap(a, 64, DmaDirection.TO_DEVICE);
+        dma.unmap(b, 64, DmaDirection.TO_DEVICE);
+        dma.flush();
+        assertEquals(List.of(Long.toHexString(a) + "+4096", Long.toHexString(b) + "+12288"), invalidations,
+            "a alone; b and c (after it) merged; the live mapping between a and b untouched");
+        assertEquals(GPA, iommu.translate(live));
     }
 
     @Test
@@ -124,11 +151,19 @@ class IommuDmaOpsTest {
         MemorySegment buf = memory.slice(GPA, 64);
         dma.unmap(dma.map(buf, DmaDirection.TO_DEVICE), 64, DmaDirection.TO_DEVICE);
         now += 999;
-        dma.map(buf, DmaDirection.FROM_DEVICE);
-        assertEquals(List.of(), invalidations);
+        for (int i = 0; i < 2 * IommuDmaOps.AGE_CHECK_INTERVAL; i++) {
+            dma.map(buf, DmaDirection.FROM_DEVICE);
+        }
+        assertEquals(List.of(), invalidations, "999 ns old: not yet");
         now += 1;
-        dma.map(buf, DmaDirection.FROM_DEVICE);
-        assertEquals(1, invalidations.size(), "the oldest range reached the 1000 ns timeout");
+        int maps = 0;
+        while (invalidations.isEmpty() && maps < IommuDmaOps.AGE_CHECK_INTERVAL) {
+            dma.map(buf, DmaDirection.FROM_DEVICE);
+            maps++;
+        }
+        assertEquals(1, invalidations.size(), "the oldest range reached the 1000 ns timeout: flushed within "
+            + IommuDmaOps.AGE_CHECK_INTERVAL + " maps");
+        assertEquals(0, dma.pendingFlush());
     }
 
     @Test

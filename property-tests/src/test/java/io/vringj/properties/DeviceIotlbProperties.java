@@ -28,7 +28,8 @@ import net.jqwik.api.Tuple;
 import net.jqwik.api.statistics.Statistics;
 
 /**
- * The device IOTLB against a reference map: random UPDATE / INVALIDATE messages, alone or in
+ * The device IOTLB against a reference map (an UPDATE trims what it overlaps, an INVALIDATE drops
+ * whole entries): random UPDATE / INVALIDATE messages, alone or in
  * BATCH_BEGIN … BATCH_END groups, zero-size messages the protocol refuses, and probes — each probe
  * a translation whose outcome (the pieces in IOVA order, or MISS / FAULT at the first bad
  * address) must equal what the reference computes from its list of entries. Inside a batch the
@@ -187,10 +188,31 @@ class DeviceIotlbProperties {
             first = v.iova();
             last = v.iova() + v.size() - 1;
         }
-        // an UPDATE or INVALIDATE drops every whole entry it overlaps (vhost_iotlb_del_range)
-        model.removeIf(e -> Long.compareUnsigned(e.start(), last) <= 0 && Long.compareUnsigned(first, e.last()) <= 0);
+        if (op instanceof Update) {
+            // an UPDATE keeps what older entries have outside it (vhost's interval tree): an entry it
+            // overlaps is trimmed to the parts sticking out, one around it splits in two (same age)
+            List<Entry> kept = new ArrayList<>();
+            for (Entry e : model) {
+                if (Long.compareUnsigned(e.start(), last) > 0 || Long.compareUnsigned(first, e.last()) > 0) {
+                    kept.add(e);
+                    continue;
+                }
+                if (Long.compareUnsigned(e.start(), first) < 0) {
+                    kept.add(new Entry(e.start(), first - 1, e.uaddr(), e.perm(), e.age()));
+                }
+                if (Long.compareUnsigned(e.last(), last) > 0) {
+                    kept.add(new Entry(last + 1, e.last(), e.uaddr() + (last + 1 - e.start()), e.perm(), e.age()));
+                }
+            }
+            model.clear();
+            model.addAll(kept);
+            model.sort((a, b) -> Long.compareUnsigned(a.start(), b.start()));
+        } else {
+            // an INVALIDATE drops every whole entry it overlaps (vhost_iotlb_del_range)
+            model.removeIf(e -> Long.compareUnsigned(e.start(), last) <= 0 && Long.compareUnsigned(first, e.last()) <= 0);
+        }
         if (op instanceof Update u) {
-            if (model.size() == capacity) {
+            while (model.size() >= capacity) {
                 Entry oldest = model.getFirst();
                 for (Entry e : model) {
                     if (e.age() < oldest.age()) {

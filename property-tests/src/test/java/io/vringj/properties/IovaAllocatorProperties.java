@@ -113,6 +113,84 @@ class IovaAllocatorProperties {
         Statistics.label("failed allocations").collect(failures == 0 ? "none" : "some");
     }
 
+    /**
+     * The same operations through the range caches ({@code allocateCached} / {@code freeCached},
+     * Linux's rcache): sizes are rounded up to a power of two below 32 pages, a freed range may
+     * wait in a cache, and yet live ranges never overlap, an allocation fails only when no run of
+     * the rounded size is free among the pages no live range holds, a double free is refused, and
+     * used + cached + free pages always add up to the window.
+     */
+    @Property
+    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 5000)
+    void cachedAllocationsNeverOverlapAndFailOnlyWhenNoRunIsFree(@ForAll("operations") List<Op> ops) {
+        IovaAllocator allocator = new IovaAllocator(BASE, PAGES * IovaAllocator.PAGE_SIZE);
+        BitSet live = new BitSet(PAGES);
+        List<Range> ranges = new ArrayList<>();
+        List<Range> freed = new ArrayList<>();
+        int reused = 0;
+        for (Op op : ops) {
+            switch (op) {
+                case Allocate a -> {
+                    int size = IovaAllocator.cachedSize(a.pages());
+                    int cachedBefore = allocator.cachedPages();
+                    long iova = allocator.allocateCached(a.pages());
+                    if (iova == 0) {
+                        assertFalse(hasFreeRun(live, size), "allocateCached(" + a.pages() + ") failed though a run of "
+                            + size + " is free: " + live);
+                        break;
+                    }
+                    if (allocator.cachedPages() == cachedBefore - size) {
+                        reused++;
+                    }
+                    long first = (iova - BASE) / IovaAllocator.PAGE_SIZE;
+                    assertTrue(first >= 0 && first + size <= PAGES, "inside the window: " + Long.toHexString(iova));
+                    for (int p = (int) first; p < first + size; p++) {
+                        assertFalse(live.get(p), "page " + p + " handed out twice; live " + ranges);
+                        live.set(p);
+                    }
+                    ranges.add(new Range(iova, a.pages()));
+                }
+                case Free f -> {
+                    if (ranges.isEmpty()) {
+                        break;
+                    }
+                    Range r = ranges.remove(f.pick() % ranges.size());
+                    allocator.freeCached(r.iova(), r.pages());
+                    int first = (int) ((r.iova() - BASE) / IovaAllocator.PAGE_SIZE);
+                    live.clear(first, first + IovaAllocator.cachedSize(r.pages()));
+                    freed.add(r);
+                }
+                case FreeAgain f -> {
+                    if (freed.isEmpty()) {
+                        break;
+                    }
+                    Range r = freed.get(f.pick() % freed.size());
+                    int first = (int) ((r.iova() - BASE) / IovaAllocator.PAGE_SIZE);
+                    if (live.get(first, first + IovaAllocator.cachedSize(r.pages())).isEmpty()) {
+                        int used = allocator.usedPages();
+                        int cached = allocator.cachedPages();
+                        assertThrows(IllegalArgumentException.class, () -> allocator.freeCached(r.iova(), r.pages()),
+                            "double free of " + r);
+                        assertEquals(used, allocator.usedPages(), "a refused free changed the used pages");
+                        assertEquals(cached, allocator.cachedPages(), "a refused free changed the cached pages");
+                    }
+                }
+            }
+            assertEquals(live.cardinality(), allocator.usedPages(), "used pages");
+            assertEquals(PAGES, allocator.usedPages() + allocator.cachedPages() + allocator.freePages(), "pages add up");
+            for (int p = 0; p < PAGES; p++) {
+                assertEquals(live.get(p), allocator.isInUse(BASE + p * IovaAllocator.PAGE_SIZE), "page " + p + " in use");
+            }
+        }
+        for (Range r : ranges) {
+            allocator.freeCached(r.iova(), r.pages());
+        }
+        assertEquals(0, allocator.usedPages(), "everything freed");
+        allocator.drainCaches();
+        assertEquals(PAGES, allocator.freePages(), "drained, the whole window is free");
+        Statistics.label("reused from a cache").collect(reused == 0 ? "none" : "some");
+    }
+
     private static boolean hasFreeRun(BitSet used, int pages) {
         int run = 0;
         for (int p = 0; p < PAGES; p++) {

@@ -30,6 +30,38 @@ public interface AddressSpace {
     void translate(long busAddress, long length, Access access, TranslationSink sink) throws TranslationException;
 
     /**
+     * Translates like {@link #translate(long, long, Access, TranslationSink)}, but a miss is a
+     * return value instead of an exception: the form the device queues use, so that a device
+     * behind an IOTLB that misses allocates and throws nothing. A fault still throws (it breaks
+     * the queue, so it is not a hot path).
+     *
+     * <p>The default catches the {@link TranslationException.Kind#MISS} of
+     * {@link #translate(long, long, Access, TranslationSink)}; address spaces that can miss
+     * override it without allocating.
+     *
+     * @param busAddress the first bus address
+     * @param length the number of bytes, at least 1
+     * @param access whether the device will read or write the range
+     * @param sink receives the pieces in bus-address order
+     * @return 0 when every byte was delivered; otherwise a miss: the number of bytes left
+     *     untranslated, starting at {@code busAddress + length - result}, the first address with
+     *     no translation yet (the pieces before it were delivered and are to be discarded)
+     * @throws TranslationException a {@link TranslationException.Kind#FAULT}, never a miss
+     */
+    default long tryTranslate(long busAddress, long length, Access access, TranslationSink sink)
+        throws TranslationException {
+        try {
+            translate(busAddress, length, access, sink);
+            return 0;
+        } catch (TranslationException e) {
+            if (e.kind() == TranslationException.Kind.MISS && e.length() > 0) {
+                return e.length();
+            }
+            throw e;
+        }
+    }
+
+    /**
      * Translates a range that must resolve to one contiguous piece, as a bounded slice.
      * Allocates the slice; meant for set-up paths (ring areas) and for tests.
      *

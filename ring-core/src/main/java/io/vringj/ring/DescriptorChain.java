@@ -9,7 +9,7 @@ import java.util.Arrays;
  * head, then its memory as pieces — readable pieces first, writable pieces after — each a
  * (backing segment, offset, length) triple already checked against the device's
  * {@link io.vringj.memory.AddressSpace}. A descriptor usually gives one piece; a buffer that
- * spans IOTLB entries gives several.
+ * spans IOTLB entries gives several, unless their memory is adjacent (then they merge).
  *
  * <p>Reusable: popping into an existing chain allocates nothing once its arrays have grown to
  * the longest chain seen. The {@code readable(i)} / {@code writable(i)} slice accessors
@@ -26,6 +26,8 @@ public final class DescriptorChain {
     private int pieces;
     /** Set when a translation offered a piece past {@link DeviceQueue#MAX_CHAIN_PIECES}; the piece was dropped. */
     private boolean tooManyPieces;
+    /** Pieces before this index belong to earlier descriptors; later ones may merge. */
+    private int descriptorStart;
     private int readablePieces;
     private int head = -1;
     private int descriptors;
@@ -45,6 +47,7 @@ public final class DescriptorChain {
         this.head = head;
         pieces = 0;
         tooManyPieces = false;
+        descriptorStart = 0;
         readablePieces = 0;
         descriptors = 0;
         readableLength = 0;
@@ -52,6 +55,12 @@ public final class DescriptorChain {
     }
 
     private void append(MemorySegment segment, long offset, long length) {
+        int last = pieces - 1;
+        if (last >= descriptorStart && backing[last] == segment && offsets[last] + lengths[last] == offset) {
+            // one buffer over two IOTLB entries whose memory is adjacent: still one piece
+            lengths[last] += length;
+            return;
+        }
         if (pieces == DeviceQueue.MAX_CHAIN_PIECES) {
             // the walker fails the chain after this translation; the arrays never grow past the cap
             tooManyPieces = true;
@@ -80,11 +89,13 @@ public final class DescriptorChain {
 
     void addReadableDescriptor(long length) {
         readablePieces = pieces;
+        descriptorStart = pieces;
         readableLength += length;
         descriptors++;
     }
 
     void addWritableDescriptor(long length) {
+        descriptorStart = pieces;
         writableLength += length;
         descriptors++;
     }

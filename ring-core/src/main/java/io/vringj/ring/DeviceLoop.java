@@ -94,7 +94,18 @@ public final class DeviceLoop {
                     queue.disableNotifications();
                     notificationsEnabled = false;
                 }
-                while (done < maxChains && queue.pop(chain)) {
+                while (done < maxChains) {
+                    // behind an IOTLB a miss is a return value; without one it is thrown like any error
+                    int popped = parking == null
+                        ? (queue.pop(chain) ? DeviceQueue.POPPED : DeviceQueue.EMPTY) : queue.tryPop(chain);
+                    if (popped == DeviceQueue.MISSED) {
+                        publish();
+                        parking.park(stamp, queue.missAddress(), queue.missAccess());
+                        return PARKED;
+                    }
+                    if (popped == DeviceQueue.EMPTY) {
+                        break;
+                    }
                     long written = handler.handle(chain);
                     queue.addUsed(chain.head(), written);
                     done++;

@@ -1,5 +1,6 @@
 package io.vringj.ring;
 
+import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 
 /**
@@ -19,6 +20,13 @@ import io.vringj.memory.AddressSpace;
  *
  * <p>The queue size is frozen when the queue is created (activated), and every access is
  * bounded by what was validated then.
+ *
+ * <p>Behind an address space whose translations change (an IOTLB), every operation translates the
+ * ring areas again before touching them if the {@link AddressSpace#epoch()} moved since they were
+ * last translated, so once an invalidation has returned no access goes through a translation of
+ * the removed range. A miss there is never fatal: {@link #tryPop} returns {@link #MISSED},
+ * {@link #addUsed} keeps the entry until a publish can write it, and the notification calls skip
+ * their write.
  */
 public sealed interface DeviceQueue permits DeviceQueueBase {
 
@@ -108,11 +116,40 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * @return false if no chain is available
      * @throws VirtqueueException if the driver broke a rule; fatal ones break the queue. A
      *     {@link RingError#TRANSLATION_MISS} consumes nothing: pop again after the IOTLB update.
+     *     (Building that exception allocates; a device behind an IOTLB uses {@link #tryPop}.)
      */
     boolean pop(DescriptorChain chain) throws VirtqueueException;
 
+    /** {@link #tryPop} result: a chain was popped. */
+    int POPPED = 1;
+    /** {@link #tryPop} result: no chain is available. */
+    int EMPTY = 0;
     /**
-     * Records a chain as used; call {@link #publishUsed()} to let the driver see it.
+     * {@link #tryPop} result: a translation missed (an IOTLB has no entry yet, and has asked for
+     * one); nothing was consumed. {@link #missAddress()} and {@link #missAccess()} say where.
+     */
+    int MISSED = -1;
+
+    /**
+     * {@link #pop} with a translation miss as a return value: allocates and throws nothing on a
+     * miss, so a device behind an IOTLB can miss, wait for the UPDATE and pop again on its hot path.
+     *
+     * @param chain where the chain goes (reused)
+     * @return {@link #POPPED}, {@link #EMPTY} or {@link #MISSED}
+     * @throws VirtqueueException if the driver broke a rule (never for a miss)
+     */
+    int tryPop(DescriptorChain chain) throws VirtqueueException;
+
+    /** @return the bus address the last translation miss was on (meaningful after {@link #MISSED}) */
+    long missAddress();
+
+    /** @return the access the last translation miss wanted */
+    Access missAccess();
+
+    /**
+     * Records a chain as used; call {@link #publishUsed()} to let the driver see it. Behind an
+     * IOTLB whose entry for the used ring was invalidated meanwhile, the entry is kept on the
+     * device and written by the first publish that can reach the ring again.
      *
      * @param head the head of a chain this queue popped and has not yet returned
      * @param writtenLength the bytes written into the chain's writable part [virtio 2.7.8]
@@ -126,7 +163,8 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * Publishes every used entry added since the last publish (a release store of the used
      * index), then decides whether the driver wants an interrupt.
      *
-     * @return whether to interrupt the driver; false when nothing was added or the queue is broken
+     * @return whether to interrupt the driver; false when nothing was added, the queue is broken,
+     *     or the ring areas missed in an IOTLB (nothing is published then; publish again later)
      */
     boolean publishUsed();
 
@@ -141,12 +179,16 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * Asks the driver for kicks again and checks for chains that arrived meanwhile; call this
      * before sleeping, and pop again instead if it returns true (otherwise a kick may be lost).
      *
-     * @return whether chains are already available
+     * @return whether chains are already available; also true when the ring areas missed in an
+     *     IOTLB (nothing was written): pop, which reports the miss
      * @throws VirtqueueException if the queue is broken, or the avail index is now invalid
      */
     boolean enableNotifications() throws VirtqueueException;
 
-    /** Tells the driver that kicks are not wanted (a hint). */
+    /**
+     * Tells the driver that kicks are not wanted (a hint; skipped when the ring areas miss in an
+     * IOTLB).
+     */
     void disableNotifications();
 
     /** @return whether a fatal error latched the queue broken */

@@ -3,8 +3,6 @@ package io.vringj.ring;
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
-import io.vringj.memory.TranslationSink;
-import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
 /**
@@ -28,6 +26,9 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     VirtqueueException broken;
     /** The address space's epoch when the ring areas were last translated. */
     private long ringEpoch;
+    /** Where the last translation missed, and for which access. */
+    private long missAddress;
+    private Access missAccess = Access.READ;
 
     DeviceQueueBase(long features, int queueSize, RingAddresses addresses, AddressSpace space) {
         this.queueSize = queueSize;
@@ -65,21 +66,74 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         return inFlightCount;
     }
 
-    /** Translates the ring areas and records the epoch with {@link #ringEpoch(long)}. */
-    abstract void translateRings() throws VirtqueueException;
+    /**
+     * Translates every ring area into its {@link RingArea}.
+     *
+     * @return false on a miss (recorded with {@link #missed}); the areas are then not to be used
+     * @throws VirtqueueException for a fault (the queue is broken)
+     */
+    abstract boolean translateRings() throws VirtqueueException;
 
-    final void ringEpoch(long epoch) {
+    /**
+     * Makes the ring areas current: translates them again if the address space's epoch moved
+     * since they were last translated (an IOTLB update or invalidation) — the per-queue
+     * ring-area translation cache. Every operation calls this before its first ring access, so
+     * no access uses a translation older than the operation [vhost's vq_meta_prefetch].
+     *
+     * @return false on a miss: the ring must not be touched in this operation
+     * @throws VirtqueueException for a fault (the queue is broken)
+     */
+    final boolean refreshRings() throws VirtqueueException {
+        // volatile load in an IOTLB (pairs with the epoch store under its write lock): read before
+        // translating, so an update landing meanwhile moves the epoch past the value recorded
+        long epoch = space.epoch();
+        if (epoch == ringEpoch) {
+            return true;
+        }
+        if (!translateRings()) {
+            return false;
+        }
         ringEpoch = epoch;
+        return true;
     }
 
     /**
-     * Translates the ring areas again if the address space has changed since (an IOTLB update or
-     * invalidation): the per-queue ring-area translation cache. A miss is passed on.
+     * {@link #refreshRings()} for the operations that cannot throw (addUsed, publish, disable
+     * notifications): a fault has latched the queue broken, and reads as "not current".
      */
-    final void refreshRings() throws VirtqueueException {
-        if (space.epoch() != ringEpoch) {
-            translateRings();
+    final boolean ringsCurrent() {
+        try {
+            return refreshRings();
+        } catch (VirtqueueException e) {
+            return false;
         }
+    }
+
+    /** Records the address a translation missed on and the access it wanted. */
+    final void missed(long busAddress, long length, long left, Access access) {
+        missAddress = busAddress + length - left;
+        missAccess = access;
+    }
+
+    @Override
+    public final long missAddress() {
+        return missAddress;
+    }
+
+    @Override
+    public final Access missAccess() {
+        return missAccess;
+    }
+
+    @Override
+    public final boolean pop(DescriptorChain chain) throws VirtqueueException {
+        int r = tryPop(chain);
+        if (r == MISSED) {
+            // the throwing form of a miss, for callers that want the exception; allocates
+            throw new VirtqueueException(RingError.TRANSLATION_MISS, "no translation yet",
+                new TranslationException(TranslationException.Kind.MISS, missAddress, 1, missAccess, "no IOTLB entry"));
+        }
+        return r == POPPED;
     }
 
     /** Builds the error; a fatal one latches the queue broken. */
@@ -98,29 +152,46 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         }
     }
 
-    /** Translates one ring area into a single aligned slice. */
-    final MemorySegment translateArea(String what, long busAddress, long size, Access access, int align)
+    /**
+     * Translates one ring area into {@code area}, piece by piece: an area may span several
+     * IOTLB entries (QEMU sends one UPDATE per 4 KiB page). Allocation-free.
+     *
+     * @return false on a miss (recorded)
+     * @throws VirtqueueException ADDRESS_FAULT for a fault, or pieces not aligned to {@code align}
+     */
+    final boolean translateArea(RingArea area, String what, long busAddress, long size, Access access, int align)
         throws VirtqueueException {
-        MemorySegment area;
+        area.clear();
+        long left;
         try {
-            area = space.translate(busAddress, size, access);
+            left = space.tryTranslate(busAddress, size, access, area);
         } catch (TranslationException e) {
-            throw translationFailure(what + " at bus address 0x" + Long.toHexString(busAddress) + ", " + size
-                + " bytes", e);
+            throw fail(RingError.ADDRESS_FAULT, what + " at bus address 0x" + Long.toHexString(busAddress) + ", "
+                + size + " bytes: " + e.getMessage(), e);
         }
-        if (area.address() % align != 0) {
+        if (left != 0) {
+            missed(busAddress, size, left, access);
+            return false;
+        }
+        if (!area.alignedPieces(align)) {
             throw fail(RingError.ADDRESS_FAULT, what + " at bus address 0x" + Long.toHexString(busAddress)
-                + " is backed by native memory not aligned to " + align + " bytes", null);
+                + " is backed by native memory in " + area.pieces() + " pieces, not each aligned to " + align
+                + " bytes", null);
         }
-        return area;
+        return true;
     }
 
-    /** A miss is not fatal and consumes nothing; a fault breaks the queue. */
-    final VirtqueueException translationFailure(String what, TranslationException e) {
-        if (e.kind() == TranslationException.Kind.MISS) {
-            return new VirtqueueException(RingError.TRANSLATION_MISS, what, e);
+    /**
+     * Translates the ring areas when the queue is activated. A miss is thrown here (the queue
+     * does not exist yet, so there is no return value to give it in).
+     */
+    final void activateRings() throws VirtqueueException {
+        long epoch = space.epoch();
+        if (!translateRings()) {
+            throw new VirtqueueException(RingError.TRANSLATION_MISS, "ring areas at activation",
+                new TranslationException(TranslationException.Kind.MISS, missAddress, 1, missAccess, "no IOTLB entry"));
         }
-        return fail(RingError.ADDRESS_FAULT, what + ": " + e.getMessage(), e);
+        ringEpoch = epoch;
     }
 
     /**
@@ -194,54 +265,37 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     }
 
     /**
-     * Translates an indirect table for reading without allocating: the table must be one
-     * contiguous piece; its backing segment is returned and its offset in that segment left in
-     * {@link #indirectOffset()}.
+     * Translates an indirect table for reading into {@link #indirectArea}, without allocating;
+     * the table may span several IOTLB entries.
+     *
+     * @return false on a miss (recorded)
      */
-    final MemorySegment indirectTable(int head, long addr, long len) throws VirtqueueException {
-        indirectPiece.count = 0;
+    final boolean indirectTable(int head, long addr, long len) throws VirtqueueException {
+        indirectArea.clear();
+        long left;
         try {
-            space.translate(addr, len, Access.READ, indirectPiece);
+            left = space.tryTranslate(addr, len, Access.READ, indirectArea);
         } catch (TranslationException e) {
-            throw translationFailure("indirect table of head " + head, e);
+            throw fail(RingError.ADDRESS_FAULT, "indirect table of head " + head + ": " + e.getMessage(), e);
         }
-        if (indirectPiece.count != 1) {
-            throw fail(RingError.ADDRESS_FAULT, "indirect table of head " + head + " at bus address 0x"
-                + Long.toHexString(addr) + " is not contiguous behind the address space (" + indirectPiece.count
-                + " pieces)", null);
+        if (left != 0) {
+            missed(addr, len, left, Access.READ);
+            return false;
         }
-        return indirectPiece.backing;
+        return true;
     }
 
-    /** @return the offset of the last table {@link #indirectTable} translated, in its backing segment */
-    final long indirectOffset() {
-        return indirectPiece.offset;
-    }
-
-    /** The one piece an indirect table translates to; reused for every table. */
-    private static final class Piece implements TranslationSink {
-        MemorySegment backing;
-        long offset;
-        int count;
-
-        @Override
-        public void accept(MemorySegment segment, long pieceOffset, long length) {
-            if (count++ == 0) {
-                backing = segment;
-                offset = pieceOffset;
-            }
-        }
-    }
-
-    private final Piece indirectPiece = new Piece();
+    /** The last indirect table {@link #indirectTable} translated; reused for every table. */
+    final RingArea indirectArea = new RingArea();
 
     /**
      * Applies the per-buffer rules and translates the buffer into the chain: non-zero length, total
      * below 2^32, readable before writable.
      *
      * @param sawWritable whether a writable buffer came earlier in this chain
+     * @return false on a miss (recorded): nothing is consumed, the caller returns {@link #MISSED}
      */
-    final void addBuffer(DescriptorChain chain, int head, int index, boolean inIndirect, long addr, long len,
+    final boolean addBuffer(DescriptorChain chain, int head, int index, boolean inIndirect, long addr, long len,
                          boolean write, boolean sawWritable) throws VirtqueueException {
         if (len == 0) {
             throw fail(RingError.ZERO_LENGTH, "descriptor " + index + (inIndirect ? " of the indirect table" : "")
@@ -255,20 +309,26 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         if (!write && sawWritable) {
             throw fail(RingError.READABLE_AFTER_WRITABLE, "descriptor " + index + " of head " + head, null);
         }
+        long left;
         try {
-            if (write) {
-                space.translate(addr, len, Access.WRITE, chain.sink);
-                chain.addWritableDescriptor(len);
-            } else {
-                space.translate(addr, len, Access.READ, chain.sink);
-                chain.addReadableDescriptor(len);
-            }
+            left = space.tryTranslate(addr, len, write ? Access.WRITE : Access.READ, chain.sink);
         } catch (TranslationException e) {
-            throw translationFailure("buffer of descriptor " + index + " of head " + head, e);
+            throw fail(RingError.ADDRESS_FAULT, "buffer of descriptor " + index + " of head " + head + ": "
+                + e.getMessage(), e);
+        }
+        if (left != 0) {
+            missed(addr, len, left, write ? Access.WRITE : Access.READ);
+            return false;
         }
         if (chain.tooManyPieces()) {
             throw fail(RingError.CHAIN_TOO_MANY_PIECES, "descriptor " + index + (inIndirect ? " of the indirect table" : "")
                 + " of head " + head + " takes the chain past " + DeviceQueue.MAX_CHAIN_PIECES + " pieces", null);
         }
+        if (write) {
+            chain.addWritableDescriptor(len);
+        } else {
+            chain.addReadableDescriptor(len);
+        }
+        return true;
     }
 }

@@ -5,15 +5,15 @@ import io.vringj.memory.TranslationException;
 import java.util.Objects;
 
 /**
- * The miss-and-retry rule of a device queue behind an IOTLB, in one place. When a queue
- * operation reports {@link RingError#TRANSLATION_MISS} it has consumed nothing and the IOTLB has
- * asked for the entry; the device then parks: it does not touch the ring again until the
+ * The miss-and-retry rule of a device queue behind an IOTLB, in one place. When
+ * {@link DeviceQueue#tryPop} reports {@link DeviceQueue#MISSED} (or an operation throws
+ * {@link RingError#TRANSLATION_MISS}) it has consumed nothing and the IOTLB has asked for the entry; the device then parks: it does not touch the ring again until the
  * translations changed since the miss and (when the miss named an address) cover that address.
  * Then it tries the same head again, so requests are neither lost nor reordered.
  *
  * <pre>
  *   stamp = beforeAttempt()          // e.g. the IOTLB epoch, read before the attempt
- *   try { pop ... } catch (miss)     // parkOnMiss(e, stamp): remembers {address, access, stamp}
+ *   tryPop(...) == MISSED            // park(stamp, missAddress, missAccess): remembers them
  *   stillParked(): stamp unchanged, or the address still not covered -> true (cheap, no ring access)
  * </pre>
  *
@@ -55,6 +55,21 @@ public final class MissParking {
     }
 
     /**
+     * Parks after a miss reported as a return value ({@link DeviceQueue#tryPop}); allocates nothing.
+     *
+     * @param stamp what {@link #beforeAttempt()} returned before the operation
+     * @param busAddress the address that missed
+     * @param access the access that missed, or {@code null} to retry after any change
+     */
+    public void park(long stamp, long busAddress, Access access) {
+        parked = true;
+        parks++;
+        parkedStamp = stamp;
+        parkedAddress = busAddress;
+        parkedAccess = access;
+    }
+
+    /**
      * Parks if {@code e} is a translation miss.
      *
      * @param e what the queue operation threw
@@ -65,16 +80,11 @@ public final class MissParking {
         if (e.error() != RingError.TRANSLATION_MISS) {
             return false;
         }
-        parked = true;
-        parks++;
-        parkedStamp = stamp;
         if (e.getCause() instanceof TranslationException t) {
-            parkedAddress = t.busAddress();
-            parkedAccess = t.access();
+            park(stamp, t.busAddress(), t.access());
         } else {
             // no detail: retry after the next change of any kind
-            parkedAddress = 0;
-            parkedAccess = null;
+            park(stamp, 0, null);
         }
         return true;
     }

@@ -13,17 +13,9 @@ import static io.vringj.ring.PackedRing.EVENT_FLAG_DESC;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_DISABLE;
 import static io.vringj.ring.PackedRing.EVENT_FLAG_ENABLE;
 import static io.vringj.ring.PackedRing.EVENT_OFF_WRAP;
-import static io.vringj.ring.RingFormat.DESC_LE_INT;
-import static io.vringj.ring.RingFormat.DESC_LE_LONG;
-import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
-import static io.vringj.ring.RingFormat.LE_INT;
-import static io.vringj.ring.RingFormat.LE_LONG;
-import static io.vringj.ring.RingFormat.LE_SHORT;
-import static io.vringj.ring.RingFormat.SHORT;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
-import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 
 /**
@@ -42,9 +34,12 @@ import java.lang.invoke.VarHandle;
  * </pre>
  */
 final class PackedDeviceQueue extends DeviceQueueBase {
-    private MemorySegment desc;
-    private MemorySegment driverEvent;
-    private MemorySegment deviceEvent;
+    private final RingArea desc = new RingArea();
+    private final RingArea driverEvent = new RingArea();
+    private final RingArea deviceEvent = new RingArea();
+    /** Used entries added while the ring missed in an IOTLB: {id, len}, written on publish. */
+    private int[] deferred;
+    private int deferredCount;
 
     private final int[] ringDescriptors;
 
@@ -77,21 +72,21 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         availWrap = (avail & 0x8000) != 0;
         nextUsed = used & 0x7FFF;
         usedWrap = (used & 0x8000) != 0;
-        translateRings();
+        activateRings();
     }
 
     @Override
-    void translateRings() throws VirtqueueException {
-        long epoch = space.epoch();
+    boolean translateRings() throws VirtqueueException {
         long size = PackedRing.descriptorRingSize(queueSize);
         // the device both reads descriptors and writes used ones in place: it needs both permissions
-        translateArea("descriptor ring", addresses.descriptorArea(), size, Access.READ, PackedRing.DESC_ALIGN);
-        desc = translateArea("descriptor ring", addresses.descriptorArea(), size, Access.WRITE, PackedRing.DESC_ALIGN);
-        driverEvent = translateArea("driver event suppression", addresses.driverArea(), PackedRing.EVENT_SIZE,
-            Access.READ, PackedRing.EVENT_ALIGN);
-        deviceEvent = translateArea("device event suppression", addresses.deviceArea(), PackedRing.EVENT_SIZE,
+        return translateArea(desc, "descriptor ring", addresses.descriptorArea(), size, Access.READ,
+            PackedRing.DESC_ALIGN)
+            && translateArea(desc, "descriptor ring", addresses.descriptorArea(), size, Access.WRITE,
+            PackedRing.DESC_ALIGN)
+            && translateArea(driverEvent, "driver event suppression", addresses.driverArea(), PackedRing.EVENT_SIZE,
+            Access.READ, PackedRing.EVENT_ALIGN)
+            && translateArea(deviceEvent, "device event suppression", addresses.deviceArea(), PackedRing.EVENT_SIZE,
             Access.WRITE, PackedRing.EVENT_ALIGN);
-        ringEpoch(epoch);
     }
 
     /** @return the position (bits 0-14) and wrap counter (bit 15) of the next descriptor to read */
@@ -107,16 +102,18 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
-    public boolean pop(DescriptorChain chain) throws VirtqueueException {
+    public int tryPop(DescriptorChain chain) throws VirtqueueException {
         if (broken != null) {
             throw broken;
         }
-        refreshRings();
+        if (!refreshRings()) {
+            return MISSED;
+        }
         // acquire: pairs with the release store of the head's flags in the driver's publish, so the
         // rest of the chain, written before it, is visible below
-        int headFlags = (short) SHORT.getAcquire(desc, nextAvail * DESC_SIZE + DESC_FLAGS);
+        int headFlags = desc.getShortAcquire(nextAvail * DESC_SIZE + DESC_FLAGS);
         if (!PackedRing.isAvailable(headFlags, availWrap)) {
-            return false;
+            return EMPTY;
         }
         chain.reset(-1);
         int position = nextAvail;
@@ -130,9 +127,9 @@ final class PackedDeviceQueue extends DeviceQueueBase {
                     + " descriptors", null);
             }
             long off = position * DESC_SIZE;
-            long addr = desc.get(LE_LONG, off + DESC_ADDR);
-            long len = Integer.toUnsignedLong(desc.get(LE_INT, off + DESC_LEN));
-            int flags = desc.get(LE_SHORT, off + DESC_FLAGS);
+            long addr = desc.getLong(off + DESC_ADDR);
+            long len = Integer.toUnsignedLong(desc.getInt(off + DESC_LEN));
+            int flags = desc.getShort(off + DESC_FLAGS);
             boolean next = (flags & DESC_F_NEXT) != 0;
             if (++position == queueSize) {
                 position = 0;
@@ -140,17 +137,21 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             }
             if ((flags & DESC_F_INDIRECT) != 0) {
                 checkIndirect(nextAvail, count - 1, next, len, false);
-                MemorySegment table = indirectTable(nextAvail, addr, len);
-                walkIndirect(chain, table, indirectOffset(), (int) (len / DESC_SIZE), sawWritable);
+                if (!indirectTable(nextAvail, addr, len)
+                    || !walkIndirect(chain, indirectArea, (int) (len / DESC_SIZE), sawWritable)) {
+                    return MISSED;
+                }
                 chain.countDescriptor();
-                id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
+                id = Short.toUnsignedInt(desc.getShort(off + DESC_ID));
                 break;
             }
             boolean write = (flags & DESC_F_WRITE) != 0;
-            addBuffer(chain, nextAvail, count - 1, false, addr, len, write, sawWritable);
+            if (!addBuffer(chain, nextAvail, count - 1, false, addr, len, write, sawWritable)) {
+                return MISSED;
+            }
             sawWritable |= write;
             if (!next) {
-                id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
+                id = Short.toUnsignedInt(desc.getShort(off + DESC_ID));
                 break;
             }
         }
@@ -163,35 +164,74 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         if (eventIdx && notificationsEnabled) {
             // keep the event position current so the driver kicks for the next chain; the fence that
             // makes sleeping safe is in enableNotifications
-            SHORT.setRelease(deviceEvent, EVENT_OFF_WRAP, PackedRing.offWrap(nextAvail, availWrap));
+            deviceEvent.setShortRelease(EVENT_OFF_WRAP, PackedRing.offWrap(nextAvail, availWrap));
         }
-        return true;
+        return POPPED;
     }
 
-    private void walkIndirect(DescriptorChain chain, MemorySegment table, long base, int entries, boolean sawWritable)
+    /** @return false on a translation miss (recorded; nothing consumed) */
+    private boolean walkIndirect(DescriptorChain chain, RingArea table, int entries, boolean sawWritable)
         throws VirtqueueException {
         boolean writable = sawWritable;
         for (int i = 0; i < entries; i++) {
-            long off = base + i * DESC_SIZE;
-            int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS) & 0xFFFF;
+            long off = i * DESC_SIZE;
+            int flags = table.getShort(off + DESC_FLAGS) & 0xFFFF;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 throw nestedIndirect(nextAvail, i);
             }
             // entries are walked in order, len/16 of them: only WRITE means anything here [virtio 2.8.19]; NEXT
             // and the AVAIL/USED bits are ignored, as QEMU, DPDK vhost and rust-vmm do (DPDK's driver sets them)
             boolean write = (flags & DESC_F_WRITE) != 0;
-            addBuffer(chain, nextAvail, i, true, table.get(DESC_LE_LONG, off + DESC_ADDR),
-                Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN)), write, writable);
+            if (!addBuffer(chain, nextAvail, i, true, table.getLong(off + DESC_ADDR),
+                Integer.toUnsignedLong(table.getInt(off + DESC_LEN)), write, writable)) {
+                return false;
+            }
             writable |= write;
         }
+        return true;
     }
 
     @Override
     public void addUsed(int head, long writtenLength) {
         markUsed(head, writtenLength);
+        if (deferredCount == 0 && ringsCurrent()) {
+            writeUsed(head, (int) writtenLength);
+        } else {
+            defer(head, (int) writtenLength);
+        }
+    }
+
+    /** Keeps a used entry on the device while the ring cannot be reached (at most Q of them). */
+    private void defer(int head, int writtenLength) {
+        if (deferred == null) {
+            // slow path: the first time an IOTLB took the ring away under an in-flight chain
+            deferred = new int[2 * queueSize];
+        }
+        deferred[2 * deferredCount] = head;
+        deferred[2 * deferredCount + 1] = writtenLength;
+        deferredCount++;
+    }
+
+    /**
+     * Makes the ring areas current and writes the deferred used entries, in order.
+     *
+     * @return false if the ring cannot be reached now (nothing may be published)
+     */
+    private boolean readyToPublish() {
+        if (broken != null || !ringsCurrent()) {
+            return false;
+        }
+        for (int k = 0; k < deferredCount; k++) {
+            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
+        }
+        deferredCount = 0;
+        return true;
+    }
+
+    private void writeUsed(int head, int writtenLength) {
         long off = nextUsed * DESC_SIZE;
-        desc.set(LE_SHORT, off + DESC_ID, (short) head);
-        desc.set(LE_INT, off + DESC_LEN, (int) writtenLength);
+        desc.setShort(off + DESC_ID, (short) head);
+        desc.setInt(off + DESC_LEN, writtenLength);
         short flags = (short) PackedRing.usedBits(usedWrap);
         if (pendingUsed < 0) {
             pendingUsed = nextUsed;
@@ -199,7 +239,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         } else {
             // not the batch's first: the driver reads it only after the first, whose release store
             // in publishUsed makes this plain store visible too
-            desc.set(LE_SHORT, off + DESC_FLAGS, flags);
+            desc.setShort(off + DESC_FLAGS, flags);
         }
         int n = ringDescriptors[head];
         usedDescriptorsAdded += n;
@@ -212,7 +252,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
 
     @Override
     public void publishUsedQuiet() {
-        if (broken == null && pendingUsed >= 0) {
+        if ((pendingUsed >= 0 || deferredCount != 0) && readyToPublish() && pendingUsed >= 0) {
             publishFirstUsed();
         }
     }
@@ -221,7 +261,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     private int publishFirstUsed() {
         // release: every used descriptor of the batch is visible before the first one is; pairs
         // with the acquire of the flags in the driver's pollUsed
-        SHORT.setRelease(desc, pendingUsed * DESC_SIZE + DESC_FLAGS, pendingUsedFlags);
+        desc.setShortRelease(pendingUsed * DESC_SIZE + DESC_FLAGS, pendingUsedFlags);
         pendingUsed = -1;
         int moved = usedDescriptorsAdded;
         usedDescriptorsAdded = 0;
@@ -230,11 +270,16 @@ final class PackedDeviceQueue extends DeviceQueueBase {
 
     @Override
     public boolean publishUsed() {
-        if (broken != null || pendingUsed < 0) {
+        if (pendingUsed < 0 && deferredCount == 0 || !readyToPublish() || pendingUsed < 0) {
             return false;
         }
         int moved = publishFirstUsed();
-        return PackedRing.notifyAfterPublish(driverEvent, eventIdx, nextUsed, moved, usedWrap, queueSize);
+        // full fence: our release store must be visible before we read the driver's wish; pairs
+        // with the fence in the driver's arm before its recheck (PackedRing.notifyAfterPublish)
+        VarHandle.fullFence();
+        return PackedRing.notify(driverEvent.getShortOpaque(EVENT_FLAGS),
+            Short.toUnsignedInt(driverEvent.getShortOpaque(EVENT_OFF_WRAP)), eventIdx, nextUsed, moved, usedWrap,
+            queueSize);
     }
 
     @Override
@@ -242,19 +287,33 @@ final class PackedDeviceQueue extends DeviceQueueBase {
         if (broken != null) {
             throw broken;
         }
-        refreshRings();
         notificationsEnabled = true;
-        eventFlagsShadow = PackedRing.arm(deviceEvent, eventIdx, nextAvail, availWrap, eventFlagsShadow);
-        int flags = (short) SHORT.getAcquire(desc, nextAvail * DESC_SIZE + DESC_FLAGS);
+        if (!refreshRings()) {
+            // nothing written: the pop that follows reports the miss
+            return true;
+        }
+        if (eventIdx) {
+            deviceEvent.setShortRelease(EVENT_OFF_WRAP, PackedRing.offWrap(nextAvail, availWrap));
+        }
+        short wanted = eventIdx ? EVENT_FLAG_DESC : EVENT_FLAG_ENABLE;
+        if (eventFlagsShadow != wanted) {
+            deviceEvent.setShortRelease(EVENT_FLAGS, wanted);
+            eventFlagsShadow = wanted;
+        }
+        // full fence: our wish must be visible before we recheck the ring; pairs with the fence
+        // in the driver's publish before it reads our wish (as PackedRing.arm)
+        VarHandle.fullFence();
+        // acquire: pairs with the release store of the head's flags in the driver's publish
+        int flags = desc.getShortAcquire(nextAvail * DESC_SIZE + DESC_FLAGS);
         return PackedRing.isAvailable(flags, availWrap);
     }
 
     @Override
     public void disableNotifications() {
         notificationsEnabled = false;
-        if (broken == null && eventFlagsShadow != EVENT_FLAG_DISABLE) {
+        if (broken == null && eventFlagsShadow != EVENT_FLAG_DISABLE && ringsCurrent()) {
             eventFlagsShadow = EVENT_FLAG_DISABLE;
-            SHORT.setRelease(deviceEvent, EVENT_FLAGS, EVENT_FLAG_DISABLE);
+            deviceEvent.setShortRelease(EVENT_FLAGS, EVENT_FLAG_DISABLE);
         }
     }
 

@@ -130,6 +130,15 @@ public final class PackedRing {
         VarHandle.fullFence();
         short flags = (short) SHORT.getOpaque(peerEvent, EVENT_FLAGS);
         int offWrap = Short.toUnsignedInt((short) SHORT.getOpaque(peerEvent, EVENT_OFF_WRAP));
+        return notify(flags, offWrap, eventIdx, newPos, moved, wrap, queueSize);
+    }
+
+    /**
+     * The decision of {@link #notifyAfterPublish} from the peer's event suppression fields read
+     * after the fence (the device side reads them through its translated ring area).
+     */
+    static boolean notify(short flags, int offWrap, boolean eventIdx, int newPos, int moved, boolean wrap,
+                          int queueSize) {
         if (!eventIdx && flags == EVENT_FLAG_DESC) {
             flags = EVENT_FLAG_ENABLE;
         }

@@ -8,14 +8,8 @@ import static io.vringj.ring.SplitRing.DESC_F_INDIRECT;
 import static io.vringj.ring.SplitRing.DESC_F_NEXT;
 import static io.vringj.ring.SplitRing.DESC_F_WRITE;
 import static io.vringj.ring.RingFormat.DESC_LEN;
-import static io.vringj.ring.RingFormat.DESC_LE_INT;
-import static io.vringj.ring.RingFormat.DESC_LE_LONG;
-import static io.vringj.ring.RingFormat.DESC_LE_SHORT;
 import static io.vringj.ring.SplitRing.DESC_NEXT;
 import static io.vringj.ring.RingFormat.DESC_SIZE;
-import static io.vringj.ring.RingFormat.LE_INT;
-import static io.vringj.ring.RingFormat.LE_SHORT;
-import static io.vringj.ring.RingFormat.SHORT;
 import static io.vringj.ring.SplitRing.USED_ELEM_ID;
 import static io.vringj.ring.SplitRing.USED_ELEM_LEN;
 import static io.vringj.ring.SplitRing.USED_ELEM_SIZE;
@@ -26,7 +20,7 @@ import static io.vringj.ring.SplitRing.USED_RING;
 
 import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
-import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 
 /**
  * The device side of a split virtqueue [virtio 2.7], with the validation real devices do
@@ -40,16 +34,21 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>The ring areas are translated at activation and again whenever the address space's
  * {@link AddressSpace#epoch()} moves (an IOTLB update or invalidation): this is the per-queue
- * ring-area translation cache Linux's vhost keeps.
+ * ring-area translation cache Linux's vhost keeps. Every operation checks the epoch before its
+ * first ring access, so none uses a translation older than itself; an area may be in several
+ * pieces (one IOTLB entry per page), see {@link RingArea}.
  */
 final class SplitDeviceQueue extends DeviceQueueBase {
     private final int mask;
     private final long usedEventOffset;
     private final long availEventOffset;
 
-    private MemorySegment desc;
-    private MemorySegment avail;
-    private MemorySegment used;
+    private final RingArea desc = new RingArea();
+    private final RingArea avail = new RingArea();
+    private final RingArea used = new RingArea();
+    /** Used entries added while the used ring missed in an IOTLB: {head, len}, written on publish. */
+    private int[] deferred;
+    private int deferredCount;
 
 
     private int lastAvail;
@@ -72,22 +71,20 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         checkAligned("descriptor table", addresses.descriptorArea(), SplitRing.DESC_ALIGN);
         checkAligned("available ring", addresses.driverArea(), SplitRing.AVAIL_ALIGN);
         checkAligned("used ring", addresses.deviceArea(), SplitRing.USED_ALIGN);
-        translateRings();
+        activateRings();
         lastAvail = cachedAvail = lastAvailIdx;
         // the used ring's idx is the driver's to initialise; continue from it (as vhost does)
-        usedShadow = usedPublished = Short.toUnsignedInt((short) SHORT.getAcquire(used, USED_IDX));
+        usedShadow = usedPublished = Short.toUnsignedInt(used.getShortAcquire(USED_IDX));
     }
 
     @Override
-    void translateRings() throws VirtqueueException {
-        long epoch = space.epoch();
-        desc = translateArea("descriptor table", addresses.descriptorArea(), SplitRing.descriptorTableSize(queueSize),
-            Access.READ, SplitRing.DESC_ALIGN);
-        avail = translateArea("available ring", addresses.driverArea(), SplitRing.availRingSize(queueSize),
-            Access.READ, SplitRing.AVAIL_ALIGN);
-        used = translateArea("used ring", addresses.deviceArea(), SplitRing.usedRingSize(queueSize),
+    boolean translateRings() throws VirtqueueException {
+        return translateArea(desc, "descriptor table", addresses.descriptorArea(),
+            SplitRing.descriptorTableSize(queueSize), Access.READ, SplitRing.DESC_ALIGN)
+            && translateArea(avail, "available ring", addresses.driverArea(), SplitRing.availRingSize(queueSize),
+            Access.READ, SplitRing.AVAIL_ALIGN)
+            && translateArea(used, "used ring", addresses.deviceArea(), SplitRing.usedRingSize(queueSize),
             Access.WRITE, SplitRing.USED_ALIGN);
-        ringEpoch(epoch);
     }
 
     @Override
@@ -101,32 +98,36 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
-    public boolean pop(DescriptorChain chain) throws VirtqueueException {
+    public int tryPop(DescriptorChain chain) throws VirtqueueException {
         if (broken != null) {
             throw broken;
         }
-        refreshRings();
-        if (lastAvail == cachedAvail && !readAvailIdx()) {
-            return false;
+        if (!refreshRings()) {
+            return MISSED;
         }
-        int head = Short.toUnsignedInt(avail.get(LE_SHORT, AVAIL_RING + 2L * (lastAvail & mask)));
+        if (lastAvail == cachedAvail && !readAvailIdx()) {
+            return EMPTY;
+        }
+        int head = Short.toUnsignedInt(avail.getShort(AVAIL_RING + 2L * (lastAvail & mask)));
         checkNotInFlight(head, lastAvail);
-        walk(head, chain);
+        if (!walk(head, chain)) {
+            return MISSED;
+        }
         markInFlight(head, chain.writableLength());
         lastAvail = (lastAvail + 1) & 0xFFFF;
         if (eventIdx && notificationsEnabled) {
             // keep avail_event current so the driver kicks for the next chain; the fence that makes
             // sleeping safe is in enableNotifications
-            SHORT.setRelease(used, availEventOffset, (short) lastAvail);
+            used.setShortRelease(availEventOffset, (short) lastAvail);
         }
-        return true;
+        return POPPED;
     }
 
     /** Rereads avail->idx; returns whether chains are available. */
     private boolean readAvailIdx() throws VirtqueueException {
         // acquire: pairs with the release store of avail->idx in the driver's publish, so the
         // descriptors and ring entries written before it are visible below
-        int idx = Short.toUnsignedInt((short) SHORT.getAcquire(avail, AVAIL_IDX));
+        int idx = Short.toUnsignedInt(avail.getShortAcquire(AVAIL_IDX));
         int ahead = (idx - lastAvail) & 0xFFFF;
         if (ahead > queueSize) {
             throw fail(RingError.AVAIL_IDX_TOO_FAR, "avail idx " + idx + ", device's last avail idx " + lastAvail
@@ -136,10 +137,10 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         return ahead != 0;
     }
 
-    private void walk(int head, DescriptorChain chain) throws VirtqueueException {
+    /** @return false on a translation miss (recorded; nothing consumed) */
+    private boolean walk(int head, DescriptorChain chain) throws VirtqueueException {
         chain.reset(head);
-        MemorySegment table = desc;
-        long tableBase = 0;
+        RingArea table = desc;
         int tableSize = queueSize;
         boolean inIndirect = false;
         boolean sawWritable = false;
@@ -150,14 +151,16 @@ final class SplitDeviceQueue extends DeviceQueueBase {
                 throw fail(RingError.CHAIN_LOOP, "head " + head + " visited more than " + tableSize + " descriptors"
                     + (inIndirect ? " of its indirect table" : ""), null);
             }
-            long off = tableBase + index * DESC_SIZE;
-            long addr = table.get(DESC_LE_LONG, off + DESC_ADDR);
-            long len = Integer.toUnsignedLong(table.get(DESC_LE_INT, off + DESC_LEN));
-            int flags = table.get(DESC_LE_SHORT, off + DESC_FLAGS);
+            long off = index * DESC_SIZE;
+            long addr = table.getLong(off + DESC_ADDR);
+            long len = Integer.toUnsignedLong(table.getInt(off + DESC_LEN));
+            int flags = table.getShort(off + DESC_FLAGS);
             if ((flags & DESC_F_INDIRECT) != 0) {
                 checkIndirect(head, index, (flags & DESC_F_NEXT) != 0, len, inIndirect);
-                table = indirectTable(head, addr, len);
-                tableBase = indirectOffset();
+                if (!indirectTable(head, addr, len)) {
+                    return false;
+                }
+                table = indirectArea;
                 chain.countDescriptor();
                 tableSize = (int) (len / DESC_SIZE);
                 inIndirect = true;
@@ -166,12 +169,14 @@ final class SplitDeviceQueue extends DeviceQueueBase {
                 continue;
             }
             boolean write = (flags & DESC_F_WRITE) != 0;
-            addBuffer(chain, head, index, inIndirect, addr, len, write, sawWritable);
+            if (!addBuffer(chain, head, index, inIndirect, addr, len, write, sawWritable)) {
+                return false;
+            }
             sawWritable |= write;
             if ((flags & DESC_F_NEXT) == 0) {
-                return;
+                return true;
             }
-            int nextIndex = Short.toUnsignedInt(table.get(DESC_LE_SHORT, off + DESC_NEXT));
+            int nextIndex = Short.toUnsignedInt(table.getShort(off + DESC_NEXT));
             if (nextIndex >= tableSize) {
                 throw fail(RingError.NEXT_OUT_OF_RANGE, "descriptor " + index + " of head " + head + " has next "
                     + nextIndex + ", table size " + tableSize, null);
@@ -183,15 +188,50 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     @Override
     public void addUsed(int head, long writtenLength) {
         markUsed(head, writtenLength);
+        if (deferredCount == 0 && ringsCurrent()) {
+            writeUsed(head, (int) writtenLength);
+        } else {
+            defer(head, (int) writtenLength);
+        }
+    }
+
+    private void writeUsed(int head, int writtenLength) {
         long elem = USED_RING + USED_ELEM_SIZE * (usedShadow & mask);
-        used.set(LE_INT, elem + USED_ELEM_ID, head);
-        used.set(LE_INT, elem + USED_ELEM_LEN, (int) writtenLength);
+        used.setInt(elem + USED_ELEM_ID, head);
+        used.setInt(elem + USED_ELEM_LEN, writtenLength);
         usedShadow = (usedShadow + 1) & 0xFFFF;
+    }
+
+    /** Keeps a used entry on the device while the used ring cannot be reached (at most Q of them). */
+    private void defer(int head, int writtenLength) {
+        if (deferred == null) {
+            // slow path: the first time an IOTLB took the used ring away under an in-flight chain
+            deferred = new int[2 * queueSize];
+        }
+        deferred[2 * deferredCount] = head;
+        deferred[2 * deferredCount + 1] = writtenLength;
+        deferredCount++;
+    }
+
+    /**
+     * Makes the ring areas current and writes the deferred used entries, in order.
+     *
+     * @return false if the ring cannot be reached now (nothing may be published)
+     */
+    private boolean readyToPublish() {
+        if (broken != null || !ringsCurrent()) {
+            return false;
+        }
+        for (int k = 0; k < deferredCount; k++) {
+            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
+        }
+        deferredCount = 0;
+        return true;
     }
 
     @Override
     public void publishUsedQuiet() {
-        if (broken == null && usedShadow != usedPublished) {
+        if ((usedShadow != usedPublished || deferredCount != 0) && readyToPublish() && usedShadow != usedPublished) {
             publishUsedIndex();
         }
     }
@@ -199,19 +239,24 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     private void publishUsedIndex() {
         // release: used elements written in addUsed are visible before the index; pairs with the
         // acquire of used->idx in the driver's pollUsed
-        SHORT.setRelease(used, USED_IDX, (short) usedShadow);
+        used.setShortRelease(USED_IDX, (short) usedShadow);
         usedPublished = usedShadow;
     }
 
     @Override
     public boolean publishUsed() {
-        if (broken != null || usedShadow == usedPublished) {
+        if (usedShadow == usedPublished && deferredCount == 0 || !readyToPublish() || usedShadow == usedPublished) {
             return false;
         }
         int old = usedPublished;
         publishUsedIndex();
-        // the fence and the interrupt rule: pairs with the fence the driver's enableInterrupts makes in arm
-        return SplitRing.notifyAfterPublish(avail, usedEventOffset, eventIdx, usedPublished, old);
+        // full fence, then the driver's wish: the idx store must be visible before we read it, or the
+        // driver may recheck idx, find nothing and sleep while we read a stale "no interrupt"; pairs with
+        // the fence the driver's enableInterrupts makes in SplitRing.arm. The rule is SplitRing's; the
+        // field is read through the translated avail ring.
+        VarHandle.fullFence();
+        int field = Short.toUnsignedInt(avail.getShortOpaque(SplitRing.notifyField(eventIdx, usedEventOffset)));
+        return SplitRing.notifyWanted(eventIdx, field, usedPublished, old);
     }
 
     @Override
@@ -219,20 +264,31 @@ final class SplitDeviceQueue extends DeviceQueueBase {
         if (broken != null) {
             throw broken;
         }
-        refreshRings();
         notificationsEnabled = true;
-        // our wish (flags / avail_event), then a full fence before the recheck of avail->idx below; pairs with
-        // the fence the driver's publish makes in notifyAfterPublish
-        usedFlagsShadow = SplitRing.arm(used, availEventOffset, eventIdx, lastAvail, usedFlagsShadow);
+        if (!refreshRings()) {
+            // nothing written: the pop that follows reports the miss
+            return true;
+        }
+        if ((usedFlagsShadow & USED_F_NO_NOTIFY) != 0) {
+            usedFlagsShadow &= ~USED_F_NO_NOTIFY;
+            used.setShortRelease(USED_FLAGS, usedFlagsShadow);
+        }
+        if (eventIdx) {
+            used.setShortRelease(availEventOffset, (short) lastAvail);
+        }
+        // the wish SplitRing.arm writes, written through the translated used ring.
+        // full fence: our wish (flags / avail_event) must be visible before we recheck avail->idx;
+        // pairs with the fence in the driver's publish between its idx store and reading our wish
+        VarHandle.fullFence();
         return readAvailIdx();
     }
 
     @Override
     public void disableNotifications() {
         notificationsEnabled = false;
-        if (broken == null && (usedFlagsShadow & USED_F_NO_NOTIFY) == 0) {
+        if (broken == null && (usedFlagsShadow & USED_F_NO_NOTIFY) == 0 && ringsCurrent()) {
             usedFlagsShadow |= USED_F_NO_NOTIFY;
-            SHORT.setRelease(used, USED_FLAGS, usedFlagsShadow);
+            used.setShortRelease(USED_FLAGS, usedFlagsShadow);
         }
     }
 

@@ -159,11 +159,27 @@ public final class SplitRing {
     static boolean notifyAfterPublish(MemorySegment peerRing, long peerEventOffset, boolean eventIdx, int newIdx,
                                       int oldIdx) {
         VarHandle.fullFence();
+        int field = Short.toUnsignedInt((short) SHORT.getOpaque(peerRing, notifyField(eventIdx, peerEventOffset)));
+        return notifyWanted(eventIdx, field, newIdx, oldIdx);
+    }
+
+    /**
+     * @return the offset, in the peer's ring, of the field a side reads after its publish fence to
+     *     decide whether to notify: the peer's event index with EVENT_IDX, its flags without
+     */
+    static long notifyField(boolean eventIdx, long peerEventOffset) {
+        return eventIdx ? peerEventOffset : RING_FLAGS;
+    }
+
+    /**
+     * The notification rule itself [virtio 2.7.7, 2.7.10], from the field {@link #notifyField}
+     * names (read after the fence; the device side reads it through its translated ring area).
+     */
+    static boolean notifyWanted(boolean eventIdx, int field, int newIdx, int oldIdx) {
         if (eventIdx) {
-            int event = Short.toUnsignedInt((short) SHORT.getOpaque(peerRing, peerEventOffset));
-            return needEvent(event, newIdx, oldIdx);
+            return needEvent(field, newIdx, oldIdx);
         }
-        return ((short) SHORT.getOpaque(peerRing, RING_FLAGS) & NO_NOTIFICATION) == 0;
+        return (field & NO_NOTIFICATION) == 0;
     }
 
     /**

@@ -1,16 +1,25 @@
 package io.vringj.ring;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import java.lang.foreign.MemorySegment;
+import java.io.IOException;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The example in README.md, compiled and run: keep the two in step. */
+/** The example in README.md, compiled and run; the second test fails when the two drift apart. */
 class ReadmeExampleTest {
+
+    private static final String BEGINS = "// README example begins";
+    private static final String ENDS = "// README example ends";
 
     @Test
     void driverAddsABufferDeviceConsumesItDriverGetsItBack() throws Exception {
@@ -53,5 +62,42 @@ class ReadmeExampleTest {
             assertEquals(true, interrupt, "a fresh driver wants the first interrupt");
             assertEquals(queueSize, driver.numFree());
         }
+    }
+
+    @Test
+    void readmeShowsExactlyThisExample() throws IOException {
+        // surefire runs in the module's directory; README.md is the project's, one level up
+        Path readme = Path.of("..", "README.md");
+        Path source = Path.of("src", "test", "java", "io", "vringj", "ring", "ReadmeExampleTest.java");
+        assertTrue(Files.isRegularFile(readme), "no README.md at " + readme.toAbsolutePath());
+
+        List<String> example = new ArrayList<>();
+        boolean inside = false;
+        for (String line : Files.readAllLines(source)) {
+            if (line.strip().equals(ENDS)) {
+                break;
+            }
+            if (inside) {
+                example.add(line.strip());
+            }
+            inside |= line.strip().equals(BEGINS);
+        }
+        // the README closes the try block that the test goes on with
+        example.add("}");
+
+        List<String> block = new ArrayList<>();
+        inside = false;
+        for (String line : Files.readAllLines(readme)) {
+            if (inside && line.startsWith("```")) {
+                break;
+            }
+            if (inside) {
+                block.add(line.strip());
+            }
+            inside |= line.equals("```java");
+        }
+        assertEquals(String.join("\n", example), String.join("\n", block),
+            "README.md's first java block must be the code between \"" + BEGINS + "\" and \"" + ENDS
+                + "\" in ReadmeExampleTest (indentation aside)");
     }
 }

@@ -29,6 +29,11 @@ import java.lang.foreign.MemorySegment;
  *               its platform hook hands every device the force-bounce ops
  * </pre>
  *
+ * <p>Buffers that live as long as the device can skip the bounce entirely:
+ * {@code DmaBufferPool.allocate(guest.dmaOps(), size, count)} carves them from the restricted
+ * pool (size it with {@link Builder#coherentPoolSize(long)}), which is shared memory the device
+ * reaches directly, and {@code DmaDriverQueue.addPremapped} offers them with no copy.
+ *
  * <p>Closing it frees the guest memory.
  */
 public final class ProtectedGuest implements AutoCloseable {

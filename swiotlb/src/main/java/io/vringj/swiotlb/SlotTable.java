@@ -25,8 +25,20 @@ import java.util.concurrent.atomic.AtomicLong;
  *       size[h]    bytes mapped
  *       original[h] the caller's buffer (null for an allocation)
  *
- *   area a: slots [a·areaSlots, (a+1)·areaSlots), cursor index, used count, lock = the Area
+ *   area a: slots [a·areaSlots, (a+1)·areaSlots), cursor index, used count, lock = the Area,
+ *           free hints: up to HINTS small released runs (head, slots) kept ready for reuse
  * </pre>
+ *
+ * <p><b>Free hints (the small-map fast path).</b> Releasing a mapping of at most
+ * {@link #HINT_MAX_SLOTS} slots does not merge it into the free runs (a walk back to the start
+ * of its segment, as Linux's swiotlb does); its slots stay out of the free runs, its head marked
+ * {@link #HINTED}, and the run joins the end of the area's hint list. A map of that many slots
+ * takes the oldest hinted run whose alignment fits: no search, no merge, no recount. The run
+ * released last is never taken (it waits for one more release), so a stale second unmap of an
+ * address finds it unmapped rather than someone else's new mapping.
+ * Hinted slots are not in use (the pool's counters and a lookup say so); a search that finds no
+ * free run first merges every hint of the area back (the slow path), so a map still fails only
+ * when no run fits.
  *
  * <p>Every array element of a slot is read and written only while holding the lock of the
  * area that contains it; since a mapping never crosses a segment and an area holds whole
@@ -39,6 +51,13 @@ final class SlotTable {
     static final byte MAPPED_BIDIRECTIONAL = 3;
     static final byte UNMAPPING = 4;
     static final byte ALLOCATED = 5;
+    /** Head of a released small run waiting on its area's hint stack. */
+    static final byte HINTED = 6;
+
+    /** Largest run, in slots, that is kept as a free hint: 8 KiB (2 pages). */
+    static final int HINT_MAX_SLOTS = 4;
+    /** Free hints per area. */
+    static final int HINTS = 16;
 
     /** One area: a search cursor and a use count, guarded by the object's monitor. */
     static final class Area {
@@ -46,8 +65,12 @@ final class SlotTable {
         final int slots;
         /** Where the next search starts, relative to {@link #firstSlot}. */
         int index;
-        /** Slots in use in this area. */
+        /** Slots in use in this area (hinted slots not counted). */
         int used;
+        /** Free hints: the head slot and the slots of each hinted run, oldest first. */
+        final int[] hintHead = new int[HINTS];
+        final int[] hintSlots = new int[HINTS];
+        int hintCount;
 
         Area(int firstSlot, int slots) {
             this.firstSlot = firstSlot;
@@ -138,6 +161,66 @@ final class SlotTable {
             if (nslots > area.slots - area.used) {
                 return -1;
             }
+            int found = nslots <= HINT_MAX_SLOTS ? takeHint(area, nslots, orig, alignMask, iotlbMask) : -1;
+            if (found < 0) {
+                found = search(area, nslots, orig, alignMask, iotlbMask, stride);
+                if (found < 0 && area.hintCount > 0) {
+                    // the hints may hold the room: merge them back into the free runs, search again
+                    drainHints(area);
+                    found = search(area, nslots, orig, alignMask, iotlbMask, stride);
+                }
+                if (found < 0) {
+                    return -1;
+                }
+                claim(area, found, nslots);
+            }
+            state[found] = mappingState;
+            offset[found] = mappingOffset;
+            size[found] = mappingSize;
+            original[found] = mappingOriginal;
+            area.used += nslots;
+            return found;
+        }
+    }
+
+    /**
+     * Takes the oldest hinted run of exactly {@code nslots} slots whose first slot satisfies the
+     * masks, never the one released last. Its slots are already out of the free runs and point to
+     * their head. Under the area's lock.
+     *
+     * @return its head, or -1
+     */
+    private int takeHint(Area area, int nslots, long orig, long alignMask, long iotlbMask) {
+        int usable = area.hintCount - 1;
+        for (int h = 0; h < usable; h++) {
+            if (area.hintSlots[h] != nslots) {
+                continue;
+            }
+            int head = area.hintHead[h];
+            long address = slotAddress(head);
+            if ((address & alignMask) != 0 || (address & iotlbMask) != (orig & iotlbMask)) {
+                continue;
+            }
+            // the younger hints move down one place, keeping the list oldest first
+            int count = --area.hintCount;
+            System.arraycopy(area.hintHead, h + 1, area.hintHead, h, count - h);
+            System.arraycopy(area.hintSlots, h + 1, area.hintSlots, h, count - h);
+            return head;
+        }
+        return -1;
+    }
+
+    /** Merges every hinted run of the area back into the free runs. Under the area's lock. */
+    private void drainHints(Area area) {
+        while (area.hintCount > 0) {
+            int h = --area.hintCount;
+            freeRun(area, area.hintHead[h], area.hintSlots[h]);
+        }
+    }
+
+    /** The next-fit search of one area; -1 if no run fits. Under the area's lock. */
+    private int search(Area area, int nslots, long orig, long alignMask, long iotlbMask, int stride) {
+        {
             int index = area.index;
             int found = -1;
             for (int checked = 0; checked < area.slots; ) {
@@ -157,28 +240,24 @@ final class SlotTable {
                 index = wrap(area, index + stride);
                 checked += stride;
             }
-            if (found < 0) {
-                return -1;
-            }
-            for (int i = found; i < found + nslots; i++) {
-                free[i] = 0;
-                headOf[i] = found;
-            }
-            // the free run that ended at `found` now ends earlier: recount it backwards up to
-            // the start of the segment
-            int count = 0;
-            for (int i = found - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
-                 i--) {
-                free[i] = ++count;
-            }
-            state[found] = mappingState;
-            offset[found] = mappingOffset;
-            size[found] = mappingSize;
-            original[found] = mappingOriginal;
-            area.index = wrap(area, found - area.firstSlot + nslots);
-            area.used += nslots;
             return found;
         }
+    }
+
+    /** Takes {@code nslots} free slots from {@code found} out of the free runs. Under the area's lock. */
+    private void claim(Area area, int found, int nslots) {
+        for (int i = found; i < found + nslots; i++) {
+            free[i] = 0;
+            headOf[i] = found;
+        }
+        // the free run that ended at `found` now ends earlier: recount it backwards up to
+        // the start of the segment
+        int count = 0;
+        for (int i = found - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
+             i--) {
+            free[i] = ++count;
+        }
+        area.index = wrap(area, found - area.firstSlot + nslots);
     }
 
     private static int wrap(Area area, int index) {
@@ -197,7 +276,7 @@ final class SlotTable {
         Area area = areaOf(slot);
         synchronized (area) {
             int head = headOf[slot];
-            if (head < 0 || state[head] == UNMAPPING) {
+            if (head < 0 || state[head] == UNMAPPING || state[head] == HINTED) {
                 return Lookup.NOT_MAPPED;
             }
             if (slotAddress(head) + offset[head] != busAddress) {
@@ -234,6 +313,29 @@ final class SlotTable {
             // moment they are, and counts up only after; so the pool's count never exceeds the
             // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
             slotsInUse.addAndGet(-nslots);
+            original[head] = null;
+            size[head] = 0;
+            offset[head] = 0;
+            area.used -= nslots;
+            if (nslots <= HINT_MAX_SLOTS && !isTransient && area.hintCount < HINTS) {
+                // the fast path: the run stays out of the free runs, ready for the next small map
+                state[head] = HINTED;
+                area.hintHead[area.hintCount] = head;
+                area.hintSlots[area.hintCount] = nslots;
+                area.hintCount++;
+                return nslots;
+            }
+            freeRun(area, head, nslots);
+            return nslots;
+        }
+    }
+
+    /**
+     * Returns {@code nslots} slots from {@code head} to the free runs, merging with the free runs
+     * after and before them. Under the area's lock.
+     */
+    private void freeRun(Area area, int head, int nslots) {
+        {
             int end = head + nslots;
             // merge with the free run right after, if it is in the same segment
             int count = end < slotCount && (end & (SEGMENT_SLOTS - 1)) != 0 ? free[end] : 0;
@@ -246,11 +348,6 @@ final class SlotTable {
                 free[i] = ++count;
             }
             state[head] = FREE;
-            original[head] = null;
-            size[head] = 0;
-            offset[head] = 0;
-            area.used -= nslots;
-            return nslots;
         }
     }
 
@@ -271,7 +368,7 @@ final class SlotTable {
         Area area = areaOf(slot);
         synchronized (area) {
             int head = headOf[slot];
-            if (head < 0 || state[head] == UNMAPPING || state[head] == ALLOCATED) {
+            if (head < 0 || state[head] == UNMAPPING || state[head] == ALLOCATED || state[head] == HINTED) {
                 return Lookup.NOT_MAPPED;
             }
             long start = slotAddress(head) + offset[head];
@@ -293,7 +390,7 @@ final class SlotTable {
         int slot = slotOf(busAddress);
         synchronized (areaOf(slot)) {
             int head = headOf[slot];
-            if (head < 0) {
+            if (head < 0 || state[head] == HINTED) {
                 return "no live mapping holds it";
             }
             return String.format("the live %s at [0x%x, +%d)", stateName(state[head]),

@@ -141,6 +141,12 @@ public final class SwiotlbDmaOps implements DmaOps {
         }
     }
 
+    /** @return true for a bounced mapping (its bytes move only on syncs), else what the inner ops say */
+    @Override
+    public boolean needsSync(long busAddress) {
+        return pool.owns(busAddress) || inner.needsSync(busAddress);
+    }
+
     @Override
     public void syncForCpu(long busAddress, long length, DmaDirection direction) {
         if (pool.owns(busAddress)) {

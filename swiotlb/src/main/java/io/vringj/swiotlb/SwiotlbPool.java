@@ -35,6 +35,10 @@ import java.util.concurrent.atomic.LongAdder;
  *       mask is page-aligned. When both masks are given, the bits of {@code minAlignMask} under
  *       {@code allocAlignMask} are kept too, by padding slots before the mapping, so the bounce
  *       address always agrees with {@code orig} in every bit of {@code minAlignMask}.</li>
+ *   <li>Small maps (up to 4 slots, 8 KiB) take a fast path: an unmapped small run waits on its
+ *       area's free hints and the next map of its size that its alignment suits takes it back
+ *       with no search and no merge (never the run released last, so a stale second unmap finds
+ *       it unmapped); a search that finds nothing merges the hints back first.</li>
  * </ul>
  *
  * <p>When bytes are copied (the table in Linux's swiotlb):

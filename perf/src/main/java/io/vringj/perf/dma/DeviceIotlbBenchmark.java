@@ -40,9 +40,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  *       hits; the device queue translates its ring areas once and keeps them while the IOTLB's
  *       epoch stands still (Linux's per-queue ring-area cache);</li>
  *   <li>{@code iotlbUncached}: the same IOTLB behind a view whose epoch moves on every look, so
- *       the queue translates its three ring areas again on every pop and publish — the device
- *       without the cache (this path allocates a slice per re-translation and is not a hot path
- *       for question 7).</li>
+ *       the queue translates its three ring areas again on every operation — the device
+ *       without the cache (allocation-free, like the rest).</li>
  * </ul>
  * Target: the cached IOTLB at least 95% of identity (Linux measured 98% with the cache, 63–82%
  * without).

@@ -101,7 +101,7 @@ public class IommuModesBenchmark {
                 iommu.addDeviceTlb(iotlb::invalidate);
                 built[0] = new IommuDmaOps(iommu, mode.equals("lazy") ? IommuDmaOps.Mode.LAZY : IommuDmaOps.Mode.STRICT,
                     null);
-                return new IotlbAddressSpace(iotlb, iommu::resolve);
+                return new IotlbAddressSpace(iotlb, iommu);
             };
             default -> throw new IllegalArgumentException("unknown IOMMU mode benchmark \"" + mode
                 + "\"; expected direct, passthrough, lazy or strict");

@@ -23,7 +23,9 @@ public enum Question {
     Q5("Device IOTLB vs identity", "io.vringj.perf.dma.DeviceIotlbBenchmark", Set.of("iotlbUncached"), false),
     /** swiotlb bounce bandwidth vs MemorySegment.copy, and contention on the pool's areas. */
     Q6("swiotlb bounce vs MemorySegment.copy", "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark",
-        Set.of("copy"), false);
+        Set.of("copy"), false),
+    /** Premapped buffers through each IOMMU mode and in a protected guest vs direct per-request mapping. */
+    Q8("Premapped buffers vs per-request mapping", "io.vringj.perf.dma.PremappedBuffersBenchmark", Set.of(), false);
 
     private final String title;
     private final String benchmarkClass;
@@ -112,7 +114,7 @@ public enum Question {
                 }
             }
             if (found == null) {
-                throw new IllegalArgumentException("unknown question \"" + id + "\"; the questions are q1..q6"
+                throw new IllegalArgumentException("unknown question \"" + id + "\"; the questions are q1..q6 and q8"
                     + " (q7, allocation, is checked in every run)");
             }
             set.add(found);

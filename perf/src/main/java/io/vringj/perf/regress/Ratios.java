@@ -60,9 +60,9 @@ public final class Ratios {
         list.add(ratio("q4.passthrough-vs-direct", Question.Q4, "IOMMU passthrough / direct, trips/s with map+unmap",
             q4 + "passthrough", q4 + "direct", 0.98));
         list.add(ratio("q4.lazy-vs-direct", Question.Q4, "IOMMU lazy / direct, trips/s with map+unmap",
-            q4 + "lazy", q4 + "direct", 0.70));
+            q4 + "lazy", q4 + "direct", 0.30));
         list.add(ratio("q4.strict-vs-direct", Question.Q4, "IOMMU strict / direct, trips/s with map+unmap",
-            q4 + "strict", q4 + "direct", Double.NaN));
+            q4 + "strict", q4 + "direct", 0.20));
         String q5 = "DeviceIotlbBenchmark.";
         list.add(ratio("q5.iotlb-cached-vs-identity", Question.Q5,
             "device over the IOTLB (all hits) with the ring-area cache / identity, trips/s",
@@ -75,12 +75,31 @@ public final class Ratios {
             list.add(new RatioSpec("q6.bounce-vs-copy." + size + "B", Question.Q6,
                 "swiotlb map+unmap / MemorySegment.copy of the same bytes, " + size + " B",
                 Selector.of(q6 + "bounce", BenchmarkResult.PRIMARY, "bytes", size),
-                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), 0.80, false));
+                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), "4096".equals(size) ? 0.60 : 0.90,
+                false));
         }
         list.add(new RatioSpec("q6.several-areas-vs-one", Question.Q6,
             "two threads bouncing 4 KiB: a pool with several areas / a pool with one area, ops/s",
             Selector.of(q6 + "severalAreas", BenchmarkResult.PRIMARY),
             Selector.of(q6 + "oneArea", BenchmarkResult.PRIMARY), Double.NaN, true));
+        String q8 = "PremappedBuffersBenchmark.";
+        for (String mode : List.of("passthrough", "lazy", "strict")) {
+            list.add(ratio("q8." + mode + "-premapped-vs-direct", Question.Q8,
+                "IOMMU " + mode + " with premapped buffers / direct mapped per request, trips/s",
+                q8 + mode + "Premapped", q8 + "direct", 0.95));
+        }
+        list.add(ratio("q8.lazy-mapped-vs-direct", Question.Q8,
+            "IOMMU lazy mapped per request / direct mapped per request, trips/s", q8 + "lazyMapped", q8 + "direct",
+            0.30));
+        list.add(ratio("q8.strict-mapped-vs-direct", Question.Q8,
+            "IOMMU strict mapped per request / direct mapped per request, trips/s", q8 + "strictMapped",
+            q8 + "direct", 0.20));
+        list.add(ratio("q8.protected-pool-vs-unprotected", Question.Q8,
+            "protected guest with a coherent buffer pool in its shared region / unprotected direct ring, trips/s",
+            q8 + "protectedPool", q8 + "direct", 0.95));
+        list.add(ratio("q8.protected-bounce-vs-unprotected", Question.Q8,
+            "protected guest bouncing every request through swiotlb / unprotected direct ring, trips/s",
+            q8 + "protectedBounce", q8 + "direct", Double.NaN));
         return List.copyOf(list);
     }
 
