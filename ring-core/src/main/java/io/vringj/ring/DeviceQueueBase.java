@@ -97,6 +97,50 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         return true;
     }
 
+    /** Used entries added while the ring could not be reached: {head, length} pairs, in order. */
+    private int[] deferred;
+    /** How many used entries wait in {@link #deferred}; at most Q. */
+    int deferredCount;
+
+    /** Writes one used entry into the ring; the ring areas are current. */
+    abstract void writeUsed(int head, int writtenLength);
+
+    /** Adds a used entry: into the ring when it can be reached, else kept until a publish can reach it. */
+    final void addUsedEntry(int head, int writtenLength) {
+        if (deferredCount == 0 && ringsCurrent()) {
+            writeUsed(head, writtenLength);
+        } else {
+            defer(head, writtenLength);
+        }
+    }
+
+    /** Keeps a used entry on the device while the ring cannot be reached (at most Q of them). */
+    private void defer(int head, int writtenLength) {
+        if (deferred == null) {
+            // slow path: the first time an IOTLB took the ring away under an in-flight chain
+            deferred = new int[2 * queueSize];
+        }
+        deferred[2 * deferredCount] = head;
+        deferred[2 * deferredCount + 1] = writtenLength;
+        deferredCount++;
+    }
+
+    /**
+     * Makes the ring areas current and writes the deferred used entries, in order.
+     *
+     * @return false if the ring cannot be reached now (nothing may be published)
+     */
+    final boolean readyToPublish() {
+        if (broken != null || !ringsCurrent()) {
+            return false;
+        }
+        for (int k = 0; k < deferredCount; k++) {
+            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
+        }
+        deferredCount = 0;
+        return true;
+    }
+
     /**
      * {@link #refreshRings()} for the operations that cannot throw (addUsed, publish, disable
      * notifications): a fault has latched the queue broken, and reads as "not current".

@@ -38,8 +38,6 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     private final RingArea driverEvent = new RingArea();
     private final RingArea deviceEvent = new RingArea();
     /** Used entries added while the ring missed in an IOTLB: {id, len}, written on publish. */
-    private int[] deferred;
-    private int deferredCount;
 
     private final int[] ringDescriptors;
 
@@ -194,41 +192,11 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     @Override
     public void addUsed(int head, long writtenLength) {
         markUsed(head, writtenLength);
-        if (deferredCount == 0 && ringsCurrent()) {
-            writeUsed(head, (int) writtenLength);
-        } else {
-            defer(head, (int) writtenLength);
-        }
+        addUsedEntry(head, (int) writtenLength);
     }
 
-    /** Keeps a used entry on the device while the ring cannot be reached (at most Q of them). */
-    private void defer(int head, int writtenLength) {
-        if (deferred == null) {
-            // slow path: the first time an IOTLB took the ring away under an in-flight chain
-            deferred = new int[2 * queueSize];
-        }
-        deferred[2 * deferredCount] = head;
-        deferred[2 * deferredCount + 1] = writtenLength;
-        deferredCount++;
-    }
-
-    /**
-     * Makes the ring areas current and writes the deferred used entries, in order.
-     *
-     * @return false if the ring cannot be reached now (nothing may be published)
-     */
-    private boolean readyToPublish() {
-        if (broken != null || !ringsCurrent()) {
-            return false;
-        }
-        for (int k = 0; k < deferredCount; k++) {
-            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
-        }
-        deferredCount = 0;
-        return true;
-    }
-
-    private void writeUsed(int head, int writtenLength) {
+    @Override
+    void writeUsed(int head, int writtenLength) {
         long off = nextUsed * DESC_SIZE;
         desc.setShort(off + DESC_ID, (short) head);
         desc.setInt(off + DESC_LEN, writtenLength);

@@ -47,8 +47,6 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     private final RingArea avail = new RingArea();
     private final RingArea used = new RingArea();
     /** Used entries added while the used ring missed in an IOTLB: {head, len}, written on publish. */
-    private int[] deferred;
-    private int deferredCount;
 
 
     private int lastAvail;
@@ -188,45 +186,15 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     @Override
     public void addUsed(int head, long writtenLength) {
         markUsed(head, writtenLength);
-        if (deferredCount == 0 && ringsCurrent()) {
-            writeUsed(head, (int) writtenLength);
-        } else {
-            defer(head, (int) writtenLength);
-        }
+        addUsedEntry(head, (int) writtenLength);
     }
 
-    private void writeUsed(int head, int writtenLength) {
+    @Override
+    void writeUsed(int head, int writtenLength) {
         long elem = USED_RING + USED_ELEM_SIZE * (usedShadow & mask);
         used.setInt(elem + USED_ELEM_ID, head);
         used.setInt(elem + USED_ELEM_LEN, writtenLength);
         usedShadow = (usedShadow + 1) & 0xFFFF;
-    }
-
-    /** Keeps a used entry on the device while the used ring cannot be reached (at most Q of them). */
-    private void defer(int head, int writtenLength) {
-        if (deferred == null) {
-            // slow path: the first time an IOTLB took the used ring away under an in-flight chain
-            deferred = new int[2 * queueSize];
-        }
-        deferred[2 * deferredCount] = head;
-        deferred[2 * deferredCount + 1] = writtenLength;
-        deferredCount++;
-    }
-
-    /**
-     * Makes the ring areas current and writes the deferred used entries, in order.
-     *
-     * @return false if the ring cannot be reached now (nothing may be published)
-     */
-    private boolean readyToPublish() {
-        if (broken != null || !ringsCurrent()) {
-            return false;
-        }
-        for (int k = 0; k < deferredCount; k++) {
-            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
-        }
-        deferredCount = 0;
-        return true;
     }
 
     @Override
