@@ -1,7 +1,8 @@
 /**
- * vringj property-tests: the tools the jqwik properties and model-based tests share — an
- * address space that records every piece it hands out, and a dumper that prints a split ring
- * in virtio terms for failure messages. The properties themselves are tests of this module.
+ * vringj property-tests: jqwik properties and model-based tests of the rings and the DMA layer
+ * (tests of this module), and jcstress tests of the publication protocol (src/jcstress). The
+ * tools they share (raw ring writers, ring dumpers, the recording address space) live in the
+ * test-fixtures module.
  */
 module io.vringj.properties {
     requires io.vringj.swiotlb;

@@ -20,6 +20,8 @@ import io.vringj.ring.RingError;
 import io.vringj.ring.SplitRing;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.RecordingAddressSpace;
+import io.vringj.testing.SplitRingDump;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,14 +43,14 @@ import net.jqwik.api.statistics.Statistics;
  * only then. Every translated piece stays in the shared region.
  */
 class IotlbDeviceQueueProperties {
-    private static final MaliciousRing.Memory MEMORY = new MaliciousRing.Memory();
+    private static final SplitMaliciousRing.Memory MEMORY = new SplitMaliciousRing.Memory();
     private static final long IOVA = 0x7000_0000L;
     private static final long PAGE = 4096;
-    private static final int PAGES = (int) (MaliciousRing.SHARED_SIZE / PAGE);
+    private static final int PAGES = (int) (SplitMaliciousRing.SHARED_SIZE / PAGE);
     /** Pages 0..3 hold the rings and the indirect tables; buffers start at page 4. */
     private static final int FIRST_BUFFER_PAGE = 4;
-    private static final RingAddresses RINGS = new RingAddresses(iova(MaliciousRing.DESC), iova(MaliciousRing.AVAIL),
-        iova(MaliciousRing.USED));
+    private static final RingAddresses RINGS = new RingAddresses(iova(SplitMaliciousRing.DESC), iova(SplitMaliciousRing.AVAIL),
+        iova(SplitMaliciousRing.USED));
 
     sealed interface Op permits Pop, Invalidate {
     }
@@ -67,7 +69,7 @@ class IotlbDeviceQueueProperties {
     }
 
     private static long iova(long gpa) {
-        return gpa - MaliciousRing.SHARED_BASE + IOVA;
+        return gpa - SplitMaliciousRing.SHARED_BASE + IOVA;
     }
 
     @Property
@@ -77,14 +79,14 @@ class IotlbDeviceQueueProperties {
         @ForAll("pagePermissions") List<Permission> pages, @ForAll("operations") List<Op> ops) throws Exception {
         MEMORY.clearShared();
         long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(VirtioFeatures.INDIRECT_DESC);
-        DriverQueue driver = DriverQueue.create(features, queueSize, MEMORY.guest, MaliciousRing.RINGS, 65534);
+        DriverQueue driver = DriverQueue.create(features, queueSize, MEMORY.guest, SplitMaliciousRing.RINGS, 65534);
         ArrayDeque<long[]> expected = new ArrayDeque<>();   // {head, readable, writable, first page, last page}
         List<long[]> touched = new ArrayList<>();
-        long buffer = MaliciousRing.SHARED_BASE + FIRST_BUFFER_PAGE * PAGE;
+        long buffer = SplitMaliciousRing.SHARED_BASE + FIRST_BUFFER_PAGE * PAGE;
         int tables = 0;
         for (ChainShape s : shapes) {
             int n = s.readable() + s.writable();
-            boolean indirect = s.indirect() && n <= queueSize && tables < MaliciousRing.INDIRECT_TABLES;
+            boolean indirect = s.indirect() && n <= queueSize && tables < SplitMaliciousRing.INDIRECT_TABLES;
             if (!indirect && n > driver.numFree() || driver.numFree() == 0) {
                 break;
             }
@@ -99,7 +101,7 @@ class IotlbDeviceQueueProperties {
             }
             int head;
             if (indirect) {
-                long table = MaliciousRing.INDIRECT + tables++ * MaliciousRing.INDIRECT_STRIDE;
+                long table = SplitMaliciousRing.INDIRECT + tables++ * SplitMaliciousRing.INDIRECT_STRIDE;
                 driver.writeIndirectTable(chain, MEMORY.guest.slice(table, n * SplitRing.DESC_SIZE));
                 head = driver.addIndirect(chain, iova(table));
             } else {
@@ -117,7 +119,7 @@ class IotlbDeviceQueueProperties {
         DeviceIotlb iotlb = new DeviceIotlb(AddressSpace.sharedOnly(MEMORY.guest));
         for (int p = 0; p < PAGES; p++) {
             if (perm[p] != Permission.NONE) {
-                iotlb.update(IOVA + p * PAGE, PAGE, MaliciousRing.SHARED_BASE + p * PAGE, perm[p]);
+                iotlb.update(IOVA + p * PAGE, PAGE, SplitMaliciousRing.SHARED_BASE + p * PAGE, perm[p]);
             }
         }
         RecordingAddressSpace space = new RecordingAddressSpace(new IotlbAddressSpace(iotlb), MEMORY.allowed());
@@ -167,7 +169,7 @@ class IotlbDeviceQueueProperties {
                             int page = (int) ((cause.busAddress() - IOVA) / PAGE);
                             assertTrue(page >= 0 && page < PAGES && perm[page] == Permission.NONE,
                                 "missed on page " + page + " which is mapped " + (page >= 0 && page < PAGES ? perm[page] : "-"));
-                            iotlb.update(IOVA + page * PAGE, PAGE, MaliciousRing.SHARED_BASE + page * PAGE, Permission.RW);
+                            iotlb.update(IOVA + page * PAGE, PAGE, SplitMaliciousRing.SHARED_BASE + page * PAGE, Permission.RW);
                             perm[page] = Permission.RW;
                             continue;
                         }
@@ -183,7 +185,7 @@ class IotlbDeviceQueueProperties {
             assertEquals(null, MEMORY.damageOutsideShared(), "memory outside the shared region changed");
         } catch (AssertionError e) {
             throw new AssertionError(e.getMessage() + "\npages: " + java.util.Arrays.toString(perm) + "\nsteps:\n" + log
-                + RingDump.dump(MEMORY.guest, MaliciousRing.RINGS, queueSize), e);
+                + SplitRingDump.dump(MEMORY.guest, SplitMaliciousRing.RINGS, queueSize), e);
         }
         Statistics.label("outcome").collect(misses == 0 ? "no miss" : "resolved misses");
     }
@@ -197,14 +199,14 @@ class IotlbDeviceQueueProperties {
         long end = touched[1];
         long readableEnd = first + touched[3] * 0x300;
         for (long a = first; a < end; a += 0x100) {
-            int page = (int) ((a - MaliciousRing.SHARED_BASE) / PAGE);
+            int page = (int) ((a - SplitMaliciousRing.SHARED_BASE) / PAGE);
             int need = a < readableEnd ? Permission.RO.bits() : Permission.WO.bits();
             if (perm[page] != Permission.NONE && (perm[page].bits() & need) == 0) {
                 return false;
             }
         }
         if (touched[2] == 1) {
-            int tablePage = (int) ((MaliciousRing.INDIRECT - MaliciousRing.SHARED_BASE) / PAGE);
+            int tablePage = (int) ((SplitMaliciousRing.INDIRECT - SplitMaliciousRing.SHARED_BASE) / PAGE);
             return perm[tablePage] == Permission.NONE || (perm[tablePage].bits() & Permission.RO.bits()) != 0;
         }
         return true;

@@ -13,6 +13,7 @@ import io.vringj.ring.PackedRing;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.PackedRingDump;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -16,6 +16,9 @@ import io.vringj.ring.RingAddresses;
 import io.vringj.ring.RingError;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.PackedRingDump;
+import io.vringj.testing.RawPackedRing;
+import io.vringj.testing.RecordingAddressSpace;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -67,7 +70,6 @@ class PackedMaliciousDriverProperties {
 
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Guard bytes before, between and after the two regions, in one native allocation. */
     private static final long GUARD = 0x100;
@@ -355,11 +357,7 @@ class PackedMaliciousDriverProperties {
     }
 
     private static void write(MemorySegment table, int i, Desc d) {
-        long off = 16L * i;
-        table.set(LE_LONG, off, d.addr());
-        table.set(LE_INT, off + 8, (int) d.len());
-        table.set(LE_SHORT, off + 12, (short) d.id());
-        table.set(LE_SHORT, off + 14, (short) d.flags());
+        RawPackedRing.writeDescriptor(table, i, d.addr(), d.len(), d.id(), d.flags());
     }
 
     // ---------------------------------------------------------------- generators

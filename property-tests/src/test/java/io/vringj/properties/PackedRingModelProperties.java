@@ -2,25 +2,23 @@ package io.vringj.properties;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.properties.RingActions.Action;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.Arena;
-import java.util.Arrays;
 import java.util.List;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.RandomDistribution;
-import net.jqwik.api.Tuple;
 import net.jqwik.api.statistics.Statistics;
 
 /**
  * Model-based tests of the packed ring: random action sequences of driver adds (1..6 buffers,
  * readable and writable mixes, direct or indirect), kicks, device pops, used adds in any
  * completion order, publishes, polls and notification toggles on both sides, run on the real
- * packed {@code DriverQueue}/{@code DeviceQueue} and on {@link PackedRingSystem}'s model step by
+ * packed {@code DriverQueue}/{@code DeviceQueue} and on {@link RingSystem}'s model step by
  * step. Queue sizes include 1 and odd sizes, so wrap counters flip every few chains and chains
  * straddle the end of the ring (a wrap in the middle of a chain).
  *
@@ -35,47 +33,21 @@ class PackedRingModelProperties {
     private static final GuestMemory MEMORY = GuestMemory.builder()
         .allocate(RingSystem.BASE, RingSystem.MEMORY_SIZE, RegionKind.SHARED).build(Arena.ofAuto());
 
-    /** One step of the driver or the device. */
-    sealed interface Action permits DriverAdd, Simple, DeviceAddUsed {
-    }
-
-    /** The driver adds a chain with these buffer lengths, through an indirect table if asked and negotiated. */
-    record DriverAdd(int[] readable, int[] writable, boolean indirect) implements Action {
-        @Override
-        public String toString() {
-            return "driver add R" + Arrays.toString(readable) + " W" + Arrays.toString(writable)
-                + (indirect ? " indirect" : "");
-        }
-    }
-
-    /** The device completes the {@code index}-th of its in-flight chains (any order), writing {@code percent}%. */
-    record DeviceAddUsed(int index, int percent) implements Action {
-        @Override
-        public String toString() {
-            return "device add used #" + index + " writing " + percent + "%";
-        }
-    }
-
-    /** The steps that take no parameters. */
-    enum Simple implements Action {
-        DRIVER_PUBLISH, DEVICE_POP, DEVICE_PUBLISH_USED, DRIVER_POLL, DRIVER_ENABLE_INTERRUPTS,
-        DRIVER_DISABLE_INTERRUPTS, DEVICE_ENABLE_NOTIFICATIONS, DEVICE_DISABLE_NOTIFICATIONS
-    }
-
     @Property
     @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 5000)
     void everyPackedChainCompletesExactlyOnceAndEveryDecisionMatchesTheModel(
         @ForAll("queueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("actions") List<Action> actions) {
-        PackedRingSystem system = runAll(queueSize, features, actions);
+        RingSystem system = runAll(queueSize, features, actions);
+        RingSystem.Packed model = system.packedModel();
         Statistics.label("features").collect(system.eventIdx ? "EVENT_IDX" : "flags",
             system.indirectNegotiated ? "INDIRECT_DESC" : "direct only");
         // after the drain all four wrap counters (driver avail/used, device avail/used) agree: 4 flips a lap
-        int laps = system.laps / 4;
+        int laps = model.laps / 4;
         Statistics.label("laps of the ring").collect(laps == 0 ? "0" : laps < 4 ? "1-3" : "4+");
-        Statistics.label("a chain wrapped mid-chain").collect(system.chainsAcrossTheEnd > 0);
+        Statistics.label("a chain wrapped mid-chain").collect(model.chainsAcrossTheEnd > 0);
         Statistics.label("DESC decisions: notified / suppressed / event in the other lap").collect(
-            system.descNotified > 0, system.descSuppressed > 0, system.descOtherLap > 0);
+            model.descNotified > 0, model.descSuppressed > 0, model.descOtherLap > 0);
     }
 
     /**
@@ -88,41 +60,18 @@ class PackedRingModelProperties {
     void packedRingMatchesTheModelOverLongRuns(
         @ForAll("longRunQueueSizes") int queueSize, @ForAll("featureSets") long features,
         @ForAll("longActions") List<Action> actions) {
-        PackedRingSystem system = runAll(queueSize, features, actions);
-        int laps = system.laps / 4;
+        RingSystem system = runAll(queueSize, features, actions);
+        int laps = system.packedModel().laps / 4;
         Statistics.label("laps of the ring").collect(laps < 3 ? "<3" : laps < 10 ? "3-9" : "10+");
     }
 
-    private static PackedRingSystem runAll(int queueSize, long features, List<Action> actions) {
-        PackedRingSystem system = new PackedRingSystem(MEMORY, queueSize, features);
+    private static RingSystem runAll(int queueSize, long features, List<Action> actions) {
+        RingSystem system = RingSystem.packed(MEMORY, queueSize, features);
         for (Action action : actions) {
-            system.step(() -> run(system, action));
+            system.step(() -> RingActions.run(system, action));
         }
         system.step(system::drain);
         return system;
-    }
-
-    private static void run(PackedRingSystem system, Action action) {
-        switch (action) {
-            case DriverAdd a -> system.driverAdd(a.readable(), a.writable(), a.indirect());
-            case DeviceAddUsed u -> {
-                if (!system.deviceInFlight.isEmpty()) {
-                    system.deviceAddUsed(u.index() % system.deviceInFlight.size(), u.percent());
-                }
-            }
-            case Simple s -> {
-                switch (s) {
-                    case DRIVER_PUBLISH -> system.driverPublish();
-                    case DEVICE_POP -> system.devicePop();
-                    case DEVICE_PUBLISH_USED -> system.devicePublishUsed();
-                    case DRIVER_POLL -> system.driverPoll();
-                    case DRIVER_ENABLE_INTERRUPTS -> system.driverEnableInterrupts();
-                    case DRIVER_DISABLE_INTERRUPTS -> system.driverDisableInterrupts();
-                    case DEVICE_ENABLE_NOTIFICATIONS -> system.deviceEnableNotifications();
-                    case DEVICE_DISABLE_NOTIFICATIONS -> system.deviceDisableNotifications();
-                }
-            }
-        }
     }
 
     @Provide
@@ -145,32 +94,11 @@ class PackedRingModelProperties {
 
     @Provide
     Arbitrary<List<Action>> actions() {
-        return action().list().ofMinSize(10).ofMaxSize(80).withSizeDistribution(RandomDistribution.uniform());
+        return RingActions.action().list().ofMinSize(10).ofMaxSize(80).withSizeDistribution(RandomDistribution.uniform());
     }
 
     @Provide
     Arbitrary<List<Action>> longActions() {
-        return action().list().ofMinSize(10).ofMaxSize(400).withSizeDistribution(RandomDistribution.uniform());
-    }
-
-    private static Arbitrary<Action> action() {
-        Arbitrary<int[]> lengths = Arbitraries.integers().between(1, RingSystem.MAX_BUFFER_LENGTH).array(int[].class)
-            .ofMaxSize(RingSystem.MAX_BUFFERS_PER_SIDE);
-        Arbitrary<Action> add = Combinators.combine(lengths, lengths, Arbitraries.of(false, true))
-            .filter((r, w, i) -> r.length + w.length > 0)
-            .as((r, w, i) -> (Action) new DriverAdd(r, w, i));
-        Arbitrary<Action> used = Combinators.combine(Arbitraries.integers().between(0, 15), Arbitraries.of(0, 1, 50, 99, 100))
-            .as((index, percent) -> (Action) new DeviceAddUsed(index, percent));
-        return Arbitraries.<Action>frequencyOf(
-            Tuple.of(6, add),
-            Tuple.of(3, Arbitraries.just(Simple.DRIVER_PUBLISH)),
-            Tuple.of(4, Arbitraries.just(Simple.DEVICE_POP)),
-            Tuple.of(5, used),
-            Tuple.of(3, Arbitraries.just(Simple.DEVICE_PUBLISH_USED)),
-            Tuple.of(4, Arbitraries.just(Simple.DRIVER_POLL)),
-            Tuple.of(1, Arbitraries.just(Simple.DRIVER_ENABLE_INTERRUPTS)),
-            Tuple.of(1, Arbitraries.just(Simple.DRIVER_DISABLE_INTERRUPTS)),
-            Tuple.of(1, Arbitraries.just(Simple.DEVICE_ENABLE_NOTIFICATIONS)),
-            Tuple.of(1, Arbitraries.just(Simple.DEVICE_DISABLE_NOTIFICATIONS)));
+        return RingActions.action().list().ofMinSize(10).ofMaxSize(400).withSizeDistribution(RandomDistribution.uniform());
     }
 }

@@ -10,6 +10,8 @@ import io.vringj.memory.AddressSpace;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
+import io.vringj.testing.RawPackedRing;
+import io.vringj.testing.RawSplitRing;
 import java.lang.foreign.MemorySegment;
 import org.junit.jupiter.api.Test;
 
@@ -19,11 +21,11 @@ import org.junit.jupiter.api.Test;
  * {@link DeviceQueue#MAX_CHAIN_PIECES} and {@link DeviceQueue#MAX_INDIRECT_ENTRIES}.
  */
 class ChainLimitsTest {
-    private static final long BUF = RawRing.BUFFERS;
+    private static final long BUF = RawSplitRing.BUFFERS;
     private static final int MAX_PIECES = DeviceQueue.MAX_CHAIN_PIECES;
     private static final int MAX_ENTRIES = DeviceQueue.MAX_INDIRECT_ENTRIES;
-    /** A table of MAX_ENTRIES entries is exactly 1 MiB: it fills RawRing's SECURE region. */
-    private static final long BIG_TABLE = RawRing.SECURE_BASE;
+    /** A table of MAX_ENTRIES entries is exactly 1 MiB: it fills RawSplitRing's SECURE region. */
+    private static final long BIG_TABLE = RawSplitRing.SECURE_BASE;
 
     private static VirtqueueException popFails(DeviceQueue device, RingError expected) {
         VirtqueueException e = assertThrows(VirtqueueException.class, () -> device.pop(new DescriptorChain()));
@@ -42,7 +44,7 @@ class ChainLimitsTest {
     /**
      * Hands buffers out in {@code grain}-byte pieces, as an IOTLB of tiny entries would, each piece
      * behind a segment of its own (as entries backed by separate mappings are), so adjacent pieces
-     * do not merge into one; ring areas and tables (below {@link RawRing#BUFFERS}) stay whole.
+     * do not merge into one; ring areas and tables (below {@link RawSplitRing#BUFFERS}) stay whole.
      */
     private static AddressSpace inPiecesOf(GuestMemory memory, long grain) {
         AddressSpace identity = AddressSpace.identity(memory);
@@ -73,12 +75,12 @@ class ChainLimitsTest {
 
     @Test
     void splitChainOfExactlyQueueSizeIsAcceptedAndOneMoreLoops() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8, SplitRing.DESC_F_NEXT, 1).desc(1, BUF, 8, SplitRing.DESC_F_NEXT, 2)
                 .desc(2, BUF, 8, SplitRing.DESC_F_NEXT, 3).desc(3, BUF, 8, 0, 0).offer(0);
             assertEquals(4, pops(ring.device()).descriptorCount());
         }
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             // the fifth visit can only be a repeat: 3 -> 0
             ring.desc(0, BUF, 8, SplitRing.DESC_F_NEXT, 1).desc(1, BUF, 8, SplitRing.DESC_F_NEXT, 2)
                 .desc(2, BUF, 8, SplitRing.DESC_F_NEXT, 3).desc(3, BUF, 8, SplitRing.DESC_F_NEXT, 0).offer(0);
@@ -107,11 +109,11 @@ class ChainLimitsTest {
 
     @Test
     void splitIndirectTableLongerThanQueueSizeIsAccepted() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             for (int i = 0; i < 9; i++) {
                 ring.indirect(i, BUF + i, 1, i < 8 ? SplitRing.DESC_F_NEXT : 0, i + 1);
             }
-            ring.desc(0, RawRing.INDIRECT, 9 * 16, SplitRing.DESC_F_INDIRECT, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 9 * 16, SplitRing.DESC_F_INDIRECT, 0).offer(0);
             DescriptorChain chain = pops(ring.device());
             assertEquals(9, chain.readableLength());
             assertEquals(10, chain.descriptorCount(), "the INDIRECT descriptor and nine entries");
@@ -124,20 +126,20 @@ class ChainLimitsTest {
             for (int i = 0; i < 9; i++) {
                 ring.indirect(i, BUF + i, 1, 0);
             }
-            ring.avail(RawRing.INDIRECT, 9 * 16, 2, PackedRing.DESC_F_INDIRECT);
+            ring.avail(RawSplitRing.INDIRECT, 9 * 16, 2, PackedRing.DESC_F_INDIRECT);
             assertEquals(9, pops(ring.device()).readableLength());
         }
     }
 
     @Test
     void splitIndirectTableOfMaxEntriesIsAcceptedAndOneMoreIsNot() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             // a 65536-entry table whose chain uses its first entry only, as vhost allows
             ring.table(BIG_TABLE, 0, BUF, 8, 0, 0);
             ring.desc(0, BIG_TABLE, 16L * MAX_ENTRIES, SplitRing.DESC_F_INDIRECT, 0).offer(0);
             assertEquals(8, pops(ring.device()).readableLength());
         }
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.table(BIG_TABLE, 0, BUF, 8, 0, 0);
             ring.desc(0, BIG_TABLE, 16L * (MAX_ENTRIES + 1), SplitRing.DESC_F_INDIRECT, 0).offer(0);
             VirtqueueException e = popFails(ring.device(), RingError.INDIRECT_TOO_LARGE);
@@ -167,11 +169,11 @@ class ChainLimitsTest {
     @Test
     void splitChainOfMaxPiecesIsAcceptedAndOneMoreIsNot() throws Exception {
         for (int entries : new int[] {MAX_PIECES, MAX_PIECES + 1}) {
-            try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+            try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
                 for (int i = 0; i < entries; i++) {
                     ring.indirect(i, BUF + i, 1, i < entries - 1 ? SplitRing.DESC_F_NEXT : 0, i + 1);
                 }
-                ring.desc(1, RawRing.INDIRECT, 16L * entries, SplitRing.DESC_F_INDIRECT, 0).offer(1);
+                ring.desc(1, RawSplitRing.INDIRECT, 16L * entries, SplitRing.DESC_F_INDIRECT, 0).offer(1);
                 if (entries == MAX_PIECES) {
                     DescriptorChain chain = pops(ring.device());
                     assertEquals(MAX_PIECES, chain.pieceCount());
@@ -190,7 +192,7 @@ class ChainLimitsTest {
                 for (int i = 0; i < entries; i++) {
                     ring.indirect(i, BUF + i, 1, i < 3 ? 0 : PackedRing.DESC_F_WRITE);
                 }
-                ring.avail(RawRing.INDIRECT, 16L * entries, 1, PackedRing.DESC_F_INDIRECT);
+                ring.avail(RawSplitRing.INDIRECT, 16L * entries, 1, PackedRing.DESC_F_INDIRECT);
                 if (entries == MAX_PIECES) {
                     DescriptorChain chain = pops(ring.device());
                     assertEquals(MAX_PIECES, chain.pieceCount());
@@ -205,7 +207,7 @@ class ChainLimitsTest {
     @Test
     void piecesOfOneBufferCountTowardsTheLimit() throws Exception {
         for (long len : new long[] {8L * MAX_PIECES, 8L * MAX_PIECES + 1}) {
-            try (RawRing ring = RawRing.of(4)) {
+            try (RawSplitRing ring = RawSplitRing.of(4)) {
                 ring.desc(0, BUF, len, SplitRing.DESC_F_WRITE, 0).offer(0);
                 DeviceQueue device = ring.device(inPiecesOf(ring.memory, 8));
                 if (len == 8L * MAX_PIECES) {
@@ -222,12 +224,12 @@ class ChainLimitsTest {
 
     @Test
     void piecesOfSeveralDescriptorsAddUp() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             // 1000 + 25 pieces: the second descriptor crosses the limit
             ring.desc(0, BUF, 8L * 1000, SplitRing.DESC_F_NEXT, 1).desc(1, BUF + 0x4000, 8L * 25, 0, 0).offer(0);
             popFails(ring.device(inPiecesOf(ring.memory, 8)), RingError.CHAIN_TOO_MANY_PIECES);
         }
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8L * 1000, SplitRing.DESC_F_NEXT, 1).desc(1, BUF + 0x4000, 8L * 24, 0, 0).offer(0);
             assertEquals(MAX_PIECES, pops(ring.device(inPiecesOf(ring.memory, 8))).pieceCount());
         }
@@ -238,7 +240,8 @@ class ChainLimitsTest {
     @Test
     void driverAddsChainOfMaxBuffersAndRefusesOneMore() throws Exception {
         for (boolean packed : new boolean[] {false, true}) {
-            try (RawRing ring = packed ? new RawPackedRing(MAX_PIECES).raw : RawRing.of(MAX_PIECES)) {
+            try (RawSplitRing ring = packed
+                    ? RawSplitRing.of(MAX_PIECES, VirtioFeatures.RING_PACKED) : RawSplitRing.of(MAX_PIECES)) {
                 DriverQueue driver = ring.driver();
                 BufferChain max = new BufferChain(MAX_PIECES + 1);
                 for (int i = 0; i < MAX_PIECES; i++) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.vringj.testing.RawSplitRing;
 import java.lang.foreign.ValueLayout;
 import java.util.HashSet;
 import java.util.Set;
@@ -13,11 +14,11 @@ import org.junit.jupiter.api.Test;
 
 /** The driver side: adds, the free list, what a bogus device can do, and the kick decision. */
 class DriverQueueTest {
-    private static final long BUF = RawRing.BUFFERS;
+    private static final long BUF = RawSplitRing.BUFFERS;
 
     @Test
     void addWithoutRoomLeavesTheRingUnchanged() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             BufferChain three = new BufferChain(8).addReadable(BUF, 8).addReadable(BUF, 8).addWritable(BUF, 8);
             assertTrue(driver.add(three) >= 0);
@@ -33,7 +34,7 @@ class DriverQueueTest {
 
     @Test
     void severalAddsThenOnePublishAreSeenTogether() throws Exception {
-        try (RawRing ring = RawRing.of(8)) {
+        try (RawSplitRing ring = RawSplitRing.of(8)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain chain = new BufferChain(2).addReadable(BUF, 8);
@@ -51,7 +52,7 @@ class DriverQueueTest {
     @Test
     void quietPublicationsMakeChainsVisibleWithoutADecision() throws Exception {
         for (boolean packed : new boolean[] {false, true}) {
-            try (RawRing ring = packed ? RawRing.of(8, VirtioFeatures.RING_PACKED) : RawRing.of(8)) {
+            try (RawSplitRing ring = packed ? RawSplitRing.of(8, VirtioFeatures.RING_PACKED) : RawSplitRing.of(8)) {
                 DriverQueue driver = ring.driver();
                 DeviceQueue device = ring.device();
                 BufferChain chain = new BufferChain(1).addWritable(BUF, 8);
@@ -91,7 +92,7 @@ class DriverQueueTest {
 
     @Test
     void addRejectsAnEmptyChain() {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             assertThrows(IllegalArgumentException.class, () -> driver.add(new BufferChain(1)));
         }
@@ -99,23 +100,23 @@ class DriverQueueTest {
 
     @Test
     void indirectNeedsTheFeature() {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             IllegalStateException e = assertThrows(IllegalStateException.class,
-                () -> driver.addIndirect(new BufferChain(1).addReadable(BUF, 1), RawRing.INDIRECT));
+                () -> driver.addIndirect(new BufferChain(1).addReadable(BUF, 1), RawSplitRing.INDIRECT));
             assertTrue(e.getMessage().contains("INDIRECT_DESC"), e.getMessage());
         }
     }
 
     @Test
     void indirectChainUsesOneDescriptorAndRoundTrips() throws Exception {
-        try (RawRing ring = RawRing.of(8, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(8, VirtioFeatures.INDIRECT_DESC)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain chain = new BufferChain(8).addReadable(BUF, 4).addReadable(BUF + 4, 4).addWritable(BUF + 8, 16)
                 .addWritable(BUF + 24, 16).addWritable(BUF + 40, 16);
-            driver.writeIndirectTable(chain, ring.memory.slice(RawRing.INDIRECT, 16 * 5));
-            int head = driver.addIndirect(chain, RawRing.INDIRECT);
+            driver.writeIndirectTable(chain, ring.memory.slice(RawSplitRing.INDIRECT, 16 * 5));
+            int head = driver.addIndirect(chain, RawSplitRing.INDIRECT);
             assertEquals(7, driver.numFree());
             driver.publish();
             DescriptorChain popped = new DescriptorChain();
@@ -133,11 +134,11 @@ class DriverQueueTest {
 
     @Test
     void indirectTableLargerThanQueueSizeIsRefused() {
-        try (RawRing ring = RawRing.of(2, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(2, VirtioFeatures.INDIRECT_DESC)) {
             DriverQueue driver = ring.driver();
             BufferChain three = new BufferChain(3).addReadable(BUF, 1).addReadable(BUF, 1).addReadable(BUF, 1);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> driver.addIndirect(three, RawRing.INDIRECT));
+                () -> driver.addIndirect(three, RawSplitRing.INDIRECT));
             assertTrue(e.getMessage().contains("3 descriptors"), e.getMessage());
             assertEquals(2, driver.numFree());
         }
@@ -145,7 +146,7 @@ class DriverQueueTest {
 
     @Test
     void reportsUsedIdThatIsNotInFlight() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             driver.add(new BufferChain(1).addWritable(BUF, 8));
             driver.publish();
@@ -160,7 +161,7 @@ class DriverQueueTest {
 
     @Test
     void reportsUsedIdAtOrBeyondQueueSize() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             driver.add(new BufferChain(1).addWritable(BUF, 8));
             driver.publish();
@@ -171,7 +172,7 @@ class DriverQueueTest {
 
     @Test
     void reportsUsedLengthLargerThanTheWritablePart() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             int head = driver.add(new BufferChain(2).addReadable(BUF, 100).addWritable(BUF, 8));
             driver.publish();
@@ -184,7 +185,7 @@ class DriverQueueTest {
 
     @Test
     void neverHandsOutTheSameHeadTwice() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
             driver.add(new BufferChain(1).addWritable(BUF, 8));
@@ -200,7 +201,7 @@ class DriverQueueTest {
 
     @Test
     void reportsUsedIdxFurtherAheadThanChainsInFlight() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
             driver.publish();
@@ -212,7 +213,7 @@ class DriverQueueTest {
     @Test
     void reportsUsedIdxJumpSeenByEnableInterrupts() throws Exception {
         // issue 11 item 6: Q=4, one chain in flight, the device sets used idx = 3
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
             driver.publish();
@@ -229,7 +230,7 @@ class DriverQueueTest {
 
     @Test
     void reportsUsedIdxJumpAfterSomeChainsCameBack() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             int a = driver.add(new BufferChain(1).addWritable(BUF, 8));
             int b = driver.add(new BufferChain(1).addWritable(BUF, 8));
@@ -247,7 +248,7 @@ class DriverQueueTest {
 
     @Test
     void kickFollowsNoNotifyWithoutEventIdx() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain c = new BufferChain(1).addReadable(BUF, 8);
@@ -265,7 +266,7 @@ class DriverQueueTest {
 
     @Test
     void kickFollowsAvailEventWithEventIdx() throws Exception {
-        try (RawRing ring = RawRing.of(8, VirtioFeatures.EVENT_IDX)) {
+        try (RawSplitRing ring = RawSplitRing.of(8, VirtioFeatures.EVENT_IDX)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain c = new BufferChain(1).addReadable(BUF, 8);
@@ -284,7 +285,7 @@ class DriverQueueTest {
 
     @Test
     void interruptFollowsUsedEventWithEventIdx() throws Exception {
-        try (RawRing ring = RawRing.of(8, VirtioFeatures.EVENT_IDX)) {
+        try (RawSplitRing ring = RawSplitRing.of(8, VirtioFeatures.EVENT_IDX)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain c = new BufferChain(1).addWritable(BUF, 8);
@@ -310,7 +311,7 @@ class DriverQueueTest {
 
     @Test
     void interruptFollowsNoInterruptFlagWithoutEventIdx() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             DriverQueue driver = ring.driver();
             DeviceQueue device = ring.device();
             BufferChain c = new BufferChain(1).addWritable(BUF, 8);
@@ -331,7 +332,7 @@ class DriverQueueTest {
 
     @Test
     void indicesWrapPast65535() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.EVENT_IDX)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.EVENT_IDX)) {
             int start = 65533;
             DriverQueue driver = DriverQueue.create(ring.features, 4, ring.memory, ring.addresses(), start);
             DeviceQueue device = DeviceQueue.create(ring.features, 4, ring.addresses(),

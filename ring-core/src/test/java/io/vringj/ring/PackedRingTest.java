@@ -10,11 +10,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vringj.memory.AddressSpace;
+import io.vringj.testing.RawPackedRing;
+import io.vringj.testing.RawSplitRing;
 import org.junit.jupiter.api.Test;
 
 /** The packed ring [virtio 2.8]: each device rule with the smallest ring that breaks it, the driver's checks, and notifications. */
 class PackedRingTest {
-    private static final long BUF = RawRing.BUFFERS;
+    private static final long BUF = RawSplitRing.BUFFERS;
 
     private static VirtqueueException popFails(DeviceQueue device, RingError expected) {
         VirtqueueException e = assertThrows(VirtqueueException.class, () -> device.pop(new DescriptorChain()));
@@ -90,12 +92,12 @@ class PackedRingTest {
     void rejectsTotalLengthOf4GiBOrMore() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             ring.avail(BUF, 0xFFFF_FFFFL, 0, DESC_F_NEXT).avail(BUF, 1, 0, 0);
-            AddressSpace identity = AddressSpace.identity(ring.raw.memory);
+            AddressSpace identity = AddressSpace.identity(ring.memory);
             AddressSpace anything = (bus, len, access, sink) -> {
                 if (bus < BUF) {
                     identity.translate(bus, len, access, sink);
                 } else {
-                    sink.accept(ring.raw.memory.slice(BUF, 1), 0, len);
+                    sink.accept(ring.memory.slice(BUF, 1), 0, len);
                 }
             };
             popFails(ring.device(anything), RingError.CHAIN_TOO_LONG);
@@ -106,7 +108,7 @@ class PackedRingTest {
     void rejectsIndirectTogetherWithNext() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, 0);
-            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT | DESC_F_NEXT).avail(BUF, 8, 0, 0);
+            ring.avail(RawSplitRing.INDIRECT, 16, 0, DESC_F_INDIRECT | DESC_F_NEXT).avail(BUF, 8, 0, 0);
             popFails(ring.device(), RingError.INDIRECT_WITH_NEXT);
         }
     }
@@ -114,8 +116,8 @@ class PackedRingTest {
     @Test
     void rejectsIndirectInsideATable() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
-            ring.indirect(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT);
-            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
+            ring.indirect(0, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT);
+            ring.avail(RawSplitRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
             popFails(ring.device(), RingError.NESTED_INDIRECT);
         }
     }
@@ -126,7 +128,7 @@ class PackedRingTest {
         try (RawPackedRing ring = new RawPackedRing(8, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 64, DESC_F_NEXT | PackedRing.DESC_F_AVAIL)
                 .indirect(1, BUF + 64, 64, DESC_F_WRITE | PackedRing.DESC_F_AVAIL);
-            ring.avail(RawRing.INDIRECT, 32, 5, DESC_F_INDIRECT);
+            ring.avail(RawSplitRing.INDIRECT, 32, 5, DESC_F_INDIRECT);
             DeviceQueue device = ring.device();
             DescriptorChain chain = new DescriptorChain();
             assertTrue(device.pop(chain));
@@ -145,7 +147,7 @@ class PackedRingTest {
             ring.indirect(0, BUF, 8, 0)
                 .indirect(1, BUF + 8, 16, PackedRing.DESC_F_USED | DESC_F_NEXT)
                 .indirect(2, BUF + 24, 32, DESC_F_WRITE | PackedRing.DESC_F_USED | PackedRing.DESC_F_AVAIL);
-            ring.avail(RawRing.INDIRECT, 48, 1, DESC_F_INDIRECT);
+            ring.avail(RawSplitRing.INDIRECT, 48, 1, DESC_F_INDIRECT);
             DescriptorChain chain = new DescriptorChain();
             assertTrue(ring.device().pop(chain));
             assertEquals(24, chain.readableLength());
@@ -157,8 +159,8 @@ class PackedRingTest {
     void rejectsIndirectInsideATableAmongStrayFlags() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, DESC_F_NEXT | PackedRing.DESC_F_AVAIL)
-                .indirect(1, RawRing.INDIRECT, 16, DESC_F_INDIRECT | PackedRing.DESC_F_AVAIL);
-            ring.avail(RawRing.INDIRECT, 32, 0, DESC_F_INDIRECT);
+                .indirect(1, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT | PackedRing.DESC_F_AVAIL);
+            ring.avail(RawSplitRing.INDIRECT, 32, 0, DESC_F_INDIRECT);
             popFails(ring.device(), RingError.NESTED_INDIRECT);
         }
     }
@@ -170,7 +172,7 @@ class PackedRingTest {
                 for (int i = 0; i < 5; i++) {
                     ring.indirect(i, BUF, 8, 0);
                 }
-                ring.avail(RawRing.INDIRECT, len, 0, DESC_F_INDIRECT);
+                ring.avail(RawSplitRing.INDIRECT, len, 0, DESC_F_INDIRECT);
                 popFails(ring.device(), RingError.BAD_INDIRECT_LENGTH);
             }
         }
@@ -179,10 +181,10 @@ class PackedRingTest {
     @Test
     void walksAnIndirectTableAtAnUnalignedAddress() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4, VirtioFeatures.INDIRECT_DESC)) {
-            long table = RawRing.INDIRECT + 3;
+            long table = RawSplitRing.INDIRECT + 3;
             DriverQueue driver = ring.driver();
             BufferChain chain = new BufferChain(2).addReadable(BUF, 8).addWritable(BUF + 8, 8);
-            driver.writeIndirectTable(chain, ring.raw.memory.slice(table, 32));
+            driver.writeIndirectTable(chain, ring.memory.slice(table, 32));
             driver.addIndirect(chain, table);
             driver.publish();
             DescriptorChain popped = new DescriptorChain();
@@ -195,7 +197,7 @@ class PackedRingTest {
     void rejectsIndirectWhenNotNegotiated() throws Exception {
         try (RawPackedRing ring = new RawPackedRing(4)) {
             ring.indirect(0, BUF, 8, 0);
-            ring.avail(RawRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
+            ring.avail(RawSplitRing.INDIRECT, 16, 0, DESC_F_INDIRECT);
             popFails(ring.device(), RingError.INDIRECT_NOT_NEGOTIATED);
         }
     }
@@ -207,8 +209,8 @@ class PackedRingTest {
             popFails(ring.device(), RingError.ADDRESS_FAULT);
         }
         try (RawPackedRing ring = new RawPackedRing(4)) {
-            ring.avail(RawRing.SECURE_BASE, 8, 0, 0);
-            popFails(ring.device(AddressSpace.sharedOnly(ring.raw.memory)), RingError.ADDRESS_FAULT);
+            ring.avail(RawSplitRing.SECURE_BASE, 8, 0, 0);
+            popFails(ring.device(AddressSpace.sharedOnly(ring.memory)), RingError.ADDRESS_FAULT);
         }
     }
 
@@ -241,8 +243,8 @@ class PackedRingTest {
             }
             // an indirect chain takes one position
             BufferChain five = new BufferChain(5).addReadable(BUF, 8).addReadable(BUF, 8).addWritable(BUF, 8);
-            driver.writeIndirectTable(five, ring.raw.memory.slice(RawRing.INDIRECT, 48));
-            int id = driver.addIndirect(five, RawRing.INDIRECT);
+            driver.writeIndirectTable(five, ring.memory.slice(RawSplitRing.INDIRECT, 48));
+            int id = driver.addIndirect(five, RawSplitRing.INDIRECT);
             assertEquals(2, driver.numFree());
             driver.publish();
             assertTrue(device.pop(chain));
@@ -424,9 +426,9 @@ class PackedRingTest {
             int[] bits = eventIdx ? new int[] {VirtioFeatures.EVENT_IDX} : new int[0];
             try (RawPackedRing ring = new RawPackedRing(5, bits)) {
                 int state = 3;
-                DriverQueue driver = DriverQueue.create(ring.raw.features, 5, ring.raw.memory, ring.raw.addresses(), state);
-                DeviceQueue device = DeviceQueue.create(ring.raw.features, 5, ring.raw.addresses(),
-                    AddressSpace.identity(ring.raw.memory), state | state << 16);
+                DriverQueue driver = DriverQueue.create(ring.features, 5, ring.memory, ring.addresses(), state);
+                DeviceQueue device = DeviceQueue.create(ring.features, 5, ring.addresses(),
+                    AddressSpace.identity(ring.memory), state | state << 16);
                 assertEquals(3, device.lastAvailIdx());
                 DescriptorChain chain = new DescriptorChain();
                 assertFalse(device.pop(chain), "the restored ring holds nothing available");
@@ -474,7 +476,7 @@ class PackedRingTest {
         try (RawPackedRing ring = new RawPackedRing(5)) {
             for (int bad : new int[] {5, 0x8005, 0x7FFF, 0x1_0000, -1}) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> DriverQueue.create(ring.raw.features, 5, ring.raw.memory, ring.raw.addresses(), bad));
+                    () -> DriverQueue.create(ring.features, 5, ring.memory, ring.addresses(), bad));
                 assertTrue(e.getMessage().contains("0x" + Integer.toHexString(bad)), e.getMessage());
             }
             assertEquals(PackedRing.INITIAL_STATE | PackedRing.INITIAL_STATE << 16, DeviceQueue.PACKED_INITIAL_VRING_BASE);
@@ -488,11 +490,11 @@ class PackedRingTest {
             assertEquals(0x8000, fresh.lastAvailIdx(), "position 0, wrap counter 1");
             assertEquals(0x8000_8000, fresh.vringBase(), "QEMU's encoding of a fresh packed queue");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DeviceQueue.create(
-                ring.raw.features, 4, ring.raw.addresses(), AddressSpace.identity(ring.raw.memory), 0x8000_8004));
+                ring.features, 4, ring.addresses(), AddressSpace.identity(ring.memory), 0x8000_8004));
             assertTrue(e.getMessage().contains("0x80008004"), e.getMessage());
             // avail at position 2 of lap 0, used at position 1 of lap 1: one chain of one descriptor in flight
-            DeviceQueue restored = DeviceQueue.create(ring.raw.features, 4, ring.raw.addresses(),
-                AddressSpace.identity(ring.raw.memory), 0x8001_0002);
+            DeviceQueue restored = DeviceQueue.create(ring.features, 4, ring.addresses(),
+                AddressSpace.identity(ring.memory), 0x8001_0002);
             assertEquals(2, restored.lastAvailIdx());
             assertEquals(0x8001_0002, restored.vringBase());
         }

@@ -21,10 +21,11 @@ import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
-import io.vringj.ring.RingSizes;
 import io.vringj.ring.RingError;
+import io.vringj.ring.RingSizes;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.RecordingAddressSpace;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -96,8 +97,8 @@ class ProtectedGuestEndToEndTest {
     @Test
     void aMillionMixedChainsRoundTripOnThePackedRing() throws Exception {
         try (ProtectedGuest guest = guest()) {
-            RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
-                guest.secureRegion(), guest.sharedRegion());
+            RecordingAddressSpace deviceView = RecordingAddressSpace.sharedOnly(guest.deviceAddressSpace(), guest.secureRegion(),
+                guest.sharedRegion());
             DmaOps ops = guest.dmaPolicy().choose("virtio-echo", PACKED_FEATURES, PACKED_FEATURES);
             DriverResult result = roundTrip(PACKED_FEATURES, guest, ops, deviceView, deviceView, CHAINS);
             SwiotlbStatistics s = guest.bouncePool().statistics();
@@ -111,8 +112,8 @@ class ProtectedGuestEndToEndTest {
     @Test
     void aMillionMixedChainsRoundTripAndTheDeviceNeverTouchesSecureMemory() throws Exception {
         try (ProtectedGuest guest = guest()) {
-            RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
-                guest.secureRegion(), guest.sharedRegion());
+            RecordingAddressSpace deviceView = RecordingAddressSpace.sharedOnly(guest.deviceAddressSpace(), guest.secureRegion(),
+                guest.sharedRegion());
             // the driver asks the guest's DMA policy for its ops, as a virtio driver would at probe
             DmaOps ops = guest.dmaPolicy().choose("virtio-echo", FEATURES, FEATURES);
             assertSame(guest.dmaOps(), ops, "the protected platform forces the bouncing ops");
@@ -144,8 +145,8 @@ class ProtectedGuestEndToEndTest {
             IommuDmaOps iommuOps = new IommuDmaOps(iommu, IommuDmaOps.Mode.STRICT, null);
             SwiotlbDmaOps ops = SwiotlbDmaOps.builder(guest.bouncePool(), iommuOps, SwiotlbDmaOps.Mode.FORCE_BOUNCE)
                 .coherentPool(guest.coherentPool()).build();
-            RecordingAddressSpace physical = new RecordingAddressSpace(guest.deviceAddressSpace(),
-                guest.secureRegion(), guest.sharedRegion());
+            RecordingAddressSpace physical = RecordingAddressSpace.sharedOnly(guest.deviceAddressSpace(), guest.secureRegion(),
+                guest.sharedRegion());
             DeviceIotlb iotlb = new DeviceIotlb(physical);
             DriverResult result = roundTrip(FEATURES, guest, ops, new IotlbAddressSpace(iotlb, iommu::resolve), physical,
                 chains);
@@ -198,9 +199,9 @@ class ProtectedGuestEndToEndTest {
         assertEquals(chains, result.completed);
         assertEquals(chains, deviceChains[0]);
         // the instrumented device view (read after join): plenty of traffic, none toward SECURE memory
-        assertTrue(recorder.bytesTranslated >= 2 * result.bytes, "bytes translated " + recorder.bytesTranslated);
-        assertEquals(0, recorder.secureRequests, "device requests that touched SECURE memory");
-        assertEquals(0, recorder.piecesOutsideShared, "pieces handed to the device outside SHARED memory");
+        assertTrue(recorder.bytesTranslated() >= 2 * result.bytes, "bytes translated " + recorder.bytesTranslated());
+        assertEquals(0, recorder.watchedRequests(), "device requests that touched SECURE memory");
+        assertEquals(0, recorder.violations().size(), "pieces handed to the device outside SHARED memory");
         rings.free(ops);
         return result;
     }
@@ -343,8 +344,8 @@ class ProtectedGuestEndToEndTest {
     void aDeviceThatTriesASecureAddressGetsAFault() throws Exception {
         try (ProtectedGuest guest = guest()) {
             Rings rings = Rings.allocate(FEATURES, guest.dmaOps());
-            RecordingAddressSpace deviceView = new RecordingAddressSpace(guest.deviceAddressSpace(),
-                guest.secureRegion(), guest.sharedRegion());
+            RecordingAddressSpace deviceView = RecordingAddressSpace.sharedOnly(guest.deviceAddressSpace(), guest.secureRegion(),
+                guest.sharedRegion());
             DeviceQueue device = DeviceQueue.create(FEATURES, QUEUE_SIZE, rings.busAddresses(), deviceView);
             // a driver that bypasses the DMA API and hands the device a guest-physical SECURE address
             DriverQueue rogue = rings.driver();
@@ -354,8 +355,8 @@ class ProtectedGuestEndToEndTest {
             VirtqueueException e = assertThrows(VirtqueueException.class, () -> device.pop(new DescriptorChain()));
             assertEquals(RingError.ADDRESS_FAULT, e.error(), e.getMessage());
             assertTrue(device.isBroken());
-            assertEquals(1, deviceView.secureRequests, "the instrumented view saw the attempt");
-            assertEquals(0, deviceView.piecesOutsideShared, "and handed out nothing of SECURE memory");
+            assertEquals(1, deviceView.watchedRequests(), "the instrumented view saw the attempt");
+            assertEquals(0, deviceView.violations().size(), "and handed out nothing of SECURE memory");
         }
     }
 }

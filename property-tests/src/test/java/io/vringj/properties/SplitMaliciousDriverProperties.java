@@ -1,6 +1,6 @@
 package io.vringj.properties;
 
-import static io.vringj.properties.MaliciousRing.LE_SHORT;
+import static io.vringj.properties.SplitMaliciousRing.LE_SHORT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -10,9 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.vringj.memory.AddressSpace;
-import io.vringj.properties.MaliciousRing.Area;
-import io.vringj.properties.MaliciousRing.Desc;
-import io.vringj.properties.MaliciousRing.FieldWrite;
+import io.vringj.properties.SplitMaliciousRing.Area;
+import io.vringj.properties.SplitMaliciousRing.Desc;
+import io.vringj.properties.SplitMaliciousRing.FieldWrite;
 import io.vringj.ring.BufferChain;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
@@ -21,6 +21,8 @@ import io.vringj.ring.RingAddresses;
 import io.vringj.ring.SplitRing;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.RecordingAddressSpace;
+import io.vringj.testing.SplitRingDump;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,7 +42,7 @@ import net.jqwik.api.statistics.Statistics;
  * with pops, used adds, publishes, notification toggles and further driver writes between them.
  *
  * <p>For every ring: the device reports only {@link VirtqueueException} (nothing else escapes);
- * it pops exactly what {@link ReferenceDevice} says is valid and breaks exactly when a rule is
+ * it pops exactly what {@link SplitReferenceDevice} says is valid and breaks exactly when a rule is
  * broken; it never touches memory outside the shared region (a {@link RecordingAddressSpace}
  * checks every piece, guard bytes around the region and the secure region must not change);
  * each pop ends within Q translations in the ring plus one per entry of the indirect table it
@@ -48,8 +50,8 @@ import net.jqwik.api.statistics.Statistics;
  * ever in flight; once broken
  * it stays broken and touches nothing.
  */
-class MaliciousDriverProperties {
-    private static final MaliciousRing.Memory MEMORY = new MaliciousRing.Memory();
+class SplitMaliciousDriverProperties {
+    private static final SplitMaliciousRing.Memory MEMORY = new SplitMaliciousRing.Memory();
 
     /** A device-side step, or the driver writing memory between steps. */
     sealed interface Step permits Pop, PopAll, AddUsed, PublishUsed, EnableNotifications, DisableNotifications,
@@ -121,13 +123,13 @@ class MaliciousDriverProperties {
     void deviceReportsOnlyTypedErrorsAndStaysInsideAllowedMemory(@ForAll("cases") Case c) {
         MEMORY.clearShared();
         writeRing(c);
-        String before = RingDump.dump(MEMORY.guest, c.rings(), c.queueSize());
+        String before = SplitRingDump.dump(MEMORY.guest, c.rings(), c.queueSize());
         Run run = new Run(c);
         try {
             run.execute();
         } catch (AssertionError e) {
             throw new AssertionError(e.getMessage() + "\nring as first written:\n" + before + "ring now:\n"
-                + RingDump.dump(MEMORY.guest, c.rings(), c.queueSize()) + "steps run:\n" + run.log, e);
+                + SplitRingDump.dump(MEMORY.guest, c.rings(), c.queueSize()) + "steps run:\n" + run.log, e);
         }
         Statistics.label("ring").collect(c.ring() instanceof RandomRing ? "random" : "mutated valid");
         Statistics.label("outcome").collect(run.firstError == null ? "no error" : run.firstError);
@@ -141,7 +143,7 @@ class MaliciousDriverProperties {
         final StringBuilder log = new StringBuilder();
         final List<DescriptorChain> inFlight = new ArrayList<>();
         DeviceQueue device;
-        ReferenceDevice reference;
+        SplitReferenceDevice reference;
         String firstError;
         int popped;
 
@@ -159,7 +161,7 @@ class MaliciousDriverProperties {
                 checkMemory();
                 return;
             }
-            reference = new ReferenceDevice(MEMORY.shared, c.queueSize(),
+            reference = new SplitReferenceDevice(MEMORY.shared, c.queueSize(),
                 VirtioFeatures.has(c.features(), VirtioFeatures.INDIRECT_DESC), c.rings(), c.lastAvailIdx());
             // every case ends by popping what is left, so every ring is walked at least once
             List<Step> steps = new ArrayList<>(c.steps());
@@ -220,13 +222,13 @@ class MaliciousDriverProperties {
                 }
                 case PublishUsed p -> device.publishUsed();
                 case EnableNotifications e -> {
-                    ReferenceDevice.Outcome expected = reference.rereadAvailIdx();
+                    SplitReferenceDevice.Outcome expected = reference.rereadAvailIdx();
                     try {
                         boolean more = device.enableNotifications();
-                        assertEquals(expected == ReferenceDevice.Outcome.CHAIN, more, "enableNotifications: "
+                        assertEquals(expected == SplitReferenceDevice.Outcome.CHAIN, more, "enableNotifications: "
                             + "chains available");
                     } catch (VirtqueueException x) {
-                        assertEquals(ReferenceDevice.Outcome.BROKEN, expected, "enableNotifications broke the queue "
+                        assertEquals(SplitReferenceDevice.Outcome.BROKEN, expected, "enableNotifications broke the queue "
                             + "but the reference sees no broken rule");
                         throw x;
                     }
@@ -240,21 +242,21 @@ class MaliciousDriverProperties {
             DescriptorChain chain = new DescriptorChain();
             long translationsBefore = space.translations();
             long piecesBefore = space.pieces();
-            ReferenceDevice.Outcome expected = reference.pop();
+            SplitReferenceDevice.Outcome expected = reference.pop();
             boolean got;
             try {
                 got = device.pop(chain);
             } catch (VirtqueueException e) {
-                assertEquals(ReferenceDevice.Outcome.BROKEN, expected, "device rejected a ring the reference accepts: "
+                assertEquals(SplitReferenceDevice.Outcome.BROKEN, expected, "device rejected a ring the reference accepts: "
                     + e.getMessage());
                 assertBounded(translationsBefore);
                 throw e;
             }
             assertBounded(translationsBefore);
-            if (expected == ReferenceDevice.Outcome.BROKEN) {
+            if (expected == SplitReferenceDevice.Outcome.BROKEN) {
                 fail("device accepted " + (got ? chain : "nothing") + " but the reference sees: " + reference.rule);
             }
-            assertEquals(expected == ReferenceDevice.Outcome.CHAIN, got, "pop found a chain");
+            assertEquals(expected == SplitReferenceDevice.Outcome.CHAIN, got, "pop found a chain");
             if (got) {
                 popped++;
                 log.append("    -> ").append(chain).append('\n');
@@ -319,38 +321,38 @@ class MaliciousDriverProperties {
         switch (c.ring()) {
             case RandomRing r -> {
                 for (int i = 0; i < q; i++) {
-                    r.table().get(i).writeTo(shared.asSlice(MaliciousRing.DESC - MaliciousRing.SHARED_BASE), i);
+                    r.table().get(i).writeTo(shared.asSlice(SplitMaliciousRing.DESC - SplitMaliciousRing.SHARED_BASE), i);
                 }
                 for (int t = 0; t < r.indirectTables().size(); t++) {
-                    MemorySegment table = shared.asSlice(MaliciousRing.INDIRECT - MaliciousRing.SHARED_BASE
-                        + t * MaliciousRing.INDIRECT_STRIDE, MaliciousRing.INDIRECT_STRIDE);
+                    MemorySegment table = shared.asSlice(SplitMaliciousRing.INDIRECT - SplitMaliciousRing.SHARED_BASE
+                        + t * SplitMaliciousRing.INDIRECT_STRIDE, SplitMaliciousRing.INDIRECT_STRIDE);
                     List<Desc> entries = r.indirectTables().get(t);
                     for (int k = 0; k < entries.size(); k++) {
                         entries.get(k).writeTo(table, k);
                     }
                 }
-                long avail = MaliciousRing.AVAIL - MaliciousRing.SHARED_BASE;
+                long avail = SplitMaliciousRing.AVAIL - SplitMaliciousRing.SHARED_BASE;
                 shared.set(LE_SHORT, avail, (short) r.availFlags());
                 shared.set(LE_SHORT, avail + 2, (short) (c.lastAvailIdx() + r.availIdxAhead()));
                 for (int i = 0; i < q; i++) {
                     shared.set(LE_SHORT, avail + 4 + 2L * i, r.availRing().get(i).shortValue());
                 }
                 shared.set(LE_SHORT, avail + 4 + 2L * q, (short) r.usedEvent());
-                shared.set(LE_SHORT, MaliciousRing.USED - MaliciousRing.SHARED_BASE + 2, (short) r.usedIdx());
+                shared.set(LE_SHORT, SplitMaliciousRing.USED - SplitMaliciousRing.SHARED_BASE + 2, (short) r.usedIdx());
             }
             case MutatedRing m -> {
-                DriverQueue driver = DriverQueue.create(c.features(), q, MEMORY.guest, MaliciousRing.RINGS,
+                DriverQueue driver = DriverQueue.create(c.features(), q, MEMORY.guest, SplitMaliciousRing.RINGS,
                     c.lastAvailIdx());
                 boolean indirect = VirtioFeatures.has(c.features(), VirtioFeatures.INDIRECT_DESC);
                 int tables = 0;
-                long buffer = MaliciousRing.BUFFERS;
+                long buffer = SplitMaliciousRing.BUFFERS;
                 try {
                     for (ChainShape s : m.chains()) {
                         int room = driver.numFree();
                         if (room == 0) {
                             break;
                         }
-                        boolean viaTable = s.indirect() && indirect && tables < MaliciousRing.INDIRECT_TABLES
+                        boolean viaTable = s.indirect() && indirect && tables < SplitMaliciousRing.INDIRECT_TABLES
                             && s.readable() + s.writable() <= q;
                         // a direct chain longer than the free descriptors is cut to fit, so small
                         // queues still get a valid ring to mutate
@@ -364,7 +366,7 @@ class MaliciousDriverProperties {
                             chain.addWritable(buffer, 0x40);
                         }
                         if (viaTable) {
-                            long table = MaliciousRing.INDIRECT + tables++ * MaliciousRing.INDIRECT_STRIDE;
+                            long table = SplitMaliciousRing.INDIRECT + tables++ * SplitMaliciousRing.INDIRECT_STRIDE;
                             driver.writeIndirectTable(chain, MEMORY.guest.slice(table, chain.size() * SplitRing.DESC_SIZE));
                             driver.addIndirect(chain, table);
                         } else {
@@ -403,32 +405,32 @@ class MaliciousDriverProperties {
     }
 
     private static Arbitrary<RingAddresses> ringAddresses() {
-        Arbitrary<Long> odd = Arbitraries.of(1L, 2L, 4L, 8L, -16L, 0L - MaliciousRing.SHARED_BASE,
-            MaliciousRing.SHARED_SIZE - 16, MaliciousRing.SECURE_BASE - MaliciousRing.SHARED_BASE,
-            MaliciousRing.SHARED_SIZE);
+        Arbitrary<Long> odd = Arbitraries.of(1L, 2L, 4L, 8L, -16L, 0L - SplitMaliciousRing.SHARED_BASE,
+            SplitMaliciousRing.SHARED_SIZE - 16, SplitMaliciousRing.SECURE_BASE - SplitMaliciousRing.SHARED_BASE,
+            SplitMaliciousRing.SHARED_SIZE);
         Arbitrary<RingAddresses> skewed = Combinators.combine(Arbitraries.integers().between(0, 2), odd)
             .as((area, delta) -> switch (area) {
-                case 0 -> new RingAddresses(MaliciousRing.DESC + delta, MaliciousRing.AVAIL, MaliciousRing.USED);
-                case 1 -> new RingAddresses(MaliciousRing.DESC, MaliciousRing.AVAIL + delta, MaliciousRing.USED);
-                default -> new RingAddresses(MaliciousRing.DESC, MaliciousRing.AVAIL, MaliciousRing.USED + delta);
+                case 0 -> new RingAddresses(SplitMaliciousRing.DESC + delta, SplitMaliciousRing.AVAIL, SplitMaliciousRing.USED);
+                case 1 -> new RingAddresses(SplitMaliciousRing.DESC, SplitMaliciousRing.AVAIL + delta, SplitMaliciousRing.USED);
+                default -> new RingAddresses(SplitMaliciousRing.DESC, SplitMaliciousRing.AVAIL, SplitMaliciousRing.USED + delta);
             });
         // no edge cases: they would make every skewed address as common as the real one
-        return Arbitraries.frequencyOf(Tuple.of(30, Arbitraries.just(MaliciousRing.RINGS)), Tuple.of(1, skewed))
+        return Arbitraries.frequencyOf(Tuple.of(30, Arbitraries.just(SplitMaliciousRing.RINGS)), Tuple.of(1, skewed))
             .withoutEdgeCases();
     }
 
     private static Arbitrary<Ring> randomRings() {
-        Arbitrary<List<Desc>> table = descriptor().list().ofSize(MaliciousRing.MAX_Q);
-        Arbitrary<List<List<Desc>>> indirect = descriptor().list().ofMaxSize(MaliciousRing.MAX_Q)
-            .list().ofMaxSize(MaliciousRing.INDIRECT_TABLES);
+        Arbitrary<List<Desc>> table = descriptor().list().ofSize(SplitMaliciousRing.MAX_Q);
+        Arbitrary<List<List<Desc>>> indirect = descriptor().list().ofMaxSize(SplitMaliciousRing.MAX_Q)
+            .list().ofMaxSize(SplitMaliciousRing.INDIRECT_TABLES);
         Arbitrary<Integer> availEntry = Arbitraries.frequencyOf(
             Tuple.of(8, Arbitraries.integers().between(0, 3)),
-            Tuple.of(4, Arbitraries.integers().between(0, MaliciousRing.MAX_Q - 1)),
+            Tuple.of(4, Arbitraries.integers().between(0, SplitMaliciousRing.MAX_Q - 1)),
             Tuple.of(1, Arbitraries.integers().between(0, 65535)));
-        Arbitrary<List<Integer>> availRing = availEntry.list().ofSize(MaliciousRing.MAX_Q);
+        Arbitrary<List<Integer>> availRing = availEntry.list().ofSize(SplitMaliciousRing.MAX_Q);
         Arbitrary<Integer> ahead = Arbitraries.frequencyOf(
             Tuple.of(8, Arbitraries.integers().between(0, 4)),
-            Tuple.of(3, Arbitraries.integers().between(0, MaliciousRing.MAX_Q + 1)),
+            Tuple.of(3, Arbitraries.integers().between(0, SplitMaliciousRing.MAX_Q + 1)),
             Tuple.of(1, Arbitraries.integers().between(0, 65535)));
         Arbitrary<Integer> u16 = Arbitraries.integers().between(0, 65535);
         return Builders.withBuilder(() -> new Object[7])
@@ -439,7 +441,7 @@ class MaliciousDriverProperties {
             .use(Arbitraries.of(0, 1)).in((b, v) -> set(b, 4, v))
             .use(u16).in((b, v) -> set(b, 5, v))
             .use(u16).in((b, v) -> set(b, 6, v))
-            .build(MaliciousDriverProperties::randomRing);
+            .build(SplitMaliciousDriverProperties::randomRing);
     }
 
     private static Object[] set(Object[] b, int i, Object v) {
@@ -495,20 +497,20 @@ class MaliciousDriverProperties {
             Tuple.of(1, Arbitraries.integers().between(0, 65535)));
         Arbitrary<Integer> next = Arbitraries.frequencyOf(
             Tuple.of(8, Arbitraries.integers().between(0, 3)),
-            Tuple.of(4, Arbitraries.integers().between(0, MaliciousRing.MAX_Q - 1)),
+            Tuple.of(4, Arbitraries.integers().between(0, SplitMaliciousRing.MAX_Q - 1)),
             Tuple.of(1, Arbitraries.integers().between(0, 65535)));
         return Combinators.combine(address(), length(), flags, next).as(Desc::new);
     }
 
     private static Arbitrary<Long> address() {
         return Arbitraries.frequencyOf(
-            Tuple.of(10, Arbitraries.longs().between(MaliciousRing.BUFFERS, MaliciousRing.SHARED_END - 0x100)),
-            Tuple.of(4, Arbitraries.integers().between(0, MaliciousRing.INDIRECT_TABLES - 1)
-                .map(t -> MaliciousRing.INDIRECT + t * MaliciousRing.INDIRECT_STRIDE)),
-            Tuple.of(2, Arbitraries.of(MaliciousRing.DESC, MaliciousRing.AVAIL, MaliciousRing.USED)),
-            Tuple.of(2, Arbitraries.of(MaliciousRing.SHARED_BASE - 1, MaliciousRing.SHARED_BASE - 16,
-                MaliciousRing.SHARED_END - 1, MaliciousRing.SHARED_END - 16, MaliciousRing.SHARED_END,
-                MaliciousRing.SECURE_BASE, MaliciousRing.SECURE_BASE + 0x100, 0L, -16L, -1L, Long.MIN_VALUE,
+            Tuple.of(10, Arbitraries.longs().between(SplitMaliciousRing.BUFFERS, SplitMaliciousRing.SHARED_END - 0x100)),
+            Tuple.of(4, Arbitraries.integers().between(0, SplitMaliciousRing.INDIRECT_TABLES - 1)
+                .map(t -> SplitMaliciousRing.INDIRECT + t * SplitMaliciousRing.INDIRECT_STRIDE)),
+            Tuple.of(2, Arbitraries.of(SplitMaliciousRing.DESC, SplitMaliciousRing.AVAIL, SplitMaliciousRing.USED)),
+            Tuple.of(2, Arbitraries.of(SplitMaliciousRing.SHARED_BASE - 1, SplitMaliciousRing.SHARED_BASE - 16,
+                SplitMaliciousRing.SHARED_END - 1, SplitMaliciousRing.SHARED_END - 16, SplitMaliciousRing.SHARED_END,
+                SplitMaliciousRing.SECURE_BASE, SplitMaliciousRing.SECURE_BASE + 0x100, 0L, -16L, -1L, Long.MIN_VALUE,
                 Long.MAX_VALUE)),
             Tuple.of(1, Arbitraries.longs()));
     }
@@ -518,7 +520,7 @@ class MaliciousDriverProperties {
             Tuple.of(10, Arbitraries.longs().between(1, 64)),
             Tuple.of(4, Arbitraries.integers().between(1, 20).map(k -> 16L * k)),
             Tuple.of(1, Arbitraries.just(0L)),
-            Tuple.of(2, Arbitraries.of(MaliciousRing.SHARED_SIZE, MaliciousRing.SHARED_SIZE - 0x4000, 0x1000L,
+            Tuple.of(2, Arbitraries.of(SplitMaliciousRing.SHARED_SIZE, SplitMaliciousRing.SHARED_SIZE - 0x4000, 0x1000L,
                 0xFFFF_FFFFL, 0x8000_0000L, 0xFFFF_FFF0L)),
             Tuple.of(1, Arbitraries.longs().between(0, 0xFFFF_FFFFL)));
     }

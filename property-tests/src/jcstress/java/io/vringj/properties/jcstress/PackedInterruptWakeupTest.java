@@ -3,8 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -13,48 +11,43 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.ZZ_Result;
 
 /**
- * No lost interrupt: a driver about to sleep calls {@code enableInterrupts()} and polls again if
- * it returns true; a device calls {@code publishUsed()} and interrupts if it returns true. Both
- * false would leave a used chain with the driver asleep and no interrupt coming.
+ * No lost interrupt on the packed ring [virtio 2.8.10]: a driver about to sleep calls
+ * {@code enableInterrupts()} (writing its event suppression structure) and polls again if it
+ * returns true; a device calls {@code publishUsed()} (writing the used flags, then reading the
+ * driver's structure) and interrupts if it returns true. Both false would leave a used chain with
+ * the driver asleep and no interrupt coming.
  *
- * <p>Before the race the driver has turned interrupts off and (with EVENT_IDX) its used_event
- * is stale, so a device that read the old value would decide not to interrupt.
+ * <p>The ring starts at position 3 of lap 1 and the chain takes two descriptors, so the device's
+ * used wrap counter flips. Before the race the driver has turned interrupts off; with EVENT_IDX
+ * its structure then names descriptor 2 of lap 1, an event the device has already passed, so a
+ * device that read the old value would decide not to interrupt.
  *
  * <p>r1: the device interrupts; r2: the driver sees the used chain on its recheck.
  */
-public final class InterruptWakeupTest {
-    private InterruptWakeupTest() {
+public final class PackedInterruptWakeupTest {
+    private PackedInterruptWakeupTest() {
     }
 
     private static int popOne(Rings rings) {
-        int head = rings.add();
-        rings.driver.publish();
-        try {
-            if (!rings.device.pop(new DescriptorChain())) {
-                throw new IllegalStateException("set-up: the device must pop the published chain");
-            }
-        } catch (VirtqueueException e) {
-            throw new IllegalStateException(e);
-        }
+        int head = rings.popOne();
         rings.driver.disableInterrupts();
         return head;
     }
 
-    /** Notification by the NO_INTERRUPT flag. */
+    /** Notification by the DISABLE/ENABLE flags. */
     @JCStressTest
-    @Description("enable interrupts then recheck never loses an interrupt (flags)")
+    @Description("packed: enable interrupts then recheck never loses an interrupt (flags)")
     @Outcome(id = "false, false", expect = FORBIDDEN, desc = "lost wake-up: driver sleeps, device does not interrupt")
     @Outcome(expect = ACCEPTABLE, desc = "the driver is woken or sees the used chain itself")
     @State
     public static class Flags {
-        private final Rings rings = new Rings(false, 100);
+        private final Rings rings = Rings.packed(false, Rings.PACKED_NEAR_WRAP);
         private final int head = popOne(rings);
 
         /** The device returns the chain and publishes. */
         @Actor
         public void device(ZZ_Result r) {
-            rings.device.addUsed(head, Rings.WRITTEN);
-            r.r1 = rings.device.publishUsed();
+            r.r1 = rings.addUsedAndPublish(head);
         }
 
         /** The driver enables interrupts and rechecks. */
@@ -64,26 +57,25 @@ public final class InterruptWakeupTest {
         }
     }
 
-    /** Notification by used_event (VIRTIO_F_EVENT_IDX). */
+    /** Notification by descriptor event (VIRTIO_F_EVENT_IDX). */
     @JCStressTest
-    @Description("enable interrupts then recheck never loses an interrupt (event index)")
+    @Description("packed: enable interrupts then recheck never loses an interrupt (descriptor event)")
     @Outcome(id = "false, false", expect = FORBIDDEN, desc = "lost wake-up: driver sleeps, device does not interrupt")
     @Outcome(expect = ACCEPTABLE, desc = "the driver is woken or sees the used chain itself")
     @State
     public static class EventIndex {
-        private final Rings rings = new Rings(true, 100);
+        private final Rings rings = Rings.packed(true, Rings.PACKED_NEAR_WRAP);
         private final int head = popOne(rings);
 
         {
-            // as if the driver last asked to hear about index 90: need_event(90, 101, 100) is false
-            rings.staleUsedEvent(90);
+            // descriptor 2 of lap 1: behind the used chain at 3 (lap 1), so need_event is false
+            rings.staleDriverEvent(Rings.PACKED_NEAR_WRAP - 1);
         }
 
         /** The device returns the chain and publishes. */
         @Actor
         public void device(ZZ_Result r) {
-            rings.device.addUsed(head, Rings.WRITTEN);
-            r.r1 = rings.device.publishUsed();
+            r.r1 = rings.addUsedAndPublish(head);
         }
 
         /** The driver enables interrupts and rechecks. */

@@ -1,4 +1,4 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

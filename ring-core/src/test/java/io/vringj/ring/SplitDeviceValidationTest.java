@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
+import io.vringj.testing.RawSplitRing;
 import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
 
@@ -19,10 +20,10 @@ import org.junit.jupiter.api.Test;
  * Each rule the device side enforces, with the smallest ring that breaks it. Every fatal rule
  * also latches the queue broken.
  */
-class DeviceValidationTest {
-    private static final long BUF = RawRing.BUFFERS;
+class SplitDeviceValidationTest {
+    private static final long BUF = RawSplitRing.BUFFERS;
 
-    private static VirtqueueException popFails(RawRing ring, RingError expected) throws Exception {
+    private static VirtqueueException popFails(RawSplitRing ring, RingError expected) throws Exception {
         DeviceQueue device = ring.device();
         return popFails(device, expected);
     }
@@ -40,7 +41,7 @@ class DeviceValidationTest {
 
     @Test
     void acceptsAValidChainWithReadableThenWritable() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 10, DESC_F_NEXT, 1).desc(1, BUF + 100, 20, DESC_F_WRITE, 0).offer(0);
             DeviceQueue device = ring.device();
             DescriptorChain chain = new DescriptorChain();
@@ -56,7 +57,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsHeadAtOrBeyondQueueSize() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.offer(4);
             VirtqueueException e = popFails(ring, RingError.HEAD_OUT_OF_RANGE);
             assertTrue(e.getMessage().contains("head 4"), e.getMessage());
@@ -65,7 +66,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsNextAtOrBeyondQueueSize() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8, DESC_F_NEXT, 4).offer(0);
             VirtqueueException e = popFails(ring, RingError.NEXT_OUT_OF_RANGE);
             assertTrue(e.getMessage().contains("next 4"), e.getMessage());
@@ -74,7 +75,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsChainLongerThanQueueSize() throws Exception {
-        try (RawRing ring = RawRing.of(2)) {
+        try (RawSplitRing ring = RawSplitRing.of(2)) {
             ring.desc(0, BUF, 8, DESC_F_NEXT, 1).desc(1, BUF, 8, DESC_F_NEXT, 0).offer(0);
             popFails(ring, RingError.CHAIN_LOOP);
         }
@@ -82,7 +83,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsSelfLoop() throws Exception {
-        try (RawRing ring = RawRing.of(8)) {
+        try (RawSplitRing ring = RawSplitRing.of(8)) {
             ring.desc(3, BUF, 8, DESC_F_NEXT, 3).offer(3);
             popFails(ring, RingError.CHAIN_LOOP);
         }
@@ -90,7 +91,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsReadableAfterWritable() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8, DESC_F_WRITE | DESC_F_NEXT, 1).desc(1, BUF + 8, 8, 0, 0).offer(0);
             popFails(ring, RingError.READABLE_AFTER_WRITABLE);
         }
@@ -98,7 +99,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsZeroLengthBuffer() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 0, 0, 0).offer(0);
             popFails(ring, RingError.ZERO_LENGTH);
         }
@@ -106,62 +107,62 @@ class DeviceValidationTest {
 
     @Test
     void rejectsIndirectTogetherWithNext() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, 0, 0);
-            ring.desc(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT | DESC_F_NEXT, 1).desc(1, BUF, 8, 0, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT | DESC_F_NEXT, 1).desc(1, BUF, 8, 0, 0).offer(0);
             popFails(ring, RingError.INDIRECT_WITH_NEXT);
         }
     }
 
     @Test
     void rejectsIndirectInsideATable() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
-            ring.indirect(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT, 0);
-            ring.desc(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT, 0).offer(0);
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.indirect(0, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT, 0);
+            ring.desc(0, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.NESTED_INDIRECT);
         }
     }
 
     @Test
     void rejectsIndirectTableOfLengthZero() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
-            ring.desc(0, RawRing.INDIRECT, 0, DESC_F_INDIRECT, 0).offer(0);
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+            ring.desc(0, RawSplitRing.INDIRECT, 0, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.BAD_INDIRECT_LENGTH);
         }
     }
 
     @Test
     void rejectsIndirectTableLengthNotAMultipleOf16() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, 0, 0);
-            ring.desc(0, RawRing.INDIRECT, 24, DESC_F_INDIRECT, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 24, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.BAD_INDIRECT_LENGTH);
         }
     }
 
     @Test
     void rejectsLoopInsideAnIndirectTable() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, DESC_F_NEXT, 1).indirect(1, BUF, 8, DESC_F_NEXT, 0);
-            ring.desc(0, RawRing.INDIRECT, 32, DESC_F_INDIRECT, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 32, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.CHAIN_LOOP);
         }
     }
 
     @Test
     void rejectsNextBeyondIndirectTableSize() throws Exception {
-        try (RawRing ring = RawRing.of(8, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(8, VirtioFeatures.INDIRECT_DESC)) {
             // next 2 is inside the queue size but outside the 2-entry table
             ring.indirect(0, BUF, 8, DESC_F_NEXT, 2).indirect(1, BUF, 8, 0, 0);
-            ring.desc(0, RawRing.INDIRECT, 32, DESC_F_INDIRECT, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 32, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.NEXT_OUT_OF_RANGE);
         }
     }
 
     @Test
     void walksAnIndirectTableAtAnUnalignedAddress() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
-            long table = RawRing.INDIRECT + 1;
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+            long table = RawSplitRing.INDIRECT + 1;
             DriverQueue driver = ring.driver();
             BufferChain chain = new BufferChain(2).addReadable(BUF, 8).addWritable(BUF + 8, 8);
             driver.writeIndirectTable(chain, ring.memory.slice(table, 32));
@@ -176,19 +177,19 @@ class DeviceValidationTest {
 
     @Test
     void rejectsIndirectWhenNotNegotiated() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.indirect(0, BUF, 8, 0, 0);
-            ring.desc(0, RawRing.INDIRECT, 16, DESC_F_INDIRECT, 0).offer(0);
+            ring.desc(0, RawSplitRing.INDIRECT, 16, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.INDIRECT_NOT_NEGOTIATED);
         }
     }
 
     @Test
     void acceptsAValidIndirectTable() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.indirect(0, BUF, 8, DESC_F_NEXT, 1).indirect(1, BUF + 8, 8, DESC_F_NEXT, 2)
                 .indirect(2, BUF + 16, 32, DESC_F_WRITE, 0);
-            ring.desc(2, RawRing.INDIRECT, 48, DESC_F_INDIRECT, 0).offer(2);
+            ring.desc(2, RawSplitRing.INDIRECT, 48, DESC_F_INDIRECT, 0).offer(2);
             DescriptorChain chain = new DescriptorChain();
             assertTrue(ring.device().pop(chain));
             assertEquals(2, chain.head());
@@ -199,7 +200,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsTotalLengthOf4GiBOrMore() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             // the buffers themselves are never reached: the total is checked before translation
             ring.desc(0, BUF, 0xFFFF_FFFFL, DESC_F_NEXT, 1).desc(1, BUF, 1, 0, 0).offer(0);
             // 0xFFFFFFFF bytes at BUF is not in memory: use a space that lets any range through
@@ -210,20 +211,20 @@ class DeviceValidationTest {
     }
 
     /** Identity for the rings, and any buffer range maps onto the first byte of BUFFERS. */
-    private static AddressSpace anything(RawRing ring) {
+    private static AddressSpace anything(RawSplitRing ring) {
         AddressSpace identity = AddressSpace.identity(ring.memory);
         return (bus, len, access, sink) -> {
-            if (bus < RawRing.BUFFERS) {
+            if (bus < RawSplitRing.BUFFERS) {
                 identity.translate(bus, len, access, sink);
             } else {
-                sink.accept(ring.memory.slice(RawRing.BUFFERS, 1), 0, len);
+                sink.accept(ring.memory.slice(RawSplitRing.BUFFERS, 1), 0, len);
             }
         };
     }
 
     @Test
     void rejectsAvailIdxMoreThanQueueSizeAhead() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.availIdx(5);
             VirtqueueException e = popFails(ring, RingError.AVAIL_IDX_TOO_FAR);
             assertTrue(e.getMessage().contains("avail idx 5"), e.getMessage());
@@ -232,7 +233,7 @@ class DeviceValidationTest {
 
     @Test
     void acceptsAvailIdxExactlyQueueSizeAhead() throws Exception {
-        try (RawRing ring = RawRing.of(2)) {
+        try (RawSplitRing ring = RawSplitRing.of(2)) {
             ring.desc(0, BUF, 8, 0, 0).desc(1, BUF, 8, 0, 0).offer(0, 1);
             DeviceQueue device = ring.device();
             DescriptorChain chain = new DescriptorChain();
@@ -244,7 +245,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsHeadThatIsAlreadyInFlight() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(1, BUF, 8, 0, 0).offer(1, 1);
             DeviceQueue device = ring.device();
             assertTrue(device.pop(new DescriptorChain()));
@@ -254,7 +255,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsBufferOutsideGuestMemory() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, 0x7000_0000L, 8, 0, 0).offer(0);
             VirtqueueException e = popFails(ring, RingError.ADDRESS_FAULT);
             assertEquals(TranslationException.Kind.FAULT, ((TranslationException) e.getCause()).kind());
@@ -263,16 +264,16 @@ class DeviceValidationTest {
 
     @Test
     void rejectsBufferCrossingTheEndOfARegion() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
-            ring.desc(0, RawRing.SHARED_BASE + (1 << 20) - 4, 8, 0, 0).offer(0);
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
+            ring.desc(0, RawSplitRing.SHARED_BASE + (1 << 20) - 4, 8, 0, 0).offer(0);
             popFails(ring, RingError.ADDRESS_FAULT);
         }
     }
 
     @Test
     void rejectsBufferTheAddressSpaceDoesNotAllow() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
-            ring.desc(0, RawRing.SECURE_BASE + 0x100, 8, 0, 0).offer(0);
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
+            ring.desc(0, RawSplitRing.SECURE_BASE + 0x100, 8, 0, 0).offer(0);
             DeviceQueue device = ring.device(AddressSpace.sharedOnly(ring.memory));
             VirtqueueException e = popFails(device, RingError.ADDRESS_FAULT);
             assertTrue(e.getMessage().contains("SECURE"), e.getMessage());
@@ -281,7 +282,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsIndirectTableOutsideMemory() throws Exception {
-        try (RawRing ring = RawRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
+        try (RawSplitRing ring = RawSplitRing.of(4, VirtioFeatures.INDIRECT_DESC)) {
             ring.desc(0, 0x7000_0000L, 16, DESC_F_INDIRECT, 0).offer(0);
             popFails(ring, RingError.ADDRESS_FAULT);
         }
@@ -289,18 +290,18 @@ class DeviceValidationTest {
 
     @Test
     void rejectsRingAreaOutsideMemoryAtActivation() {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             VirtqueueException e = assertThrows(VirtqueueException.class, () -> DeviceQueue.create(ring.features, 4,
-                new RingAddresses(0x7000_0000L, RawRing.AVAIL, RawRing.USED), AddressSpace.identity(ring.memory)));
+                new RingAddresses(0x7000_0000L, RawSplitRing.AVAIL, RawSplitRing.USED), AddressSpace.identity(ring.memory)));
             assertEquals(RingError.ADDRESS_FAULT, e.error());
         }
     }
 
     @Test
     void rejectsMisalignedRingArea() {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             VirtqueueException e = assertThrows(VirtqueueException.class, () -> DeviceQueue.create(ring.features, 4,
-                new RingAddresses(RawRing.DESC + 8, RawRing.AVAIL, RawRing.USED), AddressSpace.identity(ring.memory)));
+                new RingAddresses(RawSplitRing.DESC + 8, RawSplitRing.AVAIL, RawSplitRing.USED), AddressSpace.identity(ring.memory)));
             assertEquals(RingError.ADDRESS_FAULT, e.error());
             assertTrue(e.getMessage().contains("aligned to 16"), e.getMessage());
         }
@@ -308,7 +309,7 @@ class DeviceValidationTest {
 
     @Test
     void brokenQueueDoesNotTouchTheRing() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.offer(9);
             DeviceQueue device = ring.device();
             popFails(device, RingError.HEAD_OUT_OF_RANGE);
@@ -326,7 +327,7 @@ class DeviceValidationTest {
 
     @Test
     void missConsumesNothingAndTheSameHeadIsPoppedAfterRetry() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8, 0, 0).offer(0);
             AddressSpace identity = AddressSpace.identity(ring.memory);
             boolean[] miss = {true};
@@ -350,7 +351,7 @@ class DeviceValidationTest {
 
     @Test
     void rejectsQueueSizeThatIsNotAPowerOfTwo() {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DeviceQueue.create(
                 ring.features, 3, ring.addresses(), AddressSpace.identity(ring.memory)));
             assertTrue(e.getMessage().contains("queue size 3"), e.getMessage());
@@ -362,7 +363,7 @@ class DeviceValidationTest {
 
     @Test
     void addUsedRejectsHeadNotInFlightAndOverlongLength() throws Exception {
-        try (RawRing ring = RawRing.of(4)) {
+        try (RawSplitRing ring = RawSplitRing.of(4)) {
             ring.desc(0, BUF, 8, DESC_F_WRITE, 0).offer(0);
             DeviceQueue device = ring.device();
             assertThrows(IllegalStateException.class, () -> device.addUsed(0, 0));

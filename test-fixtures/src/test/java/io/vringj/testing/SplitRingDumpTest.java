@@ -1,4 +1,4 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,7 +13,7 @@ import io.vringj.ring.RingAddresses;
 import io.vringj.ring.VirtioFeatures;
 import org.junit.jupiter.api.Test;
 
-class RingDumpTest {
+class SplitRingDumpTest {
     private static final RingAddresses RINGS = new RingAddresses(0x1000_0000L, 0x1000_1000L, 0x1000_2000L);
 
     @Test
@@ -35,7 +35,7 @@ class RingDumpTest {
             device.disableNotifications();
             driver.disableInterrupts();
 
-            String dump = RingDump.dump(memory, RINGS, 4);
+            String dump = SplitRingDump.dump(memory, RINGS, 4);
 
             assertEquals("""
                 split ring Q=4 at RingAddresses[desc=0x10000000, driver=0x10001000, device=0x10002000]
@@ -55,7 +55,7 @@ class RingDumpTest {
     @Test
     void saysWhenAnAreaIsNotInGuestMemory() {
         try (GuestMemory memory = GuestMemory.ofShared(0x1000_0000L, 0x1000)) {
-            String dump = RingDump.dump(memory, new RingAddresses(0x1000_0000L, 0x5000_0000L, 0x1000_0ff0L), 4);
+            String dump = SplitRingDump.dump(memory, new RingAddresses(0x1000_0000L, 0x5000_0000L, 0x1000_0ff0L), 4);
             assertTrue(dump.contains("avail: (not in guest memory)"), dump);
             assertTrue(dump.contains("used:  (not in guest memory)"), dump);
         }
@@ -63,8 +63,8 @@ class RingDumpTest {
 
     @Test
     void namesEveryDescriptorFlagAndShowsUnknownBits() {
-        assertEquals("0", RingDump.descriptorFlags(0));
-        assertEquals("NEXT|WRITE|INDIRECT", RingDump.descriptorFlags(7));
-        assertEquals("WRITE|0x8000", RingDump.descriptorFlags(0x8002));
+        assertEquals("0", SplitRingDump.descriptorFlags(0));
+        assertEquals("NEXT|WRITE|INDIRECT", SplitRingDump.descriptorFlags(7));
+        assertEquals("WRITE|0x8000", SplitRingDump.descriptorFlags(0x8002));
     }
 }

@@ -1,4 +1,4 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.ring.DeviceQueue;

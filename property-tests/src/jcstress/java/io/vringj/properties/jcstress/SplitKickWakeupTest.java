@@ -3,7 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -22,8 +21,8 @@ import org.openjdk.jcstress.infra.results.ZZ_Result;
  *
  * <p>r1: the driver kicks; r2: the device sees the chain on its recheck.
  */
-public final class KickWakeupTest {
-    private KickWakeupTest() {
+public final class SplitKickWakeupTest {
+    private SplitKickWakeupTest() {
     }
 
     /** Notification by the NO_NOTIFY flag. */
@@ -33,7 +32,7 @@ public final class KickWakeupTest {
     @Outcome(expect = ACCEPTABLE, desc = "the device is woken or sees the chain itself")
     @State
     public static class Flags {
-        private final Rings rings = new Rings(false, 100);
+        private final Rings rings = Rings.split(false, 100);
 
         {
             rings.device.disableNotifications();
@@ -42,18 +41,13 @@ public final class KickWakeupTest {
         /** The driver adds and publishes. */
         @Actor
         public void driver(ZZ_Result r) {
-            rings.add();
-            r.r1 = rings.driver.publish();
+            r.r1 = rings.addAndPublish();
         }
 
         /** The device enables notifications and rechecks. */
         @Actor
         public void device(ZZ_Result r) {
-            try {
-                r.r2 = rings.device.enableNotifications();
-            } catch (VirtqueueException e) {
-                throw new IllegalStateException(e);
-            }
+            r.r2 = rings.enableNotifications();
         }
     }
 
@@ -64,7 +58,7 @@ public final class KickWakeupTest {
     @Outcome(expect = ACCEPTABLE, desc = "the device is woken or sees the chain itself")
     @State
     public static class EventIndex {
-        private final Rings rings = new Rings(true, 100);
+        private final Rings rings = Rings.split(true, 100);
 
         {
             rings.device.disableNotifications();
@@ -75,18 +69,13 @@ public final class KickWakeupTest {
         /** The driver adds and publishes. */
         @Actor
         public void driver(ZZ_Result r) {
-            rings.add();
-            r.r1 = rings.driver.publish();
+            r.r1 = rings.addAndPublish();
         }
 
         /** The device enables notifications and rechecks. */
         @Actor
         public void device(ZZ_Result r) {
-            try {
-                r.r2 = rings.device.enableNotifications();
-            } catch (VirtqueueException e) {
-                throw new IllegalStateException(e);
-            }
+            r.r2 = rings.enableNotifications();
         }
     }
 }

@@ -3,9 +3,6 @@ package io.vringj.properties.jcstress;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.DriverQueue;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -27,40 +24,24 @@ import org.openjdk.jcstress.infra.results.II_Result;
 @Outcome(id = "0, 17", expect = ACCEPTABLE, desc = "driver saw the index and the element")
 @Outcome(expect = FORBIDDEN, desc = "driver saw the index but a stale used element")
 @State
-public class UsedPublicationTest {
-    private final Rings rings = new Rings(false, 65535);
+public class SplitUsedPublicationTest {
+    private final Rings rings = Rings.split(false, 65535);
     private final int head;
 
     {
-        head = rings.add();
-        rings.driver.publish();
-        try {
-            if (!rings.device.pop(new DescriptorChain())) {
-                throw new IllegalStateException("set-up: the device must pop the published chain");
-            }
-        } catch (VirtqueueException e) {
-            throw new IllegalStateException(e);
-        }
+        head = rings.popOne();
         rings.poisonUsedRing();
     }
 
     /** The device returns the chain and publishes the used idx. */
     @Actor
     public void device() {
-        rings.device.addUsed(head, Rings.WRITTEN);
-        rings.device.publishUsed();
+        rings.addUsedAndPublish(head);
     }
 
     /** The driver polls. */
     @Actor
     public void driver(II_Result r) {
-        try {
-            int polled = rings.driver.pollUsed();
-            r.r1 = polled;
-            r.r2 = polled == DriverQueue.NONE ? 0 : (int) rings.driver.usedLength();
-        } catch (VirtqueueException e) {
-            r.r1 = -2;
-            r.r2 = e.error().ordinal();
-        }
+        rings.poll(r);
     }
 }

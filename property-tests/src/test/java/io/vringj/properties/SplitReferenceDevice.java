@@ -1,8 +1,8 @@
 package io.vringj.properties;
 
-import static io.vringj.properties.MaliciousRing.LE_INT;
-import static io.vringj.properties.MaliciousRing.LE_LONG;
-import static io.vringj.properties.MaliciousRing.LE_SHORT;
+import static io.vringj.properties.SplitMaliciousRing.LE_INT;
+import static io.vringj.properties.SplitMaliciousRing.LE_LONG;
+import static io.vringj.properties.SplitMaliciousRing.LE_SHORT;
 
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.RingAddresses;
@@ -19,7 +19,7 @@ import java.util.BitSet;
  * <p>It does not say which rule: when several are broken at once the device may report any of
  * them. It does say that one is, so a device that lets a bad chain through fails the property.
  */
-final class ReferenceDevice {
+final class SplitReferenceDevice {
     /** Outcome of a pop as the reference sees it. */
     enum Outcome { NONE, CHAIN, BROKEN }
 
@@ -40,7 +40,7 @@ final class ReferenceDevice {
     long tableEntries;
     String rule;
 
-    ReferenceDevice(MemorySegment shared, int queueSize, boolean indirectNegotiated, RingAddresses rings,
+    SplitReferenceDevice(MemorySegment shared, int queueSize, boolean indirectNegotiated, RingAddresses rings,
                     int lastAvailIdx) {
         this.shared = shared;
         this.queueSize = queueSize;
@@ -51,13 +51,13 @@ final class ReferenceDevice {
 
     /** @return whether [addr, addr+len) lies wholly in the shared region */
     static boolean reachable(long addr, long len) {
-        long offset = addr - MaliciousRing.SHARED_BASE;
-        return len >= 1 && Long.compareUnsigned(offset, MaliciousRing.SHARED_SIZE) < 0
-            && Long.compareUnsigned(len, MaliciousRing.SHARED_SIZE - offset) <= 0;
+        long offset = addr - SplitMaliciousRing.SHARED_BASE;
+        return len >= 1 && Long.compareUnsigned(offset, SplitMaliciousRing.SHARED_SIZE) < 0
+            && Long.compareUnsigned(len, SplitMaliciousRing.SHARED_SIZE - offset) <= 0;
     }
 
     private long at(long busAddress) {
-        return busAddress - MaliciousRing.SHARED_BASE;
+        return busAddress - SplitMaliciousRing.SHARED_BASE;
     }
 
     private int availIdx() {

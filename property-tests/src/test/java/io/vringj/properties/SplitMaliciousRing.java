@@ -3,7 +3,8 @@ package io.vringj.properties;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
 import io.vringj.ring.RingAddresses;
-import io.vringj.ring.SplitRing;
+import io.vringj.testing.RawSplitRing;
+import io.vringj.testing.SplitRingDump;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -25,7 +26,7 @@ import java.util.List;
  * shared region, the secure region included, must fault. The guards are not guest memory at all;
  * they hold a pattern that must survive every run.
  */
-final class MaliciousRing {
+final class SplitMaliciousRing {
     static final long SHARED_BASE = 0x2000_0000L;
     static final long SHARED_SIZE = 0x1_0000L;
     static final long SHARED_END = SHARED_BASE + SHARED_SIZE;
@@ -52,16 +53,12 @@ final class MaliciousRing {
     /** One descriptor as the driver wrote it, any value allowed. */
     record Desc(long addr, long len, int flags, int next) {
         void writeTo(MemorySegment table, long index) {
-            long off = index * SplitRing.DESC_SIZE;
-            table.set(LE_LONG, off, addr);
-            table.set(LE_INT, off + 8, (int) len);
-            table.set(LE_SHORT, off + 12, (short) flags);
-            table.set(LE_SHORT, off + 14, (short) next);
+            RawSplitRing.writeDescriptor(table, index, addr, len, flags, next);
         }
 
         @Override
         public String toString() {
-            return String.format("{addr=0x%x len=%d flags=%s next=%d}", addr, len, RingDump.descriptorFlags(flags), next);
+            return String.format("{addr=0x%x len=%d flags=%s next=%d}", addr, len, SplitRingDump.descriptorFlags(flags), next);
         }
     }
 
@@ -70,7 +67,7 @@ final class MaliciousRing {
         DESCRIPTORS(DESC, 16L * MAX_Q),
         AVAIL_RING(AVAIL, 6 + 2L * MAX_Q),
         USED_RING(USED, 6 + 8L * MAX_Q),
-        INDIRECT_AREA(INDIRECT, INDIRECT_STRIDE * MaliciousRing.INDIRECT_TABLES);
+        INDIRECT_AREA(INDIRECT, INDIRECT_STRIDE * SplitMaliciousRing.INDIRECT_TABLES);
 
         final long base;
         final long size;
@@ -147,6 +144,6 @@ final class MaliciousRing {
         }
     }
 
-    private MaliciousRing() {
+    private SplitMaliciousRing() {
     }
 }

@@ -4,7 +4,6 @@ import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 import io.vringj.ring.DescriptorChain;
-import io.vringj.ring.VirtqueueException;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Description;
 import org.openjdk.jcstress.annotations.JCStressTest;
@@ -26,8 +25,8 @@ import org.openjdk.jcstress.infra.results.II_Result;
 @Outcome(id = "1, 42", expect = ACCEPTABLE, desc = "device saw the index, the ring entry and the descriptor")
 @Outcome(expect = FORBIDDEN, desc = "device saw the index but a stale ring entry or descriptor")
 @State
-public class AvailPublicationTest {
-    private final Rings rings = new Rings(false, 65535);
+public class SplitAvailPublicationTest {
+    private final Rings rings = Rings.split(false, 65535);
     private final DescriptorChain popped = new DescriptorChain();
 
     {
@@ -37,21 +36,12 @@ public class AvailPublicationTest {
     /** The driver adds a chain and publishes the avail idx. */
     @Actor
     public void driver() {
-        rings.add();
-        rings.driver.publish();
+        rings.addAndPublish();
     }
 
     /** The device pops. */
     @Actor
     public void device(II_Result r) {
-        try {
-            if (rings.device.pop(popped)) {
-                r.r1 = 1;
-                r.r2 = (int) popped.readableLength();
-            }
-        } catch (VirtqueueException e) {
-            r.r1 = -1;
-            r.r2 = e.error().ordinal();
-        }
+        rings.pop(popped, r);
     }
 }

@@ -1,7 +1,7 @@
 package io.vringj.properties;
 
-import static io.vringj.properties.MaliciousRing.LE_INT;
-import static io.vringj.properties.MaliciousRing.LE_SHORT;
+import static io.vringj.properties.SplitMaliciousRing.LE_INT;
+import static io.vringj.properties.SplitMaliciousRing.LE_SHORT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -18,6 +18,7 @@ import io.vringj.ring.RingError;
 import io.vringj.ring.SplitRing;
 import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
+import io.vringj.testing.SplitRingDump;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ import net.jqwik.api.statistics.Statistics;
  * never handed back twice for one add; free descriptors never exceed Q and return to Q when
  * everything has come back.
  */
-class MaliciousDeviceProperties {
+class SplitMaliciousDeviceProperties {
     private static final long BASE = 0x3000_0000L;
     private static final RingAddresses RINGS = new RingAddresses(BASE, BASE + 0x1000, BASE + 0x2000);
     private static final long BUFFERS = BASE + 0x4000;
@@ -69,7 +70,7 @@ class MaliciousDeviceProperties {
     }
 
     /** The device writes over driver-owned memory (descriptor table or avail ring). */
-    record Scribble(MaliciousRing.Area area, int offset, long value) implements Act {
+    record Scribble(SplitMaliciousRing.Area area, int offset, long value) implements Act {
     }
 
     record Poll() implements Act {
@@ -94,7 +95,7 @@ class MaliciousDeviceProperties {
             run.execute();
         } catch (AssertionError e) {
             throw new AssertionError(e.getMessage() + "\nsteps:\n" + run.log
-                + RingDump.dump(MEMORY, RINGS, c.queueSize()), e);
+                + SplitRingDump.dump(MEMORY, RINGS, c.queueSize()), e);
         }
         Statistics.label("outcome").collect(run.error == null ? "no error" : run.error.name());
     }
@@ -136,7 +137,7 @@ class MaliciousDeviceProperties {
                         used.set(LE_SHORT, 2, (short) idx);
                         log.append("    used idx = ").append(idx).append('\n');
                     }
-                    case Scribble s -> new MaliciousRing.FieldWrite(s.area(), s.offset(), 2, s.value())
+                    case Scribble s -> new SplitMaliciousRing.FieldWrite(s.area(), s.offset(), 2, s.value())
                         .apply(MEMORY.region(0).segment());
                     case Poll p -> {
                         if (!poll()) {
@@ -302,7 +303,7 @@ class MaliciousDeviceProperties {
                 .as(WriteUsed::new)),
             Tuple.of(3, Arbitraries.frequencyOf(Tuple.of(10, Arbitraries.just(0)),
                 Tuple.of(1, Arbitraries.of(-1, 1, 2, 16, 17, 32768, 65535))).map(PublishUsedIdx::new)),
-            Tuple.of(1, Combinators.combine(Arbitraries.of(MaliciousRing.Area.DESCRIPTORS, MaliciousRing.Area.AVAIL_RING),
+            Tuple.of(1, Combinators.combine(Arbitraries.of(SplitMaliciousRing.Area.DESCRIPTORS, SplitMaliciousRing.Area.AVAIL_RING),
                 Arbitraries.integers().between(0, 255), Arbitraries.longs().between(0, 65535)).as(Scribble::new)),
             Tuple.of(5, Arbitraries.just(new Poll())));
         return Combinators.combine(Arbitraries.of(1, 2, 4, 8, 16),

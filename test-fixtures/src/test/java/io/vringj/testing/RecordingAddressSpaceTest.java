@@ -1,4 +1,4 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -47,6 +47,25 @@ class RecordingAddressSpaceTest {
             assertEquals(0, space.pieces());
             space.reset();
             assertEquals(0, space.translations());
+        }
+    }
+
+    @Test
+    void countsEveryRequestThatTouchesTheWatchedRangeEvenWhenItIsRefused() throws Exception {
+        try (GuestMemory memory = GuestMemory.builder()
+                .allocate(0, 0x1000, RegionKind.SECURE)
+                .allocate(0x1000, 0x1000, RegionKind.SHARED)
+                .build()) {
+            RecordingAddressSpace space = RecordingAddressSpace.sharedOnly(AddressSpace.sharedOnly(memory),
+                memory.region(0), memory.region(1));
+            assertThrows(TranslationException.class, () -> space.translate(0xff8, 16, Access.READ));
+            assertEquals(1, space.watchedRequests(), "a request straddling the secure region's end is seen");
+            assertEquals(0, space.bytesTranslated(), "a refused request translates nothing");
+            space.translate(0x1000, 64, Access.WRITE, (b, o, l) -> { });
+            assertEquals(1, space.watchedRequests(), "a request wholly in shared memory is not");
+            assertEquals(64, space.bytesTranslated());
+            assertEquals(List.of(), space.violations());
+            assertThrows(IllegalArgumentException.class, () -> space.watch(0, 0));
         }
     }
 }

@@ -1,4 +1,4 @@
-package io.vringj.properties;
+package io.vringj.testing;
 
 import io.vringj.memory.GuestMemory;
 import io.vringj.ring.RingAddresses;
@@ -25,14 +25,14 @@ import java.nio.ByteOrder;
  *
  * <p>Reading never fails: an area that is not in guest memory is printed as unreachable.
  */
-public final class RingDump {
+public final class SplitRingDump {
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Indirect tables longer than this many entries are cut short in the dump. */
     private static final int MAX_INDIRECT_ENTRIES = 64;
 
-    private RingDump() {
+    private SplitRingDump() {
     }
 
     /**
