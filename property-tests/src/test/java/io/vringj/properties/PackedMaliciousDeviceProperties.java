@@ -250,6 +250,11 @@ class PackedMaliciousDeviceProperties {
             long len = Integer.toUnsignedLong(ring.get(LE_INT, 16L * usedPosition + 8));
             RingError want = null;
             boolean nothing = !isUsed(flags, usedWrap);
+            if (!nothing && (flags & PackedRing.DESC_F_WRITE) == 0 && inFlight.containsKey(id) && writable.get(id) == 0) {
+                // a used descriptor without WRITE for a chain with nothing writable: its length is
+                // reserved and the driver ignores it [virtio 2.8.4]
+                len = 0;
+            }
             if (broken != null) {
                 want = broken;
             } else if (!nothing && !inFlight.containsKey(id)) {
