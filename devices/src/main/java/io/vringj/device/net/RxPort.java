@@ -110,6 +110,8 @@ public final class RxPort {
             statistics.drop(NetDrop.FRAME_TOO_LONG);
             return false;
         }
+        // the IOTLB epoch, a volatile load inside the caller's critical section: pairs with the store an
+        // UPDATE or INVALIDATE makes before waiting out the sections (DeviceIotlb.Worker)
         if (held > 0 && translations != null && translations.stamp() != heldStamp) {
             // the held chains' translations may be gone: give them back unused rather than write through them
             releaseHeld();
