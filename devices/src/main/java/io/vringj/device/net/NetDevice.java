@@ -84,12 +84,31 @@ public final class NetDevice implements QueuePairDevice {
 
     /** @return a one-pair device in {@code sink} mode ({@link Sink}) */
     public static NetDevice sink() {
-        return new NetDevice("sink", Sink::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return sink(1);
+    }
+
+    /**
+     * @param queuePairs how many rx/tx pairs, 1..32767 (several: MQ is offered)
+     * @return a device in {@code sink} mode ({@link Sink}), one sink per pair
+     * @throws IllegalArgumentException if the pair count is out of range
+     */
+    public static NetDevice sink(int queuePairs) {
+        return new NetDevice("sink", Sink::new, queuePairs, false, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /** @return a one-pair device in {@code reflect} mode ({@link Reflector}) */
     public static NetDevice reflect() {
-        return new NetDevice("reflect", Reflector::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return reflect(1);
+    }
+
+    /**
+     * @param queuePairs how many rx/tx pairs, 1..32767 (several: MQ is offered)
+     * @return a device in {@code reflect} mode ({@link Reflector}): each pair sends its tx frames
+     *     back on its own rx queue
+     * @throws IllegalArgumentException if the pair count is out of range
+     */
+    public static NetDevice reflect(int queuePairs) {
+        return new NetDevice("reflect", Reflector::new, queuePairs, false, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /**
@@ -99,8 +118,19 @@ public final class NetDevice implements QueuePairDevice {
      * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
      */
     public static NetDevice responder(long mac, int ipv4) {
+        return responder(mac, ipv4, 1);
+    }
+
+    /**
+     * @param mac the responder's MAC address (low 48 bits)
+     * @param ipv4 its IPv4 address (big-endian int)
+     * @param queuePairs how many rx/tx pairs, 1..32767; each answers what arrives on its own tx queue
+     * @return a device in {@code responder} mode ({@link Responder})
+     * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address or the pair count is out of range
+     */
+    public static NetDevice responder(long mac, int ipv4, int queuePairs) {
         Responder.checkMac(mac); // now, rather than when the first pair starts
-        return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return new NetDevice("responder", () -> new Responder(mac, ipv4), queuePairs, false, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /** @return the device's name, for logs */
@@ -129,6 +159,16 @@ public final class NetDevice implements QueuePairDevice {
     /** @return how many rx/tx pairs */
     public int queuePairs() {
         return queuePairs;
+    }
+
+    /**
+     * @param negotiatedFeatures the features the front end set
+     * @return every pair if {@link NetFeatures#MQ} was negotiated, otherwise 1: without it only
+     *     receiveq1 and transmitq1 exist [virtio 5.1.2]
+     */
+    @Override
+    public int usablePairs(long negotiatedFeatures) {
+        return VirtioFeatures.has(negotiatedFeatures, NetFeatures.MQ) ? queuePairs : 1;
     }
 
     /** @return the number of virtqueues the transport serves: two per pair */
@@ -184,12 +224,16 @@ public final class NetDevice implements QueuePairDevice {
         return total;
     }
 
-    /** @return a report: the summed counters and each pair's mode summary (for exit and signals) */
+    /**
+     * @return a report: the summed counters, then for each pair its own counters and its mode's
+     *     summary (for exit and signals)
+     */
     @Override
     public String report() {
         StringBuilder sb = new StringBuilder(name()).append(": ").append(statistics());
         for (NetQueuePair p : pairs) {
-            sb.append("\n  ").append(p.roleName()).append(": ").append(p.handler().summary());
+            sb.append("\n  ").append(p.roleName()).append(": ").append(p.statistics()).append("; ")
+                .append(p.handler().summary());
         }
         return sb.toString();
     }

@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.device.QueuePairDevice;
 import io.vringj.device.VirtioDevice;
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.IotlbMessageCodec;
@@ -40,7 +41,7 @@ import static io.vringj.vhostuser.backend.Requests.expect;
 public final class VhostUserConnection implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserConnection.class.getName());
 
-    /** Protocol features this back end speaks. */
+    /** Protocol features this back end speaks whatever the device; MQ is added for a device with several queues. */
     static final long PROTOCOL_FEATURES = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
         | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
 
@@ -52,6 +53,8 @@ public final class VhostUserConnection implements AutoCloseable {
     private final VhostUserMessage msg = new VhostUserMessage(arena);
     private final VhostUserMessage reply = new VhostUserMessage(arena);
     private final long offeredFeatures;
+    private final long offeredProtocolFeatures;
+    private final long queueNum;
     private final EventFd failureWake;
     private final AtomicReference<String> failure = new AtomicReference<>();
     private final Vrings vrings;
@@ -88,9 +91,22 @@ public final class VhostUserConnection implements AutoCloseable {
         this.channel = Objects.requireNonNull(channel, "channel");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.offeredFeatures = device.offeredFeatures() | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
+        this.queueNum = queueNum(device);
+        this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0);
         this.vrings = new Vrings(device, statistics, this::queueFailed);
         this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
+    }
+
+    /**
+     * What {@code GET_QUEUE_NUM} answers: for a device of queue pairs (net) the number of pairs,
+     * as QEMU's vhost-user net and DPDK's back end count them; otherwise the number of queues.
+     *
+     * @param device the device served
+     * @return the back end's queue count in that unit
+     */
+    static int queueNum(VirtioDevice device) {
+        return device instanceof QueuePairDevice ? device.queueCount() / 2 : device.queueCount();
     }
 
     /**
@@ -194,13 +210,13 @@ public final class VhostUserConnection implements AutoCloseable {
             case VhostUserProtocol.SET_VRING_ERR -> vrings.setErr(m);
             case VhostUserProtocol.GET_PROTOCOL_FEATURES -> {
                 expect(m, 0, 0);
-                replyU64(m, PROTOCOL_FEATURES);
+                replyU64(m, offeredProtocolFeatures);
                 return;
             }
             case VhostUserProtocol.SET_PROTOCOL_FEATURES -> setProtocolFeatures(m);
             case VhostUserProtocol.GET_QUEUE_NUM -> {
                 expect(m, 0, 0);
-                replyU64(m, vrings.count());
+                replyU64(m, queueNum);
                 return;
             }
             case VhostUserProtocol.SET_VRING_ENABLE -> {
@@ -262,10 +278,10 @@ public final class VhostUserConnection implements AutoCloseable {
     private void setProtocolFeatures(VhostUserMessage m) throws ProtocolException {
         expect(m, 8, 0);
         long requested = m.u64(0);
-        if ((requested & ~PROTOCOL_FEATURES) != 0) {
+        if ((requested & ~offeredProtocolFeatures) != 0) {
             throw new ProtocolException(String.format(Locale.ROOT,
                 "SET_PROTOCOL_FEATURES 0x%x sets bits 0x%x that were not offered (offered 0x%x)", requested,
-                requested & ~PROTOCOL_FEATURES, PROTOCOL_FEATURES));
+                requested & ~offeredProtocolFeatures, offeredProtocolFeatures));
         }
         protocolFeatures = requested;
     }

@@ -430,6 +430,12 @@ final class Vrings implements AutoCloseable {
                 throw new ProtocolException("vring " + v.index + " cannot start: " + device.name()
                     + " is not served behind a device IOTLB");
             }
+            int usable = pairs.usablePairs(features);
+            if (v.index / 2 >= usable) {
+                throw new ProtocolException(String.format(Locale.ROOT, "vring %d (pair %d) cannot start: %s serves "
+                    + "%d of its %d pairs with the negotiated features 0x%x; the others need its multiqueue feature "
+                    + "[virtio 5.1.2]", v.index, v.index / 2, device.name(), usable, device.queueCount() / 2, features));
+            }
             v.plan = new Plan(features, queueSize, addresses, space, setup.enabledByDefault());
             startPairIfReady(pairs, v);
             return;
