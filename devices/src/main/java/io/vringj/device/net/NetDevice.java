@@ -177,6 +177,30 @@ public final class NetDevice implements QueuePairDevice {
         return 2 * queuePairs;
     }
 
+    /** Offset of {@code max_virtqueue_pairs} (le16) in {@code struct virtio_net_config} [virtio 5.1.4]. */
+    public static final int CONFIG_MAX_VIRTQUEUE_PAIRS = 8;
+    /** Bytes of {@code struct virtio_net_config} served: mac, status, max_virtqueue_pairs, mtu [virtio 5.1.4]. */
+    public static final int CONFIG_SIZE = 12;
+
+    /**
+     * The configuration space [virtio 5.1.4]: {@code mac} and {@code status} zero (MAC and STATUS
+     * are not offered; the front end keeps them), {@code max_virtqueue_pairs} the number of pairs,
+     * {@code mtu} zero (MTU not offered).
+     *
+     * <pre>
+     *   0 mac[6] | 6 status le16 | 8 max_virtqueue_pairs le16 | 10 mtu le16
+     * </pre>
+     *
+     * @return a fresh copy, {@value #CONFIG_SIZE} bytes
+     */
+    @Override
+    public byte[] config() {
+        byte[] config = new byte[CONFIG_SIZE];
+        config[CONFIG_MAX_VIRTQUEUE_PAIRS] = (byte) queuePairs;
+        config[CONFIG_MAX_VIRTQUEUE_PAIRS + 1] = (byte) (queuePairs >>> 8);
+        return config;
+    }
+
     /** @return the largest queue size accepted */
     @Override
     public int maxQueueSize() {

@@ -45,6 +45,9 @@ public final class VhostUserConnection implements AutoCloseable {
     static final long PROTOCOL_FEATURES = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
         | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
 
+    /** GET_CONFIG's header before the bytes: offset, size, flags. */
+    private static final int CONFIG_HEADER = 12;
+
     private final VirtioDevice device;
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
@@ -55,6 +58,7 @@ public final class VhostUserConnection implements AutoCloseable {
     private final long offeredFeatures;
     private final long offeredProtocolFeatures;
     private final long queueNum;
+    private final byte[] config;
     private final EventFd failureWake;
     private final AtomicReference<String> failure = new AtomicReference<>();
     private final Vrings vrings;
@@ -92,7 +96,9 @@ public final class VhostUserConnection implements AutoCloseable {
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.offeredFeatures = device.offeredFeatures() | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
         this.queueNum = queueNum(device);
-        this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0);
+        this.config = device.config();
+        this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0)
+            | (config.length > 0 ? 1L << VhostUserProtocol.PROTOCOL_F_CONFIG : 0);
         this.vrings = new Vrings(device, statistics, this::queueFailed);
         this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
@@ -225,6 +231,10 @@ public final class VhostUserConnection implements AutoCloseable {
                 }
                 vrings.setEnable(m);
             }
+            case VhostUserProtocol.GET_CONFIG -> {
+                getConfig(m);
+                return;
+            }
             case VhostUserProtocol.SET_BACKEND_REQ_FD -> setBackendReqFd(m);
             case VhostUserProtocol.IOTLB_MSG -> iotlbMessage(m);
             default -> throw new ProtocolException(VhostUserProtocol.requestName(request)
@@ -273,6 +283,39 @@ public final class VhostUserConnection implements AutoCloseable {
             VirtioFeatures.has(features, VirtioFeatures.INDIRECT_DESC),
             VirtioFeatures.has(features, VirtioFeatures.ACCESS_PLATFORM),
             VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)));
+    }
+
+    /**
+     * {@code GET_CONFIG}: {@code {u32 offset, u32 size, u32 flags, u8 payload[size]}}; the reply
+     * repeats the header with the device's bytes. A range past the device's configuration space
+     * gets a reply without payload, the protocol's way to report an error.
+     */
+    private void getConfig(VhostUserMessage m) throws ProtocolException, NativeCallException {
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG)) {
+            throw new ProtocolException("GET_CONFIG without the CONFIG protocol feature negotiated");
+        }
+        if (m.size() < CONFIG_HEADER || m.receivedFdCount() != 0) {
+            throw new ProtocolException("GET_CONFIG has a " + m.size() + "-byte payload and " + m.receivedFdCount()
+                + " fds; it takes a " + CONFIG_HEADER + "-byte header, the bytes to fill, and no fd");
+        }
+        long offset = Integer.toUnsignedLong(m.u32(0));
+        long size = Integer.toUnsignedLong(m.u32(4));
+        if (m.size() != CONFIG_HEADER + size) {
+            throw new ProtocolException("GET_CONFIG asks for " + size + " bytes in a " + m.size()
+                + "-byte payload; the payload is the " + CONFIG_HEADER + "-byte header and those bytes");
+        }
+        // both are below 2^32: the sum cannot overflow a long
+        if (offset + size > config.length) {
+            LOG.log(System.Logger.Level.INFO, "GET_CONFIG for bytes " + offset + ".." + (offset + size) + " of a "
+                + config.length + "-byte configuration space: replying with an empty payload (an error)");
+            reply.header(m.request(), FLAG_REPLY, 0);
+            channel.write(reply);
+            return;
+        }
+        reply.header(m.request(), FLAG_REPLY, m.size()).putU32(0, (int) offset).putU32(4, (int) size)
+            .putU32(8, m.u32(8));
+        MemorySegment.copy(config, (int) offset, reply.payload(), ValueLayout.JAVA_BYTE, CONFIG_HEADER, (int) size);
+        channel.write(reply);
     }
 
     private void setProtocolFeatures(VhostUserMessage m) throws ProtocolException {

@@ -93,6 +93,7 @@ final class FrontEndSession implements AutoCloseable {
             long offeredProtocol = channel.getU64(VhostUserProtocol.GET_PROTOCOL_FEATURES);
             long wantedProtocol = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
                 | (1L << VhostUserProtocol.PROTOCOL_F_STATUS)
+                | (1L << VhostUserProtocol.PROTOCOL_F_CONFIG)
                 | (multiQueue ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0);
             protocolFeatures = offeredProtocol & wantedProtocol;
             channel.request(VhostUserProtocol.SET_PROTOCOL_FEATURES, 8).putU64(0, protocolFeatures);
@@ -160,6 +161,24 @@ final class FrontEndSession implements AutoCloseable {
         usableQueues = (int) queueNum * perUnit;
         LOG.log(System.Logger.Level.INFO, "the back end serves " + queueNum + " queue units; using " + usableQueues
             + " of " + options.queueCount() + " vrings");
+    }
+
+    /** {@code GET_CONFIG}, with the CONFIG protocol feature negotiated. */
+    byte[] readConfig(int offset, int size) throws ProtocolException, NativeCallException {
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG)) {
+            throw new IllegalStateException("the back end did not offer the CONFIG protocol feature (bit 9); "
+                + "its configuration space cannot be read");
+        }
+        if (offset < 0 || size < 1 || size > VhostUserProtocol.MAX_PAYLOAD - 12 || offset > Integer.MAX_VALUE - size) {
+            throw new IllegalArgumentException("configuration read of " + size + " bytes at offset " + offset
+                + ": the size is 1.." + (VhostUserProtocol.MAX_PAYLOAD - 12) + " and the offset is not negative");
+        }
+        return channel.getConfig(offset, size);
+    }
+
+    /** @return whether the CONFIG protocol feature was negotiated */
+    boolean hasConfig() {
+        return hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG);
     }
 
     /** @return how many vrings (from 0) the back end serves of those configured */

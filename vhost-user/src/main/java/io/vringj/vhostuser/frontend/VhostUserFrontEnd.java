@@ -162,6 +162,33 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         return session().usableQueueCount();
     }
 
+    /** @return whether the back end's configuration space can be read ({@code PROTOCOL_F_CONFIG} negotiated) */
+    public synchronized boolean hasConfig() {
+        return session().hasConfig();
+    }
+
+    /**
+     * Reads the device's configuration space with {@code GET_CONFIG} (e.g. virtio-net's
+     * {@code max_virtqueue_pairs} [virtio 5.1.4]).
+     *
+     * @param offset where to start, in bytes
+     * @param size how many bytes
+     * @return the bytes, little-endian fields as the device keeps them
+     * @throws IllegalStateException if {@link #hasConfig()} is false or the front end is not connected
+     * @throws IllegalArgumentException if the range is negative or larger than a message
+     * @throws ProtocolException if the back end refused or broke the protocol (the connection is then shut down)
+     * @throws NativeCallException if a socket call failed (likewise)
+     */
+    public synchronized byte[] readConfig(int offset, int size) throws ProtocolException, NativeCallException {
+        FrontEndSession s = session();
+        try {
+            return s.readConfig(offset, size);
+        } catch (ProtocolException | NativeCallException e) {
+            failed(e);
+            throw e;
+        }
+    }
+
     /** @return the guest memory shared with the back end (rings and buffers) */
     public synchronized GuestMemory memory() {
         return session().memory().memory();

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -78,6 +79,9 @@ class NetMultiQueueTest {
             assertTrue(VirtioFeatures.has(fe.features(), NetFeatures.MQ), "VIRTIO_NET_F_MQ negotiated");
             assertTrue((fe.protocolFeatures() & 1L << VhostUserProtocol.PROTOCOL_F_MQ) != 0, "PROTOCOL_F_MQ negotiated");
             assertEquals(pairs, fe.backEndQueueNum(), "GET_QUEUE_NUM counts queue pairs");
+            assertTrue(fe.hasConfig(), "PROTOCOL_F_CONFIG negotiated");
+            byte[] maxPairs = fe.readConfig(NetDevice.CONFIG_MAX_VIRTQUEUE_PAIRS, 2);
+            assertEquals(pairs, (maxPairs[0] & 0xFF) | (maxPairs[1] & 0xFF) << 8, "max_virtqueue_pairs [virtio 5.1.4]");
             Set<String> expectedThreads = new TreeSet<>();
             for (int p = 0; p < pairs; p++) {
                 expectedThreads.add("vhost-user-pair-" + p);
@@ -147,6 +151,24 @@ class NetMultiQueueTest {
             assertEquals(count, result.received(), result.summary());
             assertEquals(1, device.pairs().size(), "only pair 0 started: " + device.report());
             assertEquals(count, devicePair(device, 0).statistics().txFrames(), device.report());
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void theConfigSpaceHasMaxVirtqueuePairsAndAReadPastItsEndIsRefused() throws Exception {
+        try (BackendHarness backEnd = new BackendHarness(dir, NetDevice.sink(3));
+             VhostUserFrontEnd fe = VhostUserFrontEnd.open(FrontEndOptions.client(backEnd.path).queues(6).multiQueue(2)
+                 .features(VirtioFeatures.bit(VirtioFeatures.VERSION_1) | VirtioFeatures.bit(NetFeatures.MQ))
+                 .connectTimeout(Duration.ofSeconds(10)).build())) {
+            assertEquals(3, fe.backEndQueueNum());
+            byte[] config = fe.readConfig(0, NetDevice.CONFIG_SIZE);
+            assertEquals(NetDevice.CONFIG_SIZE, config.length);
+            byte[] expected = new byte[NetDevice.CONFIG_SIZE];
+            expected[NetDevice.CONFIG_MAX_VIRTQUEUE_PAIRS] = 3;
+            assertArrayEquals(expected, config, "mac, status and mtu zero (not offered), max_virtqueue_pairs 3");
+            ProtocolException e = assertThrows(ProtocolException.class, () -> fe.readConfig(10, 4));
+            assertTrue(e.getMessage().contains("back end refused GET_CONFIG for 4 bytes at offset 10"), e.getMessage());
         }
     }
 

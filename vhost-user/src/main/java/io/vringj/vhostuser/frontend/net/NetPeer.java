@@ -2,6 +2,7 @@ package io.vringj.vhostuser.frontend.net;
 
 import io.vringj.device.net.Ethernet;
 import io.vringj.device.net.Frame;
+import io.vringj.device.net.NetDevice;
 import io.vringj.device.net.NetDriver;
 import io.vringj.device.net.NetFeatures;
 import io.vringj.device.net.VirtioNetHeader;
@@ -266,6 +267,11 @@ public final class NetPeer implements AutoCloseable {
         VhostUserFrontEnd frontEnd = VhostUserFrontEnd.open(builder.build());
         try {
             int served = VirtioFeatures.has(frontEnd.features(), NetFeatures.MQ) ? frontEnd.usableQueueCount() / 2 : 1;
+            if (served > 1 && frontEnd.hasConfig()) {
+                // the device's own count, max_virtqueue_pairs [virtio 5.1.4], bounds what the driver may use
+                byte[] config = frontEnd.readConfig(NetDevice.CONFIG_MAX_VIRTQUEUE_PAIRS, 2);
+                served = Math.min(served, Math.max(1, (config[0] & 0xFF) | (config[1] & 0xFF) << 8));
+            }
             int n = Math.min(wantedPairs, served);
             if (n < wantedPairs) {
                 LOG.log(System.Logger.Level.INFO, "the back end serves " + n + " queue pair(s) of the " + wantedPairs
