@@ -120,6 +120,21 @@ class NetMultiQueueTest {
 
     @Test
     @Timeout(60)
+    void aCountIsSharedBetweenThePairsEvenWhenSomeGetNone() throws Exception {
+        NetDevice device = NetDevice.reflect(4);
+        try (BackendHarness backEnd = new BackendHarness(dir, device);
+             NetPeer peer = NetPeer.open(options(backEnd.path, 3, false, 4))) {
+            NetPeer.Result result = peer.run();
+            assertTrue(result.complete(), result.summary());
+            assertEquals(3, result.sent(), result.summary());
+            assertEquals(3, result.received(), result.summary());
+            long[] perPair = result.pairs().stream().mapToLong(NetPeer.PairResult::sent).toArray();
+            assertArrayEquals(new long[] {1, 1, 1, 0}, perPair, "the first count % pairs take one more: " + result.summary());
+        }
+    }
+
+    @Test
+    @Timeout(60)
     void aFrontEndThatAsksForTwoPairsFromAOnePairBackEndFallsBackToPairZero() throws Exception {
         NetDevice device = NetDevice.reflect();
         long count = 3000;

@@ -289,8 +289,8 @@ public final class NetPeer implements AutoCloseable {
                     frontEnd.memory().guestPhysicalAddressOf(buffers), RX_BUFFER, txBuffer,
                     () -> kick(rxQueue), () -> kick(txQueue));
                 driver.disableRxInterrupts();
-                // counts are shared evenly: the first count % n pairs take one more
-                long share = count / n + (p < count % n ? 1 : 0);
+                // counts are shared evenly: the first count % n pairs take one more; no count, no limit
+                long share = count == 0 ? Long.MAX_VALUE : count / n + (p < count % n ? 1 : 0);
                 pairs[p] = new Pair(p, driver, template(options.size(), p), options.size(), share, options.rate() / (double) n,
                     options.queueSize(), buffersPerFrame(options.size(), frontEnd.features()));
             }
@@ -470,7 +470,7 @@ public final class NetPeer implements AutoCloseable {
         final NetDriver driver;
         final MemorySegment template;
         final int size;
-        /** Frames this pair sends (SEND, BOTH) or receives (RECV); 0 for no limit. */
+        /** Frames this pair sends (SEND, BOTH) or receives (RECV); {@code Long.MAX_VALUE} for no limit. */
         final long quota;
         final double rate;
         final int queueSize;
@@ -495,7 +495,7 @@ public final class NetPeer implements AutoCloseable {
 
         /** Sends up to a burst (within the rate, the quota and, if asked, the rx window); returns frames sent or reclaimed. */
         int send(long elapsedNanos, boolean window) throws VirtqueueException {
-            if (quota > 0 && sent >= quota) {
+            if (sent >= quota) {
                 return driver.reclaim();
             }
             long allowed = BURST;
@@ -503,9 +503,7 @@ public final class NetPeer implements AutoCloseable {
                 // double: (elapsed ns × rate) overflows a long after a few minutes at 100 Mpps
                 allowed = Math.min(allowed, (long) (elapsedNanos * 1e-9 * rate) - sent);
             }
-            if (quota > 0) {
-                allowed = Math.min(allowed, quota - sent);
-            }
+            allowed = Math.min(allowed, quota - sent);
             if (window) {
                 // frames in flight each hold buffersPerFrame rx buffers once sent back; buffers awaiting
                 // refill are not posted, so the device can always find room for what is in flight
@@ -533,11 +531,11 @@ public final class NetPeer implements AutoCloseable {
         }
 
         boolean sendDone() {
-            return quota > 0 && sent >= quota && driver.freeTxBuffers() == queueSize;
+            return sent >= quota && driver.freeTxBuffers() == queueSize;
         }
 
         boolean recvDone() {
-            return quota > 0 && frames >= quota;
+            return frames >= quota;
         }
 
         @Override

@@ -68,7 +68,25 @@ public final class Testpmd implements AutoCloseable {
      */
     public static Testpmd backEnd(Path testpmd, Path dir, String socket, boolean client, List<String> forward)
         throws IOException {
-        return start(testpmd, dir, "net_vhost0,iface=" + socket + ",queues=1" + (client ? ",client=1" : ""), forward);
+        return backEnd(testpmd, dir, socket, client, 1, forward);
+    }
+
+    /**
+     * Starts testpmd as the vhost-user back end on {@code socket} with several queue pairs
+     * ({@code queues=N} on {@code net_vhost}, {@code --rxq=N --txq=N}).
+     *
+     * @param client connect to the socket ({@code client=1}) instead of listening on it
+     * @param queuePairs how many rx/tx pairs
+     * @param forward the arguments after {@code --}: forward mode and so on
+     */
+    public static Testpmd backEnd(Path testpmd, Path dir, String socket, boolean client, int queuePairs,
+                                  List<String> forward) throws IOException {
+        List<String> args = new ArrayList<>(forward);
+        if (queuePairs > 1) {
+            args.addAll(List.of("--rxq=" + queuePairs, "--txq=" + queuePairs));
+        }
+        return start(testpmd, dir, "net_vhost0,iface=" + socket + ",queues=" + queuePairs + (client ? ",client=1" : ""),
+            args);
     }
 
     /**
