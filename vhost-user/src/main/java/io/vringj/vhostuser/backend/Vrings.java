@@ -34,7 +34,9 @@ import static io.vringj.vhostuser.backend.Requests.expect;
  *
  * <p>A {@link ChainDevice}'s vrings run one {@link QueueWorker} each. A {@link QueuePairDevice}'s
  * vrings run in pairs: once both vrings of a pair have their addresses and kick, one
- * {@link PairWorker} runs both; stopping either vring stops the pair and records both bases.
+ * {@link PairWorker} runs both (one thread per pair); stopping either vring stops the pair and
+ * records both bases. A pair past {@link QueuePairDevice#usablePairs(long)} (net without MQ
+ * negotiated: every pair but 0) is refused when its vring is kicked.
  *
  * <p>Every fd received here is made non-blocking: a call eventfd at its maximum count drops an
  * interrupt instead of blocking a worker.
