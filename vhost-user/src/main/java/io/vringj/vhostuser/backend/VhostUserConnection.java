@@ -41,7 +41,10 @@ import static io.vringj.vhostuser.backend.Requests.expect;
 public final class VhostUserConnection implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserConnection.class.getName());
 
-    /** Protocol features this back end speaks whatever the device; MQ is added for a device with several queues. */
+    /**
+     * Protocol features offered for every device; MQ is added for several queues (pairs), CONFIG
+     * for a device with a configuration space.
+     */
     static final long PROTOCOL_FEATURES = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
         | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
 

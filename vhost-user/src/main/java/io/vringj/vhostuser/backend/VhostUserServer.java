@@ -100,7 +100,8 @@ public final class VhostUserServer implements AutoCloseable {
         Objects.requireNonNull(options, "options");
         if (device.queueCount() > VhostUserProtocol.MAX_VRINGS) {
             throw new IllegalArgumentException(device.name() + " has " + device.queueCount() + " queues; vhost-user "
-                + "names at most " + VhostUserProtocol.MAX_VRINGS + " (an 8-bit index in SET_VRING_KICK and SET_VRING_CALL)");
+                + "names at most " + VhostUserProtocol.MAX_VRINGS
+                + " (an 8-bit index in SET_VRING_KICK and SET_VRING_CALL)");
         }
         int fd = Libc.socket();
         try {

@@ -100,11 +100,6 @@ final class Vrings implements AutoCloseable {
         }
     }
 
-    /** @return the number of vrings */
-    int count() {
-        return vrings.length;
-    }
-
     private Vring vring(VhostUserMessage m, long index) throws ProtocolException {
         if (index < 0 || index >= vrings.length) {
             throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " names vring " + index + "; "
