@@ -294,6 +294,10 @@ public final class VhostUserConnection implements AutoCloseable {
      * gets a reply without payload, the protocol's way to report an error.
      */
     private void getConfig(VhostUserMessage m) throws ProtocolException, NativeCallException {
+        if (config.length == 0) {
+            throw new ProtocolException("GET_CONFIG is not a request this back end (" + device.name() + ") accepts: "
+                + "the device has no configuration space and CONFIG was not offered");
+        }
         if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG)) {
             throw new ProtocolException("GET_CONFIG without the CONFIG protocol feature negotiated");
         }

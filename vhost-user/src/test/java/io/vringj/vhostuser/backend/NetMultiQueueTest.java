@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import picocli.CommandLine;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -120,6 +121,22 @@ class NetMultiQueueTest {
 
     @Test
     @Timeout(60)
+    void theNetPeerCommandDrivesEveryPairLosslessly() throws Exception {
+        NetDevice device = NetDevice.reflect(2);
+        try (BackendHarness backEnd = new BackendHarness(dir, device)) {
+            int exit = new CommandLine(new VhostUserCommand()).execute("net-peer", "--socket", backEnd.path, "--mode",
+                "both", "--count", "2000", "--queue-pairs", "2", "--lossless", "--packed", "--duration", "50");
+            assertEquals(0, exit, "net-peer reached its count: " + device.report());
+            for (int p = 0; p < 2; p++) {
+                NetStatistics s = devicePair(device, p).statistics();
+                assertEquals(1000, s.txFrames(), "pair " + p + ": " + device.report());
+                assertEquals(1000, s.rxFrames(), "pair " + p + ": " + device.report());
+            }
+        }
+    }
+
+    @Test
+    @Timeout(60)
     void aCountIsSharedBetweenThePairsEvenWhenSomeGetNone() throws Exception {
         NetDevice device = NetDevice.reflect(4);
         try (BackendHarness backEnd = new BackendHarness(dir, device);
@@ -184,6 +201,18 @@ class NetMultiQueueTest {
             assertArrayEquals(expected, config, "mac, status and mtu zero (not offered), max_virtqueue_pairs 3");
             ProtocolException e = assertThrows(ProtocolException.class, () -> fe.readConfig(10, 4));
             assertTrue(e.getMessage().contains("back end refused GET_CONFIG for 4 bytes at offset 10"), e.getMessage());
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void getConfigWithoutTheConfigProtocolFeatureClosesTheConnection() throws Exception {
+        try (BackendHarness backEnd = new BackendHarness(dir, NetDevice.sink(2)); TestFrontEnd fe = backEnd.connect()) {
+            fe.out.header(VhostUserProtocol.GET_CONFIG, 0, 14).putU32(0, NetDevice.CONFIG_MAX_VIRTQUEUE_PAIRS)
+                .putU32(4, 2).putU32(8, 0);
+            fe.channel.write(fe.out);
+            assertTrue(fe.closedByBackEnd(Duration.ofSeconds(10)), "the back end closes the connection");
+            backEnd.awaitLog("GET_CONFIG without the CONFIG protocol feature negotiated", Duration.ofSeconds(10));
         }
     }
 
