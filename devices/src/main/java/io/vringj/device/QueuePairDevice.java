@@ -51,6 +51,15 @@ public non-sealed interface QueuePairDevice extends VirtioDevice {
     Agent pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
                DeviceLoop.Notifier txInterrupt, MissParking.Translations translations);
 
+    /**
+     * How many pairs a driver may use with the negotiated features: all of them only when the
+     * device's multiqueue feature was negotiated, otherwise pair 0 alone [virtio 5.1.2].
+     *
+     * @param negotiatedFeatures the features the front end set
+     * @return the number of usable pairs, 1..queueCount()/2
+     */
+    int usablePairs(long negotiatedFeatures);
+
     /** @return a report of the device's counters (for exit and signals) */
     String report();
 }

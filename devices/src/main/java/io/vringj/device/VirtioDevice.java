@@ -23,4 +23,15 @@ public sealed interface VirtioDevice permits ChainDevice, QueuePairDevice {
 
     /** @return the largest queue size accepted in {@code SET_VRING_NUM} */
     int maxQueueSize();
+
+    /**
+     * The device-specific configuration space [virtio 4.1.4.3], little-endian, as a front end
+     * reads it with vhost-user's {@code GET_CONFIG}; the back end offers {@code PROTOCOL_F_CONFIG}
+     * only for a device that has one.
+     *
+     * @return a fresh copy of the configuration space, empty if the device serves none
+     */
+    default byte[] config() {
+        return new byte[0];
+    }
 }

@@ -104,6 +104,9 @@ public final class VhostUserProtocol {
     /** Device status bit [virtio 2.1]: feature negotiation is complete. */
     public static final int STATUS_FEATURES_OK = 8;
 
+    /** The most vrings one connection can name: KICK/CALL/ERR carry the index in 8 bits. */
+    public static final int MAX_VRINGS = 256;
+
     /** KICK/CALL/ERR payload: the ring index mask. */
     public static final long VRING_IDX_MASK = 0xFF;
     /** KICK/CALL/ERR payload: no fd is passed (polling / no notification). */

@@ -90,12 +90,31 @@ public final class NetDevice implements QueuePairDevice {
 
     /** @return a one-pair device in {@code sink} mode ({@link Sink}), offering ACCESS_PLATFORM */
     public static NetDevice sink() {
-        return new NetDevice("sink", Sink::new, 1, true, DEFAULT_MAX_FRAME_LENGTH);
+        return sink(1);
+    }
+
+    /**
+     * @param queuePairs how many rx/tx pairs, 1..32767 (several: MQ is offered)
+     * @return a device in {@code sink} mode ({@link Sink}), one sink per pair
+     * @throws IllegalArgumentException if the pair count is out of range
+     */
+    public static NetDevice sink(int queuePairs) {
+        return new NetDevice("sink", Sink::new, queuePairs, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /** @return a one-pair device in {@code reflect} mode ({@link Reflector}), offering ACCESS_PLATFORM */
     public static NetDevice reflect() {
-        return new NetDevice("reflect", Reflector::new, 1, true, DEFAULT_MAX_FRAME_LENGTH);
+        return reflect(1);
+    }
+
+    /**
+     * @param queuePairs how many rx/tx pairs, 1..32767 (several: MQ is offered)
+     * @return a device in {@code reflect} mode ({@link Reflector}): each pair sends its tx frames
+     *     back on its own rx queue
+     * @throws IllegalArgumentException if the pair count is out of range
+     */
+    public static NetDevice reflect(int queuePairs) {
+        return new NetDevice("reflect", Reflector::new, queuePairs, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /**
@@ -105,8 +124,19 @@ public final class NetDevice implements QueuePairDevice {
      * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
      */
     public static NetDevice responder(long mac, int ipv4) {
+        return responder(mac, ipv4, 1);
+    }
+
+    /**
+     * @param mac the responder's MAC address (low 48 bits)
+     * @param ipv4 its IPv4 address (big-endian int)
+     * @param queuePairs how many rx/tx pairs, 1..32767; each answers what arrives on its own tx queue
+     * @return a device in {@code responder} mode ({@link Responder})
+     * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address or the pair count is out of range
+     */
+    public static NetDevice responder(long mac, int ipv4, int queuePairs) {
         Responder.checkMac(mac); // now, rather than when the first pair starts
-        return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, true, DEFAULT_MAX_FRAME_LENGTH);
+        return new NetDevice("responder", () -> new Responder(mac, ipv4), queuePairs, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /** @return the device's name, for logs */
@@ -137,10 +167,44 @@ public final class NetDevice implements QueuePairDevice {
         return queuePairs;
     }
 
+    /**
+     * @param negotiatedFeatures the features the front end set
+     * @return every pair if {@link NetFeatures#MQ} was negotiated, otherwise 1: without it only
+     *     receiveq1 and transmitq1 exist [virtio 5.1.2]
+     */
+    @Override
+    public int usablePairs(long negotiatedFeatures) {
+        return VirtioFeatures.has(negotiatedFeatures, NetFeatures.MQ) ? queuePairs : 1;
+    }
+
     /** @return the number of virtqueues the transport serves: two per pair */
     @Override
     public int queueCount() {
         return 2 * queuePairs;
+    }
+
+    /** Offset of {@code max_virtqueue_pairs} (le16) in {@code struct virtio_net_config} [virtio 5.1.4]. */
+    public static final int CONFIG_MAX_VIRTQUEUE_PAIRS = 8;
+    /** Bytes of {@code struct virtio_net_config} served: mac, status, max_virtqueue_pairs, mtu [virtio 5.1.4]. */
+    public static final int CONFIG_SIZE = 12;
+
+    /**
+     * The configuration space [virtio 5.1.4]: {@code mac} and {@code status} zero (MAC and STATUS
+     * are not offered; the front end keeps them), {@code max_virtqueue_pairs} the number of pairs,
+     * {@code mtu} zero (MTU not offered).
+     *
+     * <pre>
+     *   0 mac[6] | 6 status le16 | 8 max_virtqueue_pairs le16 | 10 mtu le16
+     * </pre>
+     *
+     * @return a fresh copy, {@value #CONFIG_SIZE} bytes
+     */
+    @Override
+    public byte[] config() {
+        byte[] config = new byte[CONFIG_SIZE];
+        config[CONFIG_MAX_VIRTQUEUE_PAIRS] = (byte) queuePairs;
+        config[CONFIG_MAX_VIRTQUEUE_PAIRS + 1] = (byte) (queuePairs >>> 8);
+        return config;
     }
 
     /** @return the largest queue size accepted */
@@ -208,12 +272,16 @@ public final class NetDevice implements QueuePairDevice {
         return total;
     }
 
-    /** @return a report: the summed counters and each pair's mode summary (for exit and signals) */
+    /**
+     * @return a report: the summed counters, then for each pair its own counters and its mode's
+     *     summary (for exit and signals)
+     */
     @Override
     public String report() {
         StringBuilder sb = new StringBuilder(name()).append(": ").append(statistics());
         for (NetQueuePair p : pairs) {
-            sb.append("\n  ").append(p.roleName()).append(": ").append(p.handler().summary());
+            sb.append("\n  ").append(p.roleName()).append(": ").append(p.statistics()).append("; ")
+                .append(p.handler().summary());
         }
         return sb.toString();
     }

@@ -1,6 +1,7 @@
 package io.vringj.vhostuser.backend;
 
 import io.vringj.device.net.NetDevice;
+import io.vringj.vhostuser.VhostUserProtocol;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -10,8 +11,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code net}: serves a virtio-net device (one rx/tx pair) on a vhost-user socket in one of the
- * modes of {@link NetDevice}. Prints the device's report on exit (SIGINT/SIGTERM), on SIGUSR1, and
+ * {@code net}: serves a virtio-net device on a vhost-user socket in one of the modes of
+ * {@link NetDevice}, with one rx/tx pair or, with {@code --queue-pairs N}, several (MQ offered,
+ * one worker thread per pair). Prints the device's report on exit (SIGINT/SIGTERM), on SIGUSR1, and
  * with {@code --stats-period} one line of counters per period. Offers ACCESS_PLATFORM, as the
  * {@code rng} command does: a front end with a vIOMMU (QEMU {@code iommu_platform=on}) gets the
  * rings behind the device IOTLB, any other front end does not negotiate it.
@@ -41,6 +43,11 @@ final class NetCommand implements Callable<Integer> {
     @Option(names = "--ip", paramLabel = "A", description = "The responder's IPv4 address (responder mode).")
     String ip;
 
+    @Option(names = "--queue-pairs", paramLabel = "N", defaultValue = "1",
+        description = "Rx/tx queue pairs, 1.." + MAX_QUEUE_PAIRS + " (default ${DEFAULT-VALUE}); more than one offers "
+            + "VIRTIO_NET_F_MQ and the MQ protocol feature, and each pair gets its own worker thread.")
+    int queuePairs;
+
     @Option(names = "--stats-period", paramLabel = "SECONDS", defaultValue = "0",
         description = "Print the counters every this many seconds, 0 for never (default).")
     int statsPeriod;
@@ -54,6 +61,9 @@ final class NetCommand implements Callable<Integer> {
     @Option(names = "--max-connections", paramLabel = "N", defaultValue = "1",
         description = "Front ends served at once (default: ${DEFAULT-VALUE}).")
     int maxConnections;
+
+    /** The most pairs: vhost-user names 256 vrings (an 8-bit index in SET_VRING_KICK/CALL), two per pair. */
+    static final int MAX_QUEUE_PAIRS = VhostUserProtocol.MAX_VRINGS / 2;
 
     /** Creates the command (picocli instantiates it). */
     NetCommand() {
@@ -108,14 +118,19 @@ final class NetCommand implements Callable<Integer> {
     }
 
     NetDevice device() {
+        if (queuePairs < 1 || queuePairs > MAX_QUEUE_PAIRS) {
+            throw new IllegalArgumentException("--queue-pairs " + queuePairs + " is outside 1.." + MAX_QUEUE_PAIRS
+                + ": vhost-user names at most " + VhostUserProtocol.MAX_VRINGS + " vrings (an 8-bit index in "
+                + "SET_VRING_KICK and SET_VRING_CALL), two per pair");
+        }
         return switch (mode.toLowerCase(Locale.ROOT)) {
-            case "sink" -> NetDevice.sink();
-            case "reflect" -> NetDevice.reflect();
+            case "sink" -> NetDevice.sink(queuePairs);
+            case "reflect" -> NetDevice.reflect(queuePairs);
             case "responder" -> {
                 if (ip == null) {
                     throw new IllegalArgumentException("--mode responder needs --ip A (the address it answers for)");
                 }
-                yield NetDevice.responder(parseMac(mac), parseIpv4(ip));
+                yield NetDevice.responder(parseMac(mac), parseIpv4(ip), queuePairs);
             }
             default -> throw new IllegalArgumentException("--mode '" + mode + "' is not one of sink, reflect, responder");
         };

@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.device.QueuePairDevice;
 import io.vringj.device.VirtioDevice;
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.IotlbMessageCodec;
@@ -40,9 +41,15 @@ import static io.vringj.vhostuser.backend.Requests.expect;
 public final class VhostUserConnection implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(VhostUserConnection.class.getName());
 
-    /** Protocol features this back end speaks. */
+    /**
+     * Protocol features offered for every device; MQ is added for several queues (pairs), CONFIG
+     * for a device with a configuration space.
+     */
     static final long PROTOCOL_FEATURES = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
         | (1L << VhostUserProtocol.PROTOCOL_F_BACKEND_REQ);
+
+    /** GET_CONFIG's header before the bytes: offset, size, flags. */
+    private static final int CONFIG_HEADER = 12;
 
     private final VirtioDevice device;
     private final VhostUserChannel channel;
@@ -52,6 +59,9 @@ public final class VhostUserConnection implements AutoCloseable {
     private final VhostUserMessage msg = new VhostUserMessage(arena);
     private final VhostUserMessage reply = new VhostUserMessage(arena);
     private final long offeredFeatures;
+    private final long offeredProtocolFeatures;
+    private final long queueNum;
+    private final byte[] config;
     private final EventFd failureWake;
     private final AtomicReference<String> failure = new AtomicReference<>();
     private final Vrings vrings;
@@ -88,9 +98,24 @@ public final class VhostUserConnection implements AutoCloseable {
         this.channel = Objects.requireNonNull(channel, "channel");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.offeredFeatures = device.offeredFeatures() | VirtioFeatures.bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
+        this.queueNum = queueNum(device);
+        this.config = device.config();
+        this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0)
+            | (config.length > 0 ? 1L << VhostUserProtocol.PROTOCOL_F_CONFIG : 0);
         this.vrings = new Vrings(device, statistics, this::queueFailed);
         this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
+    }
+
+    /**
+     * What {@code GET_QUEUE_NUM} answers: for a device of queue pairs (net) the number of pairs,
+     * as QEMU's vhost-user net and DPDK's back end count them; otherwise the number of queues.
+     *
+     * @param device the device served
+     * @return the back end's queue count in that unit
+     */
+    static int queueNum(VirtioDevice device) {
+        return device instanceof QueuePairDevice ? device.queueCount() / 2 : device.queueCount();
     }
 
     /**
@@ -194,13 +219,13 @@ public final class VhostUserConnection implements AutoCloseable {
             case VhostUserProtocol.SET_VRING_ERR -> vrings.setErr(m);
             case VhostUserProtocol.GET_PROTOCOL_FEATURES -> {
                 expect(m, 0, 0);
-                replyU64(m, PROTOCOL_FEATURES);
+                replyU64(m, offeredProtocolFeatures);
                 return;
             }
             case VhostUserProtocol.SET_PROTOCOL_FEATURES -> setProtocolFeatures(m);
             case VhostUserProtocol.GET_QUEUE_NUM -> {
                 expect(m, 0, 0);
-                replyU64(m, vrings.count());
+                replyU64(m, queueNum);
                 return;
             }
             case VhostUserProtocol.SET_VRING_ENABLE -> {
@@ -208,6 +233,10 @@ public final class VhostUserConnection implements AutoCloseable {
                     throw new ProtocolException("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
                 }
                 vrings.setEnable(m);
+            }
+            case VhostUserProtocol.GET_CONFIG -> {
+                getConfig(m);
+                return;
             }
             case VhostUserProtocol.SET_BACKEND_REQ_FD -> setBackendReqFd(m);
             case VhostUserProtocol.IOTLB_MSG -> iotlbMessage(m);
@@ -259,13 +288,50 @@ public final class VhostUserConnection implements AutoCloseable {
             VirtioFeatures.has(features, VirtioFeatures.RING_PACKED)));
     }
 
+    /**
+     * {@code GET_CONFIG}: {@code {u32 offset, u32 size, u32 flags, u8 payload[size]}}; the reply
+     * repeats the header with the device's bytes. A range past the device's configuration space
+     * gets a reply without payload, the protocol's way to report an error.
+     */
+    private void getConfig(VhostUserMessage m) throws ProtocolException, NativeCallException {
+        if (config.length == 0) {
+            throw new ProtocolException("GET_CONFIG is not a request this back end (" + device.name() + ") accepts: "
+                + "the device has no configuration space and CONFIG was not offered");
+        }
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG)) {
+            throw new ProtocolException("GET_CONFIG without the CONFIG protocol feature negotiated");
+        }
+        if (m.size() < CONFIG_HEADER || m.receivedFdCount() != 0) {
+            throw new ProtocolException("GET_CONFIG has a " + m.size() + "-byte payload and " + m.receivedFdCount()
+                + " fds; it takes a " + CONFIG_HEADER + "-byte header, the bytes to fill, and no fd");
+        }
+        long offset = Integer.toUnsignedLong(m.u32(0));
+        long size = Integer.toUnsignedLong(m.u32(4));
+        if (m.size() != CONFIG_HEADER + size) {
+            throw new ProtocolException("GET_CONFIG asks for " + size + " bytes in a " + m.size()
+                + "-byte payload; the payload is the " + CONFIG_HEADER + "-byte header and those bytes");
+        }
+        // both are below 2^32: the sum cannot overflow a long
+        if (offset + size > config.length) {
+            LOG.log(System.Logger.Level.INFO, "GET_CONFIG for bytes " + offset + ".." + (offset + size) + " of a "
+                + config.length + "-byte configuration space: replying with an empty payload (an error)");
+            reply.header(m.request(), FLAG_REPLY, 0);
+            channel.write(reply);
+            return;
+        }
+        reply.header(m.request(), FLAG_REPLY, m.size()).putU32(0, (int) offset).putU32(4, (int) size)
+            .putU32(8, m.u32(8));
+        MemorySegment.copy(config, (int) offset, reply.payload(), ValueLayout.JAVA_BYTE, CONFIG_HEADER, (int) size);
+        channel.write(reply);
+    }
+
     private void setProtocolFeatures(VhostUserMessage m) throws ProtocolException {
         expect(m, 8, 0);
         long requested = m.u64(0);
-        if ((requested & ~PROTOCOL_FEATURES) != 0) {
+        if ((requested & ~offeredProtocolFeatures) != 0) {
             throw new ProtocolException(String.format(Locale.ROOT,
                 "SET_PROTOCOL_FEATURES 0x%x sets bits 0x%x that were not offered (offered 0x%x)", requested,
-                requested & ~PROTOCOL_FEATURES, PROTOCOL_FEATURES));
+                requested & ~offeredProtocolFeatures, offeredProtocolFeatures));
         }
         protocolFeatures = requested;
     }

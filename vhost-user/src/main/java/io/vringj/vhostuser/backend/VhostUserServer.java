@@ -4,6 +4,7 @@ import io.vringj.device.VirtioDevice;
 import io.vringj.vhostuser.EventFd;
 import io.vringj.vhostuser.NativeCallException;
 import io.vringj.vhostuser.VhostUserChannel;
+import io.vringj.vhostuser.VhostUserProtocol;
 import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -88,6 +89,8 @@ public final class VhostUserServer implements AutoCloseable {
      * @param device the device to serve
      * @param options stall time-out, unsealed memory, connection limit
      * @return the server, not yet accepting
+     * @throws IllegalArgumentException if the device has more queues than vhost-user can name
+     *     ({@link VhostUserProtocol#MAX_VRINGS})
      * @throws NativeCallException if the socket cannot be created, bound or listened on
      */
     public static VhostUserServer bind(String path, VirtioDevice device, BackendOptions options)
@@ -95,6 +98,11 @@ public final class VhostUserServer implements AutoCloseable {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(device, "device");
         Objects.requireNonNull(options, "options");
+        if (device.queueCount() > VhostUserProtocol.MAX_VRINGS) {
+            throw new IllegalArgumentException(device.name() + " has " + device.queueCount() + " queues; vhost-user "
+                + "names at most " + VhostUserProtocol.MAX_VRINGS
+                + " (an 8-bit index in SET_VRING_KICK and SET_VRING_CALL)");
+        }
         int fd = Libc.socket();
         try {
             Libc.bind(fd, path);

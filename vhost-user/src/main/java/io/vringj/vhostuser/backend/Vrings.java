@@ -34,7 +34,9 @@ import static io.vringj.vhostuser.backend.Requests.expect;
  *
  * <p>A {@link ChainDevice}'s vrings run one {@link QueueWorker} each. A {@link QueuePairDevice}'s
  * vrings run in pairs: once both vrings of a pair have their addresses and kick, one
- * {@link PairWorker} runs both; stopping either vring stops the pair and records both bases.
+ * {@link PairWorker} runs both (one thread per pair); stopping either vring stops the pair and
+ * records both bases. A pair past {@link QueuePairDevice#usablePairs(long)} (net without MQ
+ * negotiated: every pair but 0) is refused when its vring is kicked.
  *
  * <p>Every fd received here is made non-blocking: a call eventfd at its maximum count drops an
  * interrupt instead of blocking a worker.
@@ -96,11 +98,6 @@ final class Vrings implements AutoCloseable {
         for (int i = 0; i < vrings.length; i++) {
             vrings[i] = new Vring(i, statistics);
         }
-    }
-
-    /** @return the number of vrings */
-    int count() {
-        return vrings.length;
     }
 
     private Vring vring(VhostUserMessage m, long index) throws ProtocolException {
@@ -428,6 +425,12 @@ final class Vrings implements AutoCloseable {
             }
         }
         if (device instanceof QueuePairDevice pairs) {
+            int usable = pairs.usablePairs(features);
+            if (v.index / 2 >= usable) {
+                throw new ProtocolException(String.format(Locale.ROOT, "vring %d (pair %d) cannot start: %s serves "
+                    + "%d of its %d pairs with the negotiated features 0x%x; the others need its multiqueue feature "
+                    + "[virtio 5.1.2]", v.index, v.index / 2, device.name(), usable, device.queueCount() / 2, features));
+            }
             // behind an IOTLB the pair's worker creates both queues (their ring areas may miss)
             v.plan = new Plan(features, queueSize, addresses, space, setup.enabledByDefault(), iotlb);
             startPairIfReady(pairs, v);

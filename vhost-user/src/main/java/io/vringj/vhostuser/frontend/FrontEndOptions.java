@@ -28,6 +28,10 @@ import java.util.Objects;
  * @param vringsPerQueueNum 0 for no multiqueue; otherwise ask for {@code PROTOCOL_F_MQ} and read
  *     {@code GET_QUEUE_NUM}'s answer as a count of units of this many vrings (2 for virtio-net,
  *     whose back ends count queue pairs; 1 for a device whose queues are single vrings)
+ * @param multiQueueOptional with multiqueue asked for: whether a back end without
+ *     {@code PROTOCOL_F_MQ}, or with fewer queues in {@code GET_QUEUE_NUM} than {@code queueCount}
+ *     needs, is accepted; the front end then uses only the vrings the back end serves, at least one
+ *     unit ({@link VhostUserFrontEnd#usableQueueCount()}). Otherwise such a back end is refused.
  * @param memorySize bytes of guest memory (a multiple of 4096): rings and buffers
  * @param guestPhysicalBase the guest-physical address of the memory's first byte
  * @param replyTimeout how long a back end may take to answer one request
@@ -36,7 +40,8 @@ import java.util.Objects;
  * @param memoryName the memfd's name (shown in {@code /proc/PID/maps})
  */
 public record FrontEndOptions(Mode mode, String socketPath, int queueCount, int queueSize, long wantedFeatures,
-                              long requiredFeatures, int vringsPerQueueNum, long memorySize, long guestPhysicalBase,
+                              long requiredFeatures, int vringsPerQueueNum, boolean multiQueueOptional,
+                              long memorySize, long guestPhysicalBase,
                               Duration replyTimeout, Duration connectTimeout, String memoryName) {
 
     /** The largest queue size of either layout [virtio 2.7, 2.8]. */
@@ -136,6 +141,7 @@ public record FrontEndOptions(Mode mode, String socketPath, int queueCount, int 
         private long wantedFeatures = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
         private long requiredFeatures;
         private int vringsPerQueueNum;
+        private boolean multiQueueOptional;
         private long memorySize = 4L << 20;
         private long guestPhysicalBase;
         private Duration replyTimeout = Duration.ofSeconds(2);
@@ -191,6 +197,21 @@ public record FrontEndOptions(Mode mode, String socketPath, int queueCount, int 
          */
         public Builder multiQueue(int vringsPerUnit) {
             this.vringsPerQueueNum = vringsPerUnit;
+            this.multiQueueOptional = false;
+            return this;
+        }
+
+        /**
+         * Asks for multiqueue as {@link #multiQueue(int)} does, but falls back to the vrings the
+         * back end serves (at least one unit) when it lacks {@code PROTOCOL_F_MQ} or answers
+         * {@code GET_QUEUE_NUM} with fewer units than the configured vrings need.
+         *
+         * @param vringsPerUnit how many vrings one unit of the back end's answer stands for
+         * @return this builder
+         */
+        public Builder multiQueueIfOffered(int vringsPerUnit) {
+            this.vringsPerQueueNum = vringsPerUnit;
+            this.multiQueueOptional = true;
             return this;
         }
 
@@ -245,7 +266,8 @@ public record FrontEndOptions(Mode mode, String socketPath, int queueCount, int 
          */
         public FrontEndOptions build() {
             return new FrontEndOptions(mode, socketPath, queueCount, queueSize, wantedFeatures, requiredFeatures,
-                vringsPerQueueNum, memorySize, guestPhysicalBase, replyTimeout, connectTimeout, memoryName);
+                vringsPerQueueNum, multiQueueOptional, memorySize, guestPhysicalBase, replyTimeout, connectTimeout,
+                memoryName);
         }
     }
 }

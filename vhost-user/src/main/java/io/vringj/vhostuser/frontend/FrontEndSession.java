@@ -48,6 +48,7 @@ final class FrontEndSession implements AutoCloseable {
     private long features;
     private long protocolFeatures;
     private long queueNum = -1;
+    private int usableQueues;
     private SharedMemory memory;
     private DirectDmaOps dma;
     private int status;
@@ -92,6 +93,7 @@ final class FrontEndSession implements AutoCloseable {
             long offeredProtocol = channel.getU64(VhostUserProtocol.GET_PROTOCOL_FEATURES);
             long wantedProtocol = (1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK)
                 | (1L << VhostUserProtocol.PROTOCOL_F_STATUS)
+                | (1L << VhostUserProtocol.PROTOCOL_F_CONFIG)
                 | (multiQueue ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0);
             protocolFeatures = offeredProtocol & wantedProtocol;
             channel.request(VhostUserProtocol.SET_PROTOCOL_FEATURES, 8).putU64(0, protocolFeatures);
@@ -101,6 +103,7 @@ final class FrontEndSession implements AutoCloseable {
                 channel.enableReplyAck();
             }
         }
+        usableQueues = options.queueCount();
         if (multiQueue) {
             checkQueueNum(protocol);
         }
@@ -128,19 +131,59 @@ final class FrontEndSession implements AutoCloseable {
             protocolFeatures, memory));
     }
 
-    /** MQ was asked for: the back end must offer it and serve as many vrings as configured. */
+    /**
+     * MQ was asked for: the back end must offer it and serve as many vrings as configured, or, when
+     * multiqueue is optional, the front end uses what the back end serves (at least one unit).
+     */
     private void checkQueueNum(boolean protocol) throws ProtocolException, NativeCallException {
+        int perUnit = options.vringsPerQueueNum();
         if (!protocol || !hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_MQ)) {
+            if (options.multiQueueOptional()) {
+                usableQueues = Math.min(options.queueCount(), perUnit);
+                LOG.log(System.Logger.Level.INFO, "the back end does not offer multiqueue; using " + usableQueues
+                    + " of " + options.queueCount() + " vrings");
+                return;
+            }
             throw new ProtocolException("multiqueue was asked for (" + options.queueCount() + " vrings) but the back end "
                 + (protocol ? "does not offer protocol feature MQ (bit 0)" : "does not speak protocol features (bit 30)"));
         }
         queueNum = channel.getU64(VhostUserProtocol.GET_QUEUE_NUM);
-        long units = (options.queueCount() + options.vringsPerQueueNum() - 1) / options.vringsPerQueueNum();
-        if (Long.compareUnsigned(queueNum, units) < 0) {
-            throw new ProtocolException("back end answers GET_QUEUE_NUM with " + Long.toUnsignedString(queueNum)
-                + "; the front end needs " + units + " (" + options.queueCount() + " vrings, "
-                + options.vringsPerQueueNum() + " per unit)");
+        long units = (options.queueCount() + perUnit - 1) / perUnit;
+        if (Long.compareUnsigned(queueNum, units) >= 0) {
+            return;
         }
+        if (!options.multiQueueOptional() || queueNum == 0) {
+            throw new ProtocolException("back end answers GET_QUEUE_NUM with " + Long.toUnsignedString(queueNum)
+                + "; the front end needs " + (options.multiQueueOptional() ? "at least 1" : units) + " ("
+                + options.queueCount() + " vrings, " + perUnit + " per unit)");
+        }
+        // queueNum < units <= 256 here: the product fits an int
+        usableQueues = (int) queueNum * perUnit;
+        LOG.log(System.Logger.Level.INFO, "the back end serves " + queueNum + " queue units; using " + usableQueues
+            + " of " + options.queueCount() + " vrings");
+    }
+
+    /** {@code GET_CONFIG}, with the CONFIG protocol feature negotiated. */
+    byte[] readConfig(int offset, int size) throws ProtocolException, NativeCallException {
+        if (!hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG)) {
+            throw new IllegalStateException("the back end did not offer the CONFIG protocol feature (bit 9); "
+                + "its configuration space cannot be read");
+        }
+        if (offset < 0 || size < 1 || size > VhostUserProtocol.MAX_PAYLOAD - 12 || offset > Integer.MAX_VALUE - size) {
+            throw new IllegalArgumentException("configuration read of " + size + " bytes at offset " + offset
+                + ": the size is 1.." + (VhostUserProtocol.MAX_PAYLOAD - 12) + " and the offset is not negative");
+        }
+        return channel.getConfig(offset, size);
+    }
+
+    /** @return whether the CONFIG protocol feature was negotiated */
+    boolean hasConfig() {
+        return hasProtocolFeature(VhostUserProtocol.PROTOCOL_F_CONFIG);
+    }
+
+    /** @return how many vrings (from 0) the back end serves of those configured */
+    int usableQueueCount() {
+        return usableQueues;
     }
 
     private boolean hasProtocolFeature(int bit) {

@@ -133,6 +133,32 @@ final class RequestChannel implements AutoCloseable {
         return in.u32(4);
     }
 
+    /**
+     * {@code GET_CONFIG} for {@code size} bytes from {@code offset}: the reply must repeat the
+     * offset and size; a reply without payload is the back end's refusal.
+     *
+     * @return the bytes
+     */
+    byte[] getConfig(int offset, int size) throws ProtocolException, NativeCallException {
+        request(VhostUserProtocol.GET_CONFIG, 12 + size).putU32(0, offset).putU32(4, size).putU32(8, 0);
+        write();
+        try {
+            readReply(VhostUserProtocol.GET_CONFIG, 12 + size);
+        } catch (ProtocolException e) {
+            if (in.request() == VhostUserProtocol.GET_CONFIG && in.size() == 0) {
+                throw new ProtocolException("back end refused GET_CONFIG for " + size + " bytes at offset " + offset
+                    + " (a reply without payload)", e);
+            }
+            throw e;
+        }
+        if (in.u32(0) != offset || in.u32(4) != size) {
+            throw new ProtocolException("reply to GET_CONFIG names offset " + Integer.toUnsignedString(in.u32(0))
+                + " and size " + Integer.toUnsignedString(in.u32(4)) + "; it must repeat the request's " + offset
+                + " and " + size);
+        }
+        return in.payload().asSlice(12, size).toArray(ValueLayout.JAVA_BYTE);
+    }
+
     private long readReplyU64(int request) throws ProtocolException, NativeCallException {
         readReply(request, 8);
         return in.u64(0);

@@ -154,6 +154,41 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         return session().queueNum();
     }
 
+    /**
+     * @return how many vrings, from 0, this connection may use: every configured one, or with
+     *     {@link FrontEndOptions.Builder#multiQueueIfOffered(int)} as many as the back end serves
+     */
+    public synchronized int usableQueueCount() {
+        return session().usableQueueCount();
+    }
+
+    /** @return whether the back end's configuration space can be read ({@code PROTOCOL_F_CONFIG} negotiated) */
+    public synchronized boolean hasConfig() {
+        return session().hasConfig();
+    }
+
+    /**
+     * Reads the device's configuration space with {@code GET_CONFIG} (e.g. virtio-net's
+     * {@code max_virtqueue_pairs} [virtio 5.1.4]).
+     *
+     * @param offset where to start, in bytes
+     * @param size how many bytes
+     * @return the bytes, little-endian fields as the device keeps them
+     * @throws IllegalStateException if {@link #hasConfig()} is false or the front end is not connected
+     * @throws IllegalArgumentException if the range is negative or larger than a message
+     * @throws ProtocolException if the back end refused or broke the protocol (the connection is then shut down)
+     * @throws NativeCallException if a socket call failed (likewise)
+     */
+    public synchronized byte[] readConfig(int offset, int size) throws ProtocolException, NativeCallException {
+        FrontEndSession s = session();
+        try {
+            return s.readConfig(offset, size);
+        } catch (ProtocolException | NativeCallException e) {
+            failed(e);
+            throw e;
+        }
+    }
+
     /** @return the guest memory shared with the back end (rings and buffers) */
     public synchronized GuestMemory memory() {
         return session().memory().memory();
@@ -186,7 +221,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     // ---------------------------------------------------------------- queues
 
     /**
-     * Starts every queue that is not running and then (with STATUS) sets DRIVER_OK.
+     * Starts every usable queue ({@link #usableQueueCount()}) that is not running and then (with
+     * STATUS) sets DRIVER_OK.
      *
      * @return the queues, by vring index
      * @throws ProtocolException if the back end broke the protocol or refused a request (the
@@ -194,8 +230,27 @@ public final class VhostUserFrontEnd implements AutoCloseable {
      * @throws NativeCallException if a socket call failed (likewise)
      */
     public synchronized FrontEndQueue[] startQueues() throws ProtocolException, NativeCallException {
+        return startQueues(session().usableQueueCount());
+    }
+
+    /**
+     * Starts vrings 0..count-1 where not running and then (with STATUS) sets DRIVER_OK; the others
+     * stay unset-up (a virtio-net driver that uses fewer queue pairs than the device has).
+     *
+     * @param count how many vrings, 1..{@link #usableQueueCount()}
+     * @return the queues, by vring index
+     * @throws IllegalArgumentException if the count is out of range
+     * @throws ProtocolException if the back end broke the protocol or refused a request (the
+     *     connection is then shut down)
+     * @throws NativeCallException if a socket call failed (likewise)
+     */
+    public synchronized FrontEndQueue[] startQueues(int count) throws ProtocolException, NativeCallException {
         FrontEndSession s = session();
-        FrontEndQueue[] all = new FrontEndQueue[options.queueCount()];
+        if (count < 1 || count > s.usableQueueCount()) {
+            throw new IllegalArgumentException("start " + count + " vrings: outside 1.." + s.usableQueueCount()
+                + " (the vrings this connection may use)");
+        }
+        FrontEndQueue[] all = new FrontEndQueue[count];
         try {
             for (int i = 0; i < all.length; i++) {
                 FrontEndQueue q = s.queue(i);

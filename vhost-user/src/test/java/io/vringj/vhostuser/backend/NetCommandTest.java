@@ -63,6 +63,23 @@ class NetCommandTest {
     }
 
     @Test
+    void queuePairsPastWhatVhostUserCanNameAreAUsageError() {
+        for (String n : new String[] {"0", "129"}) {
+            String[] r = run("net", "--socket", "/tmp/vringj-never-created.sock", "--mode", "reflect", "--queue-pairs", n);
+            assertEquals("2", r[0], r[1]);
+            assertTrue(r[1].contains("--queue-pairs " + n + " is outside 1..128: vhost-user names at most 256 vrings"),
+                r[1]);
+        }
+    }
+
+    @Test
+    void netPeerRejectsMoreQueuePairsThanVhostUserCanName() {
+        String[] r = run("net-peer", "--socket", "/tmp/vringj-never-created.sock", "--queue-pairs", "129");
+        assertEquals("1", r[0]);
+        assertTrue(r[1].contains("queue pairs 129 is outside 1..128"), r[1]);
+    }
+
+    @Test
     void netPeerRejectsAFrameShorterThanEthernetsMinimum() {
         String[] r = run("net-peer", "--socket", "/tmp/vringj-never-created.sock", "--size", "20");
         assertEquals("1", r[0]);

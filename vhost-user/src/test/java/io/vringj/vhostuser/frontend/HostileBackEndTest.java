@@ -180,6 +180,35 @@ class HostileBackEndTest {
         }
     }
 
+    @Test
+    void optionalMultiqueueUsesWhatTheBackEndServesButNotAnAnswerOfZero() throws Exception {
+        try (ScriptedBackEnd backEnd = ScriptedBackEnd.listening(dir.resolve("hostile.sock").toString())) {
+            backEnd.queueNum = 2;
+            backEnd.start();
+            try (VhostUserFrontEnd frontEnd = VhostUserFrontEnd.open(options().queues(8).multiQueueIfOffered(2).build())) {
+                assertEquals(2, frontEnd.backEndQueueNum());
+                assertEquals(4, frontEnd.usableQueueCount(), "two units of two vrings of the eight configured");
+                assertThrows(IllegalArgumentException.class, () -> frontEnd.startQueues(5));
+            }
+        }
+        try (ScriptedBackEnd backEnd = ScriptedBackEnd.listening(dir.resolve("hostile.sock").toString())) {
+            backEnd.offeredProtocolFeatures = 1L << VhostUserProtocol.PROTOCOL_F_REPLY_ACK;
+            backEnd.start();
+            try (VhostUserFrontEnd frontEnd = VhostUserFrontEnd.open(options().queues(8).multiQueueIfOffered(2).build())) {
+                assertEquals(-1, frontEnd.backEndQueueNum(), "no GET_QUEUE_NUM without the MQ protocol feature");
+                assertEquals(2, frontEnd.usableQueueCount(), "one unit without multiqueue");
+            }
+        }
+        try (ScriptedBackEnd backEnd = ScriptedBackEnd.listening(dir.resolve("hostile.sock").toString())) {
+            backEnd.queueNum = 0;
+            backEnd.start();
+            ProtocolException e = assertThrows(ProtocolException.class,
+                () -> VhostUserFrontEnd.open(options().queues(8).multiQueueIfOffered(2).build()));
+            assertEquals("back end answers GET_QUEUE_NUM with 0; the front end needs at least 1 (8 vrings, 2 per unit)",
+                e.getMessage());
+        }
+    }
+
     /** Opens and starts against a back end that misbehaves on GET_VRING_BASE; returns the stop's error. */
     String stopFails(boolean packed, ScriptedBackEnd.Misbehaviour onGetVringBase, int base) throws Exception {
         try (ScriptedBackEnd backEnd = ScriptedBackEnd.listening(dir.resolve("hostile.sock").toString())) {

@@ -46,6 +46,16 @@ public final class NetPeerCommand implements Callable<Integer> {
     @Option(names = "--queue-size", paramLabel = "Q", defaultValue = "256", description = "Entries per ring (default 256).")
     int queueSize;
 
+    @Option(names = "--queue-pairs", paramLabel = "N", defaultValue = "1",
+        description = "Rx/tx queue pairs to drive, 1..128 (default ${DEFAULT-VALUE}); several need MQ from the back "
+            + "end, else it falls back to the pairs the back end serves. --count and --rate are shared between them.")
+    int queuePairs;
+
+    @Option(names = "--lossless",
+        description = "With --mode both, keep no more frames in flight per pair than its posted rx buffers hold, so "
+            + "a back end that sends every frame back (reflect) never drops one for want of a buffer.")
+    boolean lossless;
+
     @Option(names = "--duration", paramLabel = "SECONDS",
         description = "Stop after this many seconds (default: no bound).")
     Double duration;
@@ -77,10 +87,12 @@ public final class NetPeerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         NetPeer.Options options = new NetPeer.Options(socket, server, rate, count, size, packed, mode(mode), queueSize,
-            duration == null ? null : seconds("--duration", duration), seconds("--connect-timeout", connectTimeout));
+            duration == null ? null : seconds("--duration", duration), seconds("--connect-timeout", connectTimeout),
+            queuePairs, lossless);
         try (NetPeer peer = NetPeer.open(options)) {
             System.err.println("net-peer: connected, features 0x" + Long.toHexString(peer.frontEnd().features())
-                + (packed ? " (packed)" : " (split)"));
+                + (packed ? " (packed)" : " (split)") + ", " + peer.queuePairs() + " queue pair(s)"
+                + (peer.queuePairs() < queuePairs ? " of " + queuePairs + " asked for" : ""));
             CountDownLatch reported = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 peer.stop();

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -23,7 +24,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Interop ({@code ./mvnw -Pinterop verify}): our front end ({@code net-peer} from the executable
  * jar) drives DPDK's vhost-user back end ({@code dpdk-testpmd} with {@code net_vhost}), split and
- * packed. testpmd in rxonly must count every frame we sent; in txonly we must receive its frames.
+ * packed. testpmd in rxonly must count every frame we sent (also over two queue pairs, each pair's
+ * share on its own queue); in txonly we must receive its frames.
  * Logs and counters stay under {@code target/interop/dpdk-front-end/<config>/}.
  */
 @Tag("interop")
@@ -70,6 +72,43 @@ class DpdkFrontEndInteropTest {
             record(config, ours, counters);
             assertEquals(count, counter(ours, "sent"), ours);
             assertEquals(count, counters.rxPackets(), () -> config + ": testpmd counted " + counters + "; ours: " + ours);
+        } finally {
+            Files.deleteIfExists(Path.of(socket));
+            Files.deleteIfExists(sockDir);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"split", "packed"})
+    @Timeout(180)
+    void dpdkRxonlyCountsWhatWeSendOnTwoQueuePairs(String layout) throws Exception {
+        String config = "rxonly-2-pairs-" + layout;
+        Path dir = work.resolve(config);
+        Path sockDir = Files.createTempDirectory("vringj-");
+        String socket = sockDir.resolve("vhost.sock").toString();
+        long count = 100_000;
+        try (Testpmd dpdk = Testpmd.backEnd(testpmd, dir, socket, false, 2, List.of("--forward-mode=rxonly"))) {
+            awaitFile(Path.of(socket), dpdk);
+            dpdk.awaitForwarding(60_000);
+            List<String> args = new ArrayList<>(List.of("--socket", socket, "--mode", "send", "--count",
+                Long.toString(count), "--queue-pairs", "2", "--duration", "90"));
+            if (layout.equals("packed")) {
+                args.add("--packed");
+            }
+            String ours = netPeer(dir, config, 0, args.toArray(String[]::new));
+            Testpmd.Counters[] counters = dpdk.stopAndRead();
+            record(config, ours, counters[0]);
+            assertEquals(2, counter(ours, "queuePairs"), "DPDK's back end offers MQ: both pairs driven\n" + ours);
+            assertEquals(count, counter(ours, "sent"), ours);
+            assertEquals(count, counters[0].rxPackets(), () -> config + ": testpmd counted " + counters[0] + "; ours: "
+                + ours);
+            assertEquals(3, counters.length, () -> "testpmd forwarded on two queues: " + Arrays.toString(counters));
+            for (int q = 0; q < 2; q++) {
+                int queue = q;
+                // each pair sends half of the count on its own tx queue: testpmd receives it on that queue
+                assertEquals(count / 2, counters[q + 1].rxPackets(), () -> "queue " + queue + ": "
+                    + Arrays.toString(counters) + "; ours: " + ours);
+            }
         } finally {
             Files.deleteIfExists(Path.of(socket));
             Files.deleteIfExists(sockDir);
@@ -166,9 +205,9 @@ class DpdkFrontEndInteropTest {
         return awaitNetPeer(startNetPeer(dir, args), dir, expectedExit);
     }
 
-    /** @return the value of {@code name=N} in net-peer's statistics line */
+    /** @return the value of the first {@code name=N} in net-peer's statistics line (the totals come before each pair's) */
     static long counter(String out, String name) {
-        Matcher m = Pattern.compile("net-peer: .*\\b" + name + "=(\\d+)").matcher(out);
+        Matcher m = Pattern.compile("net-peer: .*?\\b" + name + "=(\\d+)").matcher(out);
         assertTrue(m.find(), () -> "no " + name + "= in net-peer's output:\n" + out);
         return Long.parseLong(m.group(1));
     }

@@ -24,6 +24,9 @@ public final class Testpmd implements AutoCloseable {
     private static final AtomicInteger RUNS = new AtomicInteger();
     private static final Pattern RX = Pattern.compile("RX-packets:\\s+(\\d+)\\s+RX-dropped:\\s+(\\d+)");
     private static final Pattern TX = Pattern.compile("TX-packets:\\s+(\\d+)\\s+TX-dropped:\\s+(\\d+)");
+    private static final Pattern STREAM = Pattern.compile("Forward Stats for RX Port=\\s*\\d+/Queue=\\s*(\\d+)");
+    private static final Pattern RX_STREAM = Pattern.compile("RX-packets:\\s+(\\d+)");
+    private static final Pattern TX_STREAM = Pattern.compile("TX-packets:\\s+(\\d+)\\s+TX-dropped:\\s+(\\d+)");
 
     /** The accumulated counters testpmd prints when it stops. */
     public record Counters(long rxPackets, long rxDropped, long txPackets, long txDropped) {
@@ -65,7 +68,25 @@ public final class Testpmd implements AutoCloseable {
      */
     public static Testpmd backEnd(Path testpmd, Path dir, String socket, boolean client, List<String> forward)
         throws IOException {
-        return start(testpmd, dir, "net_vhost0,iface=" + socket + ",queues=1" + (client ? ",client=1" : ""), forward);
+        return backEnd(testpmd, dir, socket, client, 1, forward);
+    }
+
+    /**
+     * Starts testpmd as the vhost-user back end on {@code socket} with several queue pairs
+     * ({@code queues=N} on {@code net_vhost}, {@code --rxq=N --txq=N}).
+     *
+     * @param client connect to the socket ({@code client=1}) instead of listening on it
+     * @param queuePairs how many rx/tx pairs
+     * @param forward the arguments after {@code --}: forward mode and so on
+     */
+    public static Testpmd backEnd(Path testpmd, Path dir, String socket, boolean client, int queuePairs,
+                                  List<String> forward) throws IOException {
+        List<String> args = new ArrayList<>(forward);
+        if (queuePairs > 1) {
+            args.addAll(List.of("--rxq=" + queuePairs, "--txq=" + queuePairs));
+        }
+        return start(testpmd, dir, "net_vhost0,iface=" + socket + ",queues=" + queuePairs + (client ? ",client=1" : ""),
+            args);
     }
 
     /**
@@ -76,9 +97,26 @@ public final class Testpmd implements AutoCloseable {
      */
     public static Testpmd frontEnd(Path testpmd, Path dir, String socket, String options, List<String> forward)
         throws IOException {
+        return frontEnd(testpmd, dir, socket, 1, options, forward);
+    }
+
+    /**
+     * Starts testpmd as the vhost-user front end on {@code socket} with several queue pairs
+     * ({@code queues=N} on {@code net_virtio_user}, {@code --rxq=N --txq=N}).
+     *
+     * @param queuePairs how many rx/tx pairs
+     * @param options extra {@code net_virtio_user} options, e.g. {@code ",packed_vq=1"}
+     * @param forward the arguments after {@code --}
+     */
+    public static Testpmd frontEnd(Path testpmd, Path dir, String socket, int queuePairs, String options,
+                                   List<String> forward) throws IOException {
         List<String> args = new ArrayList<>(forward);
         args.addAll(List.of("--rxd=256", "--txd=256"));
-        return start(testpmd, dir, "net_virtio_user0,path=" + socket + ",queues=1,queue_size=256" + options, args);
+        if (queuePairs > 1) {
+            args.addAll(List.of("--rxq=" + queuePairs, "--txq=" + queuePairs));
+        }
+        return start(testpmd, dir, "net_virtio_user0,path=" + socket + ",queues=" + queuePairs + ",queue_size=256"
+            + options, args);
     }
 
     private static Testpmd start(Path testpmd, Path dir, String vdev, List<String> forward) throws IOException {
@@ -121,6 +159,37 @@ public final class Testpmd implements AutoCloseable {
 
     /** Sends SIGINT, waits for testpmd to exit and returns its accumulated counters. */
     public Counters stop() throws Exception {
+        return stopAndRead()[0];
+    }
+
+    /**
+     * Sends SIGINT, waits for testpmd to exit and returns its counters: the accumulated ones, and
+     * each forwarding stream's ("Forward Stats for RX Port= 0/Queue= q"), by queue.
+     *
+     * @return the accumulated counters first, then one per queue (rx and tx of that stream)
+     */
+    public Counters[] stopAndRead() throws Exception {
+        Counters total = stopAccumulated();
+        String out = read();
+        int end = out.lastIndexOf("Accumulated forward statistics");
+        List<Counters> perQueue = new ArrayList<>(List.of(total));
+        Matcher stream = STREAM.matcher(out.substring(0, end));
+        while (stream.find()) {
+            int q = Integer.parseInt(stream.group(1));
+            Matcher rx = RX_STREAM.matcher(out.substring(stream.end(), end));
+            Matcher tx = TX_STREAM.matcher(out.substring(stream.end(), end));
+            if (rx.find() && tx.find()) {
+                while (perQueue.size() <= q + 1) {
+                    perQueue.add(new Counters(0, 0, 0, 0));
+                }
+                perQueue.set(q + 1, new Counters(Long.parseLong(rx.group(1)), 0, Long.parseLong(tx.group(1)),
+                    Long.parseLong(tx.group(2))));
+            }
+        }
+        return perQueue.toArray(Counters[]::new);
+    }
+
+    private Counters stopAccumulated() throws Exception {
         new ProcessBuilder("kill", "-INT", Long.toString(process.pid())).start().waitFor(10, TimeUnit.SECONDS);
         if (!process.waitFor(30, TimeUnit.SECONDS)) {
             process.destroyForcibly();
