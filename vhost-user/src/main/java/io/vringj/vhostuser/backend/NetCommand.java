@@ -46,7 +46,7 @@ final class NetCommand implements Callable<Integer> {
     @Option(names = "--queue-pairs", paramLabel = "N", defaultValue = "1",
         description = "Rx/tx queue pairs, 1.." + MAX_QUEUE_PAIRS + " (default ${DEFAULT-VALUE}); more than one offers "
             + "VIRTIO_NET_F_MQ and the MQ protocol feature, and each pair gets its own worker thread.")
-    int queuePairs;
+    int queuePairs = 1;
 
     @Option(names = "--stats-period", paramLabel = "SECONDS", defaultValue = "0",
         description = "Print the counters every this many seconds, 0 for never (default).")
