@@ -8,7 +8,7 @@ public enum NetDrop {
     // --- device side ---
     /** A frame for rx found no posted rx buffer (the driver has not refilled). */
     NO_RX_BUFFER("no rx buffer posted"),
-    /** A frame for rx met an IOTLB miss on an rx buffer; the update will come, the frame does not wait. */
+    /** A frame for rx met an IOTLB miss on an rx buffer while the frames already waiting for the update filled the staging area. */
     RX_TRANSLATION_MISS("rx buffer not yet translated (IOTLB miss)"),
     /**
      * A frame longer than the device's maximum, or one that does not fit the rx buffers: one chain

@@ -39,9 +39,9 @@ import org.agrona.concurrent.Agent;
  * chain's buffers) consumes nothing: {@code doWork} publishes what it did, parks and returns;
  * while parked it touches no ring and returns 0 at once (publishing anything still deferred), so
  * the transport sleeps until the IOTLB update wakes it; then the same chain is popped again, so
- * tx frames are neither lost nor reordered. A miss on the rx ring or an rx buffer drops that
- * frame ({@link NetDrop#RX_TRANSLATION_MISS}), as DPDK's back end drops what it cannot enqueue;
- * while the rx side is parked later frames are dropped the same way without touching the ring.
+ * tx frames are neither lost nor reordered. A frame whose rx ring or rx buffer missed
+ * waits in {@link RxPort}'s small staging area and goes out first once the update came
+ * (only a frame that finds it full is dropped, {@link NetDrop#RX_TRANSLATION_MISS}).
  * Every translation is used only inside one {@code doWork} (one IOTLB critical section), with
  * one exception made safe: rx chains held for a later frame (MRG_RXBUF) are returned used with
  * 0 bytes, untouched, once the translations changed since they were popped ({@link RxPort}).
@@ -142,6 +142,11 @@ public final class NetQueuePair implements Agent {
     public int doWork() throws VirtqueueException {
         if (failure != null) {
             throw failure;
+        }
+        // frames that waited for an rx translation go out before anything new (a no-op when none wait)
+        rxPort.flushStaged();
+        if (rxPort.failure() != null) {
+            throw rxPort.failure();
         }
         if (txParking != null && txParking.stillParked()) {
             // nothing changed that could let the parked chain through: no ring access but a
@@ -282,6 +287,7 @@ public final class NetQueuePair implements Agent {
         if (failure != null || rxQueue.isBroken()) {
             return;
         }
+        rxPort.discardStaged();
         rxPort.releaseHeld();
         if ((rxPort.takeUsedAdded() || behindIotlb) && rxQueue.publishUsed()) {
             rxInterrupt.notifyDriver();
@@ -301,6 +307,11 @@ public final class NetQueuePair implements Agent {
     /** @return the handler (the device's mode) of this pair */
     public FrameHandler handler() {
         return handler;
+    }
+
+    /** @return how many frames wait for an rx translation (behind an IOTLB; see {@link RxPort}) */
+    public int stagedRxFrames() {
+        return rxPort.stagedFrames();
     }
 
     /** @return how many rx chains are held for a frame that did not fit (MRG_RXBUF) */

@@ -32,8 +32,13 @@ import java.util.Objects;
  * {@link MissParking.Translations#stamp() stamp} read before that pop is still current), else it
  * returns the held chains used with 0 bytes, untouched, before popping new ones [vhost: a
  * translation is not used after the invalidation that removed it returned]. A miss while popping
- * drops the frame ({@link NetDrop#RX_TRANSLATION_MISS}) and parks the rx side
- * ({@link MissParking}): until a retry may succeed, frames are dropped without touching the ring.
+ * parks the rx side ({@link MissParking}) and the frame waits, in order, in a small staging area
+ * on the device ({@value #STAGED_FRAMES} frames, {@value #STAGED_BYTES} bytes), as Linux's vhost-net
+ * leaves a packet in its socket until the rx buffers translate: {@link #flushStaged()} delivers the
+ * staged frames first, before any new one, once the update came. Only a frame that finds the
+ * staging area full is dropped ({@link NetDrop#RX_TRANSLATION_MISS}). A guest IOMMU that flushes
+ * its whole domain after every tx completion (Linux's intel-iommu in lazy mode) takes the rx
+ * buffers' translations away between two frames, so without staging every reply would miss.
  *
  * <p>Bad rx chains (a readable descriptor, or shorter than the header) are returned at once with
  * 0 bytes and counted as {@link NetDrop#BAD_RX_BUFFER}; Linux and DPDK drivers take a used
@@ -45,6 +50,10 @@ import java.util.Objects;
 public final class RxPort {
     /** The most rx chains one frame may span with MRG_RXBUF (as Linux vhost-net's UIO_MAXIOV). */
     public static final int MAX_MERGED_BUFFERS = 1024;
+    /** The most frames waiting for an rx translation (behind an IOTLB). */
+    public static final int STAGED_FRAMES = 64;
+    /** The most bytes of frames waiting for an rx translation (behind an IOTLB). */
+    public static final int STAGED_BYTES = 64 << 10;
     private static final int INITIAL = 16;
 
     private final DeviceQueue rx;
@@ -79,6 +88,19 @@ public final class RxPort {
     private final MissParking parking;
     /** The stamp read before the oldest held chain was popped (meaningful while {@code held > 0}). */
     private long heldStamp;
+    /** Set by {@link #popOne()} when it failed on a translation miss (the caller stages or drops). */
+    private boolean missed;
+
+    // frames waiting for an rx translation, in order: bytes back to back from stagedStart, lengths
+    // from stagedHead; made on the first miss (slow path), empty again once all are delivered
+    private MemorySegment staging;
+    private long[] stagedLength;
+    private int stagedHead;
+    private int stagedCount;
+    private long stagedStart;
+    private long stagedEnd;
+    /** The open frame is being written into the staging area, not into rx buffers. */
+    private boolean openStaged;
 
     RxPort(DeviceQueue rx, NetStatistics statistics, long maxFrameLength, MissParking.Translations translations) {
         this.rx = Objects.requireNonNull(rx, "rx");
@@ -103,6 +125,7 @@ public final class RxPort {
      */
     public boolean begin(long frameLength) {
         open = false;
+        openStaged = false;
         if (failure != null) {
             return false;
         }
@@ -110,6 +133,30 @@ public final class RxPort {
             statistics.drop(NetDrop.FRAME_TOO_LONG);
             return false;
         }
+        if (stagedCount > 0) {
+            // frames that waited for a translation go first: a new frame may not overtake them
+            flushStaged();
+            if (stagedCount > 0) {
+                return stage(frameLength);
+            }
+        }
+        if (beginInRing(frameLength)) {
+            return true;
+        }
+        if (!missed || failure != null) {
+            // dropped and counted, or the queue broke
+            return false;
+        }
+        if (translations != null) {
+            return stage(frameLength);
+        }
+        statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+        return false;
+    }
+
+    /** {@link #begin} into rx buffers; on a miss {@link #missed} is set and nothing is counted. */
+    private boolean beginInRing(long frameLength) {
+        missed = false;
         // the IOTLB epoch, a volatile load inside the caller's critical section: pairs with the store an
         // UPDATE or INVALIDATE makes before waiting out the sections (DeviceIotlb.Worker)
         if (held > 0 && translations != null && translations.stamp() != heldStamp) {
@@ -152,6 +199,69 @@ public final class RxPort {
         frame.sliceOf(whole, headerSize, frameLength);
         open = true;
         return true;
+    }
+
+    /**
+     * Opens the frame in the staging area, if it has room; else drops it (counted).
+     *
+     * @return whether the frame may be filled and committed
+     */
+    private boolean stage(long frameLength) {
+        if (staging == null) {
+            // slow path, once per pair: the first time an rx translation missed
+            staging = MemorySegment.ofArray(new byte[STAGED_BYTES]);
+            stagedLength = new long[STAGED_FRAMES];
+        }
+        if (stagedHead + stagedCount == STAGED_FRAMES || stagedEnd + frameLength > STAGED_BYTES) {
+            statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+            return false;
+        }
+        frame.clear();
+        frame.add(staging, stagedEnd, frameLength);
+        open = true;
+        openStaged = true;
+        return true;
+    }
+
+    /**
+     * Delivers the frames that waited for an rx translation, in order, as far as the rx ring lets:
+     * stops at the first that misses again (it keeps waiting); one that finds no rx buffer or is
+     * too long for the buffers is dropped and counted, as a new frame would be. Call inside the
+     * pair's IOTLB critical section; costs one comparison when nothing waits.
+     */
+    void flushStaged() {
+        while (stagedCount > 0 && failure == null) {
+            long length = stagedLength[stagedHead];
+            if (beginInRing(length)) {
+                frame.copyFrom(0, staging, stagedStart, length);
+                commit();
+            } else if (missed || failure != null) {
+                return;
+            }
+            stagedStart += length;
+            stagedHead++;
+            if (--stagedCount == 0) {
+                stagedHead = 0;
+                stagedStart = 0;
+                stagedEnd = 0;
+            }
+        }
+    }
+
+    /** @return how many frames wait for an rx translation */
+    public int stagedFrames() {
+        return stagedCount;
+    }
+
+    /** Drops the frames still waiting for a translation (the queue is stopping), counted. */
+    void discardStaged() {
+        for (int i = 0; i < stagedCount; i++) {
+            statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+        }
+        stagedHead = 0;
+        stagedCount = 0;
+        stagedStart = 0;
+        stagedEnd = 0;
     }
 
     /** @return the length of the frame begun, or -1 if none is open */
@@ -229,6 +339,14 @@ public final class RxPort {
      */
     public void commit() {
         checkOpen();
+        if (openStaged) {
+            stagedLength[stagedHead + stagedCount] = frame.length();
+            stagedCount++;
+            stagedEnd += frame.length();
+            open = false;
+            openStaged = false;
+            return;
+        }
         int numBuffers = mergeable ? frameChains : 1;
         if (whole.pieceLength(0) >= headerSize) {
             VirtioNetHeader.write(whole.pieceSegment(0), whole.pieceOffset(0), headerSize, numBuffers);
@@ -252,6 +370,7 @@ public final class RxPort {
     /** Discards a frame begun and not committed; its chains stay held. */
     void abort() {
         open = false;
+        openStaged = false;
     }
 
     /** @return whether used entries were added since the last call (and forgets them) */
@@ -292,7 +411,7 @@ public final class RxPort {
     private boolean popOne() {
         while (true) {
             if (parking != null && parking.stillParked()) {
-                statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+                missed = true;
                 return false;
             }
             // read before the attempt: an update landing during it moves the stamp past this value
@@ -305,16 +424,16 @@ public final class RxPort {
                 if (e.fatal()) {
                     failure = e;
                 } else {
-                    statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+                    missed = true;
                 }
                 return false;
             }
             if (popped == DeviceQueue.MISSED) {
-                // nothing was consumed; the IOTLB has asked for the entry, the frame does not wait for it
+                // nothing was consumed; the IOTLB has asked for the entry: the frame waits, staged, or is dropped
                 if (parking != null) {
                     parking.park(stamp, rx.missAddress(), rx.missAccess());
                 }
-                statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+                missed = true;
                 return false;
             }
             if (popped == DeviceQueue.EMPTY) {

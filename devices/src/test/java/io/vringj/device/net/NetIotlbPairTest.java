@@ -160,28 +160,54 @@ class NetIotlbPairTest {
 
     @ParameterizedTest(name = "packed {0}")
     @ValueSource(booleans = {false, true})
-    void anRxMissDropsFramesWithoutTouchingTheRingUntilTheUpdate(boolean packed) throws Exception {
+    void framesWhoseRxBufferMissedWaitAndGoOutInOrderAfterTheUpdate(boolean packed) throws Exception {
         try (Rig rig = new Rig(packed, false, new Reflector())) {
             rig.map(TX_BUFFERS, PAGE);
             int rx0 = rig.post(RX_A, 1600);
-            rig.send(NetRig.frame(100, 1));
+            byte[] f1 = NetRig.frame(100, 1);
+            rig.send(f1);
             assertEquals(1, rig.pair.doWork());
-            assertEquals(1, rig.statistics.drops(NetDrop.RX_TRANSLATION_MISS));
+            assertEquals(1, rig.pair.stagedRxFrames(), "the reply waits for the rx buffer's translation");
             long misses = rig.iotlb.misses();
 
-            rig.send(NetRig.frame(100, 2));
-            assertEquals(1, rig.pair.doWork());
-            assertEquals(2, rig.statistics.drops(NetDrop.RX_TRANSLATION_MISS), "dropped while parked");
-            assertEquals(misses, rig.iotlb.misses(), "without walking the rx ring again");
-            assertEquals(DriverQueue.NONE, rig.rxDriver.pollUsed(), "the rx buffer was not consumed");
-
-            rig.map(RX_A, PAGE);
-            byte[] f2 = NetRig.frame(100, 3);
+            byte[] f2 = NetRig.frame(100, 2);
             rig.send(f2);
             assertEquals(1, rig.pair.doWork());
-            assertEquals(rx0, rig.rxDriver.pollUsed(), "the same rx buffer takes the next frame");
-            assertArrayEquals(reflected(f2), rig.bytes(RX_A + 12, rig.rxDriver.usedLength() - 12));
-            assertEquals(2, rig.statistics.totalDrops());
+            assertEquals(2, rig.pair.stagedRxFrames(), "a later frame waits behind it, in order");
+            assertEquals(misses, rig.iotlb.misses(), "without walking the rx ring again while parked");
+            assertEquals(DriverQueue.NONE, rig.rxDriver.pollUsed(), "the rx buffer was not consumed");
+
+            // the update answers the miss; nothing new on tx, yet the waiting frames go out first
+            rig.map(RX_A, PAGE);
+            rig.map(RX_B, PAGE);
+            int rx1 = rig.post(RX_B, 1600);
+            assertEquals(0, rig.pair.doWork());
+            assertEquals(0, rig.pair.stagedRxFrames());
+            assertEquals(rx0, rig.rxDriver.pollUsed(), "the first frame takes the first rx buffer");
+            assertArrayEquals(reflected(f1), rig.bytes(RX_A + 12, rig.rxDriver.usedLength() - 12));
+            assertEquals(rx1, rig.rxDriver.pollUsed());
+            assertArrayEquals(reflected(f2), rig.bytes(RX_B + 12, rig.rxDriver.usedLength() - 12));
+            assertEquals(0, rig.statistics.totalDrops(), "nothing was lost to the miss");
+        }
+    }
+
+    @ParameterizedTest(name = "packed {0}")
+    @ValueSource(booleans = {false, true})
+    void aFrameThatFindsTheStagingAreaFullIsDroppedAndCounted(boolean packed) throws Exception {
+        try (Rig rig = new Rig(packed, false, new Reflector())) {
+            int extra = 3;
+            rig.map(TX_BUFFERS, (RxPort.STAGED_FRAMES + extra) * 0x200L);
+            rig.post(RX_A, 1600);
+            for (int i = 0; i < RxPort.STAGED_FRAMES + extra; i++) {
+                rig.send(NetRig.frame(100, i));
+                assertEquals(1, rig.pair.doWork());
+                assertTrue(rig.txDriver.pollUsed() >= 0, "the tx frame was taken even though its reply waits");
+            }
+            assertEquals(RxPort.STAGED_FRAMES, rig.pair.stagedRxFrames());
+            assertEquals(extra, rig.statistics.drops(NetDrop.RX_TRANSLATION_MISS));
+            rig.pair.close();
+            assertEquals(0, rig.pair.stagedRxFrames(), "closing drops what still waits");
+            assertEquals(RxPort.STAGED_FRAMES + extra, rig.statistics.drops(NetDrop.RX_TRANSLATION_MISS));
         }
     }
 
