@@ -2,6 +2,7 @@ package io.vringj.device;
 
 import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.MissParking;
 import org.agrona.concurrent.Agent;
 
 /**
@@ -10,6 +11,11 @@ import org.agrona.concurrent.Agent;
  * are ready the back end creates both device queues, asks for the pair's worker, and calls its
  * {@link Agent#doWork()} in a loop; when that returns 0 it may sleep until the tx queue's kick.
  * On stop it calls {@link Agent#onClose()} and then reads each queue's vring base.
+ *
+ * <p>Behind a device IOTLB ({@code ACCESS_PLATFORM}) the back end creates the queues on the
+ * pair's worker (creating them may miss), passes the IOTLB's {@link MissParking.Translations},
+ * and runs each {@code doWork} (and the {@code onClose}) inside one IOTLB critical section; when
+ * {@code doWork} returns 0 while parked on a miss, it sleeps until an IOTLB update wakes it.
  */
 public non-sealed interface QueuePairDevice extends VirtioDevice {
 
@@ -25,8 +31,25 @@ public non-sealed interface QueuePairDevice extends VirtioDevice {
      *     {@code doWork} throws {@link io.vringj.ring.VirtqueueException} when the driver broke a
      *     ring rule (close that connection)
      */
+    default Agent pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
+                       DeviceLoop.Notifier txInterrupt) {
+        return pair(pair, rx, tx, rxInterrupt, txInterrupt, null);
+    }
+
+    /**
+     * Creates the worker of one queue pair whose queues may translate through an IOTLB.
+     *
+     * @param pair the pair, 0..queueCount()/2-1
+     * @param rx its receive queue
+     * @param tx its transmit queue, with the same features
+     * @param rxInterrupt interrupts the driver on rx
+     * @param txInterrupt interrupts the driver on tx
+     * @param translations the IOTLB both queues translate through, as {@link MissParking} sees it,
+     *     or {@code null} when they cannot miss (identity or protected address spaces)
+     * @return the worker, owned by the calling transport's worker thread from now on
+     */
     Agent pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
-               DeviceLoop.Notifier txInterrupt);
+               DeviceLoop.Notifier txInterrupt, MissParking.Translations translations);
 
     /** @return a report of the device's counters (for exit and signals) */
     String report();

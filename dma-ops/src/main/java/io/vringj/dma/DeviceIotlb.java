@@ -400,13 +400,14 @@ public final class DeviceIotlb {
         long stamp = lock.writeLock();
         try {
             insertLocked(iova, size, uaddr, permission);
+            // before the epoch moves: a parked queue that sees the new epoch also sees its MISS answered
+            answerPending(iova, size);
             // volatile store under the write lock: a device queue that reads the new epoch (a
             // volatile load in refreshRings) translates its rings again and sees this entry
             epoch++;
         } finally {
             lock.unlockWrite(stamp);
         }
-        answerPending(iova, size);
     }
 
     private void insertLocked(long iova, long size, long ua, Permission permission) {
@@ -499,7 +500,8 @@ public final class DeviceIotlb {
 
     /**
      * Forgets the pending MISSes of every page {@code [iova, iova + size)} touches, so a later miss
-     * there asks again. Costs min(pages, {@value #PENDING_SLOTS}) probes.
+     * there asks again. Costs min(pages, {@value #PENDING_SLOTS}) probes. Under the write lock
+     * (lock order: the write lock, then {@code pendingLock}; {@link #miss} takes only the latter).
      */
     private void answerPending(long iova, long size) {
         long firstPage = iova & ~(PAGE - 1);
@@ -591,14 +593,16 @@ public final class DeviceIotlb {
                     invalidated = true;
                 }
             }
+            // before the epoch moves, as in update: an UPDATE answers its MISSes even if an
+            // INVALIDATE later in the batch removed the entry again (a retry then asks again)
+            for (int k = 0; k < n; k++) {
+                if (batch[k].type() == IotlbMessage.Type.UPDATE) {
+                    answerPending(batch[k].iova(), batch[k].size());
+                }
+            }
             epoch++;
         } finally {
             lock.unlockWrite(stamp);
-        }
-        for (int k = 0; k < n; k++) {
-            if (batch[k].type() == IotlbMessage.Type.UPDATE) {
-                answerPending(batch[k].iova(), batch[k].size());
-            }
         }
         if (invalidated) {
             awaitWorkers();

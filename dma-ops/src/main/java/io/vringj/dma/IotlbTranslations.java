@@ -7,7 +7,9 @@ import java.util.Objects;
 /**
  * A {@link DeviceIotlb} as the {@link MissParking.Translations} a parked device queue waits on:
  * the stamp is the IOTLB's epoch (moved by every update and invalidation), and a parked head is
- * retried once an entry covers the byte that missed. Thread-safe as the IOTLB's epoch and
+ * retried once an entry covers the byte that missed, or once the MISS sent for it is no longer
+ * pending (an UPDATE answered it and an INVALIDATE took the entry away again: the retry sends a
+ * new MISS). Thread-safe as the IOTLB's epoch and
  * lookups are.
  */
 public final class IotlbTranslations implements MissParking.Translations {
@@ -32,7 +34,7 @@ public final class IotlbTranslations implements MissParking.Translations {
     }
 
     @Override
-    public boolean covers(long busAddress, Access access) {
-        return iotlb.covers(busAddress, 1, access);
+    public boolean mayRetry(long busAddress, Access access) {
+        return iotlb.covers(busAddress, 1, access) || !iotlb.missPending(busAddress, access);
     }
 }

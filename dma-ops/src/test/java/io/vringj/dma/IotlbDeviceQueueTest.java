@@ -12,6 +12,7 @@ import io.vringj.memory.GuestMemory;
 import io.vringj.memory.TranslationException;
 import io.vringj.ring.BufferChain;
 import io.vringj.ring.DescriptorChain;
+import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
@@ -214,5 +215,63 @@ class IotlbDeviceQueueTest {
             () -> space.translate(IOVA + 0xF_0000, 8, Access.READ));
         assertEquals(TranslationException.Kind.FAULT, unmapped.kind(), "no mapping: a fault, not an endless miss");
         assertFalse(toIommu.stream().anyMatch(m -> m.type() == IotlbMessage.Type.MISS));
+    }
+
+    /**
+     * The wedge a guest IOMMU's domain flush caused: the UPDATE that answers a MISS, then an
+     * INVALIDATE of everything, both before the parked device retries. Nothing covers the address
+     * and nothing is pending any more, so the loop must retry and ask again, not wait for ever.
+     */
+    @Test
+    void aMissAnsweredAndThenInvalidatedBeforeTheRetryIsAskedForAgain() throws Exception {
+        assertMissAskedAgainAfter(update -> {
+            processor.process(update);
+            processor.process(IotlbMessage.invalidate(0, 1L << 62));
+        });
+    }
+
+    @Test
+    void aMissAnsweredAndInvalidatedInOneBatchIsAskedForAgain() throws Exception {
+        assertMissAskedAgainAfter(update -> {
+            processor.process(IotlbMessage.batchBegin());
+            processor.process(update);
+            processor.process(IotlbMessage.invalidate(update.iova(), update.size()));
+            processor.process(IotlbMessage.batchEnd());
+        });
+    }
+
+    /** What the IOMMU side does between the device's miss and its retry. */
+    @FunctionalInterface
+    private interface Interleaving {
+        void apply(IotlbMessage update) throws Exception;
+    }
+
+    private void assertMissAskedAgainAfter(Interleaving between) throws Exception {
+        DeviceQueue queue = activate();
+        toIommu.clear();
+        int[] handled = new int[1];
+        DeviceLoop loop = new DeviceLoop(queue, chain -> {
+            handled[0]++;
+            return 0;
+        }, () -> { }, IotlbTranslations.parking(iotlb));
+        driver.add(new MemorySegment[] {filled(GPA + 0x20_0000, 16, 7)}, 1, 0, "request");
+        driver.publish();
+
+        assertEquals(DeviceLoop.PARKED, loop.run(8));
+        assertEquals(1, toIommu.size(), "the buffer missed: one MISS");
+        IotlbMessage miss = toIommu.remove(0);
+        IotlbMessage update = iommu.resolve(miss.iova());
+        between.apply(update);
+        // the ring areas went with the invalidation too; whatever misses first must be asked for again
+        int rounds = 0;
+        while (handled[0] == 0 && rounds++ < 10) {
+            int state = loop.run(8);
+            if (state == DeviceLoop.PARKED) {
+                assertFalse(toIommu.isEmpty(), "round " + rounds + ": parked with no MISS outstanding: the queue is wedged");
+                answerMisses();
+            }
+        }
+        assertEquals(1, handled[0], "the request was handled once its translations came back");
+        assertFalse(iotlb.missPending(miss.iova(), Access.READ));
     }
 }

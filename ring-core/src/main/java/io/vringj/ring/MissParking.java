@@ -7,15 +7,24 @@ import java.util.Objects;
 /**
  * The miss-and-retry rule of a device queue behind an IOTLB, in one place. When
  * {@link DeviceQueue#tryPop} reports {@link DeviceQueue#MISSED} (or an operation throws
- * {@link RingError#TRANSLATION_MISS}) it has consumed nothing and the IOTLB has asked for the entry; the device then parks: it does not touch the ring again until the
- * translations changed since the miss and (when the miss named an address) cover that address.
- * Then it tries the same head again, so requests are neither lost nor reordered.
+ * {@link RingError#TRANSLATION_MISS}) it has consumed nothing and the IOTLB has asked for the
+ * entry; the device then parks: it does not touch the ring again until the translations changed
+ * since the miss and (when the miss named an address) a retry can make progress: an entry covers
+ * that address now, or its MISS is no longer pending — answered and then taken away again by an
+ * invalidation, so only a retry asks for it again. Then it tries the same head again, so requests
+ * are neither lost nor reordered.
  *
  * <pre>
  *   stamp = beforeAttempt()          // e.g. the IOTLB epoch, read before the attempt
  *   tryPop(...) == MISSED            // park(stamp, missAddress, missAccess): remembers them
- *   stillParked(): stamp unchanged, or the address still not covered -> true (cheap, no ring access)
+ *   stillParked(): stamp unchanged                       -> true (cheap, no ring access)
+ *                  address not covered, its MISS pending -> true (the answer is on its way)
+ *                  otherwise                             -> false: retry (a miss asks again)
  * </pre>
+ *
+ * <p>Waiting only for coverage would wedge the queue when an UPDATE answers the miss and an
+ * INVALIDATE removes it before the device retries (a guest IOMMU flushing its domain does exactly
+ * that): nothing would ask for the address again.
  *
  * <p>Owned by the device thread, like the queue. Allocation-free.
  */
@@ -30,11 +39,15 @@ public final class MissParking {
         long stamp();
 
         /**
+         * Whether a retry of an operation that missed on {@code busAddress} can make progress.
+         *
          * @param busAddress the address that missed
          * @param access the access that missed
-         * @return whether a translation for that byte exists now
+         * @return true if a translation for that byte exists now, or if no request for it is
+         *     outstanding any more (a retry that misses again asks again); false while the request
+         *     sent for it is still unanswered
          */
-        boolean covers(long busAddress, Access access);
+        boolean mayRetry(long busAddress, Access access);
     }
 
     private final Translations translations;
@@ -92,15 +105,15 @@ public final class MissParking {
     /**
      * Whether the queue must stay parked; unparks it once a retry may succeed.
      *
-     * @return true while the translations have not changed since the miss, or do not yet cover
-     *     the address that missed
+     * @return true while the translations have not changed since the miss, or while the address
+     *     that missed is not covered and its request is still unanswered
      */
     public boolean stillParked() {
         if (!parked) {
             return false;
         }
         long now = translations.stamp();
-        if (now == parkedStamp || parkedAccess != null && !translations.covers(parkedAddress, parkedAccess)) {
+        if (now == parkedStamp || parkedAccess != null && !translations.mayRetry(parkedAddress, parkedAccess)) {
             parkedStamp = now;
             return true;
         }

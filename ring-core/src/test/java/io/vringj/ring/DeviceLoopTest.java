@@ -76,6 +76,8 @@ class DeviceLoopTest {
         final AddressSpace identity;
         final long page;
         boolean installed;
+        /** Whether the request for the page is still unanswered (false: answered, then taken away). */
+        boolean requestPending = true;
         long stamp;
         int lookupsOfPage;
 
@@ -102,8 +104,8 @@ class DeviceLoopTest {
         }
 
         @Override
-        public boolean covers(long busAddress, Access access) {
-            return installed;
+        public boolean mayRetry(long busAddress, Access access) {
+            return installed || !requestPending;
         }
     }
 
@@ -125,10 +127,18 @@ class DeviceLoopTest {
             // nothing changed: the loop does not touch the ring again
             assertEquals(DeviceLoop.PARKED, loop.run(64));
             assertEquals(lookups, space.lookupsOfPage);
-            // a change that does not cover the address keeps it parked
+            // a change that does not cover the address, while its request is unanswered, keeps it parked
             space.stamp++;
             assertEquals(DeviceLoop.PARKED, loop.run(64));
             assertEquals(lookups, space.lookupsOfPage);
+            // answered and taken away again before the retry: the loop retries (and so asks again)
+            space.requestPending = false;
+            space.stamp++;
+            assertEquals(DeviceLoop.PARKED, loop.run(64));
+            assertEquals(lookups + 1, space.lookupsOfPage, "retried once, missed again, parked again");
+            assertEquals(0, loop.chains(), "nothing was consumed by the retry that missed");
+            assertEquals(DeviceLoop.PARKED, loop.run(64));
+            assertEquals(lookups + 1, space.lookupsOfPage, "parked again until the next change");
             space.installed = true;
             space.stamp++;
             assertEquals(DeviceLoop.IDLE, loop.run(64));

@@ -3,6 +3,7 @@ package io.vringj.device.net;
 import io.vringj.device.QueuePairDevice;
 import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.MissParking;
 import io.vringj.ring.VirtioFeatures;
 import java.util.List;
 import java.util.Objects;
@@ -24,9 +25,11 @@ import java.util.function.Supplier;
  *       {@link #pair(int, DeviceQueue, DeviceQueue, DeviceLoop.Notifier, DeviceLoop.Notifier)};
  *       the notifiers signal the rx and tx call eventfds;</li>
  *   <li>on the pair's worker thread call {@link NetQueuePair#doWork()} in a loop; when it
- *       returns 0, tx kicks are enabled and the ring was checked again, so the thread may sleep
- *       until the tx queue's kick (the rx kick needs no action: drain it) or a wake-up (an IOTLB
- *       update, a stop); run each call inside one IOTLB critical section;</li>
+ *       returns 0, tx kicks are enabled and the ring was checked again (or, behind an IOTLB, the
+ *       pair is parked on a miss), so the thread may sleep until the tx queue's kick (the rx kick
+ *       needs no action: drain it) or a wake-up (an IOTLB update, a stop); behind an IOTLB create
+ *       the queues on that thread (a ring area may miss: retry after the update), pass its
+ *       translations, and run each call, and the close, inside one IOTLB critical section;</li>
  *   <li>if {@code doWork} throws a {@link io.vringj.ring.VirtqueueException}, the peer broke a
  *       ring rule: close that connection;</li>
  *   <li>to stop (disable, {@code GET_VRING_BASE}), stop the worker, then call
@@ -35,7 +38,10 @@ import java.util.function.Supplier;
  * </ol>
  *
  * <p>Offered: VERSION_1, MRG_RXBUF, EVENT_IDX, INDIRECT_DESC, RING_PACKED, and ACCESS_PLATFORM
- * when asked; with several pairs also MQ and CTRL_VQ (the control queue is the front end's, as
+ * (by the mode factories, as the rng back end does; the front end decides: QEMU negotiates it
+ * only with {@code iommu_platform=on}, DPDK's virtio_user never does, and behind it the transport
+ * needs an IOTLB and passes it to {@link #pair(int, DeviceQueue, DeviceQueue, DeviceLoop.Notifier,
+ * DeviceLoop.Notifier, MissParking.Translations)}); with several pairs also MQ and CTRL_VQ (the control queue is the front end's, as
  * with DPDK's back end). Not offered: IN_ORDER (ring-core does not implement it), checksum and
  * segmentation offloads, MAC and STATUS (the front end keeps the configuration space).
  *
@@ -82,25 +88,25 @@ public final class NetDevice implements QueuePairDevice {
         this.maxFrameLength = maxFrameLength;
     }
 
-    /** @return a one-pair device in {@code sink} mode ({@link Sink}) */
+    /** @return a one-pair device in {@code sink} mode ({@link Sink}), offering ACCESS_PLATFORM */
     public static NetDevice sink() {
-        return new NetDevice("sink", Sink::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return new NetDevice("sink", Sink::new, 1, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
-    /** @return a one-pair device in {@code reflect} mode ({@link Reflector}) */
+    /** @return a one-pair device in {@code reflect} mode ({@link Reflector}), offering ACCESS_PLATFORM */
     public static NetDevice reflect() {
-        return new NetDevice("reflect", Reflector::new, 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return new NetDevice("reflect", Reflector::new, 1, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /**
      * @param mac the responder's MAC address (low 48 bits)
      * @param ipv4 its IPv4 address (big-endian int)
-     * @return a one-pair device in {@code responder} mode ({@link Responder})
+     * @return a one-pair device in {@code responder} mode ({@link Responder}), offering ACCESS_PLATFORM
      * @throws IllegalArgumentException if the MAC is not a unicast 48-bit address
      */
     public static NetDevice responder(long mac, int ipv4) {
         Responder.checkMac(mac); // now, rather than when the first pair starts
-        return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, false, DEFAULT_MAX_FRAME_LENGTH);
+        return new NetDevice("responder", () -> new Responder(mac, ipv4), 1, true, DEFAULT_MAX_FRAME_LENGTH);
     }
 
     /** @return the device's name, for logs */
@@ -161,11 +167,29 @@ public final class NetDevice implements QueuePairDevice {
     @Override
     public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
                              DeviceLoop.Notifier txInterrupt) {
+        return pair(pair, rx, tx, rxInterrupt, txInterrupt, null);
+    }
+
+    /**
+     * Creates the worker of one queue pair, with a new handler from this device's mode, whose
+     * queues may translate through an IOTLB ({@link NetQueuePair} says how misses are handled).
+     *
+     * @param pair the pair, 0..queuePairs-1
+     * @param rx its receive queue (index {@code 2 * pair})
+     * @param tx its transmit queue (index {@code 2 * pair + 1}), with the same features
+     * @param rxInterrupt interrupts the driver on rx
+     * @param txInterrupt interrupts the driver on tx
+     * @param translations the IOTLB both queues translate through, or {@code null}
+     * @return the worker, owned by the calling transport's worker thread from now on
+     */
+    @Override
+    public NetQueuePair pair(int pair, DeviceQueue rx, DeviceQueue tx, DeviceLoop.Notifier rxInterrupt,
+                             DeviceLoop.Notifier txInterrupt, MissParking.Translations translations) {
         if (pair < 0 || pair >= queuePairs) {
             throw new IllegalArgumentException("queue pair " + pair + " is outside 0.." + (queuePairs - 1));
         }
         NetQueuePair worker = new NetQueuePair("virtio-net-" + mode + "-pair-" + pair, rx, tx, handlers.get(),
-            rxInterrupt, txInterrupt, maxFrameLength, DEFAULT_BATCH, new NetStatistics());
+            rxInterrupt, txInterrupt, maxFrameLength, DEFAULT_BATCH, new NetStatistics(), translations);
         pairs.add(worker);
         return worker;
     }

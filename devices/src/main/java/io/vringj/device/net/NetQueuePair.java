@@ -3,6 +3,7 @@ package io.vringj.device.net;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceLoop;
 import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.MissParking;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -33,10 +34,18 @@ import org.agrona.concurrent.Agent;
  * latches broken, {@link #doWork()} throws the {@link VirtqueueException} (and again on every
  * later call without touching the rings), and the transport closes that connection.
  *
- * <p>An IOTLB miss on the tx ring consumes nothing: {@code doWork} publishes what it did and
- * returns; the transport sleeps until the IOTLB update wakes it, and calls it again. A miss on
- * an rx buffer drops that frame ({@link NetDrop#RX_TRANSLATION_MISS}). Every translation is used
- * only inside {@code doWork}, so one call is one IOTLB critical section.
+ * <p>Behind an IOTLB (a pair made with {@link MissParking.Translations}) the miss rule is
+ * {@link MissParking}'s, as in {@link DeviceLoop}. A miss on the tx ring (its areas or a tx
+ * chain's buffers) consumes nothing: {@code doWork} publishes what it did, parks and returns;
+ * while parked it touches no ring and returns 0 at once (publishing anything still deferred), so
+ * the transport sleeps until the IOTLB update wakes it; then the same chain is popped again, so
+ * tx frames are neither lost nor reordered. A miss on the rx ring or an rx buffer drops that
+ * frame ({@link NetDrop#RX_TRANSLATION_MISS}), as DPDK's back end drops what it cannot enqueue;
+ * while the rx side is parked later frames are dropped the same way without touching the ring.
+ * Every translation is used only inside one {@code doWork} (one IOTLB critical section), with
+ * one exception made safe: rx chains held for a later frame (MRG_RXBUF) are returned used with
+ * 0 bytes, untouched, once the translations changed since they were popped ({@link RxPort}).
+ * Used entries the ring could not take (its used area missed) are published by a later call.
  *
  * <p>Owned by one thread; an Agrona {@link Agent}, so it runs under an
  * {@link org.agrona.concurrent.AgentRunner} or any loop that calls {@link #doWork()}.
@@ -60,6 +69,9 @@ public final class NetQueuePair implements Agent {
     private final DescriptorChain chain = new DescriptorChain();
     private final Frame frame = new Frame(16);
     private final MemorySegment headerScratch = MemorySegment.ofArray(new byte[VirtioNetHeader.SIZE]);
+    /** The tx side's miss rule behind an IOTLB, or {@code null}. */
+    private final MissParking txParking;
+    private final boolean behindIotlb;
     private boolean kicksEnabled = true;
     private VirtqueueException failure;
 
@@ -77,6 +89,27 @@ public final class NetQueuePair implements Agent {
     public NetQueuePair(String name, DeviceQueue rx, DeviceQueue tx, FrameHandler handler,
                         DeviceLoop.Notifier rxInterrupt, DeviceLoop.Notifier txInterrupt, long maxFrameLength,
                         int batch, NetStatistics statistics) {
+        this(name, rx, tx, handler, rxInterrupt, txInterrupt, maxFrameLength, batch, statistics, null);
+    }
+
+    /**
+     * A pair whose queues may translate through an IOTLB (see the class comment).
+     *
+     * @param name the worker's role name, for logs
+     * @param rx the pair's receive queue (even index); features must equal {@code tx}'s
+     * @param tx the pair's transmit queue (odd index)
+     * @param handler the device's mode
+     * @param rxInterrupt interrupts the driver on the rx queue (its call eventfd)
+     * @param txInterrupt interrupts the driver on the tx queue
+     * @param maxFrameLength the longest frame accepted on tx or put on rx, 14..2^31-1-12
+     * @param batch the most tx chains handled per {@link #doWork()}, at least 1
+     * @param statistics where to count (one writer: this worker)
+     * @param translations the IOTLB both queues translate through, as the miss rule sees it
+     *     ({@code io.vringj.dma.IotlbTranslations}); {@code null} when they cannot miss
+     */
+    public NetQueuePair(String name, DeviceQueue rx, DeviceQueue tx, FrameHandler handler,
+                        DeviceLoop.Notifier rxInterrupt, DeviceLoop.Notifier txInterrupt, long maxFrameLength,
+                        int batch, NetStatistics statistics, MissParking.Translations translations) {
         this.name = Objects.requireNonNull(name, "name");
         this.rxQueue = Objects.requireNonNull(rx, "rx");
         this.txQueue = Objects.requireNonNull(tx, "tx");
@@ -98,7 +131,9 @@ public final class NetQueuePair implements Agent {
         this.maxFrameLength = maxFrameLength;
         this.batch = batch;
         this.headerSize = VirtioNetHeader.size(tx.features());
-        this.rxPort = new RxPort(rx, statistics, maxFrameLength);
+        this.rxPort = new RxPort(rx, statistics, maxFrameLength, translations);
+        this.txParking = translations == null ? null : new MissParking(translations);
+        this.behindIotlb = translations != null;
         // the device takes rx buffers only when it has a frame and never waits for them
         rx.disableNotifications();
     }
@@ -108,10 +143,26 @@ public final class NetQueuePair implements Agent {
         if (failure != null) {
             throw failure;
         }
+        if (txParking != null && txParking.stillParked()) {
+            // nothing changed that could let the parked chain through: no ring access but a
+            // publish of entries deferred while the used area missed (a no-op when there are none)
+            publish();
+            return 0;
+        }
+        // read before the attempt: an update landing during it moves the stamp past this value
+        long stamp = txParking == null ? 0 : txParking.beforeAttempt();
         int work = 0;
         try {
             while (work < batch) {
-                if (!txQueue.pop(chain)) {
+                int popped = txQueue.tryPop(chain);
+                if (popped == DeviceQueue.MISSED) {
+                    // nothing was consumed; the IOTLB has asked for the entry: retry this head after the update
+                    if (txParking != null) {
+                        txParking.park(stamp, txQueue.missAddress(), txQueue.missAccess());
+                    }
+                    break;
+                }
+                if (popped == DeviceQueue.EMPTY) {
                     if (work > 0 || !enableKicksFoundMore()) {
                         break;
                     }
@@ -134,10 +185,18 @@ public final class NetQueuePair implements Agent {
                 publish();
                 throw e;
             }
-            // a tx translation miss: nothing was consumed; publish what was done, retry after the update
+            // a translation miss reported by an exception: nothing was consumed; retry after the update
+            if (txParking != null) {
+                txParking.parkOnMiss(e, stamp);
+            }
         }
         publish();
         return work;
+    }
+
+    /** @return whether the tx side waits for an IOTLB update (see {@link MissParking}) */
+    public boolean isParked() {
+        return txParking != null && txParking.isParked();
     }
 
     /** Checks one tx chain and hands its frame to the handler, in place. */
@@ -193,7 +252,8 @@ public final class NetQueuePair implements Agent {
         if (txQueue.publishUsed()) {
             txInterrupt.notifyDriver();
         }
-        if (rxPort.takeUsedAdded() && rxQueue.publishUsed()) {
+        // behind an IOTLB an earlier publish may have missed with entries deferred: try every time
+        if ((rxPort.takeUsedAdded() || behindIotlb) && rxQueue.publishUsed()) {
             rxInterrupt.notifyDriver();
         }
     }
@@ -223,7 +283,7 @@ public final class NetQueuePair implements Agent {
             return;
         }
         rxPort.releaseHeld();
-        if (rxPort.takeUsedAdded() && rxQueue.publishUsed()) {
+        if ((rxPort.takeUsedAdded() || behindIotlb) && rxQueue.publishUsed()) {
             rxInterrupt.notifyDriver();
         }
     }

@@ -2,6 +2,7 @@ package io.vringj.device.net;
 
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
+import io.vringj.ring.MissParking;
 import io.vringj.ring.VirtqueueException;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -25,6 +26,14 @@ import java.util.Objects;
  * for a frame that then does not fit (too few posted) stay held, in flight, for the next frame:
  * a chain once popped cannot be given back. {@link NetQueuePair#close()} returns held chains with
  * 0 bytes when the queue stops.
+ *
+ * <p>Behind an IOTLB a held chain's pieces are translations from the critical section that
+ * popped it; {@link #begin} uses them only if the translations have not changed since (the
+ * {@link MissParking.Translations#stamp() stamp} read before that pop is still current), else it
+ * returns the held chains used with 0 bytes, untouched, before popping new ones [vhost: a
+ * translation is not used after the invalidation that removed it returned]. A miss while popping
+ * drops the frame ({@link NetDrop#RX_TRANSLATION_MISS}) and parks the rx side
+ * ({@link MissParking}): until a retry may succeed, frames are dropped without touching the ring.
  *
  * <p>Bad rx chains (a readable descriptor, or shorter than the header) are returned at once with
  * 0 bytes and counted as {@link NetDrop#BAD_RX_BUFFER}; Linux and DPDK drivers take a used
@@ -64,8 +73,17 @@ public final class RxPort {
     private int usedAdded;
     private VirtqueueException failure;
 
-    RxPort(DeviceQueue rx, NetStatistics statistics, long maxFrameLength) {
+    /** The IOTLB's view behind an IOTLB, else {@code null}. */
+    private final MissParking.Translations translations;
+    /** The rx side's miss rule behind an IOTLB, else {@code null}. */
+    private final MissParking parking;
+    /** The stamp read before the oldest held chain was popped (meaningful while {@code held > 0}). */
+    private long heldStamp;
+
+    RxPort(DeviceQueue rx, NetStatistics statistics, long maxFrameLength, MissParking.Translations translations) {
         this.rx = Objects.requireNonNull(rx, "rx");
+        this.translations = translations;
+        this.parking = translations == null ? null : new MissParking(translations);
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.headerSize = VirtioNetHeader.size(rx.features());
         this.mergeable = NetFeatures.mergeableRxBuffers(rx.features());
@@ -91,6 +109,10 @@ public final class RxPort {
         if (frameLength < 0 || frameLength > maxFrameLength) {
             statistics.drop(NetDrop.FRAME_TOO_LONG);
             return false;
+        }
+        if (held > 0 && translations != null && translations.stamp() != heldStamp) {
+            // the held chains' translations may be gone: give them back unused rather than write through them
+            releaseHeld();
         }
         // frameLength <= maxFrameLength < 2^31 and headerSize is 12: no overflow
         long need = headerSize + frameLength;
@@ -267,12 +289,17 @@ public final class RxPort {
      */
     private boolean popOne() {
         while (true) {
+            if (parking != null && parking.stillParked()) {
+                statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+                return false;
+            }
+            // read before the attempt: an update landing during it moves the stamp past this value
+            long stamp = parking == null ? 0 : parking.beforeAttempt();
+            int popped;
             try {
-                if (!rx.pop(chain)) {
-                    statistics.drop(NetDrop.NO_RX_BUFFER);
-                    return false;
-                }
+                popped = rx.tryPop(chain);
             } catch (VirtqueueException e) {
+                // tryPop reports a miss as MISSED; what it throws broke the queue
                 if (e.fatal()) {
                     failure = e;
                 } else {
@@ -280,11 +307,26 @@ public final class RxPort {
                 }
                 return false;
             }
+            if (popped == DeviceQueue.MISSED) {
+                // nothing was consumed; the IOTLB has asked for the entry, the frame does not wait for it
+                if (parking != null) {
+                    parking.park(stamp, rx.missAddress(), rx.missAccess());
+                }
+                statistics.drop(NetDrop.RX_TRANSLATION_MISS);
+                return false;
+            }
+            if (popped == DeviceQueue.EMPTY) {
+                statistics.drop(NetDrop.NO_RX_BUFFER);
+                return false;
+            }
             if (chain.readablePieceCount() > 0 || chain.writableLength() < headerSize) {
                 statistics.drop(NetDrop.BAD_RX_BUFFER);
                 rx.addUsed(chain.head(), 0);
                 usedAdded++;
                 continue;
+            }
+            if (held == 0) {
+                heldStamp = stamp;
             }
             hold(chain);
             return true;

@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.dma.DeviceIotlb;
 import io.vringj.dma.IotlbMessage;
 import io.vringj.dma.IotlbMessageCodec;
 import io.vringj.vhostuser.NativeCallException;
@@ -19,8 +20,13 @@ import java.util.concurrent.BlockingQueue;
  */
 final class BackendChannel implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(BackendChannel.class.getName());
-    /** Misses waiting to be sent; beyond this the newest is dropped (the worker asks again after its next wake-up). */
-    private static final int CAPACITY = 256;
+    /**
+     * Messages waiting to be sent; beyond this the newest is dropped. As many as the IOTLB
+     * remembers pending pages: it sends one MISS per pending page, so a drop needs more distinct
+     * pages unanswered at once than it can remember (a dropped MISS is asked again only after the
+     * next change of the IOTLB).
+     */
+    private static final int CAPACITY = DeviceIotlb.PENDING_SLOTS;
     private static final IotlbMessage STOP = IotlbMessage.batchEnd();
 
     private final VhostUserChannel channel;

@@ -48,7 +48,7 @@ final class Vrings implements AutoCloseable {
 
     /** A checked ring layout, kept until the vring's pair can start. */
     private record Plan(long features, int queueSize, RingAddresses addresses, AddressSpace space,
-                        boolean enabledByDefault) {
+                        boolean enabledByDefault, DeviceIotlb iotlb) {
     }
 
     /** Per-vring state. */
@@ -377,13 +377,15 @@ final class Vrings implements AutoCloseable {
         PairWorker worker = new PairWorker(rx.index / 2,
             () -> DeviceQueue.create(rp.features(), rp.queueSize(), rp.addresses(), rp.space(), rb),
             () -> DeviceQueue.create(tp.features(), tp.queueSize(), tp.addresses(), tp.space(), tb),
-            rb, tb, rx.kick, tx.kick, rx.call, tx.call, pairs, isOn(rx) && isOn(tx), onFatal);
+            rb, tb, rx.kick, tx.kick, rx.call, tx.call, pairs, rp.iotlb(), isOn(rx) && isOn(tx), onFatal,
+            statistics.workerWakeups);
         rx.pairWorker = worker;
         tx.pairWorker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "pair " + rx.index / 2 + " started: vrings " + rx.index + " and " + tx.index
-            + ", sizes " + rp.queueSize() + "/" + tp.queueSize() + ", vring bases 0x" + Integer.toHexString(rb)
-            + "/0x" + Integer.toHexString(tb));
+            + ", sizes " + rp.queueSize() + "/" + tp.queueSize()
+            + (rp.iotlb() != null ? " (IOVAs, through the device IOTLB)" : "") + ", vring bases 0x"
+            + Integer.toHexString(rb) + "/0x" + Integer.toHexString(tb));
     }
 
     /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
@@ -426,11 +428,8 @@ final class Vrings implements AutoCloseable {
             }
         }
         if (device instanceof QueuePairDevice pairs) {
-            if (iotlb != null) {
-                throw new ProtocolException("vring " + v.index + " cannot start: " + device.name()
-                    + " is not served behind a device IOTLB");
-            }
-            v.plan = new Plan(features, queueSize, addresses, space, setup.enabledByDefault());
+            // behind an IOTLB the pair's worker creates both queues (their ring areas may miss)
+            v.plan = new Plan(features, queueSize, addresses, space, setup.enabledByDefault(), iotlb);
             startPairIfReady(pairs, v);
             return;
         }
