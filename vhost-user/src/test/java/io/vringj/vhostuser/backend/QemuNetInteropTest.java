@@ -81,9 +81,8 @@ class QemuNetInteropTest {
     @Order(3)
     void guestPingsTheResponderBehindAnIntelIommuWithQueuesOf1024() throws Exception {
         QemuGuests.Run run = ping("net-c-intel-iommu-queues-1024", List.of(
-            "-device", "intel-iommu,intremap=on,device-iotlb=on",
-            "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1",
-            "-device", NET_DEVICE + ",bus=rp1,iommu_platform=on,ats=on,rx_queue_size=1024,tx_queue_size=1024"),
+            "intel-iommu,intremap=on,device-iotlb=on", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1",
+            NET_DEVICE + ",bus=rp1,iommu_platform=on,ats=on,rx_queue_size=1024,tx_queue_size=1024"),
             "intel_iommu=on");
         String log = run.backendLog();
         assertTrue(log.contains("ACCESS_PLATFORM true, RING_PACKED false)"), "ACCESS_PLATFORM was negotiated: " + log);
@@ -99,16 +98,15 @@ class QemuNetInteropTest {
      * Boots a guest that pings our responder and checks both ends' accounts of it.
      *
      * @param config the configuration's name
-     * @param devices QEMU arguments after {@code -netdev vhost-user,chardev=c0,id=n0}
+     * @param devices the {@code -device} values, in order (the IOMMU and the root port before the
+     *     device behind them), after {@code -netdev vhost-user,chardev=c0,id=n0}
      * @param append kernel parameters besides the test's own
      * @return the run's logs
      */
     private static QemuGuests.Run ping(String config, List<String> devices, String append) throws Exception {
         List<String> qemuArgs = new ArrayList<>(List.of("-netdev", "vhost-user,chardev=c0,id=n0"));
         for (String d : devices) {
-            if (!d.startsWith("-")) {
-                qemuArgs.add("-device");
-            }
+            qemuArgs.add("-device");
             qemuArgs.add(d);
         }
         QemuGuests.Run run = guests.run(config,
