@@ -28,6 +28,8 @@ final class BackendChannel implements AutoCloseable {
      */
     private static final int CAPACITY = DeviceIotlb.PENDING_SLOTS;
     private static final IotlbMessage STOP = IotlbMessage.batchEnd();
+    /** How long {@link #close()} lets the sender write what is already queued. */
+    static final long DRAIN_MILLIS = 200;
 
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
@@ -76,16 +78,30 @@ final class BackendChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops the sender and closes the socket. What is queued goes out first, for at most
+     * {@link #DRAIN_MILLIS}: an ACCESS_FAIL queued by the fault that closes the connection tells the
+     * front end why. A front end that does not read gets nothing more: the rest is dropped and the
+     * socket shut down under the sender.
+     */
     @Override
     public void close() {
-        pending.clear();
-        pending.offer(STOP);
-        channel.shutdown();
+        if (!pending.offer(STOP) || !senderEnded(DRAIN_MILLIS)) {
+            pending.clear();
+            pending.offer(STOP);
+            channel.shutdown();
+            senderEnded(1000);
+        }
+        channel.close();
+    }
+
+    /** Waits for the sender thread; returns whether it ended. */
+    private boolean senderEnded(long millis) {
         try {
-            sender.join(1000);
+            sender.join(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        channel.close();
+        return !sender.isAlive();
     }
 }

@@ -12,11 +12,14 @@ import picocli.CommandLine.Spec;
 /**
  * {@code net}: serves a virtio-net device (one rx/tx pair) on a vhost-user socket in one of the
  * modes of {@link NetDevice}. Prints the device's report on exit (SIGINT/SIGTERM), on SIGUSR1, and
- * with {@code --stats-period} one line of counters per period.
+ * with {@code --stats-period} one line of counters per period. Offers ACCESS_PLATFORM, as the
+ * {@code rng} command does: a front end with a vIOMMU (QEMU {@code iommu_platform=on}) gets the
+ * rings behind the device IOTLB, any other front end does not negotiate it.
  */
 @Command(name = "net", mixinStandardHelpOptions = true,
     description = "Serve a virtio-net device on a vhost-user socket: sink, reflect (MACs swapped) or responder "
-        + "(ARP and ICMP echo for one IPv4 address).")
+        + "(ARP and ICMP echo for one IPv4 address). Offers ACCESS_PLATFORM: a QEMU guest with "
+        + "iommu_platform=on gets its rings behind the device IOTLB.")
 final class NetCommand implements Callable<Integer> {
     /** This command as picocli sees it: usage errors go to its error stream. */
     @Spec

@@ -47,4 +47,27 @@ class BackendChannelTest {
             }
         }
     }
+
+    @Test
+    void whatIsQueuedWhenTheConnectionClosesIsStillSent() throws Exception {
+        int[] pair = Libc.socketPair();
+        VhostUserStatistics statistics = new VhostUserStatistics();
+        try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]); Arena arena = Arena.ofConfined()) {
+            BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics);
+            // a worker's fault queues an ACCESS_FAIL and the connection closes at once: the front end
+            // still learns why
+            assertTrue(channel.send(IotlbMessage.miss(0x1000, Permission.RO)));
+            assertTrue(channel.send(IotlbMessage.accessFail(0x2000, Permission.WO)));
+            channel.close();
+            VhostUserMessage in = new VhostUserMessage(arena);
+            assertTrue(frontEnd.read(in));
+            assertEquals(VhostUserProtocol.IOTLB_MISS, in.u8(25));
+            assertTrue(frontEnd.read(in));
+            assertEquals(VhostUserProtocol.IOTLB_ACCESS_FAIL, in.u8(25));
+            assertEquals(0x2000, in.u64(0));
+            assertEquals(2, in.u8(24));
+            assertFalse(frontEnd.read(in), "then the channel is closed");
+            assertEquals(1, statistics.iotlbAccessFailures.sum());
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package io.vringj.vhostuser.backend;
 
+import io.vringj.ring.VirtioFeatures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import org.junit.jupiter.api.Test;
@@ -33,6 +34,18 @@ class NetCommandTest {
             .getMessage().contains("'zz', which is not hex"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> NetCommand.parseIpv4("10.0.0.256"))
             .getMessage().contains("octet '256'; each is 0..255"));
+    }
+
+    @Test
+    void everyModeOffersAccessPlatformAsRngDoes() {
+        for (String mode : new String[] {"sink", "reflect", "responder"}) {
+            NetCommand command = new NetCommand();
+            command.mode = mode;
+            command.mac = "02:00:00:00:00:01";
+            command.ip = "10.0.2.15";
+            assertTrue(VirtioFeatures.has(command.device().offeredFeatures(), VirtioFeatures.ACCESS_PLATFORM),
+                mode + " offers ACCESS_PLATFORM (bit 33): a front end with a vIOMMU may negotiate it");
+        }
     }
 
     @Test
