@@ -26,8 +26,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>Every configuration's {@code virtio-net-pci} has {@code vectors=0} (INTx, no MSI-X): QEMU 7.2
  * under TCG (no irqfd) crashes with a segmentation fault in {@code vhost_net_start} ->
  * {@code msix_set_vector_notifiers} when the guest sets DRIVER_OK on an MSI-X virtio-net device with
- * a vhost-user back end, before a single message about the rings is sent; the rng device does not
- * take that path. {@code romfile=} leaves out the iPXE option ROM, which nothing here boots from.
+ * a vhost-user back end, before a single message about the rings is sent (with DPDK's back end too);
+ * the rng device does not take that path. {@code romfile=} leaves out the iPXE option ROM, which nothing here boots from.
  */
 @Tag("interop")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
