@@ -1,7 +1,8 @@
 #!/bin/sh
 # Prepares the vhost-user interop suite: installs QEMU and busybox from the
 # distribution if missing, unpacks the distribution kernel (no install scripts
-# run) and builds a small initramfs whose /init proves a virtio-rng device.
+# run) and builds a small initramfs whose /init proves a virtio-rng device or,
+# with vringj.test=net on the kernel command line, pings over virtio-net.
 #
 # Usage: setup.sh WORKDIR
 # Leaves WORKDIR/vmlinuz and WORKDIR/initrd.gz. Needs root (or sudo) for apt-get.
@@ -48,15 +49,17 @@ if [ ! -f "$work/vmlinuz" ]; then
 fi
 
 kver=$(ls "$work/kernel/lib/modules" | head -n 1)
-mods="$work/kernel/lib/modules/$kver/kernel/drivers"
+mods="$work/kernel/lib/modules/$kver/kernel"
 
-# initramfs: busybox, the virtio modules, and an /init that checks the device.
+# initramfs: busybox, the virtio modules (rng, and net with the failover modules virtio_net needs),
+# and an /init that checks the device the kernel command line names.
 root="$work/initramfs"
 rm -rf "$root"
 mkdir -p "$root/bin" "$root/modules" "$root/proc" "$root/sys" "$root/dev"
 cp /bin/busybox "$root/bin/busybox"
-for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev \
-         virtio/virtio_pci char/hw_random/virtio-rng; do
+for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
+         drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci drivers/char/hw_random/virtio-rng \
+         net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
     src=""
     for ext in .ko .ko.xz .ko.zst; do
         if [ -f "$mods/$m$ext" ]; then src="$mods/$m$ext"; break; fi

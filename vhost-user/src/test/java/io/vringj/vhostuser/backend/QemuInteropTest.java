@@ -1,14 +1,11 @@
 package io.vringj.vhostuser.backend;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -18,7 +15,6 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -28,41 +24,20 @@ import static org.junit.jupiter.api.Assertions.fail;
  * kernel with a busybox initramfs whose {@code /init} loads the virtio modules, checks that
  * {@code rng_current} is {@code virtio_rng.0} and reads 64 KiB from {@code /dev/hwrng}, against
  * our back end started from the executable jar. Each configuration is one test with a time
- * bound; its guest console and back-end log stay under {@code target/interop/<config>/}.
+ * bound; its guest console and back-end log stay under {@code target/interop/<config>/}
+ * ({@link QemuGuests} runs them; {@link QemuNetInteropTest} is the virtio-net counterpart).
  */
 @Tag("interop")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class QemuInteropTest {
-    private static final Duration BACKEND_START = Duration.ofSeconds(30);
     private static final Duration GUEST_RUN = Duration.ofSeconds(240);
-    private static final String PASS = "VRINGJ-RESULT: PASS";
+    private static final String PASS = QemuGuests.PASS;
 
-    private static Path work;
-    private static Path jar;
+    private static QemuGuests harness;
 
     @BeforeAll
     static void prepareGuest() throws Exception {
-        work = Path.of(property("vringj.interop.dir")).toAbsolutePath();
-        jar = Path.of(property("vringj.interop.jar")).toAbsolutePath();
-        Path scripts = Path.of(property("vringj.interop.scripts")).toAbsolutePath();
-        Files.createDirectories(work);
-        assertTrue(Files.isRegularFile(jar), "the executable jar " + jar + " is built in the package phase");
-        Path log = work.resolve("setup.log");
-        Process setup = new ProcessBuilder("sh", scripts.resolve("setup.sh").toString(), work.toString())
-            .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        if (!setup.waitFor(15, TimeUnit.MINUTES)) {
-            setup.destroyForcibly();
-            fail("setup.sh did not finish in 15 minutes; see " + log);
-        }
-        assertEquals(0, setup.exitValue(), () -> "setup.sh failed; see " + log + ":\n" + tail(log));
-    }
-
-    private static String property(String name) {
-        String value = System.getProperty(name);
-        if (value == null) {
-            throw new IllegalStateException("system property " + name + " is not set; run ./mvnw -Pinterop verify");
-        }
-        return value;
+        harness = QemuGuests.prepare();
     }
 
     @Test
@@ -149,18 +124,19 @@ class QemuInteropTest {
     @Order(20)
     void twoGuestsOnOneBackEndAtTheSameTime() throws Exception {
         String config = "g-two-guests";
+        Path work = harness.work();
         Path dir = work.resolve(config);
         Files.createDirectories(dir);
         Path backendLog = dir.resolve("backend.log");
         Path sockDir = Files.createTempDirectory("vringj-");
         Path socket = sockDir.resolve("rng.sock");
         long start = System.nanoTime();
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process backend = new ProcessBuilder(java, "-jar", jar.toString(), "rng", "--socket", socket.toString(),
-            "--max-connections", "2").redirectErrorStream(true).redirectOutput(backendLog.toFile()).start();
+        Process backend = new ProcessBuilder(QemuGuests.java(), "-jar", harness.jar().toString(), "rng", "--socket",
+                socket.toString(), "--max-connections", "2")
+            .redirectErrorStream(true).redirectOutput(backendLog.toFile()).start();
         List<Process> guests = new ArrayList<>();
         try {
-            awaitSocket(socket, backend, backendLog);
+            QemuGuests.awaitSocket(socket, backend, backendLog);
             for (int g = 0; g < 2; g++) {
                 Path console = dir.resolve("console-" + g + ".log");
                 List<String> cmd = List.of("qemu-system-x86_64",
@@ -190,10 +166,7 @@ class QemuInteropTest {
             assertTrue(log.contains("2 served)"), () -> config + ": the two guests were not served at once\n" + log);
             assertFalse(log.contains("refusing front end") || log.contains("closing connection"),
                 () -> config + ": back end refused or closed a connection\n" + log);
-            long millis = Duration.ofNanos(System.nanoTime() - start).toMillis();
-            String figures = String.format(Locale.ROOT, "%s wall=%.1fs %s%n", config, millis / 1000.0, counters(log));
-            Files.writeString(work.resolve("timings.txt"), figures, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            System.out.print("interop " + figures);
+            harness.record(config, start, counters(log));
         } finally {
             for (Process guest : guests) {
                 if (guest.isAlive()) {
@@ -208,102 +181,27 @@ class QemuInteropTest {
         }
     }
 
-    /** Boots the guest against a fresh back end and returns the back-end log. */
+    /** Boots the guest against a fresh rng back end and returns the back-end log. */
     static String runGuest(String config, List<String> machineDevices, List<String> devices, String append)
         throws Exception {
-        Path dir = work.resolve(config);
-        Files.createDirectories(dir);
-        Path console = dir.resolve("console.log");
-        Path backendLog = dir.resolve("backend.log");
-        // a short socket path: sun_path holds 107 bytes, the build directory may be deep
-        Path sockDir = Files.createTempDirectory("vringj-");
-        Path socket = sockDir.resolve("rng.sock");
-        long start = System.nanoTime();
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process backend = new ProcessBuilder(java, "-jar", jar.toString(), "rng", "--socket", socket.toString())
-            .redirectErrorStream(true).redirectOutput(backendLog.toFile()).start();
-        Process qemu = null;
-        try {
-            awaitSocket(socket, backend, backendLog);
-            List<String> cmd = new ArrayList<>(List.of("qemu-system-x86_64",
-                "-machine", "q35,accel=tcg", "-cpu", "max", "-m", "512", "-smp", "1",
-                "-nographic", "-no-reboot", "-nic", "none",
-                "-kernel", work.resolve("vmlinuz").toString(), "-initrd", work.resolve("initrd.gz").toString(),
-                "-append", ("console=ttyS0 panic=-1 quiet " + append).trim(),
-                "-object", "memory-backend-memfd,id=mem,size=512M,share=on", "-numa", "node,memdev=mem",
-                "-chardev", "socket,id=c0,path=" + socket));
-            for (String d : machineDevices) {
-                // the IOMMU and the root port come before the device that sits behind them
-                cmd.add("-device");
-                cmd.add(d);
-            }
-            for (String d : devices) {
-                cmd.add("-device");
-                cmd.add(d);
-            }
-            Files.writeString(dir.resolve("qemu-command.txt"), String.join(" ", cmd) + "\n");
-            qemu = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(console.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-            if (!qemu.waitFor(GUEST_RUN.toSeconds(), TimeUnit.SECONDS)) {
-                qemu.destroyForcibly();
-                fail(config + ": the guest did not power off within " + GUEST_RUN + "; console " + console
-                    + ", back end " + backendLog + "\n" + tail(console));
-            }
-            String out = Files.readString(console, StandardCharsets.ISO_8859_1);
-            assertTrue(out.contains(PASS), () -> config + ": no '" + PASS + "' from the guest; console " + console
-                + ", back end " + backendLog + "\n" + tail(console) + "\n--- back end ---\n" + tail(backendLog));
-            // SIGTERM: the shutdown hook closes the socket and removes its file
-            backend.destroy();
-            assertTrue(backend.waitFor(30, TimeUnit.SECONDS), config + ": back end did not stop on SIGTERM");
-            assertFalse(Files.exists(socket), config + ": back end left its socket file behind");
-            String log = Files.readString(backendLog, StandardCharsets.UTF_8);
-            assertFalse(log.contains("closing connection"), () -> config + ": back end closed a connection\n" + log);
-            long millis = Duration.ofNanos(System.nanoTime() - start).toMillis();
-            String figures = String.format(Locale.ROOT, "%s wall=%.1fs %s%n", config, millis / 1000.0, counters(log));
-            Files.writeString(work.resolve("timings.txt"), figures, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            System.out.print("interop " + figures);
-            return log;
-        } finally {
-            if (qemu != null && qemu.isAlive()) {
-                qemu.destroyForcibly();
-            }
-            if (backend.isAlive()) {
-                backend.destroyForcibly();
-            }
-            Files.deleteIfExists(socket);
-            Files.deleteIfExists(sockDir);
+        List<String> qemuArgs = new ArrayList<>();
+        for (String d : machineDevices) {
+            // the IOMMU and the root port come before the device that sits behind them
+            qemuArgs.add("-device");
+            qemuArgs.add(d);
         }
+        for (String d : devices) {
+            qemuArgs.add("-device");
+            qemuArgs.add(d);
+        }
+        return harness.run(config, List.of("rng"), qemuArgs, append, QemuGuests::counters).backendLog();
     }
 
-    /** The back end's final counters line, e.g. {@code chains=1026 ... iotlbMisses=3}. */
-    static String counters(String log) {
-        Matcher m = Pattern.compile("stopped, socket .* removed; (.*)").matcher(log);
-        String last = "";
-        while (m.find()) {
-            last = m.group(1);
-        }
-        return last;
-    }
-
-    private static void awaitSocket(Path socket, Process backend, Path log) throws Exception {
-        long deadline = System.nanoTime() + BACKEND_START.toNanos();
-        while (!Files.exists(socket)) {
-            if (!backend.isAlive()) {
-                fail("back end exited with " + backend.exitValue() + " before listening; see " + log + "\n" + tail(log));
-            }
-            if (System.nanoTime() > deadline) {
-                fail("back end did not create " + socket + " within " + BACKEND_START + "; see " + log);
-            }
-            Thread.sleep(50);
-        }
+    private static String counters(String log) {
+        return QemuGuests.counters(log);
     }
 
     private static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file, StandardCharsets.ISO_8859_1);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
-        } catch (IOException e) {
-            return "(cannot read " + file + ": " + e.getMessage() + ")";
-        }
+        return QemuGuests.tail(file);
     }
 }
