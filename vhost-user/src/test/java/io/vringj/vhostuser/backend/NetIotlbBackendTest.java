@@ -468,16 +468,19 @@ class NetIotlbBackendTest {
             String report = device.report() + " / IOMMU " + rig.iommu;
             assertEquals(count, stats.txFrames(), "every tx frame was taken, none lost to a miss: " + report);
             assertTrue(rig.iommu.invalidations.get() >= 20, "the IOTLB churned: " + report);
-            assertTrue(rig.iommu.misses.get() > rig.iommu.invalidations.get() / 4, "invalidated pages missed: " + report);
+            // how many invalidations land between two uses of a page depends on the machine's load
+            assertTrue(rig.iommu.misses.get() > 0, "invalidated pages missed: " + report);
             if (txOnly) {
                 assertEquals(count, rig.received, report);
                 assertTrue(rig.inOrderWithoutGaps, report);
                 assertEquals(0, stats.totalDrops(), report);
             } else {
+                // a frame whose rx buffer missed waits in the device's staging area; only one that
+                // finds it full (64 frames) is dropped, so most of them come back
                 assertEquals(count, rig.received + rig.rxDrops(), "each frame came back or was counted: " + report);
                 assertEquals(stats.totalDrops(), rig.rxDrops(), "no other drop: " + report);
-                assertTrue(stats.drops(NetDrop.RX_TRANSLATION_MISS) > 0, "rx buffers missed: " + report);
-                assertTrue(rig.received > count / 2, report);
+                assertEquals(stats.totalDrops(), stats.drops(NetDrop.RX_TRANSLATION_MISS), report);
+                assertTrue(rig.received > count * 9 / 10, report);
             }
             assertEquals(0, backend.server.statistics().queueErrors.sum(), report);
         }
