@@ -12,7 +12,6 @@ import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
@@ -47,7 +46,7 @@ import org.agrona.concurrent.Agent;
  *          > 0 -> again;  0 (idle, or parked on a miss) -> poll(tx kick, rx kick, wake)
  * </pre>
  */
-final class PairWorker implements Runnable {
+final class PairWorker extends DeviceThread {
     private static final System.Logger LOG = System.getLogger(PairWorker.class.getName());
     private static final short KICK_GONE = Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL;
 
@@ -65,8 +64,6 @@ final class PairWorker implements Runnable {
     private final DeviceIotlb iotlb;
     /** Counts returns from poll (shared across workers). */
     private final LongAdder wakeups;
-    private final EventFd wake;
-    private final Thread thread;
 
     /** Created on the worker; read by {@link #stop()} after join. */
     private DeviceQueue rx;
@@ -75,9 +72,6 @@ final class PairWorker implements Runnable {
     private Agent agent;
     /** The queues could not be created (the connection was told); the worker only waits to be stopped. */
     private boolean pairFailed;
-    /** Set by the connection thread; read by the worker each time round. */
-    private volatile boolean enabled;
-    private volatile boolean stopping;
 
     /**
      * @param pair the pair index
@@ -99,6 +93,7 @@ final class PairWorker implements Runnable {
                int txInitialBase, EventFd rxKick, EventFd txKick, CallNotifier rxCall, CallNotifier txCall,
                QueuePairDevice device, DeviceIotlb iotlb, boolean enabled, Consumer<String> onFatal,
                LongAdder wakeups) throws NativeCallException {
+        super("vhost-user-pair-" + pair, "pair " + pair, enabled);
         this.pair = pair;
         this.rxFactory = Objects.requireNonNull(rxFactory, "rxFactory");
         this.txFactory = Objects.requireNonNull(txFactory, "txFactory");
@@ -112,50 +107,17 @@ final class PairWorker implements Runnable {
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
         this.iotlb = iotlb;
         this.wakeups = Objects.requireNonNull(wakeups, "wakeups");
-        this.enabled = enabled;
-        this.wake = EventFd.create();
-        this.thread = Thread.ofPlatform().name("vhost-user-pair-" + pair).daemon().unstarted(this);
-    }
-
-    void start() {
-        thread.start();
-    }
-
-    /** Enables or disables the pair and wakes the worker. */
-    void setEnabled(boolean on) {
-        // volatile write: pairs with the read in run()
-        enabled = on;
-        wakeUp();
-    }
-
-    void wakeUp() {
-        try {
-            wake.signal();
-        } catch (NativeCallException e) {
-            LOG.log(System.Logger.Level.WARNING, "cannot wake pair " + pair + " worker: " + e.getMessage());
-        }
     }
 
     /**
-     * Stops the worker and waits for it, at most {@link QueueWorker#STOP_TIMEOUT_MILLIS}.
+     * Stops the worker and waits for it, at most {@link DeviceThread#STOP_TIMEOUT_MILLIS}.
      *
      * @return {rx base, tx base} as unsigned 32-bit values, or {@code null} if it did not end in time
      */
     long[] stop() {
-        // volatile write: pairs with the read in run()
-        stopping = true;
-        wakeUp();
-        try {
-            thread.join(Duration.ofMillis(QueueWorker.STOP_TIMEOUT_MILLIS));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (thread.isAlive()) {
-            LOG.log(System.Logger.Level.WARNING, "pair " + pair + " worker did not stop within "
-                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms; its connection closes without it");
+        if (!stopAndJoin()) {
             return null;
         }
-        wake.close();
         // join: everything the worker wrote to the queues happens-before these reads
         return new long[] {Integer.toUnsignedLong(rx == null ? rxInitialBase : rx.vringBase()),
             Integer.toUnsignedLong(tx == null ? txInitialBase : tx.vringBase())};

@@ -13,7 +13,6 @@ import io.vringj.vhostuser.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.atomic.LongAdder;
@@ -41,13 +40,11 @@ import java.util.function.Consumer;
  * one IOTLB critical section, so an INVALIDATE returns only once no translation from the
  * removed range is in use; the worker never sleeps inside one.
  */
-final class QueueWorker implements Runnable {
+final class QueueWorker extends DeviceThread {
     private static final System.Logger LOG = System.getLogger(QueueWorker.class.getName());
 
     /** Chains handled per loop call, between checks of {@link #stopping} and of the memory. */
     static final int BATCH = 256;
-    /** How long {@link #stop()} waits for the worker thread. */
-    static final long STOP_TIMEOUT_MILLIS = 5000;
     /** {@link #stop()} result: the worker did not end in time. */
     static final long NOT_STOPPED = -1;
     /** Poll events on the kick fd that end the ring: the peer hung up, the fd failed or is not open. */
@@ -60,7 +57,6 @@ final class QueueWorker implements Runnable {
     private final int initialAvailIdx;
     private final DeviceIotlb iotlb;
     private final EventFd kick;
-    private final EventFd wake;
     private final CallNotifier call;
     private final ChainHandler handler;
     private final Consumer<String> onFatal;
@@ -68,13 +64,9 @@ final class QueueWorker implements Runnable {
     private final MemoryTable watched;
     /** Counts returns from poll (shared across workers). */
     private final LongAdder wakeups;
-    private final Thread thread;
 
     /** Created on the worker; read by {@link #stop()} after join. */
     private DeviceLoop loop;
-    /** Set by the connection thread; read by the worker each time round. */
-    private volatile boolean enabled;
-    private volatile boolean stopping;
     /** Chains completed; written by the worker only, read for statistics. */
     private volatile long chainsCompleted;
     private volatile long bytesWritten;
@@ -97,6 +89,7 @@ final class QueueWorker implements Runnable {
     QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
                 CallNotifier call, ChainHandler handler, boolean enabled, Consumer<String> onFatal,
                 MemoryTable memory, LongAdder wakeups) throws NativeCallException {
+        super("vhost-user-vring-" + index, "vring " + index, enabled);
         this.index = index;
         this.factory = Objects.requireNonNull(factory, "factory");
         this.initialAvailIdx = initialAvailIdx;
@@ -107,28 +100,6 @@ final class QueueWorker implements Runnable {
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
         this.watched = memory != null && memory.hasUnsealedRegion() ? memory : null;
         this.wakeups = Objects.requireNonNull(wakeups, "wakeups");
-        this.enabled = enabled;
-        this.wake = EventFd.create();
-        this.thread = Thread.ofPlatform().name("vhost-user-vring-" + index).daemon().unstarted(this);
-    }
-
-    void start() {
-        thread.start();
-    }
-
-    /** Enables or disables the ring ({@code SET_VRING_ENABLE}) and wakes the worker. */
-    void setEnabled(boolean on) {
-        enabled = on;
-        wakeUp();
-    }
-
-    /** Wakes the worker (an IOTLB update arrived, or it must stop). */
-    void wakeUp() {
-        try {
-            wake.signal();
-        } catch (NativeCallException e) {
-            LOG.log(System.Logger.Level.WARNING, "cannot wake vring " + index + " worker: " + e.getMessage());
-        }
     }
 
     /**
@@ -140,27 +111,9 @@ final class QueueWorker implements Runnable {
      *     wrap counters; {@link #NOT_STOPPED} if the worker did not end in time
      */
     long stop() {
-        stopping = true;
-        wakeUp();
-        boolean interrupted = false;
-        long deadline = System.nanoTime() + STOP_TIMEOUT_MILLIS * 1_000_000;
-        long left;
-        while (thread.isAlive() && (left = deadline - System.nanoTime()) > 0) {
-            try {
-                thread.join(Duration.ofNanos(left));
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        if (thread.isAlive()) {
-            LOG.log(System.Logger.Level.WARNING, "vring " + index + " worker did not stop within "
-                + STOP_TIMEOUT_MILLIS + " ms; its connection closes without it");
+        if (!stopAndJoin()) {
             return NOT_STOPPED;
         }
-        wake.close();
         // join: everything the worker wrote to the queue happens-before this read
         return Integer.toUnsignedLong(loop == null ? initialAvailIdx : loop.queue().vringBase());
     }

@@ -338,7 +338,7 @@ final class Vrings implements AutoCloseable {
         v.worker = null;
         if (base == QueueWorker.NOT_STOPPED) {
             throw new ProtocolException("vring " + v.index + " worker did not stop within "
-                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
+                + DeviceThread.STOP_TIMEOUT_MILLIS + " ms");
         }
         v.base = (int) base;
     }
@@ -352,7 +352,7 @@ final class Vrings implements AutoCloseable {
         tx.pairWorker = null;
         if (bases == null) {
             throw new ProtocolException("pair " + rx.index / 2 + " worker did not stop within "
-                + QueueWorker.STOP_TIMEOUT_MILLIS + " ms");
+                + DeviceThread.STOP_TIMEOUT_MILLIS + " ms");
         }
         rx.base = (int) bases[0];
         tx.base = (int) bases[1];

@@ -1,0 +1,98 @@
+package io.vringj.vhostuser.backend;
+
+import io.vringj.vhostuser.EventFd;
+import io.vringj.vhostuser.NativeCallException;
+import java.time.Duration;
+
+/**
+ * What every device thread of the back end shares, whatever it serves (one vring,
+ * {@link QueueWorker}; an rx/tx pair, {@link PairWorker}): its platform thread, the wake-up eventfd
+ * it polls beside its kick fds, the enabled and stopping flags the connection thread sets, and a
+ * stop that waits a bounded time.
+ *
+ * <pre>
+ *   connection thread:  setEnabled / wakeUp / stopAndJoin   (flags written, then the wake fd signalled)
+ *   device thread:      run(): reads the flags each time round, sleeps in poll(kicks, wake)
+ * </pre>
+ */
+abstract class DeviceThread implements Runnable {
+    private static final System.Logger LOG = System.getLogger(DeviceThread.class.getName());
+
+    /** How long {@link #stopAndJoin()} waits for the thread. */
+    static final long STOP_TIMEOUT_MILLIS = 5000;
+
+    /** What the thread serves, for logs ("vring 3", "pair 0"). */
+    final String what;
+    /** Signalled to wake the thread from poll; the thread drains it. */
+    final EventFd wake;
+    private final Thread thread;
+    /** Set by the connection thread; read by the device thread each time round. */
+    volatile boolean enabled;
+    /** Set by the connection thread; read by the device thread each time round. */
+    volatile boolean stopping;
+
+    /**
+     * @param threadName the platform thread's name
+     * @param what what the thread serves, for logs
+     * @param enabled whether it starts enabled
+     * @throws NativeCallException if the wake-up eventfd cannot be made
+     */
+    DeviceThread(String threadName, String what, boolean enabled) throws NativeCallException {
+        this.what = what;
+        this.enabled = enabled;
+        this.wake = EventFd.create();
+        this.thread = Thread.ofPlatform().name(threadName).daemon().unstarted(this);
+    }
+
+    final void start() {
+        thread.start();
+    }
+
+    /** Enables or disables what the thread serves ({@code SET_VRING_ENABLE}) and wakes it. */
+    final void setEnabled(boolean on) {
+        // volatile write: pairs with the read in run()
+        enabled = on;
+        wakeUp();
+    }
+
+    /** Wakes the thread (an IOTLB update arrived, the state changed, or it must stop). */
+    final void wakeUp() {
+        try {
+            wake.signal();
+        } catch (NativeCallException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot wake " + what + " worker: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Stops the thread and waits for it, at most {@link #STOP_TIMEOUT_MILLIS}; once it returns
+     * true, everything the thread wrote happens-before the caller's reads (join).
+     *
+     * @return whether the thread ended in time (false: logged; its connection closes without it)
+     */
+    final boolean stopAndJoin() {
+        // volatile write: pairs with the read in run()
+        stopping = true;
+        wakeUp();
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + STOP_TIMEOUT_MILLIS * 1_000_000;
+        long left;
+        while (thread.isAlive() && (left = deadline - System.nanoTime()) > 0) {
+            try {
+                thread.join(Duration.ofNanos(left));
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (thread.isAlive()) {
+            LOG.log(System.Logger.Level.WARNING, what + " worker did not stop within " + STOP_TIMEOUT_MILLIS
+                + " ms; its connection closes without it");
+            return false;
+        }
+        wake.close();
+        return true;
+    }
+}
