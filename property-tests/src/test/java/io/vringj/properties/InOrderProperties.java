@@ -94,7 +94,7 @@ class InOrderProperties {
     }
 
     @Property
-    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 3000)
+    @TriesFrom(value = "vringj.fuzz.modelTries", defaultTries = 5000)
     void realQueuesHandBackEveryBufferOnceAndInOrder(@ForAll("scripts") Script s) throws Exception {
         long features = RawSplitRing.features(VirtioFeatures.IN_ORDER)
             | (s.eventIdx() ? VirtioFeatures.bit(VirtioFeatures.EVENT_IDX) : 0)
@@ -252,7 +252,7 @@ class InOrderProperties {
     }
 
     @Property
-    @TriesFrom(value = "vringj.fuzz.maliciousDeviceTries", defaultTries = 5000)
+    @TriesFrom(value = "vringj.fuzz.maliciousDeviceTries", defaultTries = 10_000)
     void batchesAreTakenBackWholeAndABrokenOrderIsRefused(@ForAll("deviceCases") DeviceCase c) {
         HandDevice run = c.packed() ? new PackedHandDevice(c.queueSize()) : new SplitHandDevice(c.queueSize());
         try (run) {
