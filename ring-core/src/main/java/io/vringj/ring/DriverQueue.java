@@ -202,7 +202,7 @@ public sealed interface DriverQueue permits DriverQueueBase {
      * The used length of the chain last returned by {@link #pollUsed()}. When {@link #inOrder()}
      * and the device returned a batch with one entry, only the batch's last buffer has a length
      * from the device; every other buffer of the batch gets its chain's writable length, since the
-     * spec assumes the skipped buffers were used (read or written) completely [virtio 2.8.8]: 0 for
+     * spec assumes the skipped buffers were used (read or written) completely [virtio 2.7.9, 2.8.8]: 0 for
      * a chain the device only reads, as a net device's transmit buffers. (Linux reports the chain's
      * total length, readable bytes included; the used length never counts those here.)
      *

@@ -193,8 +193,8 @@ abstract sealed class DriverQueueBase implements DriverQueue permits SplitDriver
     final void beginBatch(long id, long len, int usedIndex, int limit) throws VirtqueueException {
         if (id >= queueSize || chainDescriptors[(int) id] == 0) {
             throw fail(RingError.USED_ID_NOT_IN_FLIGHT, "used id " + id + " at used index " + usedIndex + ", queue size "
-                + queueSize + "; with VIRTIO_F_IN_ORDER the next buffer expected is id " + availOrder[orderTake]
-                + (inFlight == 0 ? " (none is in flight)" : ""));
+                + queueSize + (inFlight == 0 ? "; no buffer is in flight"
+                : "; with VIRTIO_F_IN_ORDER the next buffer expected is id " + availOrder[orderTake]));
         }
         int last = (int) id;
         int slot = orderSlot[last];
