@@ -33,12 +33,14 @@ final class BackendChannel implements AutoCloseable {
 
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
+    private final MissClock missClock;
     private final BlockingQueue<IotlbMessage> pending = new ArrayBlockingQueue<>(CAPACITY);
     private final Thread sender;
 
-    BackendChannel(VhostUserChannel channel, VhostUserStatistics statistics) {
+    BackendChannel(VhostUserChannel channel, VhostUserStatistics statistics, MissClock missClock) {
         this.channel = channel;
         this.statistics = statistics;
+        this.missClock = missClock;
         this.sender = Thread.ofPlatform().name("vhost-user-backend-req").daemon().start(this::run);
     }
 
@@ -64,6 +66,10 @@ final class BackendChannel implements AutoCloseable {
                 // the codec writes the 64-byte kernel form; vhost-user carries the 32-byte struct
                 IotlbMessageCodec.encode(message, msg.payload(), 0);
                 msg.header(VhostUserProtocol.BACKEND_IOTLB_MSG, 0, IotlbMessageCodec.STRUCT_SIZE);
+                if (message.type() == IotlbMessage.Type.MISS) {
+                    // timed before the write: the answer may be read before this thread runs again
+                    missClock.written(message.iova(), System.nanoTime());
+                }
                 channel.write(msg);
                 if (message.type() == IotlbMessage.Type.MISS) {
                     statistics.iotlbMisses.increment();

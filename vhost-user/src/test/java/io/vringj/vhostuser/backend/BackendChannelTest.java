@@ -19,7 +19,7 @@ class BackendChannelTest {
         int[] pair = Libc.socketPair();
         VhostUserStatistics statistics = new VhostUserStatistics();
         try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]);
-             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics)) {
+             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics))) {
             // nobody reads pair[0]: the socket buffer fills, the sender thread blocks, the queue fills,
             // and send keeps returning at once (false when full) instead of waiting
             int refused = 0;
@@ -53,7 +53,7 @@ class BackendChannelTest {
         int[] pair = Libc.socketPair();
         VhostUserStatistics statistics = new VhostUserStatistics();
         try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]); Arena arena = Arena.ofConfined()) {
-            BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics);
+            BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics));
             // a worker's fault queues an ACCESS_FAIL and the connection closes at once: the front end
             // still learns why
             assertTrue(channel.send(IotlbMessage.miss(0x1000, Permission.RO)));
