@@ -70,4 +70,23 @@ class BackendChannelTest {
             assertEquals(1, statistics.iotlbAccessFailures.sum());
         }
     }
+
+    @Test
+    void aWorkerWritesItsMissItselfWhenTheSocketHasRoom() throws Exception {
+        int[] pair = Libc.socketPair();
+        VhostUserStatistics statistics = new VhostUserStatistics();
+        try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]);
+             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics));
+             Arena arena = Arena.ofConfined()) {
+            for (int i = 1; i <= 3; i++) {
+                assertTrue(channel.send(IotlbMessage.miss(0x7000L * i, Permission.RW)));
+                // written (and counted) before send returned: no hop through the sender thread
+                assertEquals(i, statistics.iotlbMisses.sum());
+                VhostUserMessage in = new VhostUserMessage(arena);
+                assertTrue(frontEnd.read(in));
+                assertEquals(0x7000L * i, in.u64(0));
+                assertEquals(VhostUserProtocol.IOTLB_MISS, in.u8(25));
+            }
+        }
+    }
 }
