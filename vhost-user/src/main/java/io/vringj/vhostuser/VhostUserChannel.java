@@ -159,6 +159,39 @@ public final class VhostUserChannel implements AutoCloseable {
      * @throws NativeCallException if the socket call failed (a closed peer is {@code EPIPE})
      */
     public synchronized void write(VhostUserMessage msg, int... sendFds) throws NativeCallException {
+        long total = prepare(msg, sendFds);
+        finish(Libc.sendmsg(fd, sendMsghdr), total);
+    }
+
+    /** The largest message {@link #tryWrite} takes: far below any socket's send buffer. */
+    public static final int TRY_WRITE_MAX = 4096;
+
+    /**
+     * Writes {@code msg} (no fds) only if the socket has room for it now: never waits for the peer
+     * to read. A message this small goes whole or not at all: a Unix stream socket sends it as one
+     * buffer, which it either has room for or not [net/unix/af_unix.c, unix_stream_sendmsg].
+     *
+     * @param msg the message, at most {@link #TRY_WRITE_MAX} bytes with its header
+     * @return whether it was written; false: the socket was full, nothing was sent
+     * @throws NativeCallException if the socket call failed (a closed peer is {@code EPIPE})
+     * @throws IllegalArgumentException if the message is larger than {@link #TRY_WRITE_MAX}
+     */
+    public synchronized boolean tryWrite(VhostUserMessage msg) throws NativeCallException {
+        if (VhostUserProtocol.HEADER_SIZE + (long) msg.size() > TRY_WRITE_MAX) {
+            throw new IllegalArgumentException("message of " + msg.size() + " payload bytes; tryWrite takes at most "
+                + TRY_WRITE_MAX + " bytes with the header");
+        }
+        long total = prepare(msg);
+        long sent = Libc.sendmsgNonBlocking(fd, sendMsghdr);
+        if (sent < 0) {
+            return false;
+        }
+        finish(sent, total);
+        return true;
+    }
+
+    /** Fills the send buffers with {@code msg} and its fds; returns the bytes to send. */
+    private long prepare(VhostUserMessage msg, int... sendFds) {
         if (sendFds.length > VhostUserProtocol.MAX_FDS) {
             throw new IllegalArgumentException(sendFds.length + " fds; at most " + VhostUserProtocol.MAX_FDS
                 + " fit in one message");
@@ -185,7 +218,11 @@ public final class VhostUserChannel implements AutoCloseable {
             sendMsghdr.set(ValueLayout.ADDRESS, Libc.MSG_CONTROL, sendControl);
             sendMsghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_CONTROLLEN, Libc.CMSG_HEADER + ((dataLen + 7) & ~7L));
         }
-        long sent = Libc.sendmsg(fd, sendMsghdr);
+        return total;
+    }
+
+    /** After {@code sent} of {@code total} bytes went with sendmsg, writes the rest. */
+    private void finish(long sent, long total) throws NativeCallException {
         // fds went with the first byte; send any rest of a short write without them
         while (sent < total) {
             long n = Libc.write(fd, sendHeader.asSlice(sent), total - sent);

@@ -10,13 +10,24 @@ import io.vringj.vhostuser.VhostUserProtocol;
 import java.lang.foreign.Arena;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The back-end request channel ({@code SET_BACKEND_REQ_FD}): requests from the back end to the
- * front end, here IOTLB misses (and access failures). Messages are queued and written by a sender thread of their own,
- * so neither the main-socket thread nor a queue worker ever waits on this socket (QEMU may be
- * busy sending us a request on the main socket at the same moment: waiting would deadlock).
+ * front end, here IOTLB misses (and access failures). Neither the main-socket thread nor a queue
+ * worker ever waits on this socket (QEMU may be busy sending us a request on the main socket at
+ * the same moment: waiting would deadlock). A worker writes its message itself when nothing is
+ * queued before it and the socket has room ({@link VhostUserChannel#tryWrite}: no thread hop on a
+ * miss's round trip); otherwise the message is queued and a sender thread of its own writes it,
+ * waiting for room as long as it takes. Queued messages go out in the order they were queued; one a
+ * worker writes itself may pass a message the sender has just taken off the queue (misses ask for
+ * distinct pages, so their order means nothing to the front end).
  * Misses are sent without NEED_REPLY; the answer is an IOTLB update on the main socket.
+ *
+ * <pre>
+ *   send():  queue empty and writeLock free?  tryWrite: written -> done;  full -> queue
+ *            otherwise -> queue           sender: take -> writeLock -> write (may wait)
+ * </pre>
  */
 final class BackendChannel implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(BackendChannel.class.getName());
@@ -33,24 +44,72 @@ final class BackendChannel implements AutoCloseable {
 
     private final VhostUserChannel channel;
     private final VhostUserStatistics statistics;
+    private final MissClock missClock;
     private final BlockingQueue<IotlbMessage> pending = new ArrayBlockingQueue<>(CAPACITY);
     private final Thread sender;
+    /** Held by whoever writes; a worker only tries it. Guards {@link #direct}. */
+    private final ReentrantLock writeLock = new ReentrantLock();
+    /** The message a worker encodes into, under {@link #writeLock}. */
+    private final VhostUserMessage direct = new VhostUserMessage(Arena.ofAuto());
 
-    BackendChannel(VhostUserChannel channel, VhostUserStatistics statistics) {
+    BackendChannel(VhostUserChannel channel, VhostUserStatistics statistics, MissClock missClock) {
         this.channel = channel;
         this.statistics = statistics;
+        this.missClock = missClock;
         this.sender = Thread.ofPlatform().name("vhost-user-backend-req").daemon().start(this::run);
     }
 
     /**
-     * Queues an IOTLB message (a MISS or an ACCESS_FAIL); never blocks. Called from queue
-     * workers through the IOTLB's message sink.
+     * Sends or queues an IOTLB message (a MISS or an ACCESS_FAIL); never blocks. Called from
+     * queue workers through the IOTLB's message sink.
      *
      * @param message the message
      * @return false if the queue was full and the message was dropped
      */
     boolean send(IotlbMessage message) {
+        if (pending.isEmpty() && writeLock.tryLock()) {
+            try {
+                // under the lock the sender writes nothing: an empty queue means nothing goes before this one
+                if (pending.isEmpty() && writeNow(message)) {
+                    return true;
+                }
+            } finally {
+                writeLock.unlock();
+            }
+        }
         return pending.offer(message);
+    }
+
+    /** Writes {@code message} if the socket has room; false if not (or the socket failed: the sender finds out). */
+    private boolean writeNow(IotlbMessage message) {
+        encode(message, direct);
+        try {
+            if (!channel.tryWrite(direct)) {
+                return false;
+            }
+        } catch (NativeCallException e) {
+            return false;
+        }
+        counted(message);
+        return true;
+    }
+
+    private void encode(IotlbMessage message, VhostUserMessage msg) {
+        // the codec writes the 64-byte kernel form; vhost-user carries the 32-byte struct
+        IotlbMessageCodec.encode(message, msg.payload(), 0);
+        msg.header(VhostUserProtocol.BACKEND_IOTLB_MSG, 0, IotlbMessageCodec.STRUCT_SIZE);
+        if (message.type() == IotlbMessage.Type.MISS) {
+            // timed before the write: the answer may be read before this thread runs again
+            missClock.written(message.iova(), System.nanoTime());
+        }
+    }
+
+    private void counted(IotlbMessage message) {
+        if (message.type() == IotlbMessage.Type.MISS) {
+            statistics.iotlbMisses.increment();
+        } else {
+            statistics.iotlbAccessFailures.increment();
+        }
     }
 
     private void run() {
@@ -61,15 +120,14 @@ final class BackendChannel implements AutoCloseable {
                 if (message == STOP) {
                     return;
                 }
-                // the codec writes the 64-byte kernel form; vhost-user carries the 32-byte struct
-                IotlbMessageCodec.encode(message, msg.payload(), 0);
-                msg.header(VhostUserProtocol.BACKEND_IOTLB_MSG, 0, IotlbMessageCodec.STRUCT_SIZE);
-                channel.write(msg);
-                if (message.type() == IotlbMessage.Type.MISS) {
-                    statistics.iotlbMisses.increment();
-                } else {
-                    statistics.iotlbAccessFailures.increment();
+                writeLock.lock();
+                try {
+                    encode(message, msg);
+                    channel.write(msg);
+                } finally {
+                    writeLock.unlock();
                 }
+                counted(message);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -30,6 +30,10 @@ abstract class DeviceThread implements Runnable {
     volatile boolean enabled;
     /** Set by the connection thread; read by the device thread each time round. */
     volatile boolean stopping;
+    /** When the UPDATE that woke the thread was applied (0: none pending); written before the wake-up. */
+    private volatile long updateAppliedAt;
+    /** Where the wake-up latency after that UPDATE goes; written before {@link #updateAppliedAt}. */
+    private LatencyCounter updateToWorker;
 
     /**
      * @param threadName the platform thread's name
@@ -61,6 +65,30 @@ abstract class DeviceThread implements Runnable {
             wake.signal();
         } catch (NativeCallException e) {
             LOG.log(System.Logger.Level.WARNING, "cannot wake " + what + " worker: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Wakes the thread after an IOTLB UPDATE that answered a miss, so that the thread can tell how
+     * long it took to run again ({@link #noteWokenByUpdate()}).
+     *
+     * @param appliedAt {@link System#nanoTime()} when the UPDATE was applied
+     * @param latency where the time until the thread runs again goes
+     */
+    final void wakeUpAfterUpdate(long appliedAt, LatencyCounter latency) {
+        updateToWorker = latency;
+        // volatile write after the plain one: pairs with the read in noteWokenByUpdate()
+        updateAppliedAt = appliedAt;
+        wakeUp();
+    }
+
+    /** On the device thread, after its wake-up fd fired: records the wake-up latency of an UPDATE, if one woke it. */
+    final void noteWokenByUpdate() {
+        // volatile read: pairs with the write in wakeUpAfterUpdate()
+        long at = updateAppliedAt;
+        if (at != 0) {
+            updateAppliedAt = 0;
+            updateToWorker.add(System.nanoTime() - at);
         }
     }
 

@@ -35,6 +35,10 @@ final class IotlbSide implements AutoCloseable {
     private IotlbMessageProcessor processor;
     /** Read by queue workers through the IOTLB's message sink; written by the connection thread. */
     private volatile BackendChannel backendChannel;
+    /** Times miss round trips in parts (statistics). */
+    private final MissClock missClock;
+    /** When the last UPDATE that answered a timed miss was applied, 0 if the last message answered none. */
+    private long lastAnsweredAt;
 
     /**
      * @param statistics where IOTLB counters go
@@ -43,6 +47,7 @@ final class IotlbSide implements AutoCloseable {
     IotlbSide(VhostUserStatistics statistics, Consumer<String> onFatal) {
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
+        this.missClock = new MissClock(statistics);
     }
 
     /** The memory table UPDATEs point into; swapped only while every worker is stopped. */
@@ -55,7 +60,7 @@ final class IotlbSide implements AutoCloseable {
         if (backendChannel != null) {
             backendChannel.close();
         }
-        backendChannel = new BackendChannel(channel, statistics);
+        backendChannel = new BackendChannel(channel, statistics, missClock);
     }
 
     /** @return whether the front end gave a back-end channel */
@@ -93,8 +98,15 @@ final class IotlbSide implements AutoCloseable {
         if (LOG.isLoggable(System.Logger.Level.DEBUG)) {
             LOG.log(System.Logger.Level.DEBUG, "IOTLB " + message);
         }
+        lastAnsweredAt = 0;
         switch (message.type()) {
-            case UPDATE -> statistics.iotlbUpdates.increment();
+            case UPDATE -> {
+                statistics.iotlbUpdates.increment();
+                long now = System.nanoTime();
+                if (missClock.answered(message.iova(), message.size(), now)) {
+                    lastAnsweredAt = now;
+                }
+            }
             case INVALIDATE -> statistics.iotlbInvalidations.increment();
             default -> {
                 // BATCH_BEGIN / BATCH_END: nothing to count
@@ -103,9 +115,17 @@ final class IotlbSide implements AutoCloseable {
         return message.type();
     }
 
+    /** @return when the last message applied answered a timed miss ({@link System#nanoTime()}), 0 if it answered none */
+    long lastAnsweredAt() {
+        return lastAnsweredAt;
+    }
+
     /** The IOTLB's message sink, called on queue workers: queue the message, never wait. */
     private void sendToFrontEnd(IotlbMessage message) {
         BackendChannel channel = backendChannel;
+        if (message.type() == IotlbMessage.Type.MISS) {
+            missClock.queued(message.iova(), System.nanoTime());
+        }
         if (channel == null) {
             onFatal.accept("IOTLB " + message + " but the front end gave no back-end channel (SET_BACKEND_REQ_FD)");
         } else if (!channel.send(message)) {

@@ -182,6 +182,7 @@ final class PairWorker extends DeviceThread {
                 }
                 if ((pollfds.get(ValueLayout.JAVA_SHORT, 22) & Libc.POLLIN) != 0) {
                     wake.drain();
+                    noteWokenByUpdate();
                 }
             }
         } catch (Throwable e) {

@@ -181,6 +181,7 @@ final class QueueWorker extends DeviceThread {
                 }
                 if ((pollfds.get(ValueLayout.JAVA_SHORT, 14) & Libc.POLLIN) != 0) {
                     wake.drain();
+                    noteWokenByUpdate();
                 }
             }
         } catch (Throwable e) {

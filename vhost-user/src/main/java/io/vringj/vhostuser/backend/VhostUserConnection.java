@@ -399,7 +399,7 @@ public final class VhostUserConnection implements AutoCloseable {
         IotlbMessage.Type type = iotlbSide.process(m);
         if (type == IotlbMessage.Type.UPDATE || type == IotlbMessage.Type.BATCH_END) {
             // workers parked on a miss try again; one that still misses sleeps again
-            vrings.wakeAll();
+            vrings.wakeAll(iotlbSide.lastAnsweredAt());
         }
     }
 

@@ -35,6 +35,12 @@ public final class VhostUserStatistics {
     public final LongAdder iotlbMisses = new LongAdder();
     /** IOTLB access failures (permission) sent over the back-end channel. */
     public final LongAdder iotlbAccessFailures = new LongAdder();
+    /** IOTLB miss round trips, part one: a worker's miss until its MISS is written (our sender thread). */
+    public final LatencyCounter missToSocket = new LatencyCounter();
+    /** Part two: the MISS written until the UPDATE answering it is read (the front end resolving it). */
+    public final LatencyCounter missAnswer = new LatencyCounter();
+    /** Part three: that UPDATE applied until a parked worker runs again (our wake-up). */
+    public final LatencyCounter updateToWorker = new LatencyCounter();
 
     @Override
     public String toString() {
@@ -42,6 +48,8 @@ public final class VhostUserStatistics {
             + protocolErrors.sum() + " queueErrors=" + queueErrors.sum() + " chains=" + chains.sum() + " bytes="
             + bytes.sum() + " iotlbMessages=" + iotlbMessages.sum() + " iotlbUpdates=" + iotlbUpdates.sum()
             + " iotlbInvalidations=" + iotlbInvalidations.sum() + " iotlbMisses=" + iotlbMisses.sum() + " iotlbAccessFailures=" + iotlbAccessFailures.sum()
-            + " callsDropped=" + callsDropped.sum();
+            + " callsDropped=" + callsDropped.sum()
+            + (missToSocket.count() + missAnswer.count() == 0 ? "" : " missToSocket=" + missToSocket
+                + " missAnswer=" + missAnswer + " updateToWorker=" + updateToWorker);
     }
 }

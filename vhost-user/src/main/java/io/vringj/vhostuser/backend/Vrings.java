@@ -270,12 +270,26 @@ final class Vrings implements AutoCloseable {
 
     /** Wakes every running worker (an IOTLB update arrived: parked ones try again). */
     void wakeAll() {
+        wakeAll(0);
+    }
+
+    /**
+     * Wakes every running worker after an IOTLB update.
+     *
+     * @param answeredAt when the update that answered a timed miss was applied ({@link MissClock}),
+     *     0 if it answered none: the workers then record how long they took to run again
+     */
+    void wakeAll(long answeredAt) {
         for (Vring v : vrings) {
-            if (v.worker != null) {
-                v.worker.wakeUp();
+            DeviceThread t = v.worker != null ? v.worker : v.pairWorker;
+            if (t == null || (v.pairWorker != null && (v.index & 1) == 1)) {
+                // a pair's worker is woken once, through its rx vring
+                continue;
             }
-            if (v.pairWorker != null) {
-                v.pairWorker.wakeUp();
+            if (answeredAt != 0) {
+                t.wakeUpAfterUpdate(answeredAt, statistics.updateToWorker);
+            } else {
+                t.wakeUp();
             }
         }
     }

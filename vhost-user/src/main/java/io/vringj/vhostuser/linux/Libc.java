@@ -41,6 +41,8 @@ public final class Libc {
     public static final int SCM_RIGHTS = 1;
     public static final int MSG_CTRUNC = 0x8;
     public static final int MSG_NOSIGNAL = 0x4000;
+    /** {@code MSG_DONTWAIT}: this call only, as if the socket were non-blocking. */
+    public static final int MSG_DONTWAIT = 0x40;
     public static final int MSG_CMSG_CLOEXEC = 0x40000000;
     public static final int SHUT_RDWR = 2;
     public static final int PROT_READ = 1;
@@ -329,12 +331,28 @@ public final class Libc {
      * @return the bytes sent
      */
     public static long sendmsg(int fd, MemorySegment msghdr) throws NativeCallException {
+        return sendmsg(fd, msghdr, MSG_NOSIGNAL);
+    }
+
+    /**
+     * {@code sendmsg(fd, msg, MSG_NOSIGNAL | MSG_DONTWAIT)}: never waits for room in the socket.
+     *
+     * @return the bytes sent, or -1 if the socket had no room ({@code EAGAIN}: nothing was sent)
+     */
+    public static long sendmsgNonBlocking(int fd, MemorySegment msghdr) throws NativeCallException {
+        return sendmsg(fd, msghdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+
+    private static long sendmsg(int fd, MemorySegment msghdr, int flags) throws NativeCallException {
         MemorySegment state = CAPTURE_STATE.get();
         try {
             long n;
             do {
-                n = (long) SENDMSG.invokeExact(state, fd, msghdr, MSG_NOSIGNAL);
+                n = (long) SENDMSG.invokeExact(state, fd, msghdr, flags);
             } while (n < 0 && errno(state) == EINTR);
+            if (n < 0 && (flags & MSG_DONTWAIT) != 0 && errno(state) == EAGAIN) {
+                return -1;
+            }
             if (n < 0) {
                 throw failure("sendmsg", state, "fd " + fd);
             }

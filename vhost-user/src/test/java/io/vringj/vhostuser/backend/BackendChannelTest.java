@@ -19,7 +19,7 @@ class BackendChannelTest {
         int[] pair = Libc.socketPair();
         VhostUserStatistics statistics = new VhostUserStatistics();
         try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]);
-             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics)) {
+             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics))) {
             // nobody reads pair[0]: the socket buffer fills, the sender thread blocks, the queue fills,
             // and send keeps returning at once (false when full) instead of waiting
             int refused = 0;
@@ -53,7 +53,7 @@ class BackendChannelTest {
         int[] pair = Libc.socketPair();
         VhostUserStatistics statistics = new VhostUserStatistics();
         try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]); Arena arena = Arena.ofConfined()) {
-            BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics);
+            BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics));
             // a worker's fault queues an ACCESS_FAIL and the connection closes at once: the front end
             // still learns why
             assertTrue(channel.send(IotlbMessage.miss(0x1000, Permission.RO)));
@@ -68,6 +68,25 @@ class BackendChannelTest {
             assertEquals(2, in.u8(24));
             assertFalse(frontEnd.read(in), "then the channel is closed");
             assertEquals(1, statistics.iotlbAccessFailures.sum());
+        }
+    }
+
+    @Test
+    void aWorkerWritesItsMissItselfWhenTheSocketHasRoom() throws Exception {
+        int[] pair = Libc.socketPair();
+        VhostUserStatistics statistics = new VhostUserStatistics();
+        try (VhostUserChannel frontEnd = new VhostUserChannel(pair[0]);
+             BackendChannel channel = new BackendChannel(new VhostUserChannel(pair[1]), statistics, new MissClock(statistics));
+             Arena arena = Arena.ofConfined()) {
+            for (int i = 1; i <= 3; i++) {
+                assertTrue(channel.send(IotlbMessage.miss(0x7000L * i, Permission.RW)));
+                // written (and counted) before send returned: no hop through the sender thread
+                assertEquals(i, statistics.iotlbMisses.sum());
+                VhostUserMessage in = new VhostUserMessage(arena);
+                assertTrue(frontEnd.read(in));
+                assertEquals(0x7000L * i, in.u64(0));
+                assertEquals(VhostUserProtocol.IOTLB_MISS, in.u8(25));
+            }
         }
     }
 }

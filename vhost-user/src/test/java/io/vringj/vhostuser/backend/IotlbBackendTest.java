@@ -115,6 +115,11 @@ class IotlbBackendTest {
                 }
                 assertTrue(backend.server.statistics().iotlbMisses.sum() >= 2);
                 assertEquals(1, backend.server.statistics().iotlbInvalidations.sum());
+                // both round trips were timed in their parts; the parked worker was woken by the second
+                VhostUserStatistics s = backend.server.statistics();
+                assertTrue(s.missToSocket.count() >= 2, s.toString());
+                assertTrue(s.missAnswer.count() >= 2, s.toString());
+                assertTrue(s.updateToWorker.count() >= 1, s.toString());
             }
         }
     }
