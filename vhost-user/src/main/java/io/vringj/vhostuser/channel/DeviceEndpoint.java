@@ -401,12 +401,12 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 try {
                     deliver(txChain, handler);
                 } finally {
-                    inHandler = false;
                     // the buffer goes back also when the handler threw; not once the channel let go of the rings
                     if (state != DETACHED) {
                         tx.addUsed(head, 0);
                     }
                 }
+                inHandler = false;
                 n++;
                 if (state != ATTACHED) {
                     // the handler closed the channel, or the connection asked for the rings back
@@ -665,6 +665,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         try {
             publishRx();
             // enable, then look again: a chain made available before the enable is seen here, after it a kick comes
+            wait.drain(txKick.fd());
             if (tx.enableNotifications()) {
                 tx.disableNotifications();
                 return true;
@@ -684,6 +685,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         try {
             // the driver reposts rx buffers only after it received what they carried
             publishRx();
+            wait.drain(rxKick.fd());
             if (rx.enableNotifications()) {
                 rx.disableNotifications();
                 return true;

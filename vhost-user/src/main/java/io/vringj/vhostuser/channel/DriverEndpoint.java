@@ -270,6 +270,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
         checkOpen();
         try {
             // enable, then look again: a frame used before the enable is seen here, after it a call comes
+            wait.drain(rxQueue.callFd());
             if (driver.enableRxInterrupts()) {
                 driver.disableRxInterrupts();
                 return true;
@@ -292,6 +293,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
             }
             // committed frames the device has not seen cannot come back: publish them before sleeping
             driver.flush();
+            wait.drain(txQueue.callFd());
             if (driver.enableTxInterrupts()) {
                 driver.disableTxInterrupts();
                 return true;
