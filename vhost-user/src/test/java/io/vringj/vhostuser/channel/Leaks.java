@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** What this process holds (fds, threads, memfd mappings), to prove a closed channel left nothing behind. */
 final class Leaks {
@@ -42,8 +43,13 @@ final class Leaks {
     }
 
     static long memfdMappings() {
+        return memfdMappings(MEMFD);
+    }
+
+    /** @return how many mappings of memfds whose name starts with {@code name} this process has */
+    static long memfdMappings(String name) {
         try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
-            return lines.filter(l -> l.contains("/memfd:" + MEMFD)).count();
+            return lines.filter(l -> l.contains("/memfd:" + name)).count();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -59,6 +65,20 @@ final class Leaks {
         assertEquals(fdsBefore, openFds(), "every fd of the channel is closed");
         assertEquals(List.of(), channelThreads(), "every thread of the channel ended");
         assertEquals(0, memfdMappings(), "the shared memory is unmapped");
+    }
+
+    /**
+     * As {@link #assertNoneLeft}, while another channel of the same JVM stays open: its threads and
+     * mappings are left alone; only the fds must be back to {@code fdsBefore}, and at most
+     * {@code otherMappings} mappings of a channel memfd remain.
+     */
+    static void assertNoneLeftBut(List<String> fdsBefore, int otherMappings) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline && (!openFds().equals(fdsBefore) || memfdMappings() > otherMappings * 2L)) {
+            Thread.sleep(20);
+        }
+        assertEquals(fdsBefore, openFds(), "every fd of the closed channel is closed");
+        assertTrue(memfdMappings() <= otherMappings * 2L, "the closed channel's memory is unmapped");
     }
 
     /** The test JVM's modules and class path, as one class path for a child JVM. */
