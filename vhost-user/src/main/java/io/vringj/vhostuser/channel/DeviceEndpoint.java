@@ -479,7 +479,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             }
             long rest = c.pieceLength(p) - skip;
             if (rest >= length) {
-                message = slices.slice(c.pieceSegment(p), c.pieceOffset(p) + skip, rest);
+                message = slices.slice(c.pieceSegment(p), c.pieceOffset(p) + skip, length, maxMessageLength);
             } else {
                 c.copyFromReadable(HEADER, reassembly, 0, length);
             }
@@ -528,7 +528,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             MemorySegment claim;
             if (pieceLength[0] >= need) {
                 claimCopies = false;
-                claim = slices.slice(pieceSegment[0], pieceOffset[0] + HEADER, pieceLength[0] - HEADER);
+                claim = slices.slice(pieceSegment[0], pieceOffset[0] + HEADER, length, pieceLength[0] - HEADER);
             } else {
                 claimCopies = true;
                 claim = staging;
