@@ -241,7 +241,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         try {
             // one front end at a time: the socket file is gone, nobody else can connect
             connection = new VhostUserConnection(new ChannelDevice(ChannelFeatures.wanted(options)),
-                new VhostUserChannel(conn), new VhostUserStatistics(), BackendOptions.defaults().withMaxConnections(1),
+                new VhostUserChannel(conn), new VhostUserStatistics(),
+                BackendOptions.defaults().withMaxConnections(1).withAllowUnsealedMemory(options.allowUnsealedMemory()),
                 this);
         } catch (NativeCallException | RuntimeException e) {
             Libc.closeQuietly(conn);
