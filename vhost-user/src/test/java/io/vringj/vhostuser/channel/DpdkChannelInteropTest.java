@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * {@code macswap} forwarding, split and packed: the connecting end against its vhost-user back end
  * ({@code net_vhost}), the serving end against its front end ({@code net_virtio_user}). N
  * messages sent, N received back, each with its bytes 0..5 and 6..11 swapped (the two MAC
- * addresses) and the rest intact, in order. Logs stay under
+ * addresses) and the rest intact, in order; VIRTIO_F_IN_ORDER negotiated both ways. Logs stay under
  * {@code target/interop/dpdk-channel/<config>/}.
  */
 @Tag("interop")
@@ -67,6 +67,7 @@ class DpdkChannelInteropTest {
             long received;
             try (MessageChannel channel = MessageChannel.connect(options)) {
                 assertEquals(layout.equals("packed"), channel.packed());
+                assertTrue(channel.inOrder(), "DPDK takes VIRTIO_F_IN_ORDER when offered and offers it");
                 received = exchange(channel, count, size);
             }
             Testpmd.Counters counters = dpdk.stop();
@@ -108,6 +109,7 @@ class DpdkChannelInteropTest {
                 // the rings start before testpmd's port does: its tx drops what it forwards until then
                 dpdk.awaitForwarding(60_000);
                 assertEquals(layout.equals("packed"), channel.packed());
+                assertTrue(channel.inOrder(), "DPDK takes VIRTIO_F_IN_ORDER when offered and offers it");
                 received = exchange(channel, count, size);
             }
             Testpmd.Counters counters = dpdk.stop();
