@@ -26,6 +26,8 @@ final class EventWait implements AutoCloseable {
     private final MemorySegment pollfds = arena.allocate(Libc.POLLFD_SIZE * 2, 8);
     private final MemorySegment sink = arena.allocate(8, 8);
     private final EventFd wake;
+    /** Guarded by this. */
+    private boolean closed;
 
     EventWait() throws NativeCallException {
         this.wake = EventFd.create();
@@ -62,14 +64,36 @@ final class EventWait implements AutoCloseable {
         return events != 0;
     }
 
-    /** Wakes a sleeper in {@link #await} (or makes its next await return at once); any thread. */
-    void wake() {
-        wake.wakeQuietly();
+    /**
+     * Resets {@code fd}'s counter without waiting: a notification left from before (while
+     * notifications were off, or from a wake-up already handled) must not end the next sleep.
+     * Call before turning notifications on; one sent after that is not lost.
+     *
+     * @param fd a non-blocking eventfd
+     * @throws NativeCallException if read failed other than for an empty counter
+     */
+    void drain(int fd) throws NativeCallException {
+        Libc.read(fd, sink, 8);
     }
 
+    /** Wakes a sleeper in {@link #await} (or makes its next await return at once); any thread; nothing once closed. */
+    synchronized void wake() {
+        if (!closed) {
+            wake.wakeQuietly();
+        }
+    }
+
+    /**
+     * Closes the wake-up fd and frees the poll array; idempotent.
+     *
+     * @throws IllegalStateException if a thread still sleeps in {@link #await} (its poll holds the array)
+     */
     @Override
-    public void close() {
-        wake.close();
-        arena.close();
+    public synchronized void close() {
+        if (!closed) {
+            arena.close();
+            closed = true;
+            wake.close();
+        }
     }
 }
