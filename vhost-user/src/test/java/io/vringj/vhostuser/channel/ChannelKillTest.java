@@ -1,17 +1,10 @@
 package io.vringj.vhostuser.channel;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -21,9 +14,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Killing the other process mid-stream: the end in this JVM gets a {@link ChannelClosedException}
- * with a reason, and after {@code close()} holds no fd, no mapping of shared memory and no
- * thread it did not hold before.
+ * Killing the other process mid-stream, whichever end it is and whichever way the messages flow:
+ * the end in this JVM gets a {@link ChannelClosedException} with a reason, and after
+ * {@code close()} holds no fd, no mapping of shared memory and no channel thread it did not hold
+ * before ({@link Leaks}).
  */
 class ChannelKillTest {
     @TempDir
@@ -37,9 +31,7 @@ class ChannelKillTest {
         StressPeer.Setup mine = new StressPeer.Setup(hereServes, dir.resolve("kill.sock"), hereSends,
             Long.MAX_VALUE, false, false, true, ChannelStressCases.MAX_LENGTH);
         Path log = dir.resolve("peer.log");
-        Set<String> threadsBefore = threadNames();
-        List<String> fdsBefore = openFds();
-        long mappingsBefore = sharedMappings();
+        List<String> fdsBefore = Leaks.openFds();
         Process peer = ChannelStressCases.startPeer(mine.other(), log);
         try {
             MessageChannel channel = mine.open();
@@ -50,7 +42,7 @@ class ChannelKillTest {
             }
             assertTrue(stream.done() >= 50_000, "the peer took part before it was killed; got " + stream.done()
                 + "\n" + ChannelStressCases.read(log));
-            assertTrue(sharedMappings() > mappingsBefore, "the shared memory is mapped while the channel is open");
+            assertTrue(Leaks.memfdMappings() > 0, "the shared memory is mapped while the channel is open");
             peer.destroyForcibly();
             assertTrue(peer.waitFor(10, TimeUnit.SECONDS));
             long gone = System.nanoTime() + Duration.ofSeconds(10).toNanos();
@@ -69,9 +61,7 @@ class ChannelKillTest {
         } finally {
             peer.destroyForcibly();
         }
-        assertEquals(mappingsBefore, sharedMappings(), "no mapping of the shared memory is left");
-        assertEquals(fdsBefore, awaitFds(fdsBefore.size(), 5_000), "no fd is left");
-        assertEquals(threadsBefore, awaitThreads(threadsBefore, 5_000), "no thread is left");
+        Leaks.assertNoneLeft(fdsBefore);
     }
 
     /** One end's half of a stream, one step at a time. */
@@ -131,56 +121,6 @@ class ChannelKillTest {
         @Override
         public long done() {
             return sequence;
-        }
-    }
-
-    /** Live threads by name, without the JDK's process reaper (it outlives the child by design). */
-    static Set<String> threadNames() {
-        return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)
-            .filter(n -> !n.startsWith("process reaper")).collect(Collectors.toCollection(TreeSet::new));
-    }
-
-    static Set<String> awaitThreads(Set<String> expected, long millis) throws InterruptedException {
-        long deadline = System.nanoTime() + millis * 1_000_000;
-        Set<String> now = threadNames();
-        while (!now.equals(expected) && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            now = threadNames();
-        }
-        return now;
-    }
-
-    /** Open fds as "fd -> target", sorted. */
-    static List<String> openFds() {
-        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
-            return fds.map(p -> {
-                try {
-                    return p.getFileName() + " -> " + Files.readSymbolicLink(p);
-                } catch (IOException e) {
-                    return null; // the listing's own fd, closed by now
-                }
-            }).filter(s -> s != null).sorted().collect(Collectors.toList());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    static List<String> awaitFds(int expected, long millis) throws InterruptedException {
-        long deadline = System.nanoTime() + millis * 1_000_000;
-        List<String> now = openFds();
-        while (now.size() != expected && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-            now = openFds();
-        }
-        return now;
-    }
-
-    /** Mappings of a memfd (the channel's shared memory, ours or the peer's) in this process. */
-    static long sharedMappings() {
-        try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
-            return lines.filter(l -> l.contains("/memfd:")).count();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 }

@@ -1,6 +1,5 @@
 package io.vringj.vhostuser.channel;
 
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,23 +48,11 @@ abstract class ChannelStressCases {
         return all.stream();
     }
 
-    /** The test JVM's modules and class path, as one class path for the child. */
-    static String classPath() {
-        List<String> entries = new ArrayList<>();
-        for (String property : new String[] {"jdk.module.path", "java.class.path"}) {
-            String value = System.getProperty(property);
-            if (value != null && !value.isEmpty()) {
-                entries.add(value);
-            }
-        }
-        return String.join(File.pathSeparator, entries);
-    }
-
     /** Starts {@link StressPeer} in a second JVM, its output in {@code log}. */
     static Process startPeer(StressPeer.Setup setup, Path log) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-            "-cp", classPath(), StressPeer.class.getName()));
+            "-cp", Leaks.classPath(), StressPeer.class.getName()));
         command.addAll(List.of(setup.args()));
         ProcessBuilder pb = new ProcessBuilder(command);
         pb.redirectErrorStream(true);
@@ -102,6 +89,7 @@ abstract class ChannelStressCases {
                 + " in-order %s packed %s%n", wait, layout, order, sender, here, messages(), seconds,
                 messages() / seconds / 1e6, channel.inOrder(), channel.packed());
             assertEquals(layout.equals("packed"), channel.packed(), "ring layout negotiated");
+            assertEquals(order.equals("in-order"), channel.inOrder(), "in-order negotiated when both ends want it");
         } catch (Exception | AssertionError e) {
             peer.destroyForcibly();
             peer.waitFor(10, TimeUnit.SECONDS);
