@@ -693,44 +693,34 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
 
     @Override
     boolean awaitMessages(long timeoutNanos) {
-        enter();
-        try {
-            publishRx();
-            // enable, then look again: a chain made available before the enable is seen here, after it a kick comes
-            wait.drain(txKick.fd());
-            if (tx.enableNotifications()) {
-                tx.disableNotifications();
-                return true;
-            }
-            // not inside while asleep: the rings may be taken back meanwhile
-            exit();
-            boolean fired = wait.await(txKick.fd(), timeoutNanos);
-            enter();
-            tx.disableNotifications();
-            return fired;
-        } catch (VirtqueueException | NativeCallException | RuntimeException e) {
-            throw failed(e);
-        } finally {
-            exit();
-        }
+        return awaitKick(tx, txKick, timeoutNanos);
     }
 
     @Override
     boolean awaitSpace(long timeoutNanos) {
+        // the driver reposts rx buffers only after it received what they carried: publish first
+        return awaitKick(rx, rxKick, timeoutNanos);
+    }
+
+    /**
+     * Publishes what was committed, then sleeps until the driver kicks {@code queue} or the time
+     * is up, unless the queue already has chains: enable notifications, then look again (a chain
+     * made available before the enable is seen here; after it, a kick comes).
+     */
+    private boolean awaitKick(DeviceQueue queue, EventFd kick, long timeoutNanos) {
         enter();
         try {
-            // the driver reposts rx buffers only after it received what they carried
             publishRx();
-            wait.drain(rxKick.fd());
-            if (rx.enableNotifications()) {
-                rx.disableNotifications();
+            wait.drain(kick.fd());
+            if (queue.enableNotifications()) {
+                queue.disableNotifications();
                 return true;
             }
             // not inside while asleep: the rings may be taken back meanwhile
             exit();
-            boolean fired = wait.await(rxKick.fd(), timeoutNanos);
+            boolean fired = wait.await(kick.fd(), timeoutNanos);
             enter();
-            rx.disableNotifications();
+            queue.disableNotifications();
             return fired;
         } catch (VirtqueueException | NativeCallException | RuntimeException e) {
             throw failed(e);

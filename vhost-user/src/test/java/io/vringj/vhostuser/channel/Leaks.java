@@ -1,14 +1,11 @@
 package io.vringj.vhostuser.channel;
 
-import java.io.File;
+import io.vringj.vhostuser.frontend.Resources;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,18 +18,7 @@ final class Leaks {
     }
 
     static List<String> openFds() {
-        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
-            return fds.map(p -> {
-                try {
-                    return p.getFileName() + " -> " + Files.readSymbolicLink(p);
-                } catch (IOException e) {
-                    // the directory stream's own fd is gone by the time it is read
-                    return p.getFileName() + " -> (closed)";
-                }
-            }).filter(s -> !s.endsWith("(closed)")).sorted().collect(Collectors.toList());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Resources.openFds();
     }
 
     /** @return live threads of the channel and the vhost-user layers under it */
@@ -48,11 +34,7 @@ final class Leaks {
 
     /** @return how many mappings of memfds whose name starts with {@code name} this process has */
     static long memfdMappings(String name) {
-        try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
-            return lines.filter(l -> l.contains("/memfd:" + name)).count();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Resources.memfdMappings(name);
     }
 
     /** Waits up to 10 s for the fds to be those of {@code before}, no channel thread and no channel mapping; asserts it. */
@@ -83,14 +65,7 @@ final class Leaks {
 
     /** The test JVM's modules and class path, as one class path for a child JVM. */
     static String classPath() {
-        List<String> entries = new ArrayList<>();
-        for (String property : new String[] {"jdk.module.path", "java.class.path"}) {
-            String value = System.getProperty(property);
-            if (value != null && !value.isEmpty()) {
-                entries.add(value);
-            }
-        }
-        return String.join(File.pathSeparator, entries);
+        return Resources.classPath();
     }
 
     /** Starts {@code Ping args...} in a child JVM, its output in {@code log}. */

@@ -1,12 +1,9 @@
 package io.vringj.vhostuser.frontend;
 
 import io.vringj.ring.VirtioFeatures;
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -26,21 +23,9 @@ class FrontEndProcessTest {
     @TempDir
     Path dir;
 
-    /** The test JVM's modules and class path, as one class path for the child. */
-    static String classPath() {
-        List<String> entries = new ArrayList<>();
-        for (String property : new String[] {"jdk.module.path", "java.class.path"}) {
-            String value = System.getProperty(property);
-            if (value != null && !value.isEmpty()) {
-                entries.add(value);
-            }
-        }
-        return String.join(File.pathSeparator, entries);
-    }
-
     Process startBackEnd(String socket, long seed) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", classPath(),
+        ProcessBuilder pb = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", Resources.classPath(),
             "io.vringj.vhostuser.backend.VhostUserCommand", "rng", "--socket", socket, "--seed", Long.toString(seed));
         pb.redirectErrorStream(true);
         pb.redirectOutput(dir.resolve("back-end-" + seed + ".log").toFile());

@@ -1,20 +1,22 @@
 package io.vringj.vhostuser.frontend;
 
+import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 /** What this process holds, from /proc: open fds and mappings of a memfd. */
-final class Resources {
+public final class Resources {
     private Resources() {
     }
 
     /** @return the open fds of this process, as "fd -> target" lines (for messages) */
-    static List<String> openFds() {
+    public static List<String> openFds() {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.map(p -> {
                 try {
@@ -30,7 +32,7 @@ final class Resources {
     }
 
     /** @return how many mappings of the memfd whose name starts with {@code prefix} this process has */
-    static long memfdMappings(String prefix) {
+    public static long memfdMappings(String prefix) {
         try (Stream<String> lines = Files.lines(Path.of("/proc/self/maps"))) {
             return lines.filter(l -> l.contains("/memfd:" + prefix)).count();
         } catch (IOException e) {
@@ -47,5 +49,17 @@ final class Resources {
             now = openFds();
         }
         return now;
+    }
+
+    /** The test JVM's modules and class path, as one class path for a child JVM. */
+    public static String classPath() {
+        List<String> entries = new ArrayList<>();
+        for (String property : new String[] {"jdk.module.path", "java.class.path"}) {
+            String value = System.getProperty(property);
+            if (value != null && !value.isEmpty()) {
+                entries.add(value);
+            }
+        }
+        return String.join(File.pathSeparator, entries);
     }
 }
