@@ -62,7 +62,7 @@ public final class AeronLink implements Link {
     private final Echo echo;
 
     private AeronLink(Path aeronDir, boolean benchmarkEnd, boolean duplex) {
-        aeron = Aeron.connect(new Aeron.Context().aeronDir(aeronDir.toString()));
+        aeron = Aeron.connect(new Aeron.Context().aeronDirectoryName(aeronDir.toString()));
         ExclusivePublication pub = null;
         Subscription sub = null;
         try {
@@ -90,7 +90,7 @@ public final class AeronLink implements Link {
      */
     public static MediaDriver launchDriver(Path aeronDir) {
         return MediaDriver.launch(new MediaDriver.Context()
-            .aeronDir(aeronDir.toString())
+            .aeronDirectoryName(aeronDir.toString())
             .dirDeleteOnStart(true)
             .dirDeleteOnShutdown(true)
             .threadingMode(ThreadingMode.SHARED)

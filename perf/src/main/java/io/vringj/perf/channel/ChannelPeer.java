@@ -1,0 +1,146 @@
+package io.vringj.perf.channel;
+
+import io.vringj.perf.ring.Backoff;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The peer process of the two-process benchmarks: receives on one transport and counts (a sink)
+ * or sends every message back (an echo), polling without pause, until the benchmark says how
+ * many messages it sent. Speaks the line protocol of {@link PeerProcess}.
+ *
+ * <pre>
+ *   java ... io.vringj.perf.channel.ChannelPeer TRANSPORT ROLE DIRECTORY MAX_LENGTH
+ *     TRANSPORT   vringj | aeron | agronaMmap
+ *     ROLE        sink | echo
+ *     DIRECTORY   the benchmark's session directory ({@link PeerSession}): the socket, the Aeron
+ *                 directory or the ring file lies in it
+ *     MAX_LENGTH  the largest message in bytes
+ * </pre>
+ *
+ * Exit status: 0 after reporting; 2 bad arguments; 3 the benchmark went away (standard input
+ * closed) before saying stop; 1 anything else (the error is on standard error).
+ */
+public final class ChannelPeer {
+    /** Messages taken per poll. */
+    static final int POLL_LIMIT = 64;
+    /** How long the peer waits for the rest of the messages after the benchmark said stop. */
+    static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(30);
+
+    private ChannelPeer() {
+    }
+
+    /** What the benchmark said on standard input, read by a thread of its own. */
+    private static final class Control implements Runnable {
+        /** The count to reach, -1 until "stop" arrives. */
+        volatile long stopAt = -1;
+        /** Standard input closed without "stop". */
+        volatile boolean gone;
+
+        @Override
+        public void run() {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    String[] words = line.trim().split(" ");
+                    if (words.length == 2 && PeerProcess.STOP.equals(words[0])) {
+                        stopAt = Long.parseLong(words[1]);
+                        return;
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                // treated as the benchmark gone
+            }
+            gone = true;
+        }
+    }
+
+    /**
+     * @param args transport, role, directory, largest message length
+     */
+    public static void main(String[] args) {
+        if (args.length != 4) {
+            System.err.println("usage: ChannelPeer TRANSPORT ROLE DIRECTORY MAX_LENGTH (got " + args.length
+                + " arguments)");
+            System.exit(2);
+        }
+        Transport transport;
+        PeerRole role;
+        Path dir;
+        int maxLength;
+        try {
+            transport = Transport.of(args[0]);
+            role = PeerRole.of(args[1]);
+            dir = Path.of(args[2]);
+            maxLength = Integer.parseInt(args[3]);
+        } catch (IllegalArgumentException e) {
+            System.err.println("ChannelPeer: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Control control = new Control();
+        Thread controlThread = new Thread(control, "peer-control");
+        controlThread.setDaemon(true);
+        controlThread.start();
+        try (Link link = open(transport, role, dir, maxLength)) {
+            System.out.println(PeerProcess.READY);
+            System.out.flush();
+            if (!run(link, role, control)) {
+                System.err.println("ChannelPeer: the benchmark went away before it said stop");
+                System.exit(3);
+            }
+            MessageTally t = link.received();
+            System.out.println(PeerProcess.DONE + " " + t.count() + " " + t.checksum() + " " + t.bad());
+            System.out.flush();
+        } catch (Throwable e) {
+            e.printStackTrace();
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+
+    private static Link open(Transport transport, PeerRole role, Path dir, int maxLength) throws IOException {
+        return switch (transport) {
+            case VRINGJ -> VringjLink.serve(PeerSession.socket(dir), maxLength);
+            case AERON -> AeronLink.peerEnd(PeerSession.aeronDir(dir), role == PeerRole.ECHO);
+            case AGRONA_MMAP -> AgronaMmapLink.open(PeerSession.ringFile(dir), maxLength);
+        };
+    }
+
+    /**
+     * Polls until the benchmark said stop and every message it sent has arrived (or the drain
+     * time ran out: the tally then tells the benchmark what is missing).
+     *
+     * @return false if the benchmark went away first
+     */
+    private static boolean run(Link link, PeerRole role, Control control) {
+        boolean echo = role == PeerRole.ECHO;
+        Backoff backoff = new Backoff();
+        long drainDeadline = 0;
+        while (true) {
+            int n = echo ? link.echo(POLL_LIMIT) : link.receive(POLL_LIMIT);
+            if (n > 0) {
+                backoff.progressed();
+                continue;
+            }
+            long stopAt = control.stopAt;
+            if (stopAt >= 0) {
+                if (link.received().count() >= stopAt) {
+                    return true;
+                }
+                long now = System.nanoTime();
+                if (drainDeadline == 0) {
+                    drainDeadline = now + DRAIN_NANOS;
+                } else if (now - drainDeadline > 0) {
+                    return true;
+                }
+            } else if (control.gone) {
+                return false;
+            }
+            backoff.failed();
+        }
+    }
+}
