@@ -28,8 +28,12 @@ import java.util.concurrent.TimeUnit;
 public final class ChannelPeer {
     /** Messages taken per poll. */
     static final int POLL_LIMIT = 64;
-    /** How long the peer waits for the rest of the messages after the benchmark said stop. */
-    static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(30);
+    /**
+     * After the benchmark said stop, how long the peer waits without receiving anything before it
+     * reports what it has (everything sent is in shared memory by then: only a lost message makes
+     * the peer wait this long, and its tally then says so).
+     */
+    static final long QUIET_NANOS = TimeUnit.SECONDS.toNanos(3);
 
     private ChannelPeer() {
     }
@@ -111,19 +115,20 @@ public final class ChannelPeer {
     }
 
     /**
-     * Polls until the benchmark said stop and every message it sent has arrived (or the drain
-     * time ran out: the tally then tells the benchmark what is missing).
+     * Polls until the benchmark said stop and every message it sent has arrived (or nothing came
+     * for {@link #QUIET_NANOS}: the tally then tells the benchmark what is missing).
      *
      * @return false if the benchmark went away first
      */
     private static boolean run(Link link, PeerRole role, Control control) {
         boolean echo = role == PeerRole.ECHO;
         Backoff backoff = new Backoff();
-        long drainDeadline = 0;
+        long quietSince = 0;
         while (true) {
             int n = echo ? link.echo(POLL_LIMIT) : link.receive(POLL_LIMIT);
             if (n > 0) {
                 backoff.progressed();
+                quietSince = 0;
                 continue;
             }
             long stopAt = control.stopAt;
@@ -132,9 +137,9 @@ public final class ChannelPeer {
                     return true;
                 }
                 long now = System.nanoTime();
-                if (drainDeadline == 0) {
-                    drainDeadline = now + DRAIN_NANOS;
-                } else if (now - drainDeadline > 0) {
+                if (quietSince == 0) {
+                    quietSince = now;
+                } else if (now - quietSince > QUIET_NANOS) {
                     return true;
                 }
             } else if (control.gone) {

@@ -25,7 +25,21 @@ public enum Question {
     Q6("swiotlb bounce vs MemorySegment.copy", "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark",
         Set.of("copy"), false),
     /** Premapped buffers through each IOMMU mode and in a protected guest vs direct per-request mapping. */
-    Q8("Premapped buffers vs per-request mapping", "io.vringj.perf.dma.PremappedBuffersBenchmark", Set.of(), false);
+    Q8("Premapped buffers vs per-request mapping", "io.vringj.perf.dma.PremappedBuffersBenchmark", Set.of(), false),
+    /** Messages from one process to another: vringj's message channel vs Aeron IPC vs Agrona's ring buffer in a mapped file. */
+    Q9("Messages between two processes: vringj channel vs Aeron IPC vs Agrona mmap",
+        "io.vringj.perf.channel.ChannelThroughputBenchmark", Set.of("aeron", "agronaMmap"), true),
+    /** One message to another process and back, through the same three transports. */
+    Q10("Round trip between two processes: vringj channel vs Aeron IPC vs Agrona mmap",
+        "io.vringj.perf.channel.ChannelRoundTripBenchmark", Set.of("aeron", "agronaMmap"), true);
+
+    /**
+     * Question 9's message sizes in the quick profile: those its targets name. Every size runs in
+     * the full profile.
+     */
+    public static final Set<String> Q9_QUICK_PAYLOADS = Set.of("64", "4096");
+    /** Question 9's transports in the quick profile: vringj and the peer its targets name. */
+    public static final Set<String> Q9_QUICK_BENCHMARKS = Set.of("vringj", "aeron");
 
     private final String title;
     private final String benchmarkClass;
@@ -45,13 +59,13 @@ public enum Question {
     }
 
     /**
-     * @return the metric that is this question's throughput: payloads for Q1, round trips for Q2,
-     *     the primary metric otherwise
+     * @return the metric that is this question's throughput: payloads for Q1 and messages sent for
+     *     Q9, round trips for Q2 and Q10, the primary metric otherwise
      */
     public String throughputMetric() {
         return switch (this) {
-            case Q1 -> "messages";
-            case Q2 -> "roundTrips";
+            case Q1, Q9 -> "messages";
+            case Q2, Q10 -> "roundTrips";
             default -> BenchmarkResult.PRIMARY;
         };
     }
@@ -83,6 +97,25 @@ public enum Question {
      */
     public boolean isPeer(String methodOrGroup) {
         return peers.contains(methodOrGroup);
+    }
+
+    /**
+     * Which of this question's benchmarks a profile measures. Every one in the full profile; the
+     * quick profile leaves out part of question 9 to keep its time near two minutes (a peer JVM
+     * starts for every fork): only {@link #Q9_QUICK_PAYLOADS} and {@link #Q9_QUICK_BENCHMARKS},
+     * where the issue sets its targets. Ratios whose benchmarks did not run are reported as not
+     * measured, which fails nothing.
+     *
+     * @param profile the profile
+     * @param method a benchmark method or group of this question's class
+     * @param params one parameter combination it runs at
+     * @return whether the profile measures the method at those parameters
+     */
+    public boolean measures(Profile profile, String method, java.util.Map<String, String> params) {
+        if (this != Q9 || profile != Profile.QUICK) {
+            return true;
+        }
+        return Q9_QUICK_BENCHMARKS.contains(method) && Q9_QUICK_PAYLOADS.contains(params.get("payloadBytes"));
     }
 
     /**

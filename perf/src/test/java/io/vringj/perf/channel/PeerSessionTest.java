@@ -1,0 +1,133 @@
+package io.vringj.perf.channel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The two-process harness: a peer JVM starts, receives and checks every message, reports a tally
+ * that must match what was sent, and goes away; a wrong count, a wrong checksum or a peer that
+ * dies is a failure, never a figure.
+ */
+class PeerSessionTest {
+    private static final int MESSAGES = 5_000;
+
+    /** Sends {@code count} messages of {@code length} bytes in batches, waiting out back-pressure. */
+    private static void sendAll(Link link, int count, int length, int batch) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (link.sent().count() < count) {
+            int n = link.send((int) Math.min(batch, count - link.sent().count()), length);
+            if (n == 0) {
+                assertTrue(System.nanoTime() - deadline < 0, "the peer stopped taking messages");
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    @Test
+    void aSinkPeerReceivesEveryMessageAndReportsAMatchingTally() throws Exception {
+        try (PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 4096)) {
+            sendAll(session.link(), MESSAGES, 4096, 32);
+            session.finish();
+            assertFalse(session.peer().isAlive(), "the peer exits after reporting");
+        }
+    }
+
+    @Test
+    void aCountOrChecksumThatDiffersFromWhatWasSentFailsTheRun() throws Exception {
+        try (PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 64)) {
+            Link link = session.link();
+            sendAll(link, 100, 64, 1);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> session.peer()
+                .finish(link.sent().count() + 1, link.sent().checksum(), Duration.ofSeconds(30)));
+            assertTrue(e.getMessage().contains("peer received 100 messages"), e.getMessage());
+            assertTrue(e.getMessage().contains("the benchmark sent 101"), e.getMessage());
+        }
+        try (PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 64)) {
+            Link link = session.link();
+            sendAll(link, 100, 64, 1);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> session.peer()
+                .finish(100, link.sent().checksum() + 1, Duration.ofSeconds(30)));
+            assertTrue(e.getMessage().contains("not valid"), e.getMessage());
+        }
+    }
+
+    @Test
+    void anEchoPeerOverAeronSendsEveryMessageBack() throws Exception {
+        try (PeerSession session = PeerSession.open(Transport.AERON, PeerRole.ECHO, 64)) {
+            Link link = session.link();
+            for (int i = 0; i < 1_000; i++) {
+                sendAll(link, i + 1, 64, 1);
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (link.receive(1) == 0) {
+                    assertTrue(System.nanoTime() - deadline < 0, "no echo of message " + i);
+                }
+            }
+            assertEquals(1_000, link.received().count());
+            assertEquals(0, link.received().bad());
+            session.finish();
+        }
+    }
+
+    @Test
+    void aPeerThatDiesIsReportedWithItsExitStatus() throws Exception {
+        try (PeerProcess peer = PeerProcess.start(List.of("carrier-pigeon", "sink", "/nonexistent", "64"))) {
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> peer.awaitReady(Duration.ofSeconds(60)));
+            assertTrue(e.getMessage().contains("exit status 2"), e.getMessage());
+            assertTrue(e.getMessage().contains("unknown transport \"carrier-pigeon\""), e.getMessage());
+        }
+    }
+
+    @Test
+    void aPeerWhoseBenchmarkGoesAwayExitsByItself() throws Exception {
+        PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 64);
+        PeerProcess peer = session.peer();
+        ProcessHandle handle = ProcessHandle.of(peer.pid()).orElseThrow();
+        session.close();
+        assertFalse(handle.isAlive());
+    }
+
+    @Test
+    void theRoundTripBenchmarkStepCompletesRoundTripsAndChecksThemAtTearDown() throws Exception {
+        ChannelRoundTripBenchmark b = new ChannelRoundTripBenchmark();
+        ChannelRoundTripBenchmark.AgronaMmapPinger pinger = new ChannelRoundTripBenchmark.AgronaMmapPinger();
+        ChannelRoundTripBenchmark.RoundTripCounters counters = new ChannelRoundTripBenchmark.RoundTripCounters();
+        pinger.setUp();
+        try {
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (counters.roundTrips < 500 && System.nanoTime() - deadline < 0) {
+                b.agronaMmap(pinger, counters);
+            }
+            assertEquals(500, counters.roundTrips);
+            assertEquals(501, pinger.link.sent().count(), "the next message is already out");
+        } finally {
+            pinger.tearDown();
+        }
+    }
+
+    @Test
+    void theThroughputBenchmarkStepSendsWholeBatchesAndCountsAFullTransport() throws Exception {
+        ChannelThroughputBenchmark b = new ChannelThroughputBenchmark();
+        ChannelThroughputBenchmark.AgronaMmapSender sender = new ChannelThroughputBenchmark.AgronaMmapSender();
+        ChannelThroughputBenchmark.SendCounters counters = new ChannelThroughputBenchmark.SendCounters();
+        sender.init(1024, 32);
+        try {
+            for (int i = 0; i < 2_000; i++) {
+                b.agronaMmap(sender, counters);
+            }
+            assertEquals(counters.messages, sender.link.sent().count());
+            long sendingCalls = 2_000 - counters.sendFailures;
+            assertTrue(sendingCalls > 0, "the peer takes messages");
+            assertTrue(counters.messages >= sendingCalls && counters.messages <= 32 * sendingCalls,
+                "a call sends 1 to 32 messages or counts a full ring: " + counters.messages + " in " + sendingCalls);
+        } finally {
+            sender.tearDown();
+        }
+    }
+}
