@@ -93,9 +93,10 @@ public final class NetDriver {
     private int claimed = -1;
     private int pendingTx;
     private final int txBatch;
+    private final int minFrameLength;
 
     /**
-     * Posts every rx buffer and publishes them.
+     * Posts every rx buffer and publishes them; frames sent are Ethernet frames (at least 14 bytes).
      *
      * @param rx the receive queue (queue 0 of the pair)
      * @param tx the transmit queue (queue 1), with the same features, which must include VERSION_1
@@ -111,6 +112,35 @@ public final class NetDriver {
     public NetDriver(DriverQueue rx, DriverQueue tx, MemorySegment area, long areaBusAddress, int rxBufferSize,
                      int txBufferSize, Kick rxKick, Kick txKick)
         throws VirtqueueException {
+        this(rx, tx, area, areaBusAddress, rxBufferSize, txBufferSize, rxKick, txKick, NetQueuePair.ETHERNET_HEADER);
+    }
+
+    /**
+     * As the other constructor, with the shortest frame {@link #commit(int)} takes: 14 (an Ethernet
+     * header) for a network, 0 for a message channel between two ends that agree on no link
+     * header (a frame is then any run of bytes behind the virtio_net_hdr).
+     *
+     * @param rx the receive queue (queue 0 of the pair)
+     * @param tx the transmit queue (queue 1), with the same features, which must include VERSION_1
+     * @param area the CPU's view of the buffer area, at least {@link #bufferAreaSize} bytes
+     * @param areaBusAddress where the device finds {@code area}
+     * @param rxBufferSize bytes per rx buffer: at least the header (12) with MRG_RXBUF, at least
+     *     {@link #MIN_RX_BUFFER_WITHOUT_MERGE} without
+     * @param txBufferSize bytes per tx buffer: the header and the longest frame to send (at least
+     *     {@code minFrameLength}, and at least 1)
+     * @param rxKick kicks the device on rx (refills)
+     * @param txKick kicks the device on tx
+     * @param minFrameLength the shortest frame to send, 0..14
+     * @throws VirtqueueException if the rx queue is already broken
+     */
+    public NetDriver(DriverQueue rx, DriverQueue tx, MemorySegment area, long areaBusAddress, int rxBufferSize,
+                     int txBufferSize, Kick rxKick, Kick txKick, int minFrameLength)
+        throws VirtqueueException {
+        if (minFrameLength < 0 || minFrameLength > NetQueuePair.ETHERNET_HEADER) {
+            throw new IllegalArgumentException("minimum frame length " + minFrameLength + " is outside 0.."
+                + NetQueuePair.ETHERNET_HEADER + " (no link header .. an Ethernet header)");
+        }
+        this.minFrameLength = minFrameLength;
         this.rx = Objects.requireNonNull(rx, "rx");
         this.tx = Objects.requireNonNull(tx, "tx");
         this.area = Objects.requireNonNull(area, "area");
@@ -134,9 +164,10 @@ public final class NetDriver {
                 : " (without MRG_RXBUF each buffer holds the header and a whole 1514-byte frame)")
                 + " [virtio 5.1.6.3.1]");
         }
-        if (txBufferSize < headerSize + NetQueuePair.ETHERNET_HEADER) {
-            throw new IllegalArgumentException("tx buffer size " + txBufferSize + " is below " + (headerSize
-                + NetQueuePair.ETHERNET_HEADER) + " (the header and an Ethernet header)");
+        int minTx = headerSize + Math.max(1, minFrameLength);
+        if (txBufferSize < minTx) {
+            throw new IllegalArgumentException("tx buffer size " + txBufferSize + " is below " + minTx
+                + " (the header and the shortest frame)");
         }
         long need = bufferAreaSize(rx.queueSize(), rxBufferSize, tx.queueSize(), txBufferSize);
         if (area.byteSize() < need) {
@@ -188,7 +219,9 @@ public final class NetDriver {
 
     /**
      * Hands up to {@code budget} received frames to {@code receiver}, in place, then reposts the
-     * buffers (in batches) and kicks the device if it asks.
+     * buffers (in batches) and kicks the device if it asks. An exception from the receiver ends
+     * the call; the frame it was given counts as received and its buffers are reposted with the
+     * next batch.
      *
      * @param receiver gets each frame
      * @param budget the most frames to hand over, at least 1
@@ -227,16 +260,20 @@ public final class NetDriver {
                 frameSlots[taken++] = s;
                 frame.add(area, rxOffset(s), rx.usedLength());
             }
-            if (whole) {
-                statistics.rx(frame.length());
-                receiver.onFrame(frame);
-                frames++;
-            } else {
-                statistics.drop(NetDrop.BAD_NUM_BUFFERS);
-            }
-            frame.clear();
-            for (int i = 0; i < taken; i++) {
-                refill[refillCount++] = frameSlots[i];
+            try {
+                if (whole) {
+                    statistics.rx(frame.length());
+                    frames++;
+                    receiver.onFrame(frame);
+                } else {
+                    statistics.drop(NetDrop.BAD_NUM_BUFFERS);
+                }
+            } finally {
+                // also when the receiver throws: its buffers are reposted, the frame counts as received
+                frame.clear();
+                for (int i = 0; i < taken; i++) {
+                    refill[refillCount++] = frameSlots[i];
+                }
             }
         }
         if (refillCount >= refillBatch || rx.inFlight() < rx.queueSize() / 2) {
@@ -316,7 +353,8 @@ public final class NetDriver {
      * Offers the claimed frame to the device (published by {@link #flush()}, or here once
      * {@code txBatch} frames wait).
      *
-     * @param frameLength bytes written from offset 0 of the claimed segment, 14..{@link #maxFrameLength()}
+     * @param frameLength bytes written from offset 0 of the claimed segment, the shortest frame
+     *     (14 unless the constructor said otherwise) .. {@link #maxFrameLength()}
      * @throws IllegalStateException if nothing is claimed
      * @throws IllegalArgumentException if the length is out of range (the claim stays open)
      * @throws VirtqueueException if the tx queue is broken
@@ -325,9 +363,9 @@ public final class NetDriver {
         if (claimed < 0) {
             throw new IllegalStateException("no tx buffer is claimed");
         }
-        if (frameLength < NetQueuePair.ETHERNET_HEADER || frameLength > maxFrameLength()) {
+        if (frameLength < minFrameLength || frameLength > maxFrameLength()) {
             throw new IllegalArgumentException("frame length " + frameLength + " is outside "
-                + NetQueuePair.ETHERNET_HEADER + ".." + maxFrameLength() + " (an Ethernet header .. the tx buffer)");
+                + minFrameLength + ".." + maxFrameLength() + " (the shortest frame .. the tx buffer)");
         }
         int slot = claimed;
         long offset = txOffset(slot);
@@ -354,15 +392,41 @@ public final class NetDriver {
         }
     }
 
-    /** Publishes the committed frames and kicks the device if it asks. */
-    public void flush() {
-        if (pendingTx == 0) {
-            return;
+    /**
+     * Publishes the committed frames and kicks the device if it asks.
+     *
+     * @return how many frames were published
+     */
+    public int flush() {
+        int n = pendingTx;
+        if (n == 0) {
+            return 0;
         }
         pendingTx = 0;
         if (tx.publish()) {
             txKick.kick();
         }
+        return n;
+    }
+
+    /** @return frames committed and not yet published */
+    public int pendingTx() {
+        return pendingTx;
+    }
+
+    /**
+     * Asks the device for tx interrupts (used tx buffers), before sleeping on them while every tx
+     * buffer is with the device; tx interrupts are off otherwise.
+     *
+     * @return whether used tx buffers are already waiting ({@link #reclaim()} instead of sleeping)
+     */
+    public boolean enableTxInterrupts() {
+        return tx.enableInterrupts();
+    }
+
+    /** Tells the device tx interrupts are not wanted again (reclaiming is lazy). */
+    public void disableTxInterrupts() {
+        tx.disableInterrupts();
     }
 
     /**

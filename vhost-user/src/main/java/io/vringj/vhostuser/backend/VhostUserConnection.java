@@ -93,6 +93,23 @@ public final class VhostUserConnection implements AutoCloseable {
      */
     public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics,
                                BackendOptions options) throws NativeCallException {
+        this(device, channel, statistics, options, null);
+    }
+
+    /**
+     * A connection whose queue pairs are worked by the owner's thread instead of pair workers
+     * (see {@link PairOwner} for who owns what, on which thread).
+     *
+     * @param device the device served, a queue-pair device when {@code owner} is given
+     * @param channel the accepted connection; this object closes it
+     * @param statistics counters shared across connections
+     * @param options what the back end accepts from a front end (e.g. unsealed memory)
+     * @param owner takes each ready pair's queues, or {@code null} for pair workers
+     * @throws IllegalArgumentException if {@code owner} is given for a device that is not a queue-pair device
+     * @throws NativeCallException if the failure eventfd cannot be created
+     */
+    public VhostUserConnection(VirtioDevice device, VhostUserChannel channel, VhostUserStatistics statistics,
+                               BackendOptions options, PairOwner owner) throws NativeCallException {
         this.options = Objects.requireNonNull(options, "options");
         this.device = Objects.requireNonNull(device, "device");
         this.channel = Objects.requireNonNull(channel, "channel");
@@ -102,7 +119,7 @@ public final class VhostUserConnection implements AutoCloseable {
         this.config = device.config();
         this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0)
             | (config.length > 0 ? 1L << VhostUserProtocol.PROTOCOL_F_CONFIG : 0);
-        this.vrings = new Vrings(device, statistics, this::queueFailed);
+        this.vrings = new Vrings(device, statistics, this::queueFailed, owner);
         this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
     }

@@ -38,6 +38,12 @@ import static io.vringj.vhostuser.backend.Requests.expect;
  * records both bases. A pair past {@link QueuePairDevice#usablePairs(long)} (net without MQ
  * negotiated: every pair but 0) is refused when its vring is kicked.
  *
+ * <p>With a {@link PairOwner} no pair worker runs: once both vrings of a pair are ready and
+ * enabled, the device queues are created here and {@linkplain PairOwner#attach handed} to the
+ * owner's thread; whatever would stop a pair worker {@linkplain PairOwner#detach takes them back}
+ * instead, and the bases are read from the queues after the owner let go. Disabling either vring
+ * detaches the pair; enabling both again attaches it anew.
+ *
  * <p>Every fd received here is made non-blocking: a call eventfd at its maximum count drops an
  * interrupt instead of blocking a worker.
  */
@@ -73,6 +79,8 @@ final class Vrings implements AutoCloseable {
         Plan plan;
         /** A queue-pair device's vring: the worker of its pair (the same object in both vrings). */
         PairWorker pairWorker;
+        /** With a pair owner: the pair handed over (the same object in both vrings), or null. */
+        PairOwner.OwnedPair owned;
 
         Vring(int index, VhostUserStatistics statistics) {
             this.index = index;
@@ -84,13 +92,21 @@ final class Vrings implements AutoCloseable {
     private final VhostUserStatistics statistics;
     private final Consumer<String> onFatal;
     private final Vring[] vrings;
+    /** Works the pairs instead of pair workers, or null. */
+    private final PairOwner owner;
 
     /**
      * @param device the device served (its queue count and handlers)
      * @param statistics counters shared across connections
      * @param onFatal told why, when a worker fails (called on the worker)
+     * @param owner takes the pairs of a queue-pair device instead of pair workers, or {@code null}
      */
-    Vrings(VirtioDevice device, VhostUserStatistics statistics, Consumer<String> onFatal) {
+    Vrings(VirtioDevice device, VhostUserStatistics statistics, Consumer<String> onFatal, PairOwner owner) {
+        if (owner != null && !(device instanceof QueuePairDevice)) {
+            throw new IllegalArgumentException(device.name() + " is not a queue-pair device; a pair owner takes "
+                + "rx/tx pairs only");
+        }
+        this.owner = owner;
         this.device = Objects.requireNonNull(device, "device");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
@@ -111,7 +127,7 @@ final class Vrings implements AutoCloseable {
     /** @return the index of a running vring, or -1 */
     int running() {
         for (Vring v : vrings) {
-            if (v.worker != null || v.pairWorker != null) {
+            if (runs(v)) {
                 return v.index;
             }
         }
@@ -133,8 +149,13 @@ final class Vrings implements AutoCloseable {
         v.num = num;
     }
 
+    /** Whether a worker or the pair owner works {@code v}. */
+    private static boolean runs(Vring v) {
+        return v.worker != null || v.pairWorker != null || v.owned != null;
+    }
+
     private static void requireStopped(VhostUserMessage m, Vring v) throws ProtocolException {
-        if (v.worker != null || v.pairWorker != null) {
+        if (runs(v)) {
             throw new ProtocolException(VhostUserProtocol.requestName(m.request()) + " for vring " + v.index
                 + " while it runs; stop it with GET_VRING_BASE first");
         }
@@ -251,7 +272,7 @@ final class Vrings implements AutoCloseable {
     }
 
     /** {@code SET_VRING_ENABLE}. */
-    void setEnable(VhostUserMessage m) throws ProtocolException {
+    void setEnable(VhostUserMessage m) throws ProtocolException, NativeCallException {
         expect(m, 8, 0);
         Vring v = vring(m, Integer.toUnsignedLong(m.u32(0)));
         int on = m.u32(4);
@@ -265,6 +286,13 @@ final class Vrings implements AutoCloseable {
         }
         if (v.pairWorker != null) {
             v.pairWorker.setEnabled(isOn(vrings[v.index & ~1]) && isOn(vrings[v.index | 1]));
+        }
+        if (owner != null) {
+            if (v.owned != null && !v.enabled) {
+                stopPair(v);
+            } else if (v.owned == null && v.enabled && v.plan != null) {
+                startPairIfReady((QueuePairDevice) device, v);
+            }
         }
     }
 
@@ -294,7 +322,7 @@ final class Vrings implements AutoCloseable {
         int[] running = new int[vrings.length];
         ProtocolException stuck = null;
         for (Vring v : vrings) {
-            if (v.worker != null || v.pairWorker != null) {
+            if (runs(v)) {
                 running[v.index] = 1;
                 try {
                     stopWorker(v);
@@ -325,7 +353,7 @@ final class Vrings implements AutoCloseable {
     }
 
     private void stopWorker(Vring v) throws ProtocolException {
-        if (v.pairWorker != null) {
+        if (v.pairWorker != null || v.owned != null) {
             stopPair(v);
             return;
         }
@@ -343,10 +371,23 @@ final class Vrings implements AutoCloseable {
         v.base = (int) base;
     }
 
-    /** Stops the pair worker running {@code v} and its partner, recording both vring bases. */
+    /** Stops the pair worker running {@code v} and its partner (or takes them back from the owner), recording both vring bases. */
     private void stopPair(Vring v) throws ProtocolException {
         Vring rx = vrings[v.index & ~1];
         Vring tx = vrings[v.index | 1];
+        if (v.owned != null) {
+            PairOwner.OwnedPair pair = v.owned;
+            rx.owned = null;
+            tx.owned = null;
+            if (!owner.detach(pair.pair(), "vring " + v.index + " stopped")) {
+                throw new ProtocolException("pair " + pair.pair() + " was not let go by its owner within "
+                    + DeviceThread.STOP_TIMEOUT_MILLIS + " ms");
+            }
+            // the owner acknowledged (a volatile write it made after its last ring access): the reads pair with it
+            rx.base = pair.rx().vringBase();
+            tx.base = pair.tx().vringBase();
+            return;
+        }
         long[] bases = v.pairWorker.stop();
         rx.pairWorker = null;
         tx.pairWorker = null;
@@ -359,10 +400,11 @@ final class Vrings implements AutoCloseable {
     }
 
     /** Starts the pair of {@code v} if both its vrings have a plan and a kick fd. */
-    private void startPairIfReady(QueuePairDevice pairs, Vring v) throws NativeCallException {
+    private void startPairIfReady(QueuePairDevice pairs, Vring v) throws ProtocolException, NativeCallException {
         Vring rx = vrings[v.index & ~1];
         Vring tx = vrings[v.index | 1];
-        if (rx.pairWorker != null || rx.plan == null || tx.plan == null || rx.kick == null || tx.kick == null) {
+        if (rx.pairWorker != null || rx.owned != null || rx.plan == null || tx.plan == null || rx.kick == null
+            || tx.kick == null) {
             LOG.log(System.Logger.Level.INFO, "vring " + v.index + " ready; pair " + rx.index / 2
                 + " starts once vrings " + rx.index + " and " + tx.index + " both are");
             return;
@@ -371,6 +413,10 @@ final class Vrings implements AutoCloseable {
         Plan tp = tx.plan;
         int rb = rx.base;
         int tb = tx.base;
+        if (owner != null) {
+            attach(rx, tx, rp, tp);
+            return;
+        }
         PairWorker worker = new PairWorker(rx.index / 2,
             () -> DeviceQueue.create(rp.features(), rp.queueSize(), rp.addresses(), rp.space(), rb),
             () -> DeviceQueue.create(tp.features(), tp.queueSize(), tp.addresses(), tp.space(), tb),
@@ -383,6 +429,35 @@ final class Vrings implements AutoCloseable {
             + ", sizes " + rp.queueSize() + "/" + tp.queueSize()
             + (rp.iotlb() != null ? " (IOVAs, through the device IOTLB)" : "") + ", vring bases 0x"
             + Integer.toHexString(rb) + "/0x" + Integer.toHexString(tb));
+    }
+
+    /** Creates both queues of a ready pair and hands them to the owner once both vrings are enabled. */
+    private void attach(Vring rx, Vring tx, Plan rp, Plan tp) throws ProtocolException {
+        if (!isOn(rx) || !isOn(tx)) {
+            LOG.log(System.Logger.Level.INFO, "pair " + rx.index / 2 + " ready; handed over once both vrings are enabled");
+            return;
+        }
+        DeviceQueue rxQueue;
+        DeviceQueue txQueue;
+        try {
+            rxQueue = DeviceQueue.create(rp.features(), rp.queueSize(), rp.addresses(), rp.space(), rx.base);
+            txQueue = DeviceQueue.create(tp.features(), tp.queueSize(), tp.addresses(), tp.space(), tx.base);
+        } catch (VirtqueueException e) {
+            // checked at SET_VRING_KICK already, but the other vring's base may have changed since
+            throw new ProtocolException("pair " + rx.index / 2 + " cannot start: " + e.getMessage(), e);
+        }
+        PairOwner.OwnedPair pair = new PairOwner.OwnedPair(rx.index / 2, rxQueue, txQueue, rx.kick, tx.kick, rx.call,
+            tx.call);
+        try {
+            owner.attach(pair);
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException("pair " + pair.pair() + " cannot start: " + e.getMessage(), e);
+        }
+        rx.owned = pair;
+        tx.owned = pair;
+        LOG.log(System.Logger.Level.INFO, "pair " + pair.pair() + " handed to its owner: vrings " + rx.index + " and "
+            + tx.index + ", sizes " + rp.queueSize() + "/" + tp.queueSize() + ", vring bases 0x"
+            + Integer.toHexString(rx.base) + "/0x" + Integer.toHexString(tx.base));
     }
 
     /** Builds the device queue over the memory table (or the IOTLB) and starts its worker. */
@@ -423,6 +498,10 @@ final class Vrings implements AutoCloseable {
             } catch (VirtqueueException | IllegalArgumentException e) {
                 throw new ProtocolException("vring " + v.index + " cannot start: " + e.getMessage(), e);
             }
+        }
+        if (owner != null && iotlb != null) {
+            throw new ProtocolException("vring " + v.index + " cannot start: its rings are IOVAs behind a device "
+                + "IOTLB (ACCESS_PLATFORM), which a pair owner does not serve");
         }
         if (device instanceof QueuePairDevice pairs) {
             int usable = pairs.usablePairs(features);
