@@ -19,6 +19,7 @@ module io.vringj.perf {
     requires com.google.gson;
     requires java.desktop;
     requires java.management;
+    requires java.logging;
 
     exports io.vringj.perf.cli;
 

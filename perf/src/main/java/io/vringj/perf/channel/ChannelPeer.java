@@ -52,13 +52,20 @@ public final class ChannelPeer {
                     String[] words = line.trim().split(" ");
                     if (words.length == 2 && PeerProcess.STOP.equals(words[0])) {
                         stopAt = Long.parseLong(words[1]);
-                        return;
                     }
                 }
             } catch (IOException | NumberFormatException e) {
                 // treated as the benchmark gone
             }
             gone = true;
+        }
+
+        /** Waits until standard input closes: the benchmark closed its end first. */
+        void awaitGone() throws InterruptedException {
+            long deadline = System.nanoTime() + QUIET_NANOS;
+            while (!gone && System.nanoTime() - deadline < 0) {
+                Thread.sleep(1);
+            }
         }
     }
 
@@ -89,6 +96,7 @@ public final class ChannelPeer {
         Thread controlThread = new Thread(control, "peer-control");
         controlThread.setDaemon(true);
         controlThread.start();
+        PeerSession.quiet();
         try (Link link = open(transport, role, dir, maxLength)) {
             System.out.println(PeerProcess.READY);
             System.out.flush();
@@ -99,6 +107,8 @@ public final class ChannelPeer {
             MessageTally t = link.received();
             System.out.println(PeerProcess.DONE + " " + t.count() + " " + t.checksum() + " " + t.bad());
             System.out.flush();
+            // the benchmark closes its end, then our standard input: then close ours
+            control.awaitGone();
         } catch (Throwable e) {
             e.printStackTrace();
             System.exit(1);

@@ -24,10 +24,11 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  *   peer → benchmark   ready                           its end of the transport is set up
  *   benchmark → peer   stop COUNT                      no more messages after COUNT; finish once all arrived
- *   peer → benchmark   done COUNT CHECKSUM BAD         what it received (see {@link MessageTally}), then it exits
+ *   peer → benchmark   done COUNT CHECKSUM BAD         what it received (see {@link MessageTally})
+ *   benchmark closes the peer's standard input         the peer closes its end and exits
  * </pre>
  *
- * The peer exits by itself when its standard input closes (the benchmark process died). Its
+ * The peer exits by itself when its standard input closes, also when the benchmark process died. Its
  * standard error goes to a log file whose tail is quoted when something fails. A peer that did
  * not receive exactly what was sent makes {@link #finish} throw, so a broken peer cannot produce
  * a fast figure.
@@ -48,6 +49,7 @@ public final class PeerProcess implements AutoCloseable {
         JvmFlags.HEAP, JvmFlags.HEADLESS);
 
     private static final String EOF = "\u0000eof";
+    private static final int EXIT_SECONDS = 10;
     private static final int LOG_TAIL = 2000;
 
     private final Process process;
@@ -154,7 +156,7 @@ public final class PeerProcess implements AutoCloseable {
     }
 
     /**
-     * Tells the peer how many messages were sent and waits for its tally, then for it to exit.
+     * Tells the peer how many messages were sent and waits for its tally.
      *
      * @param sent messages the benchmark sent
      * @param checksum their checksum ({@link MessageTally#checksum})
@@ -175,14 +177,6 @@ public final class PeerProcess implements AutoCloseable {
             throw failure("peer said \"" + line + "\" instead of \"" + DONE + " COUNT CHECKSUM BAD\"");
         }
         long[] tally = {Long.parseLong(words[1]), Long.parseLong(words[2]), Long.parseLong(words[3])};
-        try {
-            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw failure("peer did not exit within " + timeout + " after reporting");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw failure("interrupted while waiting for the peer to exit");
-        }
         if (tally[0] != sent || tally[1] != checksum || tally[2] != 0) {
             throw failure(String.format(java.util.Locale.ROOT, "peer received %d messages (checksum %016x, %d out of"
                 + " sequence or damaged); the benchmark sent %d (checksum %016x): the figure is not valid",
@@ -232,7 +226,10 @@ public final class PeerProcess implements AutoCloseable {
         }
     }
 
-    /** Kills the peer if it still runs, waits for it, and deletes its log. */
+    /**
+     * Closes the peer's standard input, which makes it close its end and exit; kills it if it
+     * has not exited within {@value #EXIT_SECONDS} s; deletes its log.
+     */
     @Override
     public void close() {
         try {
@@ -240,13 +237,14 @@ public final class PeerProcess implements AutoCloseable {
         } catch (IOException e) {
             // the peer is gone already
         }
-        if (process.isAlive()) {
-            process.destroyForcibly();
-        }
         try {
-            process.waitFor(10, TimeUnit.SECONDS);
+            if (!process.waitFor(EXIT_SECONDS, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(EXIT_SECONDS, TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            process.destroyForcibly();
         }
         try {
             Files.deleteIfExists(log);

@@ -9,8 +9,9 @@ import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import org.agrona.CloseHelper;
-import org.agrona.IoUtil;
 
 /**
  * The benchmark process's side of one two-process session: a fresh directory, the transport's
@@ -18,16 +19,22 @@ import org.agrona.IoUtil;
  * this process's {@link Link}. Opened in a benchmark's trial set-up, finished and closed in its
  * tear-down; {@link #finish} checks that the peer received exactly what was sent.
  *
- * <p>The directory lies in Agrona's {@link IoUtil#tmpDirName()}: {@code /dev/shm} on Linux, where
- * Aeron keeps its files by default, else {@code java.io.tmpdir}. Shared memory in a disk-backed
- * temporary directory would make Aeron and the mapped ring pay for page-cache write-back that
- * vringj's memfd-backed memory never sees.
+ * <p>The directory lies in {@code /dev/shm} where it exists (Linux; Aeron keeps its files there by
+ * default), else in {@code java.io.tmpdir}: shared memory in a disk-backed temporary directory
+ * would make Aeron and the mapped ring pay for page-cache write-back that vringj's memfd-backed
+ * memory never sees.
+ *
+ * <p>Both processes set vhost-user's loggers to WARNING: a connection made and closed per trial
+ * is not news in a benchmark's output.
  */
 public final class PeerSession implements AutoCloseable {
     /** How long the peer may take to start, and each end to connect. */
     public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** How long the peer may take to receive what is still in flight and report. */
     public static final Duration FINISH_TIMEOUT = Duration.ofSeconds(60);
+
+    /** Held so the level set on it stays (the logging framework keeps loggers weakly). */
+    private static final Logger VHOST_USER_LOG = quiet();
 
     private final Path dir;
     private final PeerRole role;
@@ -41,6 +48,23 @@ public final class PeerSession implements AutoCloseable {
         this.driver = driver;
         this.peer = peer;
         this.link = link;
+    }
+
+    /**
+     * Sets vhost-user's loggers to WARNING.
+     *
+     * @return the parent logger of vhost-user's
+     */
+    static Logger quiet() {
+        Logger logger = Logger.getLogger("io.vringj.vhostuser");
+        logger.setLevel(Level.WARNING);
+        return logger;
+    }
+
+    /** @return where session directories go: {@code /dev/shm} if it is a directory, else {@code java.io.tmpdir} */
+    static Path baseDir() {
+        Path shm = Path.of("/dev/shm");
+        return Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
     }
 
     /** @param dir a session directory @return the vringj channel's socket in it */
@@ -69,7 +93,7 @@ public final class PeerSession implements AutoCloseable {
      * @throws IllegalStateException if the peer fails to start or connect
      */
     public static PeerSession open(Transport transport, PeerRole role, int maxLength) throws IOException {
-        Path dir = Files.createTempDirectory(Path.of(IoUtil.tmpDirName()), "vringj-chanbench-");
+        Path dir = Files.createTempDirectory(baseDir(), "vringj-chanbench-");
         MediaDriver driver = null;
         PeerProcess peer = null;
         Link link = null;
@@ -157,14 +181,18 @@ public final class PeerSession implements AutoCloseable {
         }
     }
 
-    /** Stops the peer (if still running), releases this side and deletes the directory. */
+    /**
+     * Closes this side's end first (the peer sees an orderly close, not a crash), then stops the
+     * peer (it exits when its standard input closes; killed if it does not), then the media
+     * driver the peer's Aeron client used, and deletes the directory.
+     */
     @Override
     public void close() {
         closeAll(peer, link, driver, dir);
     }
 
     private static void closeAll(PeerProcess peer, Link link, MediaDriver driver, Path dir) {
-        CloseHelper.quietCloseAll(peer, link, driver);
+        CloseHelper.quietCloseAll(link, peer, driver);
         try (Stream<Path> files = Files.walk(dir)) {
             for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);

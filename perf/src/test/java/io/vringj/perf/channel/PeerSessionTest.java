@@ -31,10 +31,40 @@ class PeerSessionTest {
 
     @Test
     void aSinkPeerReceivesEveryMessageAndReportsAMatchingTally() throws Exception {
-        try (PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 4096)) {
+        PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 4096);
+        try {
             sendAll(session.link(), MESSAGES, 4096, 32);
             session.finish();
-            assertFalse(session.peer().isAlive(), "the peer exits after reporting");
+            assertTrue(session.peer().isAlive(), "the peer waits for the benchmark to close its end first");
+        } finally {
+            session.close();
+        }
+        assertFalse(session.peer().isAlive(), "the peer exits once the benchmark closed its end");
+    }
+
+    @Test
+    void vringjsChannelCarriesEveryMessageToASinkPeer() throws Exception {
+        for (int length : new int[] {64, 4096}) {
+            try (PeerSession session = PeerSession.open(Transport.VRINGJ, PeerRole.SINK, length)) {
+                sendAll(session.link(), MESSAGES, length, 32);
+                session.finish();
+            }
+        }
+    }
+
+    @Test
+    void vringjsChannelCarriesEveryMessageToAnEchoPeerAndBack() throws Exception {
+        try (PeerSession session = PeerSession.open(Transport.VRINGJ, PeerRole.ECHO, 64)) {
+            Link link = session.link();
+            for (int i = 0; i < 500; i++) {
+                sendAll(link, i + 1, 64, 1);
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (link.receive(1) == 0) {
+                    assertTrue(System.nanoTime() - deadline < 0, "no echo of message " + i);
+                }
+            }
+            assertEquals(500, link.received().count());
+            session.finish();
         }
     }
 
