@@ -38,8 +38,11 @@ public enum Question {
      * the full profile.
      */
     public static final Set<String> Q9_QUICK_PAYLOADS = Set.of("64", "4096");
-    /** Question 9's transports in the quick profile: vringj and the peer its targets name. */
-    public static final Set<String> Q9_QUICK_BENCHMARKS = Set.of("vringj", "aeron");
+    /**
+     * The transports questions 9 and 10 measure in the quick profile: vringj and the peer their
+     * targets name. Agrona's mapped ring runs in the full profile.
+     */
+    public static final Set<String> TWO_PROCESS_QUICK_BENCHMARKS = Set.of("vringj", "aeron");
 
     private final String title;
     private final String benchmarkClass;
@@ -101,10 +104,10 @@ public enum Question {
 
     /**
      * Which of this question's benchmarks a profile measures. Every one in the full profile; the
-     * quick profile leaves out part of question 9 to keep its time near two minutes (a peer JVM
-     * starts for every fork): only {@link #Q9_QUICK_PAYLOADS} and {@link #Q9_QUICK_BENCHMARKS},
-     * where the issue sets its targets. Ratios whose benchmarks did not run are reported as not
-     * measured, which fails nothing.
+     * quick profile leaves out part of questions 9 and 10 to keep their time near two minutes (a
+     * peer JVM starts for every fork): only {@link #TWO_PROCESS_QUICK_BENCHMARKS} and, for
+     * question 9, {@link #Q9_QUICK_PAYLOADS}, where the issue sets its targets. Ratios whose
+     * benchmarks did not run are reported as not measured, which fails nothing.
      *
      * @param profile the profile
      * @param method a benchmark method or group of this question's class
@@ -112,10 +115,11 @@ public enum Question {
      * @return whether the profile measures the method at those parameters
      */
     public boolean measures(Profile profile, String method, java.util.Map<String, String> params) {
-        if (this != Q9 || profile != Profile.QUICK) {
+        if (profile != Profile.QUICK || (this != Q9 && this != Q10)) {
             return true;
         }
-        return Q9_QUICK_BENCHMARKS.contains(method) && Q9_QUICK_PAYLOADS.contains(params.get("payloadBytes"));
+        return TWO_PROCESS_QUICK_BENCHMARKS.contains(method)
+            && (this == Q10 || Q9_QUICK_PAYLOADS.contains(params.get("payloadBytes")));
     }
 
     /**
