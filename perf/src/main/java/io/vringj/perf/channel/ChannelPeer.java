@@ -15,7 +15,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  *   java ... io.vringj.perf.channel.ChannelPeer TRANSPORT ROLE DIRECTORY MAX_LENGTH
- *     TRANSPORT   vringj | aeron | agronaMmap
+ *     TRANSPORT   vringj | vringjDeviceEnd | aeron | agronaMmap
  *     ROLE        sink | echo
  *     DIRECTORY   the benchmark's session directory ({@link PeerSession}): the socket, the Aeron
  *                 directory or the ring file lies in it
@@ -119,6 +119,7 @@ public final class ChannelPeer {
     private static Link open(Transport transport, PeerRole role, Path dir, int maxLength) throws IOException {
         return switch (transport) {
             case VRINGJ -> VringjLink.serve(PeerSession.socket(dir), maxLength);
+            case VRINGJ_DEVICE_END -> VringjLink.connect(PeerSession.socket(dir), maxLength);
             case AERON -> AeronLink.peerEnd(PeerSession.aeronDir(dir), role == PeerRole.ECHO);
             case AGRONA_MMAP -> AgronaMmapLink.open(PeerSession.ringFile(dir), maxLength);
         };

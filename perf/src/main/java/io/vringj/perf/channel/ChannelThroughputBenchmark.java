@@ -36,6 +36,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * <ul>
  *   <li>{@code vringj}: the benchmark process is the driver end ({@code MessageChannel.connect}),
  *       the peer serves; {@code tryClaim}/{@code commit} per message, one {@code flush} per batch.</li>
+ *   <li>{@code vringjDeviceEnd}: the other direction, the benchmark process serves and sends as
+ *       the device end into the driver's receive buffers (the full profile only).</li>
  *   <li>{@code aeron}: an exclusive {@code aeron:ipc} publication, {@code tryClaim}/{@code commit}
  *       per message; the media driver runs embedded in the benchmark process ({@link AeronLink}).</li>
  *   <li>{@code agronaMmap}: {@code tryClaim}/{@code commit} per record ({@link AgronaMmapLink}).</li>
@@ -140,6 +142,15 @@ public class ChannelThroughputBenchmark {
         }
     }
 
+    /** vringj's message channel, sending from the device end. */
+    @State(Scope.Thread)
+    public static class VringjDeviceEndSender extends Sender {
+        @Override
+        Transport transport() {
+            return Transport.VRINGJ_DEVICE_END;
+        }
+    }
+
     /** Aeron IPC. */
     @State(Scope.Thread)
     public static class AeronSender extends Sender {
@@ -164,6 +175,15 @@ public class ChannelThroughputBenchmark {
      */
     @Benchmark
     public void vringj(VringjSender sender, SendCounters counters) {
+        sender.send(counters);
+    }
+
+    /**
+     * @param sender the session
+     * @param counters the sender's counters
+     */
+    @Benchmark
+    public void vringjDeviceEnd(VringjDeviceEndSender sender, SendCounters counters) {
         sender.send(counters);
     }
 

@@ -117,6 +117,11 @@ public final class PeerSession implements AutoCloseable {
                     awaitSocket(socket(dir), peer);
                     link = VringjLink.connect(socket(dir), maxLength);
                 }
+                case VRINGJ_DEVICE_END -> {
+                    peer = PeerProcess.start(args);
+                    // the peer connects (retrying until the socket is there) while this end waits for it
+                    link = VringjLink.serve(socket(dir), maxLength);
+                }
             }
             peer.awaitReady(START_TIMEOUT);
             return new PeerSession(dir, role, driver, peer, link);

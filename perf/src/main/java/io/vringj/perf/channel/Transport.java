@@ -4,8 +4,13 @@ import java.util.Locale;
 
 /** The transports the two-process questions compare, by the id the peer's command line and the benchmarks use. */
 public enum Transport {
-    /** vringj's {@link io.vringj.vhostuser.channel.MessageChannel}: the peer serves, the benchmark connects. */
+    /**
+     * vringj's {@link io.vringj.vhostuser.channel.MessageChannel}: the peer serves, the benchmark
+     * connects and sends as the driver end.
+     */
     VRINGJ("vringj"),
+    /** The same channel the other way round: the benchmark serves and sends as the device end, the peer connects. */
+    VRINGJ_DEVICE_END("vringjDeviceEnd"),
     /** Aeron IPC through a media driver embedded in the benchmark process. */
     AERON("aeron"),
     /** Agrona's {@code OneToOneRingBuffer} in a file both processes map. */
@@ -33,8 +38,8 @@ public enum Transport {
                 return t;
             }
         }
-        throw new IllegalArgumentException("unknown transport \"" + id + "\"; the transports are vringj, aeron and"
-            + " agronaMmap");
+        throw new IllegalArgumentException("unknown transport \"" + id + "\"; the transports are vringj, vringjDeviceEnd,"
+            + " aeron and agronaMmap");
     }
 
     @Override

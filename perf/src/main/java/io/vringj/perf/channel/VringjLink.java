@@ -10,10 +10,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 
 /**
- * vringj's {@link MessageChannel} between two processes: the peer serves (the vhost-user back
- * end, the device end), the benchmark process connects (the front end, the driver end) and sends
- * on the transmit queue. So the figure is the driver end sending: messages go out in buffers of
- * the driver's own shared memory, zero copy on both sides. Sending claims a message in place
+ * vringj's {@link MessageChannel} between two processes. In {@link Transport#VRINGJ} the peer
+ * serves (the vhost-user back end, the device end) and the benchmark process connects (the front
+ * end, the driver end) and sends on the transmit queue: messages go out in buffers of the driver's
+ * own shared memory. In {@link Transport#VRINGJ_DEVICE_END} the benchmark serves and sends as the
+ * device end, into the receive buffers the driver posted. Zero copy on both sides either way. Sending claims a message in place
  * ({@code tryClaim}), stamps it and commits it; one {@code flush} per batch publishes it (at most
  * one notification). Receiving polls with a handler that reads each message in place.
  */
@@ -37,13 +38,15 @@ public final class VringjLink implements Link {
      * @return ChannelOptions for both ends: default queue size and layout, this message length
      */
     static ChannelOptions options(Path socket, int maxLength) {
-        return ChannelOptions.builder(socket).maxMessageLength(maxLength).build();
+        // the other end is a JVM still starting: give it as long as the session does
+        return ChannelOptions.builder(socket).maxMessageLength(maxLength).connectTimeout(PeerSession.START_TIMEOUT)
+            .build();
     }
 
     /**
-     * The benchmark's end: connects as the driver end.
+     * Connects as the driver end.
      *
-     * @param socket the peer's socket
+     * @param socket the serving end's socket
      * @param maxLength the largest message
      * @return the link
      * @throws IOException if the channel cannot connect
@@ -53,7 +56,7 @@ public final class VringjLink implements Link {
     }
 
     /**
-     * The peer's end: serves as the device end and waits for the benchmark to connect.
+     * Serves as the device end and waits for the other process to connect.
      *
      * @param socket where to listen
      * @param maxLength the largest message

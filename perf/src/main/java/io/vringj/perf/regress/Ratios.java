@@ -115,6 +115,10 @@ public final class Ratios {
                     "vringj channel / Aeron IPC messages/s between two processes, " + where,
                     Selector.of(q9 + "vringj", "messages", p), Selector.of(q9 + "aeron", "messages", p), aeronTarget,
                     true));
+                list.add(new RatioSpec("q9.device-end-vs-aeron." + payload + "B.batch" + batch, Question.Q9,
+                    "vringj channel sending from the device end / Aeron IPC messages/s between two processes, " + where,
+                    Selector.of(q9 + "vringjDeviceEnd", "messages", p), Selector.of(q9 + "aeron", "messages", p),
+                    Double.NaN, true));
                 list.add(new RatioSpec("q9.vringj-vs-agrona-mmap." + payload + "B.batch" + batch, Question.Q9,
                     "vringj channel / Agrona ring buffer in a mapped file, messages/s between two processes, " + where,
                     Selector.of(q9 + "vringj", "messages", p), Selector.of(q9 + "agronaMmap", "messages", p),

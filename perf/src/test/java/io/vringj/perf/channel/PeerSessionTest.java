@@ -53,6 +53,14 @@ class PeerSessionTest {
     }
 
     @Test
+    void vringjsChannelCarriesEveryMessageFromItsDeviceEndToo() throws Exception {
+        try (PeerSession session = PeerSession.open(Transport.VRINGJ_DEVICE_END, PeerRole.SINK, 1024)) {
+            sendAll(session.link(), MESSAGES, 1024, 32);
+            session.finish();
+        }
+    }
+
+    @Test
     void vringjsChannelCarriesEveryMessageToAnEchoPeerAndBack() throws Exception {
         try (PeerSession session = PeerSession.open(Transport.VRINGJ, PeerRole.ECHO, 64)) {
             Link link = session.link();

@@ -29,6 +29,7 @@ class TwoProcessQuestionsTest {
                     Map<String, String> p = Map.of("payloadBytes", payload, "batch", batch);
                     c.add(Q9 + "vringj", p, 9e6, metrics("messages", payload.equals("64") ? vringj64 : 6e6,
                         vringjAlloc));
+                    c.add(Q9 + "vringjDeviceEnd", p, 9e6, metrics("messages", 1e6, vringjAlloc));
                     c.add(Q9 + "aeron", p, 9e6, metrics("messages", 2e6, 48));
                     c.add(Q9 + "agronaMmap", p, 9e6, metrics("messages", 3e6, 48));
                 }
@@ -66,6 +67,7 @@ class TwoProcessQuestionsTest {
         assertEquals(4e6 / 3e6, ratios.get("q9.vringj-vs-agrona-mmap.64B.batch32"), 1e-9);
         assertEquals(3.0, ratios.get("q9.vringj-vs-aeron.4096B.batch32"), 1e-9);
         assertEquals(2.0, ratios.get("q9.vringj-vs-agrona-mmap.1024B.batch1"), 1e-9);
+        assertEquals(0.5, ratios.get("q9.device-end-vs-aeron.4096B.batch1"), 1e-9, "the other direction");
         assertEquals(0.75, ratios.get("q10.vringj-vs-aeron"), 1e-9, "round trips per second: Aeron's time / ours");
         assertEquals(0.5, ratios.get("q10.vringj-vs-agrona-mmap"), 1e-9);
     }
@@ -106,6 +108,8 @@ class TwoProcessQuestionsTest {
         assertEquals(Check.Status.REGRESSION,
             check(allocating, "ChannelThroughputBenchmark.vringj[batch=1, payloadBytes=64]").status());
         assertEquals(Check.Status.REGRESSION, check(allocating, "ChannelRoundTripBenchmark.vringj[]").status());
+        assertEquals(Check.Status.REGRESSION,
+            check(allocating, "ChannelThroughputBenchmark.vringjDeviceEnd[batch=32, payloadBytes=4096]").status());
         assertTrue(allocating.stream().noneMatch(c -> c.id().startsWith("ChannelThroughputBenchmark.aeron")
             || c.id().startsWith("ChannelRoundTripBenchmark.agronaMmap")), "peers are not vringj's hot paths");
         List<Check> clean = Checks.compare(fiveRounds(4e6, 0), entryWithoutTheNewRatios(), Profile.QUICK);
@@ -116,7 +120,7 @@ class TwoProcessQuestionsTest {
     void chartsShowAtMostEightBarsEach() {
         List<Check> checks = Checks.compare(fiveRounds(4e6, 0), null, Profile.QUICK);
         Map<String, List<Check>> groups = ReportWriter.chartGroups(checks);
-        assertEquals(List.of("q3", "q9-vringj-vs-aeron", "q9-vringj-vs-agrona-mmap", "q10"),
+        assertEquals(List.of("q3", "q9-vringj-vs-aeron", "q9-device-end-vs-aeron", "q9-vringj-vs-agrona-mmap", "q10"),
             List.copyOf(groups.keySet()));
         groups.values().forEach(g -> assertTrue(g.size() <= ReportWriter.MAX_BARS, g.size() + " bars"));
         assertEquals(6, groups.get("q9-vringj-vs-aeron").size());
@@ -139,7 +143,8 @@ class TwoProcessQuestionsTest {
         List<RegressionRunner.Batch> full = RegressionRunner.restrict(Question.Q9, Profile.FULL, all);
         assertEquals(all, full);
         assertEquals(6, full.size());
-        full.forEach(b -> assertEquals(3, b.benchmarks().size(), b.toString()));
+        full.forEach(b -> assertEquals(List.of("aeron", "agronaMmap", "vringj", "vringjDeviceEnd"), b.benchmarks()
+            .stream().map(n -> n.substring(n.lastIndexOf('.') + 1)).toList()));
         List<RegressionRunner.Batch> quick = RegressionRunner.restrict(Question.Q9, Profile.QUICK, all);
         assertEquals(4, quick.size(), quick.toString());
         for (RegressionRunner.Batch b : quick) {
