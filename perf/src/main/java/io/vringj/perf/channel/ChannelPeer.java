@@ -60,10 +60,28 @@ public final class ChannelPeer {
             gone = true;
         }
 
-        /** Waits until standard input closes: the benchmark closed its end first. */
-        void awaitGone() throws InterruptedException {
+        /**
+         * Waits until standard input closes (the benchmark closed its end first), still polling
+         * the link now and then: an end that closes may need the other end's thread to hand its
+         * rings back, which vringj's channel does in poll. Polling stops once the link says the
+         * other end closed.
+         */
+        void awaitGone(Link link, boolean echo) throws InterruptedException {
             long deadline = System.nanoTime() + QUIET_NANOS;
+            boolean open = true;
             while (!gone && System.nanoTime() - deadline < 0) {
+                if (open) {
+                    try {
+                        if (echo) {
+                            link.echo(POLL_LIMIT);
+                        } else {
+                            link.receive(POLL_LIMIT);
+                        }
+                    } catch (IllegalStateException e) {
+                        // the benchmark's end is closed: nothing more to take or hand back
+                        open = false;
+                    }
+                }
                 Thread.sleep(1);
             }
         }
@@ -108,7 +126,7 @@ public final class ChannelPeer {
             System.out.println(PeerProcess.DONE + " " + t.count() + " " + t.checksum() + " " + t.bad());
             System.out.flush();
             // the benchmark closes its end, then our standard input: then close ours
-            control.awaitGone();
+            control.awaitGone(link, role == PeerRole.ECHO);
         } catch (Throwable e) {
             e.printStackTrace();
             System.exit(1);
