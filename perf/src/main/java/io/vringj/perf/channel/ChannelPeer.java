@@ -51,12 +51,14 @@ public final class ChannelPeer {
                 for (String line; (line = r.readLine()) != null; ) {
                     String[] words = line.trim().split(" ");
                     if (words.length == 2 && PeerProcess.STOP.equals(words[0])) {
+                        // volatile write: pairs with the polling loop's read in ChannelPeer.run
                         stopAt = Long.parseLong(words[1]);
                     }
                 }
             } catch (IOException | NumberFormatException e) {
                 // treated as the benchmark gone
             }
+            // volatile write: pairs with the reads in ChannelPeer.run and awaitGone
             gone = true;
         }
 
@@ -69,6 +71,7 @@ public final class ChannelPeer {
         void awaitGone(Link link, boolean echo) throws InterruptedException {
             long deadline = System.nanoTime() + QUIET_NANOS;
             boolean open = true;
+            // volatile read of gone: pairs with this object's own write in run() at the end of standard input
             while (!gone && System.nanoTime() - deadline < 0) {
                 if (open) {
                     try {
@@ -160,6 +163,7 @@ public final class ChannelPeer {
                 quietSince = 0;
                 continue;
             }
+            // volatile read: pairs with the control thread's write when "stop" arrives
             long stopAt = control.stopAt;
             if (stopAt >= 0) {
                 if (link.received().count() >= stopAt) {
@@ -172,6 +176,7 @@ public final class ChannelPeer {
                     return true;
                 }
             } else if (control.gone) {
+                // volatile read: pairs with the control thread's write at the end of standard input
                 return false;
             }
             backoff.failed();

@@ -33,6 +33,8 @@ public final class PeerSession implements AutoCloseable {
     /** How long the peer may take to receive what is still in flight and report. */
     public static final Duration FINISH_TIMEOUT = Duration.ofSeconds(60);
 
+    /** The shortest message a session carries: a stamp at each end. */
+    public static final int MIN_LENGTH = 2 * Long.BYTES;
     /** Held so the level set on it stays (the logging framework keeps loggers weakly). */
     private static final Logger VHOST_USER_LOG = quiet();
 
@@ -91,8 +93,13 @@ public final class PeerSession implements AutoCloseable {
      * @return the session
      * @throws IOException if a file, the socket or the peer cannot be set up
      * @throws IllegalStateException if the peer fails to start or connect
+     * @throws IllegalArgumentException if {@code maxLength} is below {@link #MIN_LENGTH}
      */
     public static PeerSession open(Transport transport, PeerRole role, int maxLength) throws IOException {
+        if (maxLength < MIN_LENGTH) {
+            throw new IllegalArgumentException("message length " + maxLength + " must be at least " + MIN_LENGTH
+                + ": every message carries an 8-byte stamp at each end");
+        }
         Path dir = Files.createTempDirectory(baseDir(), "vringj-chanbench-");
         MediaDriver driver = null;
         PeerProcess peer = null;

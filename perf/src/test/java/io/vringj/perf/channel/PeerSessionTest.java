@@ -123,6 +123,33 @@ class PeerSessionTest {
     }
 
     @Test
+    void aMessageTooShortForItsStampsIsRefusedBeforeAnyPeerStarts() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 15));
+        assertTrue(e.getMessage().contains("message length 15 must be at least 16"), e.getMessage());
+    }
+
+    @Test
+    void aDamagedOrReorderedMessageCountsAsBad() {
+        MessageTally sent = new MessageTally();
+        MessageTally received = new MessageTally();
+        long a = sent.next();
+        long b = sent.next();
+        received.received(a, ~a);
+        received.received(b, b);
+        assertEquals(1, received.bad(), "a torn message: its last stamp is not the complement");
+        assertEquals(sent.checksum(), received.checksum());
+        MessageTally reordered = new MessageTally();
+        reordered.received(b, ~b);
+        reordered.received(a, ~a);
+        assertEquals(2, reordered.bad());
+        MessageTally repeated = new MessageTally();
+        repeated.received(a, ~a);
+        repeated.received(a, ~a);
+        assertTrue(repeated.checksum() != sent.checksum(), "a repeat instead of the next one changes the checksum");
+    }
+
+    @Test
     void aPeerWhoseBenchmarkGoesAwayExitsByItself() throws Exception {
         PeerSession session = PeerSession.open(Transport.AGRONA_MMAP, PeerRole.SINK, 64);
         PeerProcess peer = session.peer();
