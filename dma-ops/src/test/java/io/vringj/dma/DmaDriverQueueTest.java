@@ -14,6 +14,7 @@ import io.vringj.ring.DriverQueue;
 import io.vringj.ring.RingAddresses;
 import io.vringj.ring.RingError;
 import io.vringj.ring.RingSizes;
+import io.vringj.ring.VirtioFeatures;
 import io.vringj.ring.VirtqueueException;
 import io.vringj.ring.SplitRing;
 import java.lang.foreign.MemorySegment;
@@ -162,6 +163,39 @@ class DmaDriverQueueTest {
         assertEquals(List.of(), dma.live);
         assertEquals(3, b[2].get(ValueLayout.JAVA_BYTE, 2));
         assertEquals(DriverQueue.NONE, q.pollUsed());
+    }
+
+    @Test
+    void anInOrderBatchReturnedWithOneUsedEntryUnmapsEveryRequestAndHandsBackEachToken() throws Exception {
+        long features = DmaRingHarness.FEATURES | VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
+        CoherentBuffer d = dma.allocCoherent(SplitRing.descriptorTableSize(Q));
+        CoherentBuffer a = dma.allocCoherent(SplitRing.availRingSize(Q));
+        CoherentBuffer u = dma.allocCoherent(SplitRing.usedRingSize(Q));
+        RingAddresses addresses = new RingAddresses(d.busAddress(), a.busAddress(), u.busAddress());
+        DmaDriverQueue q = new DmaDriverQueue(DriverQueue.create(features, Q, d.memory(), a.memory(), u.memory()), dma, 3);
+        String[] tokens = {"a", "b", "c"};
+        int[] heads = new int[3];
+        for (int i = 0; i < 3; i++) {
+            // read-only requests (a transmit): the device returns them with one used entry
+            heads[i] = q.add(new MemorySegment[] {memory.slice(BASE + 0x20000 + 0x1000L * i, 64)}, 1, 0, tokens[i]);
+        }
+        q.publish();
+        DeviceQueue device = DeviceQueue.create(features, Q, addresses, AddressSpace.identity(memory));
+        DescriptorChain chain = new DescriptorChain();
+        for (int i = 0; i < 3; i++) {
+            assertTrue(device.pop(chain));
+            device.addUsed(chain.head(), 0);
+        }
+        device.publishUsed();
+        assertEquals(heads[2], u.memory().get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 4),
+            "one used entry, naming the last");
+        for (int i = 0; i < 3; i++) {
+            assertEquals(heads[i], q.pollUsed());
+            assertSame(tokens[i], q.usedToken());
+            assertEquals(0, q.usedLength());
+        }
+        assertEquals(DriverQueue.NONE, q.pollUsed());
+        assertEquals(List.of(), dma.live, "every request's buffer was unmapped");
     }
 
     @Test

@@ -151,9 +151,16 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
      * IOTLB whose entry for the used ring was invalidated meanwhile, the entry is kept on the
      * device and written by the first publish that can reach the ring again.
      *
+     * <p>When {@link #inOrder()}, chains must be added in the order they were popped, and a chain
+     * with no writable part gets no used entry of its own: a run of them is returned with one entry,
+     * written by the next add of a chain with a writable part (which that entry then names, with
+     * its length) or by the next publish [virtio 2.7.9, 2.8.8]. The driver takes the whole run
+     * back; nothing changes for the caller, and without IN_ORDER every add writes its own entry.
+     *
      * @param head the head of a chain this queue popped and has not yet returned
      * @param writtenLength the bytes written into the chain's writable part [virtio 2.7.8]
-     * @throws IllegalStateException if {@code head} is not in flight, or the queue is broken
+     * @throws IllegalStateException if {@code head} is not in flight, the queue is broken, or (in
+     *     order) an earlier popped chain has not been added yet
      * @throws IllegalArgumentException if {@code writtenLength} is negative or larger than the
      *     chain's writable length
      */
@@ -211,4 +218,10 @@ public sealed interface DeviceQueue permits DeviceQueueBase {
 
     /** @return how many popped chains have not yet been added as used */
     int inFlight();
+
+    /**
+     * @return whether {@link VirtioFeatures#IN_ORDER} was negotiated: chains are then used in the
+     *     order they were popped, and runs of read-only chains are returned with one used entry
+     */
+    boolean inOrder();
 }

@@ -9,12 +9,29 @@ import java.util.Objects;
  * What the split and packed device queues share: the broken latch, in-flight bookkeeping,
  * and the per-descriptor rules (length, order, total, translation) that do not depend on the
  * layout. One place for each rule, so both layouts validate alike.
+ *
+ * <p>With {@link VirtioFeatures#IN_ORDER} the device must use buffers in the order it popped them,
+ * and may return a run of them with one used entry naming the last [virtio 2.7.9, 2.8.8]. The
+ * driver then assumes the others were used completely. A chain the device only reads (no writable
+ * part, used length 0: a net transmit buffer) therefore needs no entry of its own: it is held in a
+ * run, and the run is written as one entry by the next {@link #addUsed} of a chain with a writable
+ * part (whose entry then names that chain and carries its length), or by the next publish. A chain
+ * with a writable part always gets its own entry, even when written completely: DPDK's split
+ * in-order receive path reads the length of every used entry.
+ *
+ * <pre>
+ *   popOrder   heads in the order they were popped, a ring of Q slots: [popTake .. popPut) in flight
+ *   runLast    the last head of the held run, or -1        runSpan  its size in used-ring steps
+ *              (split: buffers; packed: descriptors)
+ * </pre>
  */
 abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDeviceQueue, PackedDeviceQueue {
     final int queueSize;
     final long features;
     final boolean eventIdx;
     final boolean indirect;
+    /** VIRTIO_F_IN_ORDER was negotiated [virtio 2.7.9, 2.8.8]. */
+    final boolean inOrder;
     final RingAddresses addresses;
     final AddressSpace space;
 
@@ -22,6 +39,14 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     private final boolean[] inFlight;
     private final long[] writable;
     private int inFlightCount;
+    /** In-order only (else null): heads in the order they were popped, a ring of Q slots. */
+    private final int[] popOrder;
+    private int popTake;
+    private int popPut;
+    /** In-order only: the last head of the run held back from the used ring, or -1. */
+    private int runLast = -1;
+    /** The held run's size in used-ring steps (split: buffers; packed: descriptors); 0 when none is held. */
+    private int runSpan;
 
     VirtqueueException broken;
     /** The address space's epoch when the ring areas were last translated. */
@@ -39,6 +64,13 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         this.space = Objects.requireNonNull(space, "addressSpace");
         this.inFlight = new boolean[queueSize];
         this.writable = new long[queueSize];
+        this.inOrder = VirtioFeatures.has(features, VirtioFeatures.IN_ORDER);
+        this.popOrder = inOrder ? new int[queueSize] : null;
+    }
+
+    @Override
+    public final boolean inOrder() {
+        return inOrder;
     }
 
     @Override
@@ -97,36 +129,67 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         return true;
     }
 
-    /** Used entries added while the ring could not be reached: {head, length} pairs, in order. */
+    /** Used entries added while the ring could not be reached: {head, length, span} triples, in order. */
     private int[] deferred;
     /** How many used entries wait in {@link #deferred}; at most Q. */
     int deferredCount;
 
-    /** Writes one used entry into the ring; the ring areas are current. */
-    abstract void writeUsed(int head, int writtenLength);
+    /**
+     * Writes one used entry into the ring and moves past it; the ring areas are current.
+     *
+     * @param span how far the entry moves the used ring: split, in buffers (1, or a run's size);
+     *     packed, in descriptors (the chain's, or a run's total)
+     */
+    abstract void writeUsed(int head, int writtenLength, int span);
 
-    /** Adds a used entry: into the ring when it can be reached, else kept until a publish can reach it. */
+    /** @return how far one chain moves the used ring: split 1, packed the descriptors its head took */
+    abstract int usedSpan(int head);
+
+    /**
+     * Adds a used entry: held in a run when in order and the driver can do without it, else into the
+     * ring when it can be reached, else kept until a publish can reach it.
+     */
     final void addUsedEntry(int head, int writtenLength) {
+        int span = usedSpan(head);
+        if (inOrder) {
+            if (writable[head] == 0) {
+                // only read (length 0): the driver takes a skipped buffer as used completely [virtio 2.7.9, 2.8.8]
+                runLast = head;
+                runSpan += span;
+                return;
+            }
+            // one entry for the held run and this chain, naming this chain; both spans are at most Q
+            span += runSpan;
+            runLast = -1;
+            runSpan = 0;
+        }
         if (deferredCount == 0 && ringsCurrent()) {
-            writeUsed(head, writtenLength);
+            writeUsed(head, writtenLength, span);
         } else {
-            defer(head, writtenLength);
+            defer(head, writtenLength, span);
         }
     }
 
     /** Keeps a used entry on the device while the ring cannot be reached (at most Q of them). */
-    private void defer(int head, int writtenLength) {
+    private void defer(int head, int writtenLength, int span) {
         if (deferred == null) {
             // slow path: the first time an IOTLB took the ring away under an in-flight chain
-            deferred = new int[2 * queueSize];
+            deferred = new int[3 * queueSize];
         }
-        deferred[2 * deferredCount] = head;
-        deferred[2 * deferredCount + 1] = writtenLength;
+        deferred[3 * deferredCount] = head;
+        deferred[3 * deferredCount + 1] = writtenLength;
+        deferred[3 * deferredCount + 2] = span;
         deferredCount++;
     }
 
+    /** @return whether used entries were added that are not in the ring yet (deferred, or a held in-order run) */
+    final boolean unwritten() {
+        return deferredCount != 0 || runSpan != 0;
+    }
+
     /**
-     * Makes the ring areas current and writes the deferred used entries, in order.
+     * Makes the ring areas current and writes the deferred used entries, in order, then the held
+     * in-order run as one entry naming its last head.
      *
      * @return false if the ring cannot be reached now (nothing may be published)
      */
@@ -135,9 +198,14 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             return false;
         }
         for (int k = 0; k < deferredCount; k++) {
-            writeUsed(deferred[2 * k], deferred[2 * k + 1]);
+            writeUsed(deferred[3 * k], deferred[3 * k + 1], deferred[3 * k + 2]);
         }
         deferredCount = 0;
+        if (runSpan != 0) {
+            writeUsed(runLast, 0, runSpan);
+            runLast = -1;
+            runSpan = 0;
+        }
         return true;
     }
 
@@ -257,6 +325,10 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         inFlight[head] = true;
         writable[head] = writableBytes;
         inFlightCount++;
+        if (inOrder) {
+            popOrder[popPut] = head;
+            popPut = popPut + 1 == queueSize ? 0 : popPut + 1;
+        }
     }
 
     /** Checks an addUsed call by the caller and marks the head returned. */
@@ -272,8 +344,15 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
             throw new IllegalArgumentException("written length " + writtenLength + " for head " + head
                 + " is outside 0.." + writable[head] + " (the chain's writable bytes)");
         }
+        if (inOrder && head != popOrder[popTake]) {
+            throw new IllegalStateException("VIRTIO_F_IN_ORDER was negotiated: head " + head + " is used before head "
+                + popOrder[popTake] + ", which was popped earlier; buffers must be used in the order they were popped");
+        }
         inFlight[head] = false;
         inFlightCount--;
+        if (inOrder) {
+            popTake = popTake + 1 == queueSize ? 0 : popTake + 1;
+        }
     }
 
     /**

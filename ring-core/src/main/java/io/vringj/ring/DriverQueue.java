@@ -18,6 +18,12 @@ import java.lang.foreign.MemorySegment;
  * <p>Errors from the device (a used id the driver does not have in flight, a used length
  * larger than the writable part) latch the queue broken: the failing and every later
  * {@link #pollUsed()} and {@link #add} throw the same {@link VirtqueueException}.
+ *
+ * <p>With {@link VirtioFeatures#IN_ORDER} in the features (the queue is then {@link #inOrder()}),
+ * the device uses buffers in the order they were made available and may return a batch with one
+ * used entry that names the batch's last buffer [virtio 2.7.9, 2.8.8]. {@link #pollUsed()} still
+ * returns one buffer per call, oldest first: every buffer of the batch, each exactly once. The
+ * split driver then also uses descriptor table entries in ring order, as the spec asks of it.
  */
 public sealed interface DriverQueue permits DriverQueueBase {
     /** What {@link #add} returns when there are not enough free descriptors. */
@@ -179,13 +185,36 @@ public sealed interface DriverQueue permits DriverQueueBase {
     /**
      * Takes back the next chain the device has used.
      *
+     * <p>When {@link #inOrder()}, a used entry covers every buffer made available before the one it
+     * names and not yet taken back, then that one; the calls that follow return them one by one in
+     * the order they were added, without reading the ring again until the batch is done. The
+     * device breaks the rules (and the queue) if it names an id that is not in flight
+     * ({@link RingError#USED_ID_NOT_IN_FLIGHT}: a buffer already taken back, or never made
+     * available) or, on a split ring, a buffer further on than its used idx moved
+     * ({@link RingError#USED_NOT_IN_ORDER}: it used a later buffer before an earlier one).
+     *
      * @return its head, or {@link #NONE}; the bytes written are then in {@link #usedLength()}
      * @throws VirtqueueException if the device broke a rule (the queue is then broken)
      */
     int pollUsed() throws VirtqueueException;
 
-    /** @return the length the device reported for the chain last returned by {@link #pollUsed()} */
+    /**
+     * The used length of the chain last returned by {@link #pollUsed()}. When {@link #inOrder()}
+     * and the device returned a batch with one entry, only the batch's last buffer has a length
+     * from the device; every other buffer of the batch gets its chain's writable length, since the
+     * spec assumes the skipped buffers were used (read or written) completely [virtio 2.7.9, 2.8.8]: 0 for
+     * a chain the device only reads, as a net device's transmit buffers. (Linux reports the chain's
+     * total length, readable bytes included; the used length never counts those here.)
+     *
+     * @return the length the device reported for the chain last returned by {@link #pollUsed()}
+     */
     long usedLength();
+
+    /**
+     * @return whether {@link VirtioFeatures#IN_ORDER} was negotiated: used entries may then cover a
+     *     batch of buffers, taken back in the order they were made available
+     */
+    boolean inOrder();
 
     /**
      * Asks the device for interrupts again and checks for used chains that arrived meanwhile;

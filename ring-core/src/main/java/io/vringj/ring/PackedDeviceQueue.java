@@ -196,7 +196,12 @@ final class PackedDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
-    void writeUsed(int head, int writtenLength) {
+    int usedSpan(int head) {
+        return ringDescriptors[head];
+    }
+
+    @Override
+    void writeUsed(int head, int writtenLength, int span) {
         long off = nextUsed * DESC_SIZE;
         desc.setShort(off + DESC_ID, (short) head);
         desc.setInt(off + DESC_LEN, writtenLength);
@@ -209,9 +214,9 @@ final class PackedDeviceQueue extends DeviceQueueBase {
             // in publishUsed makes this plain store visible too
             desc.setShort(off + DESC_FLAGS, flags);
         }
-        int n = ringDescriptors[head];
-        usedDescriptorsAdded += n;
-        nextUsed += n;
+        // the chain's descriptors, or an in-order run's, are skipped: one used descriptor for them all [virtio 2.8.8]
+        usedDescriptorsAdded += span;
+        nextUsed += span;
         if (nextUsed >= queueSize) {
             nextUsed -= queueSize;
             usedWrap = !usedWrap;
@@ -220,7 +225,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
 
     @Override
     public void publishUsedQuiet() {
-        if ((pendingUsed >= 0 || deferredCount != 0) && readyToPublish() && pendingUsed >= 0) {
+        if ((pendingUsed >= 0 || unwritten()) && readyToPublish() && pendingUsed >= 0) {
             publishFirstUsed();
         }
     }
@@ -238,7 +243,7 @@ final class PackedDeviceQueue extends DeviceQueueBase {
 
     @Override
     public boolean publishUsed() {
-        if (pendingUsed < 0 && deferredCount == 0 || !readyToPublish() || pendingUsed < 0) {
+        if (pendingUsed < 0 && !unwritten() || !readyToPublish() || pendingUsed < 0) {
             return false;
         }
         int moved = publishFirstUsed();

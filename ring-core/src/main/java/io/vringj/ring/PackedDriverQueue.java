@@ -222,6 +222,9 @@ final class PackedDriverQueue extends DriverQueueBase {
 
     @Override
     public int pollUsed() throws VirtqueueException {
+        if (inOrder) {
+            return pollUsedInOrder();
+        }
         checkNotBroken();
         long off = lastUsed * DESC_SIZE;
         // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed
@@ -236,6 +239,38 @@ final class PackedDriverQueue extends DriverQueueBase {
             // DPDK's vhost writes the bytes it read there for tx chains
             len = 0;
         }
+        return takeBack(id, len);
+    }
+
+    /**
+     * {@link #pollUsed()} with VIRTIO_F_IN_ORDER: the used descriptor where a batch starts (over the
+     * first descriptor of its first buffer) names the batch's last buffer; the device skipped the
+     * descriptors of the rest [virtio 2.8.8], so they are not read.
+     */
+    private int pollUsedInOrder() throws VirtqueueException {
+        checkNotBroken();
+        if (!inBatch()) {
+            long off = lastUsed * DESC_SIZE;
+            // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed
+            int flags = (short) SHORT.getAcquire(desc, off + DESC_FLAGS);
+            if (!PackedRing.isUsed(flags, usedWrap)) {
+                return NONE;
+            }
+            int id = Short.toUnsignedInt(desc.get(LE_SHORT, off + DESC_ID));
+            long len = Integer.toUnsignedLong(desc.get(LE_INT, off + DESC_LEN));
+            if ((flags & DESC_F_WRITE) == 0 && id < queueSize && chainWritable(id) == 0) {
+                // reserved without WRITE, as in pollUsed [virtio 2.8.4]
+                len = 0;
+            }
+            // a packed batch has no count of its own to check against: every buffer in flight may be in it
+            beginBatch(id, len, lastUsed, queueSize);
+        }
+        int id = nextInBatch();
+        return takeBack(id, batchLength(id));
+    }
+
+    /** Frees buffer {@code id} (checked by takeUsed), moves past its descriptors and keeps the event position current. */
+    private int takeBack(int id, long len) throws VirtqueueException {
         int n = takeUsed(id, len, lastUsed);
         nextFreeId[id] = freeId;
         freeId = id;
@@ -256,8 +291,9 @@ final class PackedDriverQueue extends DriverQueueBase {
     @Override
     public boolean enableInterrupts() {
         eventFlagsShadow = PackedRing.arm(driverEvent, eventIdx, lastUsed, usedWrap, eventFlagsShadow);
-        if (broken != null) {
-            // "poll now": the caller's next pollUsed reports the error instead of sleeping
+        if (broken != null || inBatch()) {
+            // "poll now": the caller's next pollUsed reports the error, or takes the rest of the batch,
+            // instead of sleeping
             return true;
         }
         // acquire: pairs with the release store of the used descriptor's flags in PackedDeviceQueue.publishUsed;

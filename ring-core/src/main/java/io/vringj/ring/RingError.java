@@ -46,7 +46,14 @@ public enum RingError {
     /** The used length is larger than the writable part of the chain. */
     USED_LENGTH_TOO_LARGE(true, "used length is larger than the writable part of the chain"),
     /** The used idx is more than the queue size ahead of the driver's last seen index. */
-    USED_IDX_TOO_FAR(true, "used idx is more than the queue size ahead of the driver");
+    USED_IDX_TOO_FAR(true, "used idx is more than the queue size ahead of the driver"),
+    /**
+     * With VIRTIO_F_IN_ORDER, a split ring's used entry names a buffer further on than the used idx
+     * moved: the batch it closes (every buffer made available before it and not yet used, then the
+     * buffer itself) has more buffers than the device published, so the device used a later buffer
+     * before an earlier one [virtio 2.7.9].
+     */
+    USED_NOT_IN_ORDER(true, "used entry closes a batch of more buffers than the used idx moved by (VIRTIO_F_IN_ORDER)");
 
     private final boolean fatal;
     private final String rule;

@@ -190,16 +190,22 @@ final class SplitDeviceQueue extends DeviceQueueBase {
     }
 
     @Override
-    void writeUsed(int head, int writtenLength) {
+    int usedSpan(int head) {
+        return 1;
+    }
+
+    @Override
+    void writeUsed(int head, int writtenLength, int span) {
         long elem = USED_RING + USED_ELEM_SIZE * (usedShadow & mask);
         used.setInt(elem + USED_ELEM_ID, head);
         used.setInt(elem + USED_ELEM_LEN, writtenLength);
-        usedShadow = (usedShadow + 1) & 0xFFFF;
+        // an in-order run of span buffers takes span used idx steps, its one entry at the first [virtio 2.7.9]
+        usedShadow = (usedShadow + span) & 0xFFFF;
     }
 
     @Override
     public void publishUsedQuiet() {
-        if ((usedShadow != usedPublished || deferredCount != 0) && readyToPublish() && usedShadow != usedPublished) {
+        if ((usedShadow != usedPublished || unwritten()) && readyToPublish() && usedShadow != usedPublished) {
             publishUsedIndex();
         }
     }
@@ -213,7 +219,7 @@ final class SplitDeviceQueue extends DeviceQueueBase {
 
     @Override
     public boolean publishUsed() {
-        if (usedShadow == usedPublished && deferredCount == 0 || !readyToPublish() || usedShadow == usedPublished) {
+        if (usedShadow == usedPublished && !unwritten() || !readyToPublish() || usedShadow == usedPublished) {
             return false;
         }
         int old = usedPublished;

@@ -82,7 +82,8 @@ final class SplitDriverQueue extends DriverQueueBase {
 
         next = new int[queueSize];
         for (int i = 0; i < queueSize; i++) {
-            next[i] = i + 1;
+            // in order, descriptors are used in ring order and the last one's successor is 0 [virtio 2.7.5]
+            next[i] = inOrder ? (i + 1) & mask : i + 1;
         }
         freeHead = 0;
         numFree = queueSize;
@@ -206,6 +207,9 @@ final class SplitDriverQueue extends DriverQueueBase {
 
     @Override
     public int pollUsed() throws VirtqueueException {
+        if (inOrder) {
+            return pollUsedInOrder();
+        }
         checkNotBroken();
         if (lastUsed == cachedUsed) {
             int ahead = readUsedIdx();
@@ -233,6 +237,41 @@ final class SplitDriverQueue extends DriverQueueBase {
         if (eventIdx && (availFlagsShadow & AVAIL_F_NO_INTERRUPT) == 0) {
             // keep used_event current while interrupts are wanted; the fence that makes it safe to
             // sleep is in enableInterrupts
+            SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
+        }
+        return head;
+    }
+
+    /**
+     * {@link #pollUsed()} with VIRTIO_F_IN_ORDER: the entry at the used idx where a batch starts names
+     * the batch's last buffer, the device moved the used idx by the batch's size and left the
+     * entries in between unwritten [virtio 2.7.9]. Descriptors come back in ring order, so they
+     * rejoin the free range without relinking.
+     */
+    private int pollUsedInOrder() throws VirtqueueException {
+        checkNotBroken();
+        if (!inBatch()) {
+            if (lastUsed == cachedUsed) {
+                int ahead = readUsedIdx();
+                if (ahead < 0) {
+                    throw broken;
+                }
+                if (ahead == 0) {
+                    return NONE;
+                }
+            }
+            long elem = USED_RING + USED_ELEM_SIZE * (lastUsed & mask);
+            long id = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_ID));
+            long len = Integer.toUnsignedLong(used.get(LE_INT, elem + USED_ELEM_LEN));
+            // the idx that made this entry visible covers the whole batch: a device moves it past the
+            // batch in the same publication
+            beginBatch(id, len, lastUsed, (cachedUsed - lastUsed) & 0xFFFF);
+        }
+        int head = nextInBatch();
+        numFree += takeUsed(head, batchLength(head), lastUsed);
+        lastUsed = (lastUsed + 1) & 0xFFFF;
+        if (eventIdx && (availFlagsShadow & AVAIL_F_NO_INTERRUPT) == 0) {
+            // as in pollUsed: used_event follows the buffers taken back
             SHORT.setRelease(avail, usedEventOffset, (short) lastUsed);
         }
         return head;

@@ -27,7 +27,10 @@ import org.junit.jupiter.params.provider.CsvSource;
  * writes the sequence and checksum into the chain's 16-byte writable buffer; the driver checks
  * both. Run with kicks and interrupts suppressed (both sides poll), and with real wake-ups
  * (both sides park; a kick or an interrupt is an unpark), each with and without EVENT_IDX. A
- * lost wake-up parks a side for ever and the timeout fails the test.
+ * lost wake-up parks a side for ever and the timeout fails the test. With VIRTIO_F_IN_ORDER two of
+ * every three chains are read-only (the device returns them with length 0, in runs under one used
+ * entry) and the third keeps its writable buffer (its own entry, with its length), so batches
+ * published across threads are taken back whole.
  */
 class TwoThreadStressTest {
     private static final int CHAINS = 10_000_000;
@@ -38,20 +41,23 @@ class TwoThreadStressTest {
     private static final int PAYLOAD = 64;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    @ParameterizedTest(name = "packed={0}, eventIdx={1}, wakeUps={2}")
-    @CsvSource({"false,false,false", "false,true,false", "false,false,true", "false,true,true",
-        "true,false,false", "true,true,false", "true,false,true", "true,true,true"})
+    @ParameterizedTest(name = "packed={0}, eventIdx={1}, wakeUps={2}, inOrder={3}")
+    @CsvSource({"false,false,false,false", "false,true,false,false", "false,false,true,false", "false,true,true,false",
+        "true,false,false,false", "true,true,false,false", "true,false,true,false", "true,true,true,false",
+        "false,false,false,true", "false,true,true,true", "true,false,false,true", "true,true,true,true"})
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
-    void tenMillionChainsArriveExactlyOnceAndIntact(boolean packed, boolean eventIdx, boolean wakeUps) throws Exception {
+    void tenMillionChainsArriveExactlyOnceAndIntact(boolean packed, boolean eventIdx, boolean wakeUps, boolean inOrder)
+        throws Exception {
         long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
             | (eventIdx ? VirtioFeatures.bit(VirtioFeatures.EVENT_IDX) : 0)
-            | (packed ? VirtioFeatures.bit(VirtioFeatures.RING_PACKED) : 0);
+            | (packed ? VirtioFeatures.bit(VirtioFeatures.RING_PACKED) : 0)
+            | (inOrder ? VirtioFeatures.bit(VirtioFeatures.IN_ORDER) : 0);
         RingAddresses rings = new RingAddresses(RINGS, RINGS + 0x1000 * 4, RINGS + 0x1000 * 8);
         try (GuestMemory memory = GuestMemory.ofShared(0, BUFFERS + SLOT * QUEUE_SIZE)) {
             DriverQueue driver = DriverQueue.create(features, QUEUE_SIZE, memory, rings);
             DeviceQueue device = DeviceQueue.create(features, QUEUE_SIZE, rings, AddressSpace.identity(memory));
             Thread driverThread = Thread.currentThread();
-            Checker checker = new Checker();
+            Checker checker = new Checker(inOrder);
             DeviceAgent agent = new DeviceAgent("stress-device", device, checker,
                 wakeUps ? () -> LockSupport.unpark(driverThread) : () -> { }, 32);
             IdleStrategy idle = wakeUps ? new ParkingIdleStrategy(100) : new YieldingIdleStrategy();
@@ -64,13 +70,13 @@ class TwoThreadStressTest {
             Thread deviceThread = AgentRunner.startOnThread(runner);
             long start = System.nanoTime();
             try {
-                runDriver(memory, driver, deviceThread, wakeUps, deviceError);
+                runDriver(memory, driver, deviceThread, wakeUps, inOrder, deviceError);
             } finally {
                 runner.close();
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf("%s ring, eventIdx=%s, wakeUps=%s: %,d chains in %.2f s = %,.0f chains/s%n",
-                packed ? "packed" : "split", eventIdx, wakeUps, CHAINS, seconds, CHAINS / seconds);
+            System.out.printf("%s ring, eventIdx=%s, wakeUps=%s, inOrder=%s: %,d chains in %.2f s = %,.0f chains/s%n",
+                packed ? "packed" : "split", eventIdx, wakeUps, inOrder, CHAINS, seconds, CHAINS / seconds);
             assertNull(deviceError.get(), () -> "device failed: " + deviceError.get());
             assertNull(checker.error, () -> checker.error);
             assertEquals(CHAINS, agent.chainsHandled());
@@ -79,8 +85,13 @@ class TwoThreadStressTest {
         }
     }
 
+    /** @return whether chain {@code seq} has the 16-byte writable buffer (always, unless in order) */
+    static boolean hasReply(boolean inOrder, long seq) {
+        return !inOrder || seq % 3 == 2;
+    }
+
     private static void runDriver(GuestMemory memory, DriverQueue driver, Thread deviceThread, boolean wakeUps,
-                                  AtomicReference<Throwable> deviceError) throws VirtqueueException {
+                                  boolean inOrder, AtomicReference<Throwable> deviceError) throws VirtqueueException {
         MemorySegment buffers = memory.slice(BUFFERS, SLOT * QUEUE_SIZE);
         BufferChain chain = new BufferChain(3);
         long[] seqOfHead = new long[QUEUE_SIZE];
@@ -101,7 +112,9 @@ class TwoThreadStressTest {
                 } else {
                     chain.addReadable(BUFFERS + slot, 24).addReadable(BUFFERS + slot + 24, PAYLOAD - 24);
                 }
-                chain.addWritable(BUFFERS + slot + PAYLOAD, 16);
+                if (hasReply(inOrder, sent)) {
+                    chain.addWritable(BUFFERS + slot + PAYLOAD, 16);
+                }
                 int head = driver.add(chain);
                 seqOfHead[head] = sent++;
                 progress = true;
@@ -121,7 +134,11 @@ class TwoThreadStressTest {
                 if (seq != received) {
                     throw new AssertionError("chain " + seq + " came back when " + received + " was next");
                 }
-                if (driver.usedLength() != 16 || buffers.get(LONG, slot + PAYLOAD) != seq
+                if (!hasReply(inOrder, seq)) {
+                    if (driver.usedLength() != 0) {
+                        throw new AssertionError("read-only chain " + seq + " came back with length " + driver.usedLength());
+                    }
+                } else if (driver.usedLength() != 16 || buffers.get(LONG, slot + PAYLOAD) != seq
                     || buffers.get(LONG, slot + PAYLOAD + 8) != checksum(seq)) {
                     throw new AssertionError("chain " + seq + ": device wrote " + driver.usedLength() + " bytes, seq "
                         + buffers.get(LONG, slot + PAYLOAD) + ", checksum " + buffers.get(LONG, slot + PAYLOAD + 8));
@@ -165,12 +182,18 @@ class TwoThreadStressTest {
     /** The device: checks order and payload, writes the sequence and checksum back. */
     private static final class Checker implements ChainHandler {
         private final MemorySegment scratch = MemorySegment.ofArray(new long[PAYLOAD / 8 + 2]);
+        private final boolean inOrder;
         private long expected;
         volatile String error;
 
+        Checker(boolean inOrder) {
+            this.inOrder = inOrder;
+        }
+
         @Override
         public long handle(DescriptorChain chain) {
-            if (chain.readableLength() != PAYLOAD || chain.writableLength() != 16) {
+            boolean reply = hasReply(inOrder, expected);
+            if (chain.readableLength() != PAYLOAD || chain.writableLength() != (reply ? 16 : 0)) {
                 fail("chain " + expected + " has " + chain.readableLength() + "/" + chain.writableLength() + " bytes");
                 return 0;
             }
@@ -184,10 +207,13 @@ class TwoThreadStressTest {
                 }
                 sum = Long.rotateLeft(sum, 7) ^ word;
             }
+            expected++;
+            if (!reply) {
+                return 0;
+            }
             scratch.set(LONG, PAYLOAD, seq);
             scratch.set(LONG, PAYLOAD + 8, sum);
             chain.copyToWritable(0, scratch, PAYLOAD, 16);
-            expected++;
             return 16;
         }
 

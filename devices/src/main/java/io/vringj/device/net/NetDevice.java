@@ -42,8 +42,9 @@ import java.util.function.Supplier;
  * only with {@code iommu_platform=on}, DPDK's virtio_user never does, and behind it the transport
  * needs an IOTLB and passes it to {@link #pair(int, DeviceQueue, DeviceQueue, DeviceLoop.Notifier,
  * DeviceLoop.Notifier, MissParking.Translations)}); with several pairs also MQ and CTRL_VQ (the control queue is the front end's, as
- * with DPDK's back end). Not offered: IN_ORDER (ring-core does not implement it), checksum and
- * segmentation offloads, MAC and STATUS (the front end keeps the configuration space).
+ * with DPDK's back end). Not offered: IN_ORDER (ring-core's queues honour it when it is negotiated,
+ * but this device does not offer it yet: DPDK's virtio_user takes it whenever it is offered),
+ * checksum and segmentation offloads, MAC and STATUS (the front end keeps the configuration space).
  *
  * <p>Thread-safe: pairs may be created from any thread; each pair is then owned by its worker.
  */

@@ -35,6 +35,15 @@ public final class Ratios {
                     "vringj packed ring / split ring messages/s, " + where,
                     Selector.of(q1 + "vringjPacked", "messages", p), Selector.of(q1 + "vringj", "messages", p),
                     Double.NaN, true));
+                // measured, no target: what VIRTIO_F_IN_ORDER saves on each layout
+                list.add(new RatioSpec("q1.inorder-vs-split." + payload + "B.batch" + batch, Question.Q1,
+                    "vringj split ring with IN_ORDER / without, messages/s, " + where,
+                    Selector.of(q1 + "vringjInOrder", "messages", p), Selector.of(q1 + "vringj", "messages", p),
+                    Double.NaN, true));
+                list.add(new RatioSpec("q1.packed-inorder-vs-packed." + payload + "B.batch" + batch, Question.Q1,
+                    "vringj packed ring with IN_ORDER / without, messages/s, " + where,
+                    Selector.of(q1 + "vringjPackedInOrder", "messages", p), Selector.of(q1 + "vringjPacked", "messages", p),
+                    Double.NaN, true));
                 for (String peer : List.of("agrona", "jctools", "abq")) {
                     list.add(new RatioSpec("q1.vringj-vs-" + peer + "." + payload + "B.batch" + batch, Question.Q1,
                         "vringj / " + peer + " messages/s, " + where,

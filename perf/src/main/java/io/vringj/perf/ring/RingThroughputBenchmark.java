@@ -4,6 +4,7 @@ import io.vringj.ring.BufferChain;
 import io.vringj.ring.DescriptorChain;
 import io.vringj.ring.DeviceQueue;
 import io.vringj.ring.DriverQueue;
+import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -51,6 +52,10 @@ import org.openjdk.jmh.infra.Blackhole;
  *       to recycle buffers.</li>
  *   <li>{@code vringjPacked}: the same producer and consumer code over the packed ring
  *       ({@code VIRTIO_F_RING_PACKED}).</li>
+ *   <li>{@code vringjInOrder}, {@code vringjPackedInOrder}: the same again with
+ *       {@code VIRTIO_F_IN_ORDER} [virtio 2.7.9, 2.8.8]: the consumer returns each batch of
+ *       (read-only) payloads with one used entry, and the producer takes the batch back from it;
+ *       does that save anything against the split and packed rings without it?</li>
  *   <li>{@code agrona}: the producer stamps a source buffer and {@code write}s it, which copies
  *       the payload into the ring; the consumer reads it in place in its handler.</li>
  *   <li>{@code jctools}: references to off-heap slices go through one {@code SpscArrayQueue} and
@@ -280,6 +285,83 @@ public class RingThroughputBenchmark {
     @Group("vringjPacked")
     @GroupThreads(1)
     public void vringjPackedConsume(VringjPackedRing ring, ConsumerCounters counters, Blackhole bh) throws Exception {
+        ring.consumer.consume(counters, bh);
+    }
+
+    /** The split ring with VIRTIO_F_IN_ORDER: batches of used buffers go back with one used entry. */
+    @State(Scope.Group)
+    public static class VringjInOrderRing extends VringjRing {
+        @Override
+        long features() {
+            return RingFixture.FEATURES | VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
+        }
+    }
+
+    /**
+     * vringj producer on the split ring with in-order use (the same code as {@link #vringjProduce}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjInOrder")
+    @GroupThreads(1)
+    public void vringjInOrderProduce(VringjInOrderRing ring, ProducerCounters counters) throws Exception {
+        ring.producer.produce(counters);
+    }
+
+    /**
+     * vringj consumer on the split ring with in-order use (the same code as {@link #vringjConsume}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjInOrder")
+    @GroupThreads(1)
+    public void vringjInOrderConsume(VringjInOrderRing ring, ConsumerCounters counters, Blackhole bh) throws Exception {
+        ring.consumer.consume(counters, bh);
+    }
+
+    /** The packed ring with VIRTIO_F_IN_ORDER. */
+    @State(Scope.Group)
+    public static class VringjPackedInOrderRing extends VringjRing {
+        @Override
+        long features() {
+            return RingFixture.PACKED_FEATURES | VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
+        }
+    }
+
+    /**
+     * vringj producer on the packed ring with in-order use (the same code as {@link #vringjProduce}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjPackedInOrder")
+    @GroupThreads(1)
+    public void vringjPackedInOrderProduce(VringjPackedInOrderRing ring, ProducerCounters counters) throws Exception {
+        ring.producer.produce(counters);
+    }
+
+    /**
+     * vringj consumer on the packed ring with in-order use (the same code as {@link #vringjConsume}).
+     *
+     * @param ring the group's ring
+     * @param counters this thread's counters
+     * @param bh sinks the payload reads
+     * @throws Exception if the ring breaks (it must not)
+     */
+    @Benchmark
+    @Group("vringjPackedInOrder")
+    @GroupThreads(1)
+    public void vringjPackedInOrderConsume(VringjPackedInOrderRing ring, ConsumerCounters counters, Blackhole bh)
+        throws Exception {
         ring.consumer.consume(counters, bh);
     }
 

@@ -208,6 +208,30 @@ class ChecksTest {
         }
     }
 
+    @Test
+    void inOrderRatiosAreShownButNotJudgedWhileTheBaselineLacksThem() {
+        CannedJmh c = new CannedJmh();
+        for (int round = 0; round < 5; round++) {
+            for (String payload : Ratios.PAYLOADS) {
+                for (String batch : Ratios.BATCHES) {
+                    c.q1("vringj", payload, batch, 2e7, 0.001);
+                    c.q1("vringjInOrder", payload, batch, 1e7, 0.001);
+                    c.q1("agrona", payload, batch, 2e7, 0.0);
+                }
+            }
+        }
+        Map<String, Spread> ratios = new java.util.TreeMap<>(steadyEntry().ratios());
+        ratios.keySet().removeIf(id -> id.contains("inorder"));
+        Baseline.Entry entry = new Baseline.Entry(Machine.current(), "", "", ratios, Map.of());
+        List<Check> checks = Checks.compare(c.parse(), entry, Profile.QUICK);
+        Check inOrder = check(checks, "q1.inorder-vs-split.64B.batch32");
+        assertEquals(0.5, inOrder.current(), 1e-9, "measured and shown");
+        assertEquals(Check.Status.NEW, inOrder.status(), "half the split ring's rate, but no baseline to judge it by");
+        assertTrue(Double.isNaN(inOrder.target()), "no target: only reported");
+        assertEquals(Check.Status.MISSING, check(checks, "q1.packed-inorder-vs-packed.64B.batch32").status());
+        assertEquals(Verdict.PASS, Checks.judge(checks, QUIET).verdict());
+    }
+
     private static final MachineLoad QUIET = new MachineLoad(1.0, 1.5, 0.0, 2);
 
     /** Five rounds of Q1 and Q3; the Q1 vringj/agrona ratios wobble by ± {@code q1Wobble} over the rounds. */

@@ -64,7 +64,8 @@ class RegressionRunnerTest {
         assertEquals(6, batches.size(), batches.toString());
         for (RegressionRunner.Batch b : batches) {
             assertEquals(java.util.Set.of("batch", "payloadBytes"), b.params().keySet());
-            assertEquals(List.of("abq", "agrona", "jctools", "vringj", "vringjPacked"), b.benchmarks().stream()
+            assertEquals(List.of("abq", "agrona", "jctools", "vringj", "vringjInOrder", "vringjPacked",
+                "vringjPackedInOrder"), b.benchmarks().stream()
                 .map(n -> n.substring(n.lastIndexOf('.') + 1)).toList(), "every peer, back to back");
         }
         List<RegressionRunner.Batch> q6 = RegressionRunner.batches(RegressionRunner.includeRegex(Question.Q6, null));

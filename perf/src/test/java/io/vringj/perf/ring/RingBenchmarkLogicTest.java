@@ -74,6 +74,35 @@ class RingBenchmarkLogicTest {
     }
 
     @Test
+    void vringjInOrderMovesEveryPayloadOnceOnBothLayoutsWithOneUsedEntryPerBatch() throws Exception {
+        RingThroughputBenchmark b = new RingThroughputBenchmark();
+        RingThroughputBenchmark.VringjRing[] rings = {new RingThroughputBenchmark.VringjInOrderRing(),
+            new RingThroughputBenchmark.VringjPackedInOrderRing()};
+        for (RingThroughputBenchmark.VringjRing ring : rings) {
+            ring.init(64, 32);
+            try {
+                ProducerCounters p = new ProducerCounters();
+                ConsumerCounters c = new ConsumerCounters();
+                for (int i = 0; i < ROUNDS; i++) {
+                    if (ring instanceof RingThroughputBenchmark.VringjInOrderRing r) {
+                        b.vringjInOrderProduce(r, p);
+                        b.vringjInOrderConsume(r, c, BH);
+                    } else {
+                        RingThroughputBenchmark.VringjPackedInOrderRing r = (RingThroughputBenchmark.VringjPackedInOrderRing) ring;
+                        b.vringjPackedInOrderProduce(r, p);
+                        b.vringjPackedInOrderConsume(r, c, BH);
+                    }
+                }
+                assertEquals(ROUNDS * 32L, c.messages, "each round moves a whole batch: buffers come back");
+                assertEquals(0, p.offerFailures);
+                assertTrue(ring.ring.driver().inOrder() && ring.ring.device().inOrder(), "IN_ORDER was negotiated");
+            } finally {
+                ring.tearDown();
+            }
+        }
+    }
+
+    @Test
     void vringjProducerCountsAFullRingInsteadOfBlocking() throws Exception {
         RingThroughputBenchmark b = new RingThroughputBenchmark();
         RingThroughputBenchmark.VringjRing ring = new RingThroughputBenchmark.VringjRing();

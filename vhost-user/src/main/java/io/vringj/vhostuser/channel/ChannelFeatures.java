@@ -12,10 +12,13 @@ import io.vringj.ring.VirtioFeatures;
  */
 final class ChannelFeatures {
     /**
-     * Whether ring-core's queues implement VIRTIO_F_IN_ORDER [virtio 2.7.9, 2.8.x]; the one switch
-     * that adds the feature to what both ends offer and ask for (when the options want it).
+     * Whether ring-core's queues implement VIRTIO_F_IN_ORDER [virtio 2.7.9, 2.8.8]; the one switch
+     * that adds the feature to what both ends offer and ask for (when the options want it). They
+     * do: the device side returns a run of read-only chains (sent messages) with one used entry,
+     * the driver side takes the whole run back. Both channel ends use buffers in the order they
+     * were made available (rx chains are held and filled first in, first out).
      */
-    static final boolean RINGS_IMPLEMENT_IN_ORDER = false;
+    static final boolean RINGS_IMPLEMENT_IN_ORDER = true;
 
     private ChannelFeatures() {
     }

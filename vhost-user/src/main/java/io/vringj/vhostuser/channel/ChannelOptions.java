@@ -44,6 +44,7 @@ public final class ChannelOptions {
     private final boolean packed;
     private final boolean inOrder;
     private final Duration connectTimeout;
+    private final boolean allowUnsealedMemory;
 
     private ChannelOptions(Builder b, int rxBufferSize) {
         this.socket = b.socket;
@@ -53,6 +54,7 @@ public final class ChannelOptions {
         this.packed = b.packed;
         this.inOrder = b.inOrder;
         this.connectTimeout = b.connectTimeout;
+        this.allowUnsealedMemory = b.allowUnsealedMemory;
     }
 
     /**
@@ -111,11 +113,22 @@ public final class ChannelOptions {
         return connectTimeout;
     }
 
+    /**
+     * @return whether the serving end maps a front end's memory whose file is not sealed against
+     *     shrinking (default false; DPDK's {@code virtio_user} without hugepages shares such a
+     *     memfd). The back end then checks the file's size before each ring starts; a front end
+     *     that truncates it while the channel runs can still end the process with SIGBUS on an
+     *     access, so allow it only for a peer you trust. vringj's connecting end always seals.
+     */
+    public boolean allowUnsealedMemory() {
+        return allowUnsealedMemory;
+    }
+
     @Override
     public String toString() {
         return "ChannelOptions[socket=" + socket + ", queueSize=" + queueSize + ", maxMessageLength="
             + maxMessageLength + ", rxBufferSize=" + rxBufferSize + ", packed=" + packed + ", inOrder=" + inOrder
-            + ", connectTimeout=" + connectTimeout + "]";
+            + ", connectTimeout=" + connectTimeout + (allowUnsealedMemory ? ", allowUnsealedMemory" : "") + "]";
     }
 
     /** Collects the options; {@link #build()} checks them. */
@@ -127,6 +140,7 @@ public final class ChannelOptions {
         private boolean packed;
         private boolean inOrder = true;
         private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
+        private boolean allowUnsealedMemory;
 
         private Builder(Path socket) {
             this.socket = socket;
@@ -200,6 +214,16 @@ public final class ChannelOptions {
                 throw new IllegalArgumentException("connectTimeout " + timeout + " must be positive");
             }
             this.connectTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * @param allow let the serving end map a front end's memory that is not sealed against
+         *     shrinking (see {@link ChannelOptions#allowUnsealedMemory()})
+         * @return this builder
+         */
+        public Builder allowUnsealedMemory(boolean allow) {
+            this.allowUnsealedMemory = allow;
             return this;
         }
 

@@ -37,22 +37,23 @@ import java.util.concurrent.locks.LockSupport;
  *   connection thread: serve(requests) → attach(pair) ... detach(pair) → close (unmap, fds)
  *   application thread: poll / tryClaim / commit / flush / await*   (the rings, the kick fds)
  *
- *   state:  WAITING ──attach──→ ATTACHED ──detach/close/failure──→ DETACHING ──ack──→ DETACHED
- *                                   └──── close or failure on the application thread ────┘
+ *   state:  WAITING ──attach──→ ATTACHED ──detach/close──→ DETACHING ──no operation inside──→ DETACHED
+ *                                   └──── close or failure on the application's thread ─────┘
  * </pre>
  *
- * <p>Handing the rings back without a fence per operation: every operation of the application's
- * thread begins by reading {@link #state} (a volatile load). To take the pair back, the
- * connection thread moves the state to DETACHING, wakes a sleeper and waits (a bounded time) for
- * DETACHED, which only the application's thread writes, at the start of its next operation or
- * on waking, before touching a ring again; that write is its last word on the rings, so the
- * connection thread reads the vring bases after it. A thread that never used the channel cannot
- * be inside a ring: {@link #appThread} is written before the state is read, and the detacher
- * writes the state before reading {@link #appThread} (Dekker's order over volatiles). A pair not
- * let go in time (an application thread that does not call the channel for
- * {@value #DETACH_TIMEOUT_MILLIS} ms) fails the front end's request and the connection closes;
- * the memory is unmapped anyway, and a late access throws {@link IllegalStateException}, which
- * the operations report as {@link ChannelClosedException}.
+ * <p>Handing the rings back: the application's thread marks itself {@link #inside} an operation
+ * with a volatile write, then reads {@link #state}; it clears the mark with a release store after
+ * its last ring access (a claim keeps it until commit or abort; a sleeper clears it before
+ * sleeping). To take the pair back, the connection thread writes DETACHING, then waits until it
+ * reads the mark clear (acquire), and writes DETACHED: Dekker's order over the two volatiles
+ * means either the operation saw DETACHING and touched nothing, or the detacher waits for it to
+ * end, after which every ring access happened-before the vring bases are read. One fence per
+ * operation (per message on the send side, as Aeron's concurrent publication's {@code
+ * getAndAdd}); per batch on the receive side. An operation that does not end within
+ * {@value #DETACH_TIMEOUT_MILLIS} ms (a handler that blocks, a claim never committed) fails the
+ * front end's request and the connection closes; the memory is unmapped anyway, and a late
+ * access throws {@link IllegalStateException}, which the operations report as
+ * {@link ChannelClosedException}.
  *
  * <pre>
  *   receive (tx queue):  chain ┌ hdr 12 ┬ message ┐ (one or more readable descriptors)
@@ -83,10 +84,12 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
     private static final int MAX_MERGED_BUFFERS = 1024;
     private static final int HEADER = ChannelOptions.HEADER_LENGTH;
     private static final VarHandle STATE;
+    private static final VarHandle INSIDE;
 
     static {
         try {
             STATE = MethodHandles.lookup().findVarHandle(DeviceEndpoint.class, "state", int.class);
+            INSIDE = MethodHandles.lookup().findVarHandle(DeviceEndpoint.class, "inside", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -106,7 +109,9 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
 
     /** WAITING, ATTACHED, DETACHING, DETACHED; see the class comment for who writes what. */
     private volatile int state;
-    /** The thread that last used the channel; written before {@link #state} is read (Dekker). */
+    /** 1 while the application's thread is in an operation on the rings (or holds a claim); see the class comment. */
+    private volatile int inside;
+    /** The thread that last used the channel (a close on it lets go of the rings at once). */
     private volatile Thread appThread;
 
     // Set by attach on the connection thread before the volatile write of state = ATTACHED; read by
@@ -236,7 +241,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         try {
             // one front end at a time: the socket file is gone, nobody else can connect
             connection = new VhostUserConnection(new ChannelDevice(ChannelFeatures.wanted(options)),
-                new VhostUserChannel(conn), new VhostUserStatistics(), BackendOptions.defaults().withMaxConnections(1),
+                new VhostUserChannel(conn), new VhostUserStatistics(),
+                BackendOptions.defaults().withMaxConnections(1).withAllowUnsealedMemory(options.allowUnsealedMemory()),
                 this);
         } catch (NativeCallException | RuntimeException e) {
             Libc.closeQuietly(conn);
@@ -308,8 +314,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         markClosed("peer closed: " + why);
         beginDetach();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(DETACH_TIMEOUT_MILLIS);
-        // volatile read: pairs with the application thread's write of DETACHED, after its last ring access
-        while (state != DETACHED) {
+        // acquire: pairs with the release in exit(), after the operation's last ring access
+        while (state != DETACHED && (int) INSIDE.getAcquire(this) != 0) {
             if (System.nanoTime() - deadline > 0) {
                 LOG.log(System.Logger.Level.WARNING, "channel on " + options.socket() + ": the application's thread "
                     + "did not let go of the rings within " + DETACH_TIMEOUT_MILLIS + " ms");
@@ -317,41 +323,42 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             }
             LockSupport.parkNanos(50_000);
         }
+        // volatile write: an operation that begins now reads it (or DETACHING) and touches nothing
+        state = DETACHED;
         return true;
     }
 
-    /** Asks the application's thread to let go of the rings (it acknowledges); any thread but that one. */
+    /** Tells the application's thread to touch the rings no more (its operation in progress ends first); any thread. */
     private void beginDetach() {
-        if (STATE.compareAndSet(this, ATTACHED, DETACHING) || state == WAITING) {
-            // volatile read after the state's volatile write: a thread that never used the channel is not in a ring
-            if (appThread == null) {
-                state = DETACHED;
-            }
+        // volatile write, then detach() reads inside: Dekker with enter(), which writes inside, then reads state
+        if (!STATE.compareAndSet(this, ATTACHED, DETACHING)) {
+            STATE.compareAndSet(this, WAITING, DETACHING);
         }
         wait.wake();
     }
 
     // ---------------------------------------------------------------- the application's thread
 
-    /** Every operation begins here: it registers the thread, and lets go of the rings once asked. */
+    /** Every operation begins here: marks the thread inside, then fails if the rings were taken back. */
     private void enter() {
         Thread t = Thread.currentThread();
         // volatile read; written only when another thread takes over the channel
         if (appThread != t) {
-            // volatile write before the read of state below (Dekker with beginDetach)
             appThread = t;
         }
-        // volatile read: pairs with the write of ATTACHED in attach (and DETACHING in beginDetach)
+        // volatile write, then the volatile read of state: Dekker with beginDetach (see the class comment)
+        inside = 1;
         if (state != ATTACHED) {
-            enterClosed();
+            exit();
+            String reason = closeReason();
+            throw new ChannelClosedException(reason != null ? reason : "closed");
         }
     }
 
-    private void enterClosed() {
-        // acknowledge: this thread touches no ring from here on (volatile write: the detacher's read pairs with it)
-        STATE.compareAndSet(this, DETACHING, DETACHED);
-        String reason = closeReason();
-        throw new ChannelClosedException(reason != null ? reason : "closed");
+    /** Every operation ends here, after its last ring access. */
+    private void exit() {
+        // release: pairs with the acquire in detach(); every ring access above happens-before its base reads
+        INSIDE.setRelease(this, 0);
     }
 
     /** Closes the channel from the application's thread (which then touches no ring), with the reason. */
@@ -359,6 +366,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         markClosed(reason);
         // volatile write: the connection thread's detach reads it; nothing after this touches a ring
         state = DETACHED;
+        exit();
         stop.wakeQuietly();
         return new ChannelClosedException(closeReason(), cause);
     }
@@ -370,7 +378,9 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         }
         String reason = closeReason();
         if (reason != null) {
+            // memory unmapped under a late access, or the peer closed meanwhile: this thread stops here
             state = DETACHED;
+            exit();
             return new ChannelClosedException(reason, e);
         }
         if (e instanceof PeerError) {
@@ -428,6 +438,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 throw e;
             }
             throw failed(e);
+        } finally {
+            exit();
         }
     }
 
@@ -468,7 +480,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             }
             long rest = c.pieceLength(p) - skip;
             if (rest >= length) {
-                message = slices.slice(c.pieceSegment(p), c.pieceOffset(p) + skip, rest);
+                message = slices.slice(c.pieceSegment(p), c.pieceOffset(p) + skip, length, maxMessageLength);
             } else {
                 c.copyFromReadable(HEADER, reassembly, 0, length);
             }
@@ -478,12 +490,15 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
 
     @Override
     MemorySegment tryClaim(int length) {
-        enter();
         if (length < 0 || length > maxMessageLength) {
             throw new IllegalArgumentException("message length " + length + " is outside 0.." + maxMessageLength
                 + " (maxMessageLength of this channel)");
         }
+        if (claimedLength < 0) {
+            enter();
+        }
         if (claimedLength >= 0) {
+            // still inside for the open claim
             throw new IllegalStateException("a message of " + claimedLength + " bytes is already claimed; commit or "
                 + "abort it first");
         }
@@ -500,6 +515,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 }
                 if (rx.tryPop(rxChain) != DeviceQueue.POPPED) {
                     // back-pressure: the chains held so far stay held for the next claim
+                    exit();
                     return null;
                 }
                 hold(rxChain);
@@ -513,14 +529,16 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             MemorySegment claim;
             if (pieceLength[0] >= need) {
                 claimCopies = false;
-                claim = slices.slice(pieceSegment[0], pieceOffset[0] + HEADER, pieceLength[0] - HEADER);
+                claim = slices.slice(pieceSegment[0], pieceOffset[0] + HEADER, length, pieceLength[0] - HEADER);
             } else {
                 claimCopies = true;
                 claim = staging;
             }
             claimedLength = length;
+            // the claim keeps this thread inside until commit or abort: the message is written in the peer's memory
             return claim;
         } catch (VirtqueueException | RuntimeException e) {
+            exit();
             throw failed(e);
         }
     }
@@ -559,9 +577,16 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
 
     @Override
     void commit() {
-        enter();
         if (claimedLength < 0) {
+            enter();
+            exit();
             throw new IllegalStateException("no message is claimed");
+        }
+        // inside since tryClaim; a close meanwhile was noticed by nobody: look now
+        if (state != ATTACHED) {
+            claimedLength = -1;
+            exit();
+            throw new ChannelClosedException(closeReason());
         }
         try {
             if (claimCopies) {
@@ -581,6 +606,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             }
         } catch (RuntimeException e) {
             throw failed(e);
+        } finally {
+            exit();
         }
     }
 
@@ -633,7 +660,10 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
     @Override
     void abort() {
         // the chains stay held for the next claim: a popped chain cannot be given back
-        claimedLength = -1;
+        if (claimedLength >= 0) {
+            claimedLength = -1;
+            exit();
+        }
     }
 
     @Override
@@ -643,6 +673,8 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
             return publishRx();
         } catch (RuntimeException e) {
             throw failed(e);
+        } finally {
+            exit();
         }
     }
 
@@ -670,12 +702,16 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 tx.disableNotifications();
                 return true;
             }
+            // not inside while asleep: the rings may be taken back meanwhile
+            exit();
             boolean fired = wait.await(txKick.fd(), timeoutNanos);
             enter();
             tx.disableNotifications();
             return fired;
         } catch (VirtqueueException | NativeCallException | RuntimeException e) {
             throw failed(e);
+        } finally {
+            exit();
         }
     }
 
@@ -690,12 +726,16 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 rx.disableNotifications();
                 return true;
             }
+            // not inside while asleep: the rings may be taken back meanwhile
+            exit();
             boolean fired = wait.await(rxKick.fd(), timeoutNanos);
             enter();
             rx.disableNotifications();
             return fired;
         } catch (VirtqueueException | NativeCallException | RuntimeException e) {
             throw failed(e);
+        } finally {
+            exit();
         }
     }
 
@@ -718,14 +758,12 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
     void close() {
         markClosed("closed by this side");
         Thread t = Thread.currentThread();
-        if (STATE.compareAndSet(this, ATTACHED, DETACHING) || state == WAITING) {
-            // volatile read after the state's volatile write (Dekker with enter)
-            Thread user = appThread;
-            if (user == null || user == t) {
-                state = DETACHED;
-            }
-        } else if (state == DETACHING && appThread == t) {
+        if (appThread == t) {
+            // on the application's thread, outside any operation or in a handler (whose poll then stops)
             state = DETACHED;
+            exit();
+        } else {
+            beginDetach();
         }
         wait.wake();
         synchronized (this) {

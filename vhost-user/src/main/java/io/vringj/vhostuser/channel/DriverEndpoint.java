@@ -56,6 +56,8 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     /** The handler of the poll in progress (no lambda or allocation per poll). */
     private MessageHandler handler;
+    /** The thread that last used the channel: close() lingers for the peer only on it. */
+    private volatile Thread appThread;
     /** Whether the application's handler runs (an exception from it is the application's). */
     private boolean inHandler;
     /** Set in onFrame when the peer sent a message longer than this end takes. */
@@ -161,7 +163,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     MemorySegment tryClaim(int length) {
-        checkOpen();
+        enter();
         if (length < 0 || length > maxMessageLength) {
             throw new IllegalArgumentException("message length " + length + " is outside 0.." + maxMessageLength
                 + " (maxMessageLength of this channel)");
@@ -183,7 +185,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     void commit() {
-        checkOpen();
+        enter();
         if (claimedLength < 0) {
             throw new IllegalStateException("no message is claimed");
         }
@@ -205,7 +207,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     int flush() {
-        checkOpen();
+        enter();
         try {
             return driver.flush();
         } catch (RuntimeException e) {
@@ -215,7 +217,12 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     int poll(MessageHandler h, int limit) {
-        checkOpen();
+        registerThread();
+        String closed = closeReason();
+        if (closed != null && (released || !closed.startsWith("peer"))) {
+            throw new ChannelClosedException(closed);
+        }
+        // after the peer closed, what it published before is still delivered (the rings are this end's memory)
         handler = h;
         int n;
         try {
@@ -235,7 +242,24 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
             close(reason);
             throw new ChannelClosedException(reason);
         }
+        if (n == 0 && closed != null) {
+            throw new ChannelClosedException(closed);
+        }
         return n;
+    }
+
+    /** Every operation begins here: records the application's thread, fails once the channel closed. */
+    private void enter() {
+        registerThread();
+        checkOpen();
+    }
+
+    private void registerThread() {
+        Thread t = Thread.currentThread();
+        // volatile read; written only when another thread takes the channel over
+        if (appThread != t) {
+            appThread = t;
+        }
     }
 
     /** One frame from NetDriver: in place when it is one rx buffer, else copied once into the reassembly buffer. */
@@ -267,8 +291,10 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     boolean awaitMessages(long timeoutNanos) {
-        checkOpen();
+        enter();
         try {
+            // a sleeper's own batch must not wait for its wake-up
+            driver.flush();
             // enable, then look again: a frame used before the enable is seen here, after it a call comes
             wait.drain(rxQueue.callFd());
             if (driver.enableRxInterrupts()) {
@@ -286,7 +312,7 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
 
     @Override
     boolean awaitSpace(long timeoutNanos) {
-        checkOpen();
+        enter();
         try {
             if (driver.freeTxBuffers() > 0 || driver.reclaim() > 0) {
                 return true;
@@ -331,9 +357,43 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
         return inOrder;
     }
 
+    /**
+     * Closes in order: on the application's thread, publishes what was committed and waits (up to
+     * the connect time-out) until the serving end took every message sent, so nothing sent is
+     * lost; then stops the queues, disconnects, unmaps and closes the fds.
+     */
     @Override
     void close() {
+        if (closeReason() == null && Thread.currentThread() == appThread) {
+            linger(options.connectTimeout().toNanos());
+        }
         close("closed by this side");
+    }
+
+    /** Waits until the back end used every tx buffer (it has taken every message), or the time-out. */
+    private void linger(long timeoutNanos) {
+        long deadline = System.nanoTime() + timeoutNanos;
+        try {
+            abort();
+            driver.flush();
+            int q = options.queueSize();
+            while (closeReason() == null && driver.freeTxBuffers() + driver.reclaim() < q) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    LOG.log(System.Logger.Level.WARNING, "channel to " + options.socket() + ": closing with "
+                        + (q - driver.freeTxBuffers()) + " messages the peer has not taken within "
+                        + options.connectTimeout().toMillis() + " ms");
+                    return;
+                }
+                wait.drain(txQueue.callFd());
+                if (!driver.enableTxInterrupts()) {
+                    wait.await(txQueue.callFd(), Math.min(left, 100_000_000L));
+                }
+                driver.disableTxInterrupts();
+            }
+        } catch (NativeCallException | VirtqueueException | RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "channel to " + options.socket() + ": linger ended: " + e);
+        }
     }
 
     /** Records the reason, stops the queues (GET_VRING_BASE), disconnects, unmaps the memory, closes the fds. */
@@ -354,8 +414,8 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
         reassemblyArena.close();
     }
 
-    /** Guarded by this: the front end, the memory and the fds were released. */
-    private boolean released;
+    /** Written under this: the front end, the memory and the fds were released; volatile: poll reads it. */
+    private volatile boolean released;
 
     @Override
     public String toString() {

@@ -3,10 +3,12 @@ package io.vringj.vhostuser.channel;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Slices of the peer's buffers, made once per buffer address and length and handed out again
- * each time the peer reuses the buffer, so a message handed over in place allocates nothing on
- * the steady path (a peer posts the same Q buffers again and again). Open addressing over a
- * power-of-two table, a few probes, the last slot overwritten on a miss.
+ * Slices of the peer's buffers, made once per buffer address and handed out again each time the
+ * peer reuses the buffer, whatever the message's length, so a message handed over in place
+ * allocates nothing on the steady path (a peer posts the same Q buffers again and again). A slice
+ * is made long enough for the longest message (where the region allows), so it may extend past
+ * the descriptor into the peer's memory next to it: only {@code [0, length)} is the message.
+ * Open addressing over a power-of-two table, a few probes, the home slot overwritten on a miss.
  *
  * <p>Owned by the application's thread; valid for one memory table (the channel closes when the
  * front end replaces it).
@@ -33,16 +35,19 @@ final class SliceCache {
     /**
      * @param backing the memory region the buffer is in
      * @param offset the buffer's part's offset in {@code backing}
-     * @param length the part's length
-     * @return {@code backing.asSlice(offset, length)}, from the cache when it was made before
+     * @param length the bytes the caller needs from there (within {@code backing})
+     * @param span how long to make a new slice: at least {@code length}, cut at the end of
+     *     {@code backing}, so that the next use of this buffer with another length finds it
+     * @return a slice of {@code backing} from {@code offset} of at least {@code length} bytes, from
+     *     the cache when one was made before for this address
      */
-    MemorySegment slice(MemorySegment backing, long offset, long length) {
+    MemorySegment slice(MemorySegment backing, long offset, long length, long span) {
         long address = backing.address() + offset;
         // Fibonacci hashing: the high bits of the product spread buffers a fixed stride apart
         int home = (int) ((address * 0x9E3779B97F4A7C15L) >>> shift);
         for (int p = 0; p < PROBES; p++) {
             int i = (home + p) & mask;
-            if (addresses[i] == address && lengths[i] == length && slices[i] != null) {
+            if (addresses[i] == address && lengths[i] >= length && slices[i] != null) {
                 return slices[i];
             }
             if (slices[i] == null) {
@@ -50,9 +55,10 @@ final class SliceCache {
                 break;
             }
         }
-        MemorySegment slice = backing.asSlice(offset, length);
+        long n = Math.max(length, Math.min(span, backing.byteSize() - offset));
+        MemorySegment slice = backing.asSlice(offset, n);
         addresses[home] = address;
-        lengths[home] = length;
+        lengths[home] = n;
         slices[home] = slice;
         return slice;
     }

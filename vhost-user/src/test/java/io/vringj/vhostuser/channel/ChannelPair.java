@@ -20,6 +20,12 @@ final class ChannelPair implements AutoCloseable {
     }
 
     static ChannelPair open(ChannelOptions options) throws Exception {
+        return open(options, options);
+    }
+
+    /** Both ends with options of their own (the same socket). */
+    static ChannelPair open(ChannelOptions deviceOptions, ChannelOptions driverOptions) throws Exception {
+        ChannelOptions options = deviceOptions;
         CompletableFuture<MessageChannel> served = new CompletableFuture<>();
         Thread server = Thread.ofPlatform().name("serve").start(() -> {
             try {
@@ -30,7 +36,7 @@ final class ChannelPair implements AutoCloseable {
         });
         MessageChannel driver;
         try {
-            driver = MessageChannel.connect(options);
+            driver = MessageChannel.connect(driverOptions);
         } catch (Exception e) {
             server.join();
             throw e;

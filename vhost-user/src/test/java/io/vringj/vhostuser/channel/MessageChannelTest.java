@@ -240,6 +240,30 @@ class MessageChannelTest {
         }
     }
 
+    @ParameterizedTest(name = "device offers {0}, driver asks {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"true,true", "true,false", "false,true", "false,false"})
+    void inOrderIsUsedOnlyWhenBothEndsWantIt(boolean deviceWants, boolean driverWants) throws Exception {
+        ChannelOptions device = ChannelPair.options(dir).inOrder(deviceWants).build();
+        ChannelOptions driver = ChannelPair.options(dir).inOrder(driverWants).build();
+        try (ChannelPair pair = ChannelPair.open(device, driver)) {
+            boolean both = deviceWants && driverWants;
+            assertEquals(both, pair.device.inOrder());
+            assertEquals(both, pair.driver.inOrder());
+            // a batch of sent messages comes back with one used entry in order: the sender gets all its buffers back
+            for (MessageChannel[] ends : new MessageChannel[][] {{pair.driver, pair.device}, {pair.device, pair.driver}}) {
+                Messages.Checker checker = new Messages.Checker(64, 3000, 0);
+                CompletableFuture<Void> sender = CompletableFuture.runAsync(() -> {
+                    for (long i = 0; i < 3000; i++) {
+                        Messages.send(ends[0], i, i % 3 == 0 ? 64 : i % 3 == 1 ? 3000 : 0);
+                    }
+                    ends[0].flush();
+                });
+                checker.receive(ends[1], 3000);
+                sender.get(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     @Test
     void aMessageLongerThanTheMaximumIsRefused() throws Exception {
         try (ChannelPair pair = ChannelPair.open(ChannelPair.options(dir).maxMessageLength(1000).build())) {

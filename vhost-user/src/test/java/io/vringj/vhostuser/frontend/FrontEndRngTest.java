@@ -112,6 +112,36 @@ class FrontEndRngTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"split", "packed"})
+    void inOrderIsNegotiatedOnlyWhenBothSidesOfferItAndThenDrivesTheQueues(String layout) throws Exception {
+        long inOrder = VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
+        long wanted = VERSION_1 | inOrder | EVENT_IDX | (layout.equals("packed") ? PACKED : 0);
+        try (InProcessBackEnd backEnd = InProcessBackEnd.listening(socket(), InProcessBackEnd.inOrderRng(SEED));
+             VhostUserFrontEnd frontEnd = VhostUserFrontEnd.open(FrontEndOptions.client(socket())
+                 .queueSize(16).features(wanted).build())) {
+            assertEquals(wanted, frontEnd.features(), "both sides offer IN_ORDER");
+            FrontEndQueue queue = frontEnd.startQueues()[0];
+            assertTrue(queue.driverQueue().inOrder(), "the front end's ring takes the negotiated mode");
+            RngReader reader = new RngReader(frontEnd, queue, 5, 333);
+            long position = 0;
+            for (int round = 0; round < 5; round++) {
+                byte[] got = reader.round();
+                assertStream(SEED, position, got, layout + " in order, round " + round);
+                position += got.length;
+            }
+        }
+        try (InProcessBackEnd backEnd = InProcessBackEnd.listening(socket(), SEED);
+             VhostUserFrontEnd frontEnd = VhostUserFrontEnd.open(FrontEndOptions.client(socket())
+                 .queueSize(16).features(wanted).build())) {
+            assertFalse(VirtioFeatures.has(frontEnd.features(), VirtioFeatures.IN_ORDER),
+                "the plain rng back end does not offer IN_ORDER");
+            FrontEndQueue queue = frontEnd.startQueues()[0];
+            assertFalse(queue.driverQueue().inOrder());
+            assertStream(SEED, 0, new RngReader(frontEnd, queue, 5, 333).round(), layout + " not in order");
+        }
+    }
+
     @Test
     void refusesABackEndThatLacksARequiredFeature() throws Exception {
         List<String> fdsBefore;

@@ -1,7 +1,11 @@
 package io.vringj.vhostuser.frontend;
 
+import io.vringj.device.ChainDevice;
+import io.vringj.device.VirtioDevice;
 import io.vringj.device.rng.EntropySource;
 import io.vringj.device.rng.RngDevice;
+import io.vringj.ring.ChainHandler;
+import io.vringj.ring.VirtioFeatures;
 import io.vringj.vhostuser.EventFd;
 import io.vringj.vhostuser.NativeCallException;
 import io.vringj.vhostuser.VhostUserChannel;
@@ -26,9 +30,48 @@ final class InProcessBackEnd implements AutoCloseable {
         return new RngDevice(() -> EntropySource.deterministic(seed), false);
     }
 
+    /**
+     * The rng device offering VIRTIO_F_IN_ORDER as well: its queues are worked by ring-core's
+     * DeviceLoop, which returns every chain as soon as it popped it, so in order.
+     */
+    static ChainDevice inOrderRng(long seed) {
+        RngDevice rng = rng(seed);
+        return new ChainDevice() {
+            @Override
+            public String name() {
+                return rng.name();
+            }
+
+            @Override
+            public long offeredFeatures() {
+                return rng.offeredFeatures() | VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
+            }
+
+            @Override
+            public int queueCount() {
+                return rng.queueCount();
+            }
+
+            @Override
+            public int maxQueueSize() {
+                return rng.maxQueueSize();
+            }
+
+            @Override
+            public ChainHandler handler(int queueIndex, long negotiatedFeatures) {
+                return rng.handler(queueIndex, negotiatedFeatures);
+            }
+        };
+    }
+
     /** A {@link VhostUserServer} with an rng device on {@code path}, running on its own thread. */
     static InProcessBackEnd listening(String path, long seed) throws NativeCallException {
-        VhostUserServer server = VhostUserServer.bind(path, rng(seed));
+        return listening(path, rng(seed));
+    }
+
+    /** A {@link VhostUserServer} with {@code device} on {@code path}, running on its own thread. */
+    static InProcessBackEnd listening(String path, VirtioDevice device) throws NativeCallException {
+        VhostUserServer server = VhostUserServer.bind(path, device);
         Thread t = Thread.ofPlatform().name("test-rng-back-end").start(() -> {
             try {
                 server.run();

@@ -81,9 +81,12 @@ public final class NetPeer implements AutoCloseable {
      * @param lossless in BOTH mode, never have more frames of a pair in flight (sent, not yet
      *     received back) than its posted rx buffers hold, so a back end that sends every frame
      *     back on the same pair ({@code reflect}) never finds the rx ring empty
+     * @param inOrder also want VIRTIO_F_IN_ORDER (used when the back end offers it: its rings may then
+     *     return a batch of buffers with one used entry)
      */
     public record Options(String socket, boolean server, long rate, long count, int size, boolean packed, Mode mode,
-                          int queueSize, Duration duration, Duration connectTimeout, int queuePairs, boolean lossless) {
+                          int queueSize, Duration duration, Duration connectTimeout, int queuePairs, boolean lossless,
+                          boolean inOrder) {
         /** The smallest frame: Ethernet + IPv4 + UDP headers padded to the Ethernet minimum (without FCS). */
         public static final int MIN_SIZE = 60;
         /** The largest frame: a 9000-byte jumbo payload and the Ethernet header. */
@@ -120,6 +123,28 @@ public final class NetPeer implements AutoCloseable {
         }
 
         /**
+         * Without VIRTIO_F_IN_ORDER (the options before it).
+         *
+         * @param socket the back end's socket (client), or the socket to listen on (server)
+         * @param server listen for the back end instead of connecting
+         * @param rate frames per second to send in total, 0 for as fast as the rings take them
+         * @param count frames to send or receive in total, 0 for no limit
+         * @param size bytes per sent frame
+         * @param packed use packed rings instead of split
+         * @param mode send, receive or both
+         * @param queueSize entries per ring
+         * @param duration the longest run, or {@code null} for no bound
+         * @param connectTimeout how long to wait for the back end
+         * @param queuePairs how many rx/tx pairs to drive
+         * @param lossless in BOTH mode, never have more frames of a pair in flight than its rx buffers hold
+         */
+        public Options(String socket, boolean server, long rate, long count, int size, boolean packed, Mode mode,
+                       int queueSize, Duration duration, Duration connectTimeout, int queuePairs, boolean lossless) {
+            this(socket, server, rate, count, size, packed, mode, queueSize, duration, connectTimeout, queuePairs,
+                lossless, false);
+        }
+
+        /**
          * One queue pair, frames may be lost (the options before multiqueue).
          *
          * @param socket the back end's socket (client), or the socket to listen on (server)
@@ -135,7 +160,7 @@ public final class NetPeer implements AutoCloseable {
          */
         public Options(String socket, boolean server, long rate, long count, int size, boolean packed, Mode mode,
                        int queueSize, Duration duration, Duration connectTimeout) {
-            this(socket, server, rate, count, size, packed, mode, queueSize, duration, connectTimeout, 1, false);
+            this(socket, server, rate, count, size, packed, mode, queueSize, duration, connectTimeout, 1, false, false);
         }
     }
 
@@ -234,7 +259,8 @@ public final class NetPeer implements AutoCloseable {
 
     /**
      * Connects (or waits for the back end), negotiates VERSION_1, MRG_RXBUF, EVENT_IDX (and
-     * RING_PACKED if asked; MQ and the MQ protocol feature for several pairs), starts the queues
+     * RING_PACKED if asked; IN_ORDER if asked and offered; MQ and the MQ protocol feature for several
+     * pairs), starts the queues
      * of every pair the back end serves and posts every rx buffer.
      *
      * @param options what to run
@@ -248,7 +274,8 @@ public final class NetPeer implements AutoCloseable {
         long required = VirtioFeatures.bit(VirtioFeatures.VERSION_1)
             | (options.packed() ? VirtioFeatures.bit(VirtioFeatures.RING_PACKED) : 0);
         long wanted = required | VirtioFeatures.bit(NetFeatures.MRG_RXBUF) | VirtioFeatures.bit(VirtioFeatures.EVENT_IDX)
-            | (wantedPairs > 1 ? VirtioFeatures.bit(NetFeatures.MQ) : 0);
+            | (wantedPairs > 1 ? VirtioFeatures.bit(NetFeatures.MQ) : 0)
+            | (options.inOrder() ? VirtioFeatures.bit(VirtioFeatures.IN_ORDER) : 0);
         int q = options.queueSize();
         int txBuffer = (12 + options.size() + 63) & ~63;
         long area = NetDriver.bufferAreaSize(q, RX_BUFFER, q, txBuffer);

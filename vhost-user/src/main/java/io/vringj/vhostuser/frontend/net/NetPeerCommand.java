@@ -39,6 +39,9 @@ public final class NetPeerCommand implements Callable<Integer> {
     @Option(names = "--packed", description = "Use packed virtqueues (RING_PACKED) instead of split ones.")
     boolean packed;
 
+    @Option(names = "--in-order", description = "Also want VIRTIO_F_IN_ORDER; used when the back end offers it.")
+    boolean inOrder;
+
     @Option(names = "--mode", paramLabel = "send|recv|both", defaultValue = "send",
         description = "send (default), recv or both.")
     String mode;
@@ -88,7 +91,7 @@ public final class NetPeerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         NetPeer.Options options = new NetPeer.Options(socket, server, rate, count, size, packed, mode(mode), queueSize,
             duration == null ? null : seconds("--duration", duration), seconds("--connect-timeout", connectTimeout),
-            queuePairs, lossless);
+            queuePairs, lossless, inOrder);
         try (NetPeer peer = NetPeer.open(options)) {
             System.err.println("net-peer: connected, features 0x" + Long.toHexString(peer.frontEnd().features())
                 + (packed ? " (packed)" : " (split)") + ", " + peer.queuePairs() + " queue pair(s)"
