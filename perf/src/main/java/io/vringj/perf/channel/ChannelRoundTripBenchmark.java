@@ -75,7 +75,7 @@ public class ChannelRoundTripBenchmark {
         abstract Transport transport();
 
         /**
-         * Starts the peer and connects.
+         * Starts the peer, connects and warms both up ({@link PeerSession#warmUp}).
          *
          * @throws IOException if the session cannot be set up
          */
@@ -83,6 +83,7 @@ public class ChannelRoundTripBenchmark {
         public void setUp() throws IOException {
             session = PeerSession.open(transport(), PeerRole.ECHO, LENGTH);
             link = session.link();
+            session.warmUp(PeerSession.WARM_UP, LENGTH, 1);
         }
 
         /** Takes back the last echo, checks every message went both ways, stops the peer. */

@@ -96,7 +96,7 @@ public class ChannelThroughputBenchmark {
         abstract Transport transport();
 
         /**
-         * Starts the peer and connects.
+         * Starts the peer, connects and warms both up ({@link PeerSession#warmUp}).
          *
          * @param params supplies payloadBytes and batch
          * @throws IOException if the session cannot be set up
@@ -111,6 +111,7 @@ public class ChannelThroughputBenchmark {
             batch = batchSize;
             session = PeerSession.open(transport(), PeerRole.SINK, payloadBytes);
             link = session.link();
+            session.warmUp(PeerSession.WARM_UP, length, batch);
         }
 
         /** Checks the peer received everything, then stops it. */

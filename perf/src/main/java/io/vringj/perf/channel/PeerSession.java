@@ -33,6 +33,12 @@ public final class PeerSession implements AutoCloseable {
     /** How long the peer may take to receive what is still in flight and report. */
     public static final Duration FINISH_TIMEOUT = Duration.ofSeconds(60);
 
+    /**
+     * How long a benchmark's set-up runs traffic before JMH measures: both JVMs compile their
+     * paths in that time (the peer's as much as the sender's), which the short warm-up iterations
+     * of the quick profile alone do not give them on a busy 2-core machine.
+     */
+    public static final Duration WARM_UP = Duration.ofMillis(500);
     /** The shortest message a session carries: a stamp at each end. */
     public static final int MIN_LENGTH = 2 * Long.BYTES;
     /** Held so the level set on it stays (the logging framework keeps loggers weakly). */
@@ -153,6 +159,35 @@ public final class PeerSession implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while waiting for " + socket, e);
+            }
+        }
+    }
+
+    /**
+     * Runs the session's traffic for a while (not measured): batches to a sink, one message at a
+     * time to an echo, each waited for. Counted like any other traffic, so {@link #finish} checks it too.
+     *
+     * @param time how long
+     * @param length each message's length
+     * @param batch messages per send (sink only)
+     * @throws IllegalStateException if an echo does not come back within {@link #FINISH_TIMEOUT}
+     */
+    public void warmUp(Duration time, int length, int batch) {
+        long end = System.nanoTime() + time.toNanos();
+        while (System.nanoTime() - end < 0) {
+            if (role == PeerRole.SINK) {
+                link.send(batch, length);
+                continue;
+            }
+            if (link.send(1, length) == 0) {
+                continue;
+            }
+            long deadline = System.nanoTime() + FINISH_TIMEOUT.toNanos();
+            while (link.received().count() < link.sent().count()) {
+                if (link.receive(1) == 0 && System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException("no echo of message " + (link.sent().count() - 1) + " within "
+                        + FINISH_TIMEOUT + " while warming up");
+                }
             }
         }
     }
