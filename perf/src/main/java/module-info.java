@@ -8,6 +8,9 @@
  */
 module io.vringj.perf {
     requires io.vringj.swiotlb;
+    requires io.vringj.vhostuser;
+    requires io.aeron.client;
+    requires io.aeron.driver;
     requires jmh.core;
     requires org.agrona;
     requires org.jctools.core;
@@ -16,11 +19,13 @@ module io.vringj.perf {
     requires com.google.gson;
     requires java.desktop;
     requires java.management;
+    requires java.logging;
 
     exports io.vringj.perf.cli;
 
     opens io.vringj.perf.ring to jmh.core;
     opens io.vringj.perf.dma to jmh.core;
     opens io.vringj.perf.swiotlb to jmh.core;
+    opens io.vringj.perf.channel to jmh.core;
     opens io.vringj.perf.cli to info.picocli;
 }

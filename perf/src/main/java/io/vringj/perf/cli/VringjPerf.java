@@ -218,7 +218,7 @@ public final class VringjPerf implements Runnable {
             "4:TOO NOISY TO JUDGE: load average, steal time or the spread over rounds too high"})
     static final class Regress extends Common implements Callable<Integer> {
         @Option(names = "--questions", split = ",", paramLabel = "qN",
-            description = "Only these questions (default: q1..q6 and q8; q7, allocation, is checked in every run).")
+            description = "Only these questions (default: q1..q6 and q8..q10; q7, allocation, is checked in every run).")
         List<String> questions;
 
         @Option(names = "--include", paramLabel = "REGEX", description = "Only benchmarks whose name matches.")

@@ -25,7 +25,24 @@ public enum Question {
     Q6("swiotlb bounce vs MemorySegment.copy", "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark",
         Set.of("copy"), false),
     /** Premapped buffers through each IOMMU mode and in a protected guest vs direct per-request mapping. */
-    Q8("Premapped buffers vs per-request mapping", "io.vringj.perf.dma.PremappedBuffersBenchmark", Set.of(), false);
+    Q8("Premapped buffers vs per-request mapping", "io.vringj.perf.dma.PremappedBuffersBenchmark", Set.of(), false),
+    /** Messages from one process to another: vringj's message channel vs Aeron IPC vs Agrona's ring buffer in a mapped file. */
+    Q9("Messages between two processes: vringj channel vs Aeron IPC vs Agrona mmap",
+        "io.vringj.perf.channel.ChannelThroughputBenchmark", Set.of("aeron", "agronaMmap"), true),
+    /** One message to another process and back, through the same three transports. */
+    Q10("Round trip between two processes: vringj channel vs Aeron IPC vs Agrona mmap",
+        "io.vringj.perf.channel.ChannelRoundTripBenchmark", Set.of("aeron", "agronaMmap"), true);
+
+    /**
+     * Question 9's message sizes in the quick profile: those its targets name. Every size runs in
+     * the full profile.
+     */
+    public static final Set<String> Q9_QUICK_PAYLOADS = Set.of("64", "4096");
+    /**
+     * The transports questions 9 and 10 measure in the quick profile: vringj and the peer their
+     * targets name. Agrona's mapped ring runs in the full profile.
+     */
+    public static final Set<String> TWO_PROCESS_QUICK_BENCHMARKS = Set.of("vringj", "aeron");
 
     private final String title;
     private final String benchmarkClass;
@@ -45,13 +62,13 @@ public enum Question {
     }
 
     /**
-     * @return the metric that is this question's throughput: payloads for Q1, round trips for Q2,
-     *     the primary metric otherwise
+     * @return the metric that is this question's throughput: payloads for Q1 and messages sent for
+     *     Q9, round trips for Q2 and Q10, the primary metric otherwise
      */
     public String throughputMetric() {
         return switch (this) {
-            case Q1 -> "messages";
-            case Q2 -> "roundTrips";
+            case Q1, Q9 -> "messages";
+            case Q2, Q10 -> "roundTrips";
             default -> BenchmarkResult.PRIMARY;
         };
     }
@@ -83,6 +100,26 @@ public enum Question {
      */
     public boolean isPeer(String methodOrGroup) {
         return peers.contains(methodOrGroup);
+    }
+
+    /**
+     * Which of this question's benchmarks a profile measures. Every one in the full profile; the
+     * quick profile leaves out part of questions 9 and 10 to keep their time near two minutes (a
+     * peer JVM starts for every fork): only {@link #TWO_PROCESS_QUICK_BENCHMARKS} and, for
+     * question 9, {@link #Q9_QUICK_PAYLOADS}, where the issue sets its targets. Ratios whose
+     * benchmarks did not run are reported as not measured, which fails nothing.
+     *
+     * @param profile the profile
+     * @param method a benchmark method or group of this question's class
+     * @param params one parameter combination it runs at
+     * @return whether the profile measures the method at those parameters
+     */
+    public boolean measures(Profile profile, String method, java.util.Map<String, String> params) {
+        if (profile != Profile.QUICK || (this != Q9 && this != Q10)) {
+            return true;
+        }
+        return TWO_PROCESS_QUICK_BENCHMARKS.contains(method)
+            && (this == Q10 || Q9_QUICK_PAYLOADS.contains(params.get("payloadBytes")));
     }
 
     /**

@@ -8,9 +8,9 @@ import java.util.List;
  * measured in the same run, so the machine's speed cancels out.
  */
 public final class Ratios {
-    /** Q1 payload sizes in bytes. */
+    /** Q1 and Q9 payload sizes in bytes. */
     public static final List<String> PAYLOADS = List.of("64", "1024", "4096");
-    /** Q1 batch sizes. */
+    /** Q1 and Q9 batch sizes. */
     public static final List<String> BATCHES = List.of("1", "32");
     /** Q6 mapping sizes in bytes. */
     public static final List<String> BOUNCE_SIZES = List.of("4096", "65536", "262144");
@@ -109,6 +109,40 @@ public final class Ratios {
         list.add(ratio("q8.protected-bounce-vs-unprotected", Question.Q8,
             "protected guest bouncing every request through swiotlb / unprotected direct ring, trips/s",
             q8 + "protectedBounce", q8 + "direct", Double.NaN));
+        String q9 = "ChannelThroughputBenchmark.";
+        for (String payload : PAYLOADS) {
+            for (String batch : BATCHES) {
+                String[] p = {"payloadBytes", payload, "batch", batch};
+                String where = payload + " B, batch " + batch;
+                // zero copy against Aeron's one copy: at least even at 64 B, twice at 4 KiB
+                double aeronTarget = switch (payload) {
+                    case "64" -> 1.0;
+                    case "4096" -> 2.0;
+                    default -> Double.NaN;
+                };
+                list.add(new RatioSpec("q9.vringj-vs-aeron." + payload + "B.batch" + batch, Question.Q9,
+                    "vringj channel / Aeron IPC messages/s between two processes, " + where,
+                    Selector.of(q9 + "vringj", "messages", p), Selector.of(q9 + "aeron", "messages", p), aeronTarget,
+                    true));
+                list.add(new RatioSpec("q9.device-end-vs-aeron." + payload + "B.batch" + batch, Question.Q9,
+                    "vringj channel sending from the device end / Aeron IPC messages/s between two processes, " + where,
+                    Selector.of(q9 + "vringjDeviceEnd", "messages", p), Selector.of(q9 + "aeron", "messages", p),
+                    Double.NaN, true));
+                list.add(new RatioSpec("q9.vringj-vs-agrona-mmap." + payload + "B.batch" + batch, Question.Q9,
+                    "vringj channel / Agrona ring buffer in a mapped file, messages/s between two processes, " + where,
+                    Selector.of(q9 + "vringj", "messages", p), Selector.of(q9 + "agronaMmap", "messages", p),
+                    Double.NaN, true));
+            }
+        }
+        String q10 = "ChannelRoundTripBenchmark.";
+        list.add(new RatioSpec("q10.vringj-vs-aeron", Question.Q10,
+            "vringj channel round trips/s / Aeron IPC round trips/s between two processes, 64 B (= Aeron's round-trip"
+                + " time / vringj's; within 1.5x of Aeron's = 0.667)",
+            Selector.of(q10 + "vringj", "roundTrips"), Selector.of(q10 + "aeron", "roundTrips"), 1 / 1.5, true));
+        list.add(new RatioSpec("q10.vringj-vs-agrona-mmap", Question.Q10,
+            "vringj channel round trips/s / Agrona mapped ring buffer round trips/s between two processes, 64 B",
+            Selector.of(q10 + "vringj", "roundTrips"), Selector.of(q10 + "agronaMmap", "roundTrips"), Double.NaN,
+            true));
         return List.copyOf(list);
     }
 

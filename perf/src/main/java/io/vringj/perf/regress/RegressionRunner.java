@@ -159,7 +159,7 @@ public final class RegressionRunner {
                 out.printf("%s %s: %s is not in this build; skipped%n", q.id(), q.title(), q.simpleClassName());
                 continue;
             }
-            List<Batch> batches = batches(includeRegex(q, settings.include()));
+            List<Batch> batches = restrict(q, settings.profile(), batches(includeRegex(q, settings.include())));
             if (batches.isEmpty()) {
                 out.printf("%s %s: nothing matches the include filter; skipped%n", q.id(), q.title());
                 continue;
@@ -201,7 +201,8 @@ public final class RegressionRunner {
             for (Map.Entry<Question, Set<String>> s : suspects.entrySet()) {
                 Question q = s.getKey();
                 String methods = s.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
-                List<Batch> batches = batches("^" + Pattern.quote(q.benchmarkClass()) + "\\.(?:" + methods + ")$");
+                List<Batch> batches = restrict(q, settings.profile(),
+                    batches("^" + Pattern.quote(q.benchmarkClass()) + "\\.(?:" + methods + ")$"));
                 for (int round = 1; round <= rounds; round++) {
                     for (Batch batch : batches) {
                         monitor.sample();
@@ -232,6 +233,25 @@ public final class RegressionRunner {
         List<Batch> batches = new ArrayList<>();
         grouped.forEach((params, names) -> batches.add(new Batch(params, List.copyOf(names))));
         return batches;
+    }
+
+    /**
+     * @param q the question the batches belong to
+     * @param profile the profile being run
+     * @param batches the question's batches
+     * @return each batch with only the benchmarks the profile measures at its parameters
+     *     ({@link Question#measures}); batches left empty are dropped
+     */
+    static List<Batch> restrict(Question q, Profile profile, List<Batch> batches) {
+        List<Batch> kept = new ArrayList<>();
+        for (Batch b : batches) {
+            List<String> names = b.benchmarks().stream()
+                .filter(n -> q.measures(profile, n.substring(n.lastIndexOf('.') + 1), b.params())).toList();
+            if (!names.isEmpty()) {
+                kept.add(new Batch(b.params(), names));
+            }
+        }
+        return kept;
     }
 
     /**

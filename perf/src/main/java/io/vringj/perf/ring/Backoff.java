@@ -5,14 +5,14 @@ package io.vringj.perf.ring;
  * {@value #SPINS} failures in a row, then {@link Thread#yield()} once. Never blocks; the same for
  * every peer. Owned by one thread.
  */
-final class Backoff {
+public final class Backoff {
     /** Failed steps in a row before the thread yields its core once. */
     static final int SPINS = 256;
 
     private int streak;
 
     /** A step failed. */
-    void failed() {
+    public void failed() {
         if (++streak >= SPINS) {
             streak = 0;
             Thread.yield();
@@ -20,7 +20,7 @@ final class Backoff {
     }
 
     /** A step made progress. */
-    void progressed() {
+    public void progressed() {
         streak = 0;
     }
 }
