@@ -31,9 +31,21 @@ import java.util.concurrent.locks.StampedLock;
  * <p><b>Capacity.</b> At most {@link #capacity()} entries (default {@value #DEFAULT_CAPACITY},
  * as Linux and DPDK); an UPDATE into a full IOTLB evicts the oldest entry (Linux's policy).
  *
- * <p><b>Epoch.</b> Every UPDATE and INVALIDATE moves {@link #epoch()}; a device queue compares it
- * to translate its three ring areas again — the per-queue ring translation cache Linux resets
- * on every update and invalidation.
+ * <p><b>Epochs.</b> Every UPDATE and INVALIDATE moves {@link #epoch()}, what a parked device
+ * queue waits on. {@link #invalidationEpoch()} moves only when an entry is taken away or changed
+ * (an INVALIDATE that removed something, an UPDATE that trimmed, split or replaced an entry, an
+ * eviction): only then can a translation handed out earlier be stale, so it is what a device
+ * queue's ring-area translation cache compares (Linux resets that cache on every update and
+ * invalidation; an UPDATE into empty IOVA space and an INVALIDATE of entries the rings do not use
+ * leave it standing here). Each step of the invalidation epoch records the IOVA range it
+ * touched in a log of the last {@value #CHANGE_LOG} steps, so {@link #unchangedSince} can tell a
+ * queue that its ring areas were not touched by the steps since it translated them.
+ *
+ * <pre>
+ *   change log, slot = step &amp; (CHANGE_LOG - 1):  changeStep[slot]  changeFirst[slot] .. changeLast[slot]
+ *   (the smallest range around every entry the step removed or changed; written under the
+ *   write lock before the step is published by the volatile store of invalidationEpoch)
+ * </pre>
  *
  * <p><b>Invalidation against in-flight work.</b> A device worker brackets everything it does with
  * translations — popping a chain, working on its pieces, adding it used and publishing — with
@@ -66,6 +78,19 @@ public final class DeviceIotlb {
     private long nextAge;
 
     private volatile long epoch;
+    /** Moves only when an entry is removed or changed; see the class comment. Written under the write lock. */
+    private volatile long invalidationEpoch;
+
+    /** Steps of {@link #invalidationEpoch()} the change log remembers (a power of two). */
+    public static final int CHANGE_LOG = 64;
+    // guarded by lock: the range each recent invalidation-epoch step touched
+    private final long[] changeStep = new long[CHANGE_LOG];
+    private final long[] changeFirst = new long[CHANGE_LOG];
+    private final long[] changeLast = new long[CHANGE_LOG];
+    // guarded by lock: what the write-locked operation in progress removed or changed so far
+    private boolean changing;
+    private long changingFirst;
+    private long changingLast;
     private volatile IotlbMessageSink sink;
     /** The registered workers; replaced whole under {@code this} on (un)registration, read without allocating. */
     private volatile Worker[] workers = new Worker[0];
@@ -144,6 +169,90 @@ public final class DeviceIotlb {
     /** @return the translation epoch; it moves on every update and invalidation */
     public long epoch() {
         return epoch;
+    }
+
+    /**
+     * @return the invalidation epoch: it moves only when an entry was removed or changed, so a
+     *     translation handed out when it read some value is still what a new one would give
+     *     while it reads the same value
+     */
+    public long invalidationEpoch() {
+        // volatile load: pairs with the store in finishLocked, made after the change log entry
+        return invalidationEpoch;
+    }
+
+    /**
+     * Whether no entry that {@code [iova, iova + length)} overlaps was removed or changed since
+     * {@link #invalidationEpoch()} read {@code since}: then a translation of that range handed out
+     * at {@code since} is still current. False when it cannot tell (more than
+     * {@value #CHANGE_LOG} steps since, or an update or invalidation running meanwhile).
+     * Lock-free and allocation-free.
+     *
+     * @param since an earlier value of {@link #invalidationEpoch()}
+     * @param iova the first IOVA of the range
+     * @param length bytes, at least 1
+     * @return true if every step since {@code since} left the range alone
+     */
+    public boolean unchangedSince(long since, long iova, long length) {
+        if (length <= 0) {
+            return false;
+        }
+        long rangeLast = iova + length - 1;
+        // optimistic read: pairs with the write lock under which the log is written; the log
+        // slots read are trusted only once validate() says no writer came in between
+        long stamp = lock.tryOptimisticRead();
+        long now = invalidationEpoch;
+        long steps = now - since;
+        if (steps < 0 || steps > CHANGE_LOG) {
+            return false;
+        }
+        for (long step = since + 1; step <= now; step++) {
+            int slot = (int) (step & (CHANGE_LOG - 1));
+            if (changeStep[slot] != step) {
+                return false;
+            }
+            if (Long.compareUnsigned(changeFirst[slot], rangeLast) <= 0
+                && Long.compareUnsigned(iova, changeLast[slot]) <= 0) {
+                return false;
+            }
+        }
+        return lock.validate(stamp);
+    }
+
+    /** Widens the range the write-locked operation in progress removed or changed. Under the write lock. */
+    private void changedLocked(long first, long lastAddr) {
+        if (!changing) {
+            changing = true;
+            changingFirst = first;
+            changingLast = lastAddr;
+            return;
+        }
+        if (Long.compareUnsigned(first, changingFirst) < 0) {
+            changingFirst = first;
+        }
+        if (Long.compareUnsigned(lastAddr, changingLast) > 0) {
+            changingLast = lastAddr;
+        }
+    }
+
+    /**
+     * Ends a write-locked operation: moves the epoch and, if it removed or changed an entry, logs
+     * the range and moves the invalidation epoch. Under the write lock.
+     */
+    private void finishLocked() {
+        if (changing) {
+            long step = invalidationEpoch + 1;
+            int slot = (int) (step & (CHANGE_LOG - 1));
+            changeStep[slot] = step;
+            changeFirst[slot] = changingFirst;
+            changeLast[slot] = changingLast;
+            changing = false;
+            // volatile store after the log slot: pairs with the load in invalidationEpoch() /
+            // unchangedSince, so a reader of the new value sees the slot that explains it
+            invalidationEpoch = step;
+        }
+        // volatile store under the write lock: a parked queue that reads the new epoch sees the change
+        epoch++;
     }
 
     /** @return how many translations missed */
@@ -402,9 +511,9 @@ public final class DeviceIotlb {
             insertLocked(iova, size, uaddr, permission);
             // before the epoch moves: a parked queue that sees the new epoch also sees its MISS answered
             answerPending(iova, size);
-            // volatile store under the write lock: a device queue that reads the new epoch (a
-            // volatile load in refreshRings) translates its rings again and sees this entry
-            epoch++;
+            // a device queue that reads the new invalidation epoch (a volatile load in
+            // refreshRings) translates its rings again if this UPDATE changed an entry under them
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -420,6 +529,7 @@ public final class DeviceIotlb {
                     oldest = k;
                 }
             }
+            changedLocked(start[oldest], last[oldest]);
             removeAt(oldest);
             evictions.incrementAndGet();
         }
@@ -453,6 +563,7 @@ public final class DeviceIotlb {
         if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
             // entry i starts before the range and reaches into it: keep its head
             long oldLast = last[i];
+            changedLocked(start[i], oldLast);
             last[i] = first - 1;
             if (Long.compareUnsigned(oldLast, lastAddr) > 0) {
                 // it also ends after the range: its tail becomes an entry of its own, same age
@@ -464,6 +575,7 @@ public final class DeviceIotlb {
             i++;
         }
         while (i < count && Long.compareUnsigned(start[i], lastAddr) <= 0) {
+            changedLocked(start[i], last[i]);
             if (Long.compareUnsigned(last[i], lastAddr) > 0) {
                 // ends after the range: keep its tail (lastAddr < last[i], so lastAddr + 1 does not wrap)
                 uaddr[i] += lastAddr + 1 - start[i];
@@ -474,28 +586,41 @@ public final class DeviceIotlb {
         }
     }
 
-    /** Removes every entry overlapping [first, lastAddr]; returns how many. Under the write lock. */
+    /**
+     * Removes every entry overlapping [first, lastAddr] with one shift of the entries after them
+     * (a flush of hundreds of ranges costs one move, not one per entry); returns how many. Under
+     * the write lock.
+     */
     private int removeOverlappingLocked(long first, long lastAddr) {
-        int removed = 0;
-        int i = floor(first);
-        if (i < 0 || Long.compareUnsigned(last[i], first) < 0) {
-            i++;
+        int from = floor(first);
+        if (from < 0 || Long.compareUnsigned(last[from], first) < 0) {
+            from++;
         }
-        while (i < count && Long.compareUnsigned(start[i], lastAddr) <= 0) {
-            removeAt(i);
-            removed++;
+        // entries never overlap and are sorted, so those overlapping the range are one run
+        int to = from;
+        while (to < count && Long.compareUnsigned(start[to], lastAddr) <= 0) {
+            to++;
         }
-        return removed;
+        if (to > from) {
+            changedLocked(start[from], last[to - 1]);
+            removeRange(from, to);
+        }
+        return to - from;
     }
 
     private void removeAt(int i) {
-        int tail = count - i - 1;
-        System.arraycopy(start, i + 1, start, i, tail);
-        System.arraycopy(last, i + 1, last, i, tail);
-        System.arraycopy(uaddr, i + 1, uaddr, i, tail);
-        System.arraycopy(perm, i + 1, perm, i, tail);
-        System.arraycopy(age, i + 1, age, i, tail);
-        count--;
+        removeRange(i, i + 1);
+    }
+
+    /** Removes the entries at indices [from, to). Under the write lock. */
+    private void removeRange(int from, int to) {
+        int tail = count - to;
+        System.arraycopy(start, to, start, from, tail);
+        System.arraycopy(last, to, last, from, tail);
+        System.arraycopy(uaddr, to, uaddr, from, tail);
+        System.arraycopy(perm, to, perm, from, tail);
+        System.arraycopy(age, to, age, from, tail);
+        count -= to - from;
     }
 
     /**
@@ -551,9 +676,10 @@ public final class DeviceIotlb {
         long stamp = lock.writeLock();
         try {
             removed = removeOverlappingLocked(iova, iova + size - 1);
-            // volatile store: pairs with the device queue's epoch load; its cached ring areas are
-            // dropped on its next pop (a queue inside a section is waited out below)
-            epoch++;
+            // pairs with the device queue's epoch load: if the removed entries were under its
+            // cached ring areas, they are dropped on its next pop (a queue inside a section is
+            // waited out below)
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -565,8 +691,11 @@ public final class DeviceIotlb {
     public void invalidateAll() {
         long stamp = lock.writeLock();
         try {
+            if (count > 0) {
+                changedLocked(start[0], last[count - 1]);
+            }
             count = 0;
-            epoch++;
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -600,7 +729,7 @@ public final class DeviceIotlb {
                     answerPending(batch[k].iova(), batch[k].size());
                 }
             }
-            epoch++;
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }

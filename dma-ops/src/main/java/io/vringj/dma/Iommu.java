@@ -148,6 +148,20 @@ public final class Iommu implements IotlbResolver {
     }
 
     /**
+     * Returns several mappings' IOVA pages to the allocator under one lock, in the order given
+     * (the allocator's caches hand out the last one freed first).
+     *
+     * @param busAddresses what {@link #map} returned, one per mapping
+     * @param lengths the mapped lengths
+     * @param n how many
+     */
+    synchronized void freeIovas(long[] busAddresses, long[] lengths, int n) {
+        for (int i = 0; i < n; i++) {
+            iova.freeCached(busAddresses[i] & ~(PAGE - 1), (int) pagesSpanned(busAddresses[i], lengths[i]));
+        }
+    }
+
+    /**
      * Invalidates {@code [busAddress, busAddress + length)}, widened to whole pages, in every
      * registered device IOTLB, and returns once each has stopped using it.
      *

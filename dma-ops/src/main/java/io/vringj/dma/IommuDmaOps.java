@@ -309,9 +309,15 @@ public final class IommuDmaOps implements DmaOps {
                 }
             }
             invalidateMerged(n);
+            // flushKey is sorted now: free from the highest range down, so the allocator's LIFO
+            // caches hand the ranges out again lowest first and a device IOTLB, whose entries are
+            // sorted by IOVA, appends each new entry instead of shifting all it holds
             for (int i = 0; i < n; i++) {
-                iommu.freeIova(flushBus[i], flushLength[i]);
+                long key = flushKey[n - 1 - i];
+                flushBus[i] = (key >>> KEY_PAGES_BITS) << IovaAllocator.PAGE_SHIFT;
+                flushLength[i] = (key & ((1L << KEY_PAGES_BITS) - 1)) << IovaAllocator.PAGE_SHIFT;
             }
+            iommu.freeIovas(flushBus, flushLength, n);
         }
     }
 
@@ -327,7 +333,7 @@ public final class IommuDmaOps implements DmaOps {
             long firstPage = flushBus[i] >>> IovaAllocator.PAGE_SHIFT;
             flushKey[i] = firstPage << KEY_PAGES_BITS | Iommu.pagesSpanned(flushBus[i], flushLength[i]);
         }
-        java.util.Arrays.sort(flushKey, 0, n);
+        sortKeys(flushKey, n);
         long runStart = -1;
         long runEnd = -1;
         for (int i = 0; i < n; i++) {
@@ -346,6 +352,44 @@ public final class IommuDmaOps implements DmaOps {
         if (runStart >= 0) {
             iommu.invalidateDeviceTlbs(runStart << IovaAllocator.PAGE_SHIFT, (runEnd - runStart) << IovaAllocator.PAGE_SHIFT);
         }
+    }
+
+    /**
+     * Sorts {@code keys[0, n)} ascending in place: a heapsort, O(n log n) and allocation-free
+     * (Arrays.sort allocates run bookkeeping for input with runs, which a flush queue has).
+     */
+    static void sortKeys(long[] keys, int n) {
+        for (int i = n / 2 - 1; i >= 0; i--) {
+            siftDown(keys, i, n);
+        }
+        for (int end = n - 1; end > 0; end--) {
+            long top = keys[0];
+            keys[0] = keys[end];
+            keys[end] = top;
+            siftDown(keys, 0, end);
+        }
+    }
+
+    /** Moves {@code keys[i]} down the max-heap {@code keys[0, n)} to where it belongs. */
+    private static void siftDown(long[] keys, int i, int n) {
+        long v = keys[i];
+        int at = i;
+        while (true) {
+            // at < n / 2 here, so 2 * at + 1 < n and cannot overflow for an int n
+            int child = 2 * at + 1;
+            if (child >= n) {
+                break;
+            }
+            if (child + 1 < n && keys[child + 1] > keys[child]) {
+                child++;
+            }
+            if (keys[child] <= v) {
+                break;
+            }
+            keys[at] = keys[child];
+            at = child;
+        }
+        keys[at] = v;
     }
 
     /** @return LAZY mode: how many unmapped ranges wait for a flush */
