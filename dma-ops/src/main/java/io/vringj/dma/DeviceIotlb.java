@@ -354,7 +354,7 @@ public final class DeviceIotlb {
             long stamp = lock.tryOptimisticRead();
             int i = lastHit;
             if (i >= count || Long.compareUnsigned(addr - start[i], last[i] - start[i]) > 0) {
-                i = floor(addr);
+                i = floorFromEnd(addr);
             }
             boolean found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
             entryStart = found ? start[i] : 0;
@@ -422,6 +422,18 @@ public final class DeviceIotlb {
         } finally {
             lock.unlockRead(stamp);
         }
+    }
+
+    /**
+     * {@link #floor}, trying the last entry first: IOVAs handed out in ascending order (as the
+     * allocator does after a flush) miss and insert after every entry held, with no search.
+     */
+    private int floorFromEnd(long addr) {
+        int n = Math.min(count, start.length);
+        if (n > 0 && Long.compareUnsigned(start[n - 1], addr) <= 0) {
+            return n - 1;
+        }
+        return floor(addr);
     }
 
     /**
@@ -521,7 +533,8 @@ public final class DeviceIotlb {
 
     private void insertLocked(long iova, long size, long ua, Permission permission) {
         long lastAddr = iova + size - 1;
-        trimOverlappingLocked(iova, lastAddr);
+        int pos = trimOverlappingLocked(iova, lastAddr);
+        boolean evicted = false;
         while (count >= capacity) {
             int oldest = 0;
             for (int k = 1; k < count; k++) {
@@ -532,8 +545,14 @@ public final class DeviceIotlb {
             changedLocked(start[oldest], last[oldest]);
             removeAt(oldest);
             evictions.incrementAndGet();
+            evicted = true;
         }
-        insertAt(floor(iova) + 1, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
+        if (evicted) {
+            pos = floor(iova) + 1;
+        }
+        insertAt(pos, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
+        // the device that missed translates this entry next: the hint saves it a search
+        lastHit = pos;
     }
 
     /** Inserts an entry at index {@code pos} (the caller keeps the order). Under the write lock. */
@@ -557,9 +576,11 @@ public final class DeviceIotlb {
      * an old mapping that a new one does not cover): an entry inside the range goes, one that
      * sticks out keeps what sticks out, and one around the range splits in two (count may then
      * reach capacity + 1 for a moment). Under the write lock.
+     *
+     * @return where an entry for {@code [first, lastAddr]} goes now to keep the order
      */
-    private void trimOverlappingLocked(long first, long lastAddr) {
-        int i = floor(first);
+    private int trimOverlappingLocked(long first, long lastAddr) {
+        int i = floorFromEnd(first);
         if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
             // entry i starts before the range and reaches into it: keep its head
             long oldLast = last[i];
@@ -568,7 +589,7 @@ public final class DeviceIotlb {
             if (Long.compareUnsigned(oldLast, lastAddr) > 0) {
                 // it also ends after the range: its tail becomes an entry of its own, same age
                 insertAt(i + 1, lastAddr + 1, oldLast, uaddr[i] + (lastAddr + 1 - start[i]), perm[i], age[i]);
-                return;
+                return i + 1;
             }
             i++;
         } else if (i < 0 || Long.compareUnsigned(last[i], first) < 0) {
@@ -580,10 +601,11 @@ public final class DeviceIotlb {
                 // ends after the range: keep its tail (lastAddr < last[i], so lastAddr + 1 does not wrap)
                 uaddr[i] += lastAddr + 1 - start[i];
                 start[i] = lastAddr + 1;
-                return;
+                return i;
             }
             removeAt(i);
         }
+        return i;
     }
 
     /**
