@@ -4,6 +4,8 @@ import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
@@ -77,9 +79,22 @@ public final class DeviceIotlb {
     private int count;
     private long nextAge;
 
+    /** Every change; written under the write lock with release stores (the unlock fences once, after). */
     private volatile long epoch;
-    /** Moves only when an entry is removed or changed; see the class comment. Written under the write lock. */
+    /** Moves only when an entry is removed or changed; see the class comment. Written as {@link #epoch}. */
     private volatile long invalidationEpoch;
+    private static final VarHandle EPOCH;
+    private static final VarHandle INVALIDATION_EPOCH;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            EPOCH = lookup.findVarHandle(DeviceIotlb.class, "epoch", long.class);
+            INVALIDATION_EPOCH = lookup.findVarHandle(DeviceIotlb.class, "invalidationEpoch", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     /** Steps of {@link #invalidationEpoch()} the change log remembers (a power of two). */
     public static final int CHANGE_LOG = 64;
@@ -104,7 +119,8 @@ public final class DeviceIotlb {
     // is 4 KiB aligned, so its low 12 bits are free), 0 when empty; guarded by pendingLock
     private final Object pendingLock = new Object();
     private final long[] pending = new long[PENDING_SLOTS];
-    private int pendingCount;
+    /** Written under pendingLock; volatile so an UPDATE with nothing to answer skips the lock. */
+    private volatile int pendingCount;
     /** The entry the last lookup found; a racy hint, checked under the stamp like everything else. */
     private int lastHit;
 
@@ -247,12 +263,15 @@ public final class DeviceIotlb {
             changeFirst[slot] = changingFirst;
             changeLast[slot] = changingLast;
             changing = false;
-            // volatile store after the log slot: pairs with the load in invalidationEpoch() /
-            // unchangedSince, so a reader of the new value sees the slot that explains it
-            invalidationEpoch = step;
+            // release store after the log slot: pairs with the volatile load in
+            // invalidationEpoch() / unchangedSince, so a reader of the new value sees the slot that
+            // explains it (and the entries changed before it)
+            INVALIDATION_EPOCH.setRelease(this, step);
         }
-        // volatile store under the write lock: a parked queue that reads the new epoch sees the change
-        epoch++;
+        // release store under the write lock: pairs with the volatile load in epoch(); a parked
+        // queue that reads the new value sees the change and the MISSes it answered. The only
+        // writer holds the write lock, so the increment is not lost; the unlock fences after it
+        EPOCH.setRelease(this, epoch + 1);
     }
 
     /** @return how many translations missed */
@@ -354,7 +373,7 @@ public final class DeviceIotlb {
             long stamp = lock.tryOptimisticRead();
             int i = lastHit;
             if (i >= count || Long.compareUnsigned(addr - start[i], last[i] - start[i]) > 0) {
-                i = floorFromEnd(addr);
+                i = floorNear(addr, i);
             }
             boolean found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
             entryStart = found ? start[i] : 0;
@@ -425,11 +444,17 @@ public final class DeviceIotlb {
     }
 
     /**
-     * {@link #floor}, trying the last entry first: IOVAs handed out in ascending order (as the
-     * allocator does after a flush) miss and insert after every entry held, with no search.
+     * {@link #floor}, trying first the entry {@code hint} (the last one found or inserted) and
+     * then the last entry: IOVAs handed out one after another (as the allocator does after a
+     * flush) miss and insert right after the previous one or after every entry held, with no
+     * search. Under the lock or an optimistic stamp, as {@link #floor}.
      */
-    private int floorFromEnd(long addr) {
+    private int floorNear(long addr, int hint) {
         int n = Math.min(count, start.length);
+        if (hint >= 0 && hint < n && Long.compareUnsigned(start[hint], addr) <= 0
+            && (hint + 1 == n || Long.compareUnsigned(start[hint + 1], addr) > 0)) {
+            return hint;
+        }
         if (n > 0 && Long.compareUnsigned(start[n - 1], addr) <= 0) {
             return n - 1;
         }
@@ -580,7 +605,7 @@ public final class DeviceIotlb {
      * @return where an entry for {@code [first, lastAddr]} goes now to keep the order
      */
     private int trimOverlappingLocked(long first, long lastAddr) {
-        int i = floorFromEnd(first);
+        int i = floorNear(first, lastHit);
         if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
             // entry i starts before the range and reaches into it: keep its head
             long oldLast = last[i];
@@ -655,6 +680,12 @@ public final class DeviceIotlb {
         long lastPage = (iova + size - 1) & ~(PAGE - 1);
         // pages - 1 as an unsigned count; compared unsigned so a range of 2^52 pages works too
         long pagesMinusOne = (lastPage - firstPage) >>> 12;
+        // volatile read: pairs with the write in miss(), made before its MISS is sent; the UPDATE
+        // that answers a MISS comes after the send, so it sees the count. Reading 0 here is the
+        // same as taking the lock before a racing miss() took it
+        if (pendingCount == 0) {
+            return;
+        }
         synchronized (pendingLock) {
             if (pendingCount == 0) {
                 return;

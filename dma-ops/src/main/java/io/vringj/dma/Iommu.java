@@ -29,7 +29,8 @@ import java.util.Objects;
  * if it overlaps it.
  *
  * <p>Thread-safe: every method may be called from any thread. Page table and allocator
- * changes are serialised on this object; {@link #invalidateDeviceTlbs(long, long)} runs without
+ * changes are serialised on this object's monitor (which {@link IommuDmaOps} also holds for its
+ * own bookkeeping, so a map or an unmap takes one lock); {@link #invalidateDeviceTlbs(long, long)} runs without
  * that lock, so a device worker that resolves a miss while an invalidation waits for it cannot
  * deadlock.
  */
