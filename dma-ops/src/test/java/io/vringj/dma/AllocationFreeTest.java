@@ -214,6 +214,36 @@ class AllocationFreeTest {
         }
     }
 
+    /**
+     * LAZY mode with the default flush queue, one buffer mapped and unmapped at a time as a
+     * request does: a flush every 256 unmaps sorts, invalidates and frees its ranges without
+     * allocating (a library sort allocates bookkeeping for input that has runs, as a flush
+     * queue's keys do).
+     */
+    @Test
+    void lazyFlushesOfAFullQueueAllocateNothing() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
+            Iommu iommu = new Iommu(memory, 0x1_0000_0000L, 64L << 20);
+            long[] invalidated = new long[1];
+            iommu.addDeviceTlb((iova, size) -> invalidated[0]++);
+            IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.LAZY, null);
+            MemorySegment buffer = memory.slice(GPA + 0x1000, 64);
+            long before = 0;
+            long flushesBefore = 0;
+            for (int i = 0; i < 600_000; i++) {
+                if (i == 100_000) {
+                    before = allocatedBytes();
+                    flushesBefore = dma.flushes();
+                }
+                dma.unmap(dma.map(buffer, DmaDirection.TO_DEVICE), 64, DmaDirection.TO_DEVICE);
+            }
+            long allocated = allocatedBytes() - before;
+            assertTrue(dma.flushes() - flushesBefore >= 1_900, "about one flush per 256 unmaps: "
+                + (dma.flushes() - flushesBefore));
+            assertTrue(allocated < 100_000, (dma.flushes() - flushesBefore) + " flushes allocated " + allocated + " bytes");
+        }
+    }
+
     @Test
     void premappedRequestsAllocateNothing() throws Exception {
         try (GuestMemory memory = GuestMemory.ofShared(GPA, 4 << 20)) {
