@@ -46,7 +46,7 @@ import java.util.concurrent.locks.StampedLock;
  * <pre>
  *   change log, slot = step &amp; (CHANGE_LOG - 1):  changeStep[slot]  changeFirst[slot] .. changeLast[slot]
  *   (the smallest range around every entry the step removed or changed; written under the
- *   write lock before the step is published by the volatile store of invalidationEpoch)
+ *   write lock before the step is published by the release store of invalidationEpoch)
  * </pre>
  *
  * <p><b>Invalidation against in-flight work.</b> A device worker brackets everything it does with
