@@ -375,6 +375,14 @@ public final class IommuDmaOps implements DmaOps {
      * (Arrays.sort allocates run bookkeeping for input with runs, which a flush queue has).
      */
     static void sortKeys(long[] keys, int n) {
+        int sortedTo = 1;
+        while (sortedTo < n && keys[sortedTo - 1] <= keys[sortedTo]) {
+            sortedTo++;
+        }
+        if (sortedTo >= n) {
+            // the usual flush: ranges mapped one after another, lowest first, retired in order
+            return;
+        }
         for (int i = n / 2 - 1; i >= 0; i--) {
             siftDown(keys, i, n);
         }

@@ -162,6 +162,12 @@ class IommuDmaOpsTest {
             IommuDmaOps.sortKeys(keys, n);
             assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(keys), n + " keys (the tail untouched)");
         }
+        long[] sorted = {1, 2, 2, 5, 9};
+        IommuDmaOps.sortKeys(sorted, 5);
+        assertEquals("[1, 2, 2, 5, 9]", java.util.Arrays.toString(sorted), "already sorted");
+        long[] lastOut = {1, 2, 3, 4, 0};
+        IommuDmaOps.sortKeys(lastOut, 5);
+        assertEquals("[0, 1, 2, 3, 4]", java.util.Arrays.toString(lastOut), "sorted but for the last key");
     }
 
     @Test
