@@ -4,6 +4,8 @@ import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.StampedLock;
@@ -31,9 +33,21 @@ import java.util.concurrent.locks.StampedLock;
  * <p><b>Capacity.</b> At most {@link #capacity()} entries (default {@value #DEFAULT_CAPACITY},
  * as Linux and DPDK); an UPDATE into a full IOTLB evicts the oldest entry (Linux's policy).
  *
- * <p><b>Epoch.</b> Every UPDATE and INVALIDATE moves {@link #epoch()}; a device queue compares it
- * to translate its three ring areas again — the per-queue ring translation cache Linux resets
- * on every update and invalidation.
+ * <p><b>Epochs.</b> Every UPDATE and INVALIDATE moves {@link #epoch()}, what a parked device
+ * queue waits on. {@link #invalidationEpoch()} moves only when an entry is taken away or changed
+ * (an INVALIDATE that removed something, an UPDATE that trimmed, split or replaced an entry, an
+ * eviction): only then can a translation handed out earlier be stale, so it is what a device
+ * queue's ring-area translation cache compares (Linux resets that cache on every update and
+ * invalidation; an UPDATE into empty IOVA space and an INVALIDATE of entries the rings do not use
+ * leave it standing here). Each step of the invalidation epoch records the IOVA range it
+ * touched in a log of the last {@value #CHANGE_LOG} steps, so {@link #unchangedSince} can tell a
+ * queue that its ring areas were not touched by the steps since it translated them.
+ *
+ * <pre>
+ *   change log, slot = step &amp; (CHANGE_LOG - 1):  changeStep[slot]  changeFirst[slot] .. changeLast[slot]
+ *   (the smallest range around every entry the step removed or changed; written under the
+ *   write lock before the step is published by the release store of invalidationEpoch)
+ * </pre>
  *
  * <p><b>Invalidation against in-flight work.</b> A device worker brackets everything it does with
  * translations — popping a chain, working on its pieces, adding it used and publishing — with
@@ -65,7 +79,33 @@ public final class DeviceIotlb {
     private int count;
     private long nextAge;
 
+    /** Every change; written under the write lock with release stores (the unlock fences once, after). */
     private volatile long epoch;
+    /** Moves only when an entry is removed or changed; see the class comment. Written as {@link #epoch}. */
+    private volatile long invalidationEpoch;
+    private static final VarHandle EPOCH;
+    private static final VarHandle INVALIDATION_EPOCH;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            EPOCH = lookup.findVarHandle(DeviceIotlb.class, "epoch", long.class);
+            INVALIDATION_EPOCH = lookup.findVarHandle(DeviceIotlb.class, "invalidationEpoch", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Steps of {@link #invalidationEpoch()} the change log remembers (a power of two). */
+    public static final int CHANGE_LOG = 64;
+    // guarded by lock: the range each recent invalidation-epoch step touched
+    private final long[] changeStep = new long[CHANGE_LOG];
+    private final long[] changeFirst = new long[CHANGE_LOG];
+    private final long[] changeLast = new long[CHANGE_LOG];
+    // guarded by lock: what the write-locked operation in progress removed or changed so far
+    private boolean changing;
+    private long changingFirst;
+    private long changingLast;
     private volatile IotlbMessageSink sink;
     /** The registered workers; replaced whole under {@code this} on (un)registration, read without allocating. */
     private volatile Worker[] workers = new Worker[0];
@@ -79,7 +119,8 @@ public final class DeviceIotlb {
     // is 4 KiB aligned, so its low 12 bits are free), 0 when empty; guarded by pendingLock
     private final Object pendingLock = new Object();
     private final long[] pending = new long[PENDING_SLOTS];
-    private int pendingCount;
+    /** Written under pendingLock; volatile so an UPDATE with nothing to answer skips the lock. */
+    private volatile int pendingCount;
     /** The entry the last lookup found; a racy hint, checked under the stamp like everything else. */
     private int lastHit;
 
@@ -144,6 +185,93 @@ public final class DeviceIotlb {
     /** @return the translation epoch; it moves on every update and invalidation */
     public long epoch() {
         return epoch;
+    }
+
+    /**
+     * @return the invalidation epoch: it moves only when an entry was removed or changed, so a
+     *     translation handed out when it read some value is still what a new one would give
+     *     while it reads the same value
+     */
+    public long invalidationEpoch() {
+        // volatile load: pairs with the store in finishLocked, made after the change log entry
+        return invalidationEpoch;
+    }
+
+    /**
+     * Whether no entry that {@code [iova, iova + length)} overlaps was removed or changed since
+     * {@link #invalidationEpoch()} read {@code since}: then a translation of that range handed out
+     * at {@code since} is still current. False when it cannot tell (more than
+     * {@value #CHANGE_LOG} steps since, or an update or invalidation running meanwhile).
+     * Lock-free and allocation-free.
+     *
+     * @param since an earlier value of {@link #invalidationEpoch()}
+     * @param iova the first IOVA of the range
+     * @param length bytes, at least 1
+     * @return true if every step since {@code since} left the range alone
+     */
+    public boolean unchangedSince(long since, long iova, long length) {
+        if (length <= 0) {
+            return false;
+        }
+        long rangeLast = iova + length - 1;
+        // optimistic read: pairs with the write lock under which the log is written; the log
+        // slots read are trusted only once validate() says no writer came in between
+        long stamp = lock.tryOptimisticRead();
+        long now = invalidationEpoch;
+        long steps = now - since;
+        if (steps < 0 || steps > CHANGE_LOG) {
+            return false;
+        }
+        for (long step = since + 1; step <= now; step++) {
+            int slot = (int) (step & (CHANGE_LOG - 1));
+            if (changeStep[slot] != step) {
+                return false;
+            }
+            if (Long.compareUnsigned(changeFirst[slot], rangeLast) <= 0
+                && Long.compareUnsigned(iova, changeLast[slot]) <= 0) {
+                return false;
+            }
+        }
+        return lock.validate(stamp);
+    }
+
+    /** Widens the range the write-locked operation in progress removed or changed. Under the write lock. */
+    private void changedLocked(long first, long lastAddr) {
+        if (!changing) {
+            changing = true;
+            changingFirst = first;
+            changingLast = lastAddr;
+            return;
+        }
+        if (Long.compareUnsigned(first, changingFirst) < 0) {
+            changingFirst = first;
+        }
+        if (Long.compareUnsigned(lastAddr, changingLast) > 0) {
+            changingLast = lastAddr;
+        }
+    }
+
+    /**
+     * Ends a write-locked operation: moves the epoch and, if it removed or changed an entry, logs
+     * the range and moves the invalidation epoch. Under the write lock.
+     */
+    private void finishLocked() {
+        if (changing) {
+            long step = invalidationEpoch + 1;
+            int slot = (int) (step & (CHANGE_LOG - 1));
+            changeStep[slot] = step;
+            changeFirst[slot] = changingFirst;
+            changeLast[slot] = changingLast;
+            changing = false;
+            // release store after the log slot: pairs with the volatile load in
+            // invalidationEpoch() / unchangedSince, so a reader of the new value sees the slot that
+            // explains it (and the entries changed before it)
+            INVALIDATION_EPOCH.setRelease(this, step);
+        }
+        // release store under the write lock: pairs with the volatile load in epoch(); a parked
+        // queue that reads the new value sees the change and the MISSes it answered. The only
+        // writer holds the write lock, so the increment is not lost; the unlock fences after it
+        EPOCH.setRelease(this, epoch + 1);
     }
 
     /** @return how many translations missed */
@@ -245,7 +373,7 @@ public final class DeviceIotlb {
             long stamp = lock.tryOptimisticRead();
             int i = lastHit;
             if (i >= count || Long.compareUnsigned(addr - start[i], last[i] - start[i]) > 0) {
-                i = floor(addr);
+                i = floorNear(addr, i);
             }
             boolean found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
             entryStart = found ? start[i] : 0;
@@ -313,6 +441,24 @@ public final class DeviceIotlb {
         } finally {
             lock.unlockRead(stamp);
         }
+    }
+
+    /**
+     * {@link #floor}, trying first the entry {@code hint} (the last one found or inserted) and
+     * then the last entry: IOVAs handed out one after another (as the allocator does after a
+     * flush) miss and insert right after the previous one or after every entry held, with no
+     * search. Under the lock or an optimistic stamp, as {@link #floor}.
+     */
+    private int floorNear(long addr, int hint) {
+        int n = Math.min(count, start.length);
+        if (hint >= 0 && hint < n && Long.compareUnsigned(start[hint], addr) <= 0
+            && (hint + 1 == n || Long.compareUnsigned(start[hint + 1], addr) > 0)) {
+            return hint;
+        }
+        if (n > 0 && Long.compareUnsigned(start[n - 1], addr) <= 0) {
+            return n - 1;
+        }
+        return floor(addr);
     }
 
     /**
@@ -402,9 +548,9 @@ public final class DeviceIotlb {
             insertLocked(iova, size, uaddr, permission);
             // before the epoch moves: a parked queue that sees the new epoch also sees its MISS answered
             answerPending(iova, size);
-            // volatile store under the write lock: a device queue that reads the new epoch (a
-            // volatile load in refreshRings) translates its rings again and sees this entry
-            epoch++;
+            // a device queue that reads the new invalidation epoch (a volatile load in
+            // refreshRings) translates its rings again if this UPDATE changed an entry under them
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -412,7 +558,8 @@ public final class DeviceIotlb {
 
     private void insertLocked(long iova, long size, long ua, Permission permission) {
         long lastAddr = iova + size - 1;
-        trimOverlappingLocked(iova, lastAddr);
+        int pos = trimOverlappingLocked(iova, lastAddr);
+        boolean evicted = false;
         while (count >= capacity) {
             int oldest = 0;
             for (int k = 1; k < count; k++) {
@@ -420,10 +567,17 @@ public final class DeviceIotlb {
                     oldest = k;
                 }
             }
+            changedLocked(start[oldest], last[oldest]);
             removeAt(oldest);
             evictions.incrementAndGet();
+            evicted = true;
         }
-        insertAt(floor(iova) + 1, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
+        if (evicted) {
+            pos = floor(iova) + 1;
+        }
+        insertAt(pos, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
+        // the device that missed translates this entry next: the hint saves it a search
+        lastHit = pos;
     }
 
     /** Inserts an entry at index {@code pos} (the caller keeps the order). Under the write lock. */
@@ -447,55 +601,73 @@ public final class DeviceIotlb {
      * an old mapping that a new one does not cover): an entry inside the range goes, one that
      * sticks out keeps what sticks out, and one around the range splits in two (count may then
      * reach capacity + 1 for a moment). Under the write lock.
+     *
+     * @return where an entry for {@code [first, lastAddr]} goes now to keep the order
      */
-    private void trimOverlappingLocked(long first, long lastAddr) {
-        int i = floor(first);
+    private int trimOverlappingLocked(long first, long lastAddr) {
+        int i = floorNear(first, lastHit);
         if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
             // entry i starts before the range and reaches into it: keep its head
             long oldLast = last[i];
+            changedLocked(start[i], oldLast);
             last[i] = first - 1;
             if (Long.compareUnsigned(oldLast, lastAddr) > 0) {
                 // it also ends after the range: its tail becomes an entry of its own, same age
                 insertAt(i + 1, lastAddr + 1, oldLast, uaddr[i] + (lastAddr + 1 - start[i]), perm[i], age[i]);
-                return;
+                return i + 1;
             }
             i++;
         } else if (i < 0 || Long.compareUnsigned(last[i], first) < 0) {
             i++;
         }
         while (i < count && Long.compareUnsigned(start[i], lastAddr) <= 0) {
+            changedLocked(start[i], last[i]);
             if (Long.compareUnsigned(last[i], lastAddr) > 0) {
                 // ends after the range: keep its tail (lastAddr < last[i], so lastAddr + 1 does not wrap)
                 uaddr[i] += lastAddr + 1 - start[i];
                 start[i] = lastAddr + 1;
-                return;
+                return i;
             }
             removeAt(i);
         }
+        return i;
     }
 
-    /** Removes every entry overlapping [first, lastAddr]; returns how many. Under the write lock. */
+    /**
+     * Removes every entry overlapping [first, lastAddr] with one shift of the entries after them
+     * (a flush of hundreds of ranges costs one move, not one per entry); returns how many. Under
+     * the write lock.
+     */
     private int removeOverlappingLocked(long first, long lastAddr) {
-        int removed = 0;
-        int i = floor(first);
-        if (i < 0 || Long.compareUnsigned(last[i], first) < 0) {
-            i++;
+        int from = floor(first);
+        if (from < 0 || Long.compareUnsigned(last[from], first) < 0) {
+            from++;
         }
-        while (i < count && Long.compareUnsigned(start[i], lastAddr) <= 0) {
-            removeAt(i);
-            removed++;
+        // entries never overlap and are sorted, so those overlapping the range are one run
+        int to = from;
+        while (to < count && Long.compareUnsigned(start[to], lastAddr) <= 0) {
+            to++;
         }
-        return removed;
+        if (to > from) {
+            changedLocked(start[from], last[to - 1]);
+            removeRange(from, to);
+        }
+        return to - from;
     }
 
     private void removeAt(int i) {
-        int tail = count - i - 1;
-        System.arraycopy(start, i + 1, start, i, tail);
-        System.arraycopy(last, i + 1, last, i, tail);
-        System.arraycopy(uaddr, i + 1, uaddr, i, tail);
-        System.arraycopy(perm, i + 1, perm, i, tail);
-        System.arraycopy(age, i + 1, age, i, tail);
-        count--;
+        removeRange(i, i + 1);
+    }
+
+    /** Removes the entries at indices [from, to). Under the write lock. */
+    private void removeRange(int from, int to) {
+        int tail = count - to;
+        System.arraycopy(start, to, start, from, tail);
+        System.arraycopy(last, to, last, from, tail);
+        System.arraycopy(uaddr, to, uaddr, from, tail);
+        System.arraycopy(perm, to, perm, from, tail);
+        System.arraycopy(age, to, age, from, tail);
+        count -= to - from;
     }
 
     /**
@@ -508,6 +680,12 @@ public final class DeviceIotlb {
         long lastPage = (iova + size - 1) & ~(PAGE - 1);
         // pages - 1 as an unsigned count; compared unsigned so a range of 2^52 pages works too
         long pagesMinusOne = (lastPage - firstPage) >>> 12;
+        // volatile read: pairs with the write in miss(), made before its MISS is sent; the UPDATE
+        // that answers a MISS comes after the send, so it sees the count. Reading 0 here is the
+        // same as taking the lock before a racing miss() took it
+        if (pendingCount == 0) {
+            return;
+        }
         synchronized (pendingLock) {
             if (pendingCount == 0) {
                 return;
@@ -551,9 +729,10 @@ public final class DeviceIotlb {
         long stamp = lock.writeLock();
         try {
             removed = removeOverlappingLocked(iova, iova + size - 1);
-            // volatile store: pairs with the device queue's epoch load; its cached ring areas are
-            // dropped on its next pop (a queue inside a section is waited out below)
-            epoch++;
+            // pairs with the device queue's epoch load: if the removed entries were under its
+            // cached ring areas, they are dropped on its next pop (a queue inside a section is
+            // waited out below)
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -565,8 +744,11 @@ public final class DeviceIotlb {
     public void invalidateAll() {
         long stamp = lock.writeLock();
         try {
+            if (count > 0) {
+                changedLocked(start[0], last[count - 1]);
+            }
             count = 0;
-            epoch++;
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }
@@ -600,7 +782,7 @@ public final class DeviceIotlb {
                     answerPending(batch[k].iova(), batch[k].size());
                 }
             }
-            epoch++;
+            finishLocked();
         } finally {
             lock.unlockWrite(stamp);
         }

@@ -29,7 +29,8 @@ import java.util.Objects;
  * if it overlaps it.
  *
  * <p>Thread-safe: every method may be called from any thread. Page table and allocator
- * changes are serialised on this object; {@link #invalidateDeviceTlbs(long, long)} runs without
+ * changes are serialised on this object's monitor (which {@link IommuDmaOps} also holds for its
+ * own bookkeeping, so a map or an unmap takes one lock); {@link #invalidateDeviceTlbs(long, long)} runs without
  * that lock, so a device worker that resolves a miss while an invalidation waits for it cannot
  * deadlock.
  */
@@ -145,6 +146,20 @@ public final class Iommu implements IotlbResolver {
      */
     synchronized void freeIova(long busAddress, long length) {
         iova.freeCached(busAddress & ~(PAGE - 1), (int) pagesSpanned(busAddress, length));
+    }
+
+    /**
+     * Returns several mappings' IOVA pages to the allocator under one lock, in the order given
+     * (the allocator's caches hand out the last one freed first).
+     *
+     * @param busAddresses what {@link #map} returned, one per mapping
+     * @param lengths the mapped lengths
+     * @param n how many
+     */
+    synchronized void freeIovas(long[] busAddresses, long[] lengths, int n) {
+        for (int i = 0; i < n; i++) {
+            iova.freeCached(busAddresses[i] & ~(PAGE - 1), (int) pagesSpanned(busAddresses[i], lengths[i]));
+        }
     }
 
     /**

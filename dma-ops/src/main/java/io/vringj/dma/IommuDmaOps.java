@@ -37,7 +37,9 @@ import org.agrona.collections.Long2LongHashMap;
  * Syncs only check the range: memory is coherent in this model.
  *
  * <p>Thread-safe: any number of driver threads may map and unmap; device IOTLB
- * invalidations run without this object's lock held.
+ * invalidations run without a lock held. The live set, the flush queue and the counters are
+ * guarded by the {@link Iommu}'s monitor, the lock its page table and allocator take anyway, so a
+ * map or an unmap takes one lock.
  */
 public final class IommuDmaOps implements DmaOps {
     /** How unmapped IOVAs are retired. */
@@ -74,16 +76,16 @@ public final class IommuDmaOps implements DmaOps {
     private final LongSupplier clock;
     private final long flushTimeoutNanos;
 
-    /** Live mappings: bus address → (length &lt;&lt; 2) | direction ordinal. Guarded by this. */
+    /** Live mappings: bus address → (length &lt;&lt; 2) | direction ordinal. Guarded by the Iommu. */
     private final Long2LongHashMap live = new Long2LongHashMap(NO_MAPPING);
 
-    // LAZY flush queue, a ring of (bus address, length, time); guarded by this
+    // LAZY flush queue, a ring of (bus address, length, time); guarded by the Iommu
     private final long[] fqBus;
     private final long[] fqLength;
     private final long[] fqTime;
     private int fqHead;
     private int fqCount;
-    /** Maps since the last age check. Guarded by this. */
+    /** Maps since the last age check. Guarded by the Iommu. */
     private int mapsSinceAgeCheck;
     // ranges taken out of the queue by the flush in progress; guarded by flushLock
     private final long[] flushBus;
@@ -190,9 +192,16 @@ public final class IommuDmaOps implements DmaOps {
 
     private long mapTranslated(long gpa, long length, DmaDirection direction) throws DmaMappingException {
         Permission perm = Permission.of(direction);
+        long record = (length << 2) | direction.ordinal();
         long bus;
+        boolean flushNow;
         try {
-            bus = iommu.map(gpa, length, perm);
+            // one monitor for the page table, the allocator and the live set (the Iommu's own
+            // lock, taken again inside map: a recursive enter costs no atomic instruction)
+            synchronized (iommu) {
+                bus = iommu.map(gpa, length, perm);
+                flushNow = recordLocked(bus, record);
+            }
         } catch (DmaMappingException e) {
             if (mode != Mode.LAZY || e.reason() != DmaMappingException.Reason.NO_SPACE || pendingFlush() == 0) {
                 throw e;
@@ -200,20 +209,27 @@ public final class IommuDmaOps implements DmaOps {
             // retired IOVAs are waiting for their flush: flush now and try once more (as
             // Linux's alloc_iova_fast does when its caches are full)
             flush();
-            bus = iommu.map(gpa, length, perm);
-        }
-        boolean flushNow;
-        synchronized (this) {
-            live.put(bus, (length << 2) | direction.ordinal());
-            maps++;
-            // the age check rides on the lock the map takes anyway (Linux runs it from a timer)
-            flushNow = mode == Mode.LAZY && fqCount > 0 && ++mapsSinceAgeCheck >= AGE_CHECK_INTERVAL
-                && ageCheckLocked();
+            synchronized (iommu) {
+                bus = iommu.map(gpa, length, perm);
+                flushNow = recordLocked(bus, record);
+            }
         }
         if (flushNow) {
             flush();
         }
         return bus;
+    }
+
+    /**
+     * Remembers a live mapping and counts it. Under the Iommu's monitor.
+     *
+     * @return whether LAZY mode's age check says the flush queue is due
+     */
+    private boolean recordLocked(long bus, long record) {
+        live.put(bus, record);
+        maps++;
+        // the age check rides on the lock the map takes anyway (Linux runs it from a timer)
+        return mode == Mode.LAZY && fqCount > 0 && ++mapsSinceAgeCheck >= AGE_CHECK_INTERVAL && ageCheckLocked();
     }
 
     @Override
@@ -224,7 +240,7 @@ public final class IommuDmaOps implements DmaOps {
             return;
         }
         boolean flushNow = false;
-        synchronized (this) {
+        synchronized (iommu) {
             long rec = live.get(busAddress);
             if (rec == NO_MAPPING) {
                 throw new IllegalArgumentException(String.format(
@@ -279,7 +295,7 @@ public final class IommuDmaOps implements DmaOps {
         return index >= fqBus.length ? index - fqBus.length : index;
     }
 
-    /** Whether the oldest queued range reached the flush timeout; resets the map count. Under this object's lock. */
+    /** Whether the oldest queued range reached the flush timeout; resets the map count. Under the Iommu's monitor. */
     private boolean ageCheckLocked() {
         mapsSinceAgeCheck = 0;
         return clock.getAsLong() - fqTime[fqHead] >= flushTimeoutNanos;
@@ -295,7 +311,7 @@ public final class IommuDmaOps implements DmaOps {
         }
         synchronized (flushLock) {
             int n;
-            synchronized (this) {
+            synchronized (iommu) {
                 n = fqCount;
                 for (int i = 0; i < n; i++) {
                     int slot = wrap(fqHead + i);
@@ -309,9 +325,15 @@ public final class IommuDmaOps implements DmaOps {
                 }
             }
             invalidateMerged(n);
+            // flushKey is sorted now: free from the highest range down, so the allocator's LIFO
+            // caches hand the ranges out again lowest first and a device IOTLB, whose entries are
+            // sorted by IOVA, appends each new entry instead of shifting all it holds
             for (int i = 0; i < n; i++) {
-                iommu.freeIova(flushBus[i], flushLength[i]);
+                long key = flushKey[n - 1 - i];
+                flushBus[i] = (key >>> KEY_PAGES_BITS) << IovaAllocator.PAGE_SHIFT;
+                flushLength[i] = (key & ((1L << KEY_PAGES_BITS) - 1)) << IovaAllocator.PAGE_SHIFT;
             }
+            iommu.freeIovas(flushBus, flushLength, n);
         }
     }
 
@@ -327,7 +349,7 @@ public final class IommuDmaOps implements DmaOps {
             long firstPage = flushBus[i] >>> IovaAllocator.PAGE_SHIFT;
             flushKey[i] = firstPage << KEY_PAGES_BITS | Iommu.pagesSpanned(flushBus[i], flushLength[i]);
         }
-        java.util.Arrays.sort(flushKey, 0, n);
+        sortKeys(flushKey, n);
         long runStart = -1;
         long runEnd = -1;
         for (int i = 0; i < n; i++) {
@@ -348,29 +370,85 @@ public final class IommuDmaOps implements DmaOps {
         }
     }
 
+    /**
+     * Sorts {@code keys[0, n)} ascending in place: a heapsort, O(n log n) and allocation-free
+     * (Arrays.sort allocates run bookkeeping for input with runs, which a flush queue has).
+     */
+    static void sortKeys(long[] keys, int n) {
+        int sortedTo = 1;
+        while (sortedTo < n && keys[sortedTo - 1] <= keys[sortedTo]) {
+            sortedTo++;
+        }
+        if (sortedTo >= n) {
+            // the usual flush: ranges mapped one after another, lowest first, retired in order
+            return;
+        }
+        for (int i = n / 2 - 1; i >= 0; i--) {
+            siftDown(keys, i, n);
+        }
+        for (int end = n - 1; end > 0; end--) {
+            long top = keys[0];
+            keys[0] = keys[end];
+            keys[end] = top;
+            siftDown(keys, 0, end);
+        }
+    }
+
+    /** Moves {@code keys[i]} down the max-heap {@code keys[0, n)} to where it belongs. */
+    private static void siftDown(long[] keys, int i, int n) {
+        long v = keys[i];
+        int at = i;
+        while (true) {
+            // at < n / 2 here, so 2 * at + 1 < n and cannot overflow for an int n
+            int child = 2 * at + 1;
+            if (child >= n) {
+                break;
+            }
+            if (child + 1 < n && keys[child + 1] > keys[child]) {
+                child++;
+            }
+            if (keys[child] <= v) {
+                break;
+            }
+            keys[at] = keys[child];
+            at = child;
+        }
+        keys[at] = v;
+    }
+
     /** @return LAZY mode: how many unmapped ranges wait for a flush */
-    public synchronized int pendingFlush() {
-        return fqCount;
+    public int pendingFlush() {
+        synchronized (iommu) {
+            return fqCount;
+        }
     }
 
     /** @return how many maps succeeded (coherent allocations included) */
-    public synchronized long maps() {
-        return maps;
+    public long maps() {
+        synchronized (iommu) {
+            return maps;
+        }
     }
 
     /** @return how many unmaps succeeded */
-    public synchronized long unmaps() {
-        return unmaps;
+    public long unmaps() {
+        synchronized (iommu) {
+            return unmaps;
+        }
     }
 
     /** @return LAZY mode: how many flushes retired at least one range */
-    public synchronized long flushes() {
-        return flushes;
+    public long flushes() {
+        synchronized (iommu) {
+            return flushes;
+        }
     }
 
     /** @return how many mappings are live */
-    public synchronized int liveMappings() {
-        return live.size();
+    public int liveMappings() {
+        synchronized (iommu) {
+            return live.size();
+        }
     }
 
     @Override

@@ -8,8 +8,10 @@ import java.util.Objects;
 
 /**
  * A device's view of memory through a {@link DeviceIotlb}: bus addresses are IOVAs, so a
- * {@code DeviceQueue} runs unchanged behind an IOMMU. Its {@link #epoch()} is the IOTLB's, so the
- * queue translates its ring areas again after every UPDATE and INVALIDATE.
+ * {@code DeviceQueue} runs unchanged behind an IOMMU. Its {@link #epoch()} is the IOTLB's
+ * invalidation epoch and {@link #unchangedSince} asks the IOTLB's change log, so the queue
+ * translates its ring areas again only after an UPDATE or INVALIDATE that changed or removed an
+ * entry under them.
  *
  * <p>Two ways to fill the IOTLB:
  * <ul>
@@ -92,9 +94,16 @@ public final class IotlbAddressSpace implements AddressSpace {
         }
     }
 
+    /** @return the IOTLB's {@link DeviceIotlb#invalidationEpoch() invalidation epoch}: an UPDATE into empty IOVA space leaves every earlier translation current */
     @Override
     public long epoch() {
-        return iotlb.epoch();
+        return iotlb.invalidationEpoch();
+    }
+
+    /** Asks the IOTLB's change log ({@link DeviceIotlb#unchangedSince}); lock-free, allocation-free. */
+    @Override
+    public boolean unchangedSince(long epoch, long busAddress, long length) {
+        return iotlb.unchangedSince(epoch, busAddress, length);
     }
 
     @Override

@@ -155,6 +155,91 @@ class DeviceIotlbTest {
     }
 
     @Test
+    void theInvalidationEpochMovesOnlyWhenAnEntryIsRemovedOrChanged() {
+        long e0 = iotlb.invalidationEpoch();
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        iotlb.update(0x3000, 0x2000, GPA, Permission.RW);
+        assertEquals(e0, iotlb.invalidationEpoch(), "UPDATEs into empty IOVA space change no entry");
+        iotlb.invalidate(0x8000, 0x1000);
+        assertEquals(e0, iotlb.invalidationEpoch(), "an INVALIDATE that removed nothing");
+        iotlb.update(0x4000, 0x1000, GPA + 0x8000, Permission.RO);
+        long e1 = iotlb.invalidationEpoch();
+        assertTrue(e1 != e0, "an UPDATE that trimmed an entry");
+        iotlb.invalidate(0x1000, 0x1000);
+        assertTrue(iotlb.invalidationEpoch() != e1, "an INVALIDATE that removed an entry");
+    }
+
+    @Test
+    void unchangedSinceTellsWhetherAnyStepSinceTouchedTheRange() {
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW); // "ring"
+        iotlb.update(0x10000, 0x4000, GPA + 0x10000, Permission.RW); // "buffers"
+        long since = iotlb.invalidationEpoch();
+        iotlb.invalidate(0x11000, 0x1000);
+        iotlb.update(0x20000, 0x1000, GPA, Permission.RW);
+        assertTrue(iotlb.unchangedSince(since, 0x1000, 0x1000), "the steps since touched only the buffers");
+        assertFalse(iotlb.unchangedSince(since, 0x13000, 0x10), "the INVALIDATE removed the whole buffer entry");
+        assertFalse(iotlb.unchangedSince(since, 0xF000, 0x1001), "a range reaching into a removed entry by one byte");
+        assertTrue(iotlb.unchangedSince(since, 0xF000, 0x1000), "a range ending just before it");
+        long now = iotlb.invalidationEpoch();
+        assertTrue(iotlb.unchangedSince(now, 0x13000, 0x10), "nothing since now");
+        iotlb.update(0x1800, 0x100, GPA + 0x800, Permission.RO);
+        assertFalse(iotlb.unchangedSince(now, 0x1000, 0x10), "an UPDATE that split the ring's entry");
+        assertTrue(iotlb.unchangedSince(now, 0x30000, 0x1000), "far from the split");
+        assertFalse(iotlb.unchangedSince(iotlb.invalidationEpoch() + 1, 0x30000, 0x1000),
+            "an epoch not reached yet is not vouched for");
+        assertFalse(iotlb.unchangedSince(now, 0x30000, 0), "an empty range is not vouched for");
+    }
+
+    @Test
+    void unchangedSinceGivesUpWhenTheChangeLogNoLongerReachesBack() {
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        long since = iotlb.invalidationEpoch();
+        for (int i = 0; i < DeviceIotlb.CHANGE_LOG; i++) {
+            iotlb.update(0x10000, 0x1000, GPA, Permission.RW);
+            iotlb.invalidate(0x10000, 0x1000);
+        }
+        assertEquals(since + DeviceIotlb.CHANGE_LOG, iotlb.invalidationEpoch());
+        assertTrue(iotlb.unchangedSince(since, 0x1000, 0x1000), "the log still holds every step");
+        iotlb.update(0x10000, 0x1000, GPA, Permission.RW);
+        iotlb.invalidate(0x10000, 0x1000);
+        assertFalse(iotlb.unchangedSince(since, 0x1000, 0x1000), "one step more than the log holds");
+        assertTrue(iotlb.unchangedSince(since + 1, 0x1000, 0x1000));
+    }
+
+    @Test
+    void anEvictionAndAnInvalidateAllAreChangesTheLogReports() {
+        DeviceIotlb small = new DeviceIotlb(AddressSpace.identity(memory), 2);
+        small.update(0x1000, 0x1000, GPA, Permission.RW);
+        small.update(0x2000, 0x1000, GPA, Permission.RW);
+        long since = small.invalidationEpoch();
+        small.update(0x9000, 0x1000, GPA, Permission.RW);
+        assertFalse(small.unchangedSince(since, 0x1000, 0x10), "the oldest entry was evicted");
+        assertTrue(small.unchangedSince(since, 0x2000, 0x10), "the other one stayed");
+        long before = small.invalidationEpoch();
+        small.invalidateAll();
+        assertFalse(small.unchangedSince(before, 0x2000, 0x10));
+        assertFalse(small.unchangedSince(before, 0x9000, 0x10));
+    }
+
+    @Test
+    void anInvalidateOfManyEntriesRemovesExactlyThoseItOverlaps() throws TranslationException {
+        for (int i = 0; i < 300; i++) {
+            iotlb.update(0x10_0000 + 0x1000L * i, 0x1000, GPA + 0x1000L * (i % 16), Permission.RW);
+        }
+        iotlb.update(0x1000, 0x1000, GPA, Permission.RW);
+        // pages 10..265 go; the INVALIDATE starts and ends inside entries, which go whole
+        assertEquals(256, iotlb.invalidate(0x10_0000 + 0xA800, 0xFF000));
+        assertEquals(300 + 1 - 256, iotlb.size());
+        assertTrue(iotlb.covers(0x1000, 0x1000, Access.READ));
+        assertTrue(iotlb.covers(0x10_0000, 10 * 0x1000, Access.READ), "the entries before are kept");
+        assertFalse(iotlb.covers(0x10_0000 + 0xA000, 1, Access.READ));
+        assertFalse(iotlb.covers(0x10_0000 + 0x109000, 1, Access.READ));
+        assertTrue(iotlb.covers(0x10_0000 + 0x10A000, 34 * 0x1000, Access.READ), "the entries after are kept");
+        assertEquals(memory.slice(GPA + 0x1000L * (266 % 16), 1).address(),
+            pieces(0x10_0000 + 0x10A000, 0x10, Access.READ).get(0)[0], "an entry after kept its address");
+    }
+
+    @Test
     void invalidateRemovesEveryOverlappingEntryWhole() {
         iotlb.update(0x1000, 0x2000, GPA, Permission.RW);
         iotlb.update(0x3000, 0x1000, GPA, Permission.RW);

@@ -128,6 +128,49 @@ class IommuDmaOpsTest {
     }
 
     @Test
+    void aLazyFlushHandsItsIovasOutAgainLowestFirst() throws Exception {
+        IommuDmaOps dma = ops(IommuDmaOps.Mode.LAZY);
+        MemorySegment buf = memory.slice(GPA, 64);
+        for (int cycle = 0; cycle < 3; cycle++) {
+            long[] bus = new long[4];
+            for (int i = 0; i < 4; i++) {
+                bus[i] = dma.map(buf, DmaDirection.TO_DEVICE);
+            }
+            for (int i = 1; i < 4; i++) {
+                // a device IOTLB keeps its entries sorted: each new one lands after the others
+                assertTrue(bus[i] > bus[i - 1], "cycle " + cycle + ": map " + i + " at 0x" + Long.toHexString(bus[i])
+                    + " is not above 0x" + Long.toHexString(bus[i - 1]));
+            }
+            // retired in a scrambled order; the fourth unmap fills the queue and flushes it
+            for (int i : new int[] {2, 0, 3, 1}) {
+                dma.unmap(bus[i], 64, DmaDirection.TO_DEVICE);
+            }
+            assertEquals(cycle + 1, dma.flushes());
+        }
+    }
+
+    @Test
+    void theFlushSortOrdersLikeArraysSort() {
+        java.util.Random random = new java.util.Random(15);
+        for (int n : new int[] {0, 1, 2, 3, 17, 256, 1000}) {
+            long[] keys = new long[n + 5];
+            for (int i = 0; i < keys.length; i++) {
+                keys[i] = random.nextInt(4) == 0 ? keys[Math.max(0, i - 1)] : random.nextLong() >>> 7;
+            }
+            long[] expected = keys.clone();
+            java.util.Arrays.sort(expected, 0, n);
+            IommuDmaOps.sortKeys(keys, n);
+            assertEquals(java.util.Arrays.toString(expected), java.util.Arrays.toString(keys), n + " keys (the tail untouched)");
+        }
+        long[] sorted = {1, 2, 2, 5, 9};
+        IommuDmaOps.sortKeys(sorted, 5);
+        assertEquals("[1, 2, 2, 5, 9]", java.util.Arrays.toString(sorted), "already sorted");
+        long[] lastOut = {1, 2, 3, 4, 0};
+        IommuDmaOps.sortKeys(lastOut, 5);
+        assertEquals("[0, 1, 2, 3, 4]", java.util.Arrays.toString(lastOut), "sorted but for the last key");
+    }
+
+    @Test
     void aLazyFlushNeverInvalidatesTheLiveMappingBetweenTwoRetiredRanges() throws Exception {
         IommuDmaOps dma = new IommuDmaOps(iommu, IommuDmaOps.Mode.LAZY, null, 1000, Long.MAX_VALUE, () -> now);
         iommu.addDeviceTlb((iova, size) -> invalidations.add(Long.toHexString(iova) + "+" + size));

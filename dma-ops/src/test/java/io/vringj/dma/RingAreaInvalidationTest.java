@@ -200,6 +200,93 @@ class RingAreaInvalidationTest {
         }
     }
 
+    /** The IOTLB's address space, counting the translations of the ring pages (below IOVA + 0x3000). */
+    private static final class CountingRingTranslations implements AddressSpace {
+        private final IotlbAddressSpace delegate;
+        int ringTranslations;
+
+        CountingRingTranslations(IotlbAddressSpace delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public void translate(long busAddress, long length, Access access, io.vringj.memory.TranslationSink sink)
+            throws io.vringj.memory.TranslationException {
+            if (tryTranslate(busAddress, length, access, sink) != 0) {
+                throw new io.vringj.memory.TranslationException(io.vringj.memory.TranslationException.Kind.MISS,
+                    busAddress, length, access, "miss");
+            }
+        }
+
+        @Override
+        public long tryTranslate(long busAddress, long length, Access access, io.vringj.memory.TranslationSink sink)
+            throws io.vringj.memory.TranslationException {
+            if (busAddress < IOVA + 0x3000) {
+                ringTranslations++;
+            }
+            return delegate.tryTranslate(busAddress, length, access, sink);
+        }
+
+        @Override
+        public long epoch() {
+            return delegate.epoch();
+        }
+
+        @Override
+        public boolean unchangedSince(long epoch, long busAddress, long length) {
+            return delegate.unchangedSince(epoch, busAddress, length);
+        }
+    }
+
+    @Test
+    void anInvalidationOfABufferPageLeavesTheRingAreasTranslatedOneOfARingPageDoesNot() throws Exception {
+        for (boolean packed : new boolean[] {false, true}) {
+            memory.slice(GPA, 1 << 20).fill((byte) 0);
+            iotlb.invalidateAll();
+            // the rings in one entry, the buffer page in another (as an IOMMU maps them: apart)
+            iotlb.update(IOVA, 0x3000, GPA_A, Permission.RW);
+            iotlb.update(IOVA + 0x3000, 0x1000, GPA_A + 0x3000, Permission.RW);
+            long features = features(packed);
+            DriverQueue driver = DriverQueue.create(features, Q, memory, new RingAddresses(GPA_A, GPA_A + 0x1000,
+                GPA_A + 0x2000));
+            CountingRingTranslations space = new CountingRingTranslations(new IotlbAddressSpace(iotlb));
+            DeviceQueue device = DeviceQueue.create(features, Q, new RingAddresses(IOVA, IOVA + 0x1000, IOVA + 0x2000),
+                space);
+            String layout = packed ? "packed" : "split";
+            for (int round = 0; round < 3; round++) {
+                // a strict unmap and a map of the buffer page: an INVALIDATE, then an UPDATE, between requests
+                iotlb.invalidate(IOVA + 0x3000, 0x1000);
+                iotlb.update(IOVA + 0x3000, 0x1000, GPA_A + 0x3000, Permission.RW);
+                int before = space.ringTranslations;
+                int head = driver.add(new BufferChain(1).addWritable(IOVA + 0x3000, 64));
+                driver.publish();
+                assertTrue(device.pop(chain));
+                device.addUsed(chain.head(), 8);
+                device.publishUsed();
+                assertEquals(head, driver.pollUsed(), layout);
+                assertEquals(before, space.ringTranslations, layout + ": the buffer page's INVALIDATE took no ring "
+                    + "entry away, so the ring areas were not translated again");
+            }
+            // now the device area's page: the INVALIDATE removes the rings' entry whole
+            iotlb.invalidate(IOVA + 0x2000, 0x1000);
+            iotlb.update(IOVA, 0x2000, GPA_A, Permission.RW);
+            iotlb.update(IOVA + 0x2000, 0x1000, GPA_B, Permission.RW);
+            int before = space.ringTranslations;
+            int head = driver.add(new BufferChain(1).addWritable(IOVA + 0x3000, 64));
+            driver.publish();
+            assertTrue(device.pop(chain));
+            assertTrue(space.ringTranslations > before, layout + ": the ring areas were translated again");
+            device.addUsed(chain.head(), 8);
+            device.publishUsed();
+            if (!packed) {
+                assertEquals(4, le16(GPA_B + 2), "split: used idx published at the device area's new page");
+                assertEquals(3, le16(GPA_A + 0x2002), "split: the old page keeps the index of three rounds");
+            } else {
+                assertEquals(head, driver.pollUsed(), "packed: the descriptor ring did not move");
+            }
+        }
+    }
+
     @Test
     void aMissedTranslationIsReportedWithItsAddressAndAccess() throws Exception {
         iotlb.update(IOVA, 0x3000, GPA_A, Permission.RW);

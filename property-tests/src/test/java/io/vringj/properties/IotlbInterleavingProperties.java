@@ -163,6 +163,11 @@ class IotlbInterleavingProperties {
         public long epoch() {
             return delegate.epoch();
         }
+
+        @Override
+        public boolean unchangedSince(long epoch, long busAddress, long length) {
+            return delegate.unchangedSince(epoch, busAddress, length);
+        }
     }
 
     /** Copies the driver's ring pages to where they are mapped now, and remembers them. */

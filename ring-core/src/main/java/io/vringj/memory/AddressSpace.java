@@ -95,6 +95,23 @@ public interface AddressSpace {
     }
 
     /**
+     * Whether a translation of {@code [busAddress, busAddress + length)} taken when
+     * {@link #epoch()} returned {@code epoch} is still what a translation now would give: nothing
+     * under that range was taken away or changed since. A device asks this when the epoch moved,
+     * before it translates its ring areas again, so an invalidation elsewhere (a buffer unmapped)
+     * leaves its ring-area cache standing. An answer of false is always safe (translate again);
+     * the default gives it.
+     *
+     * @param epoch an earlier value of {@link #epoch()}
+     * @param busAddress the first bus address of the range
+     * @param length bytes, at least 1
+     * @return true only if no translation of the range can have changed since {@code epoch}
+     */
+    default boolean unchangedSince(long epoch, long busAddress, long length) {
+        return false;
+    }
+
+    /**
      * The identity address space: a bus address is a guest-physical address, and every region,
      * {@code SECURE} or {@code SHARED}, is reachable. This is a device without an IOMMU in an
      * ordinary guest.

@@ -23,8 +23,9 @@ import io.vringj.memory.AddressSpace;
  *
  * <p>Behind an address space whose translations change (an IOTLB), every operation translates the
  * ring areas again before touching them if the {@link AddressSpace#epoch()} moved since they were
- * last translated, so once an invalidation has returned no access goes through a translation of
- * the removed range. A miss there is never fatal: {@link #tryPop} returns {@link #MISSED},
+ * last translated and the address space cannot vouch ({@link AddressSpace#unchangedSince}) that
+ * nothing under them changed, so once an invalidation has returned no access goes through a
+ * translation of the removed range. A miss there is never fatal: {@link #tryPop} returns {@link #MISSED},
  * {@link #addUsed} keeps the entry until a publish can write it, and the notification calls skip
  * their write.
  */

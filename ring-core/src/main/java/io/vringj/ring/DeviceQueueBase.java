@@ -49,8 +49,16 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
     private int runSpan;
 
     VirtqueueException broken;
-    /** The address space's epoch when the ring areas were last translated. */
+    /** The address space's epoch when the ring areas were last known current. */
     private long ringEpoch;
+    /** Whether the last translation of the ring areas succeeded, so the areas below hold them. */
+    private boolean ringsTranslated;
+    /** The bus ranges of the ring areas the last translation covered: {@link #ringAreaCount} of them. */
+    private final long[] ringAreaBus = new long[MAX_RING_AREAS];
+    private final long[] ringAreaSize = new long[MAX_RING_AREAS];
+    private int ringAreaCount;
+    /** Ring areas a layout translates: split 3, packed 3 (its descriptor ring twice, once per access). */
+    private static final int MAX_RING_AREAS = 4;
     /** Where the last translation missed, and for which access. */
     private long missAddress;
     private Access missAccess = Access.READ;
@@ -108,9 +116,11 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
 
     /**
      * Makes the ring areas current: translates them again if the address space's epoch moved
-     * since they were last translated (an IOTLB update or invalidation) — the per-queue
-     * ring-area translation cache. Every operation calls this before its first ring access, so
-     * no access uses a translation older than the operation [vhost's vq_meta_prefetch].
+     * since they were last known current (an IOTLB invalidation, or an update that changed an
+     * entry) and the address space cannot vouch that nothing under them changed
+     * ({@link AddressSpace#unchangedSince}) — the per-queue ring-area translation cache. Every
+     * operation calls this before its first ring access, so no access uses a translation older
+     * than the operation [vhost's vq_meta_prefetch].
      *
      * @return false on a miss: the ring must not be touched in this operation
      * @throws VirtqueueException for a fault (the queue is broken)
@@ -122,10 +132,36 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
         if (epoch == ringEpoch) {
             return true;
         }
-        if (!translateRings()) {
+        if (ringsTranslated && ringAreasUnchanged()) {
+            // every step since ringEpoch (up to a value at least epoch) left the areas alone
+            ringEpoch = epoch;
+            return true;
+        }
+        if (!translateAllRings()) {
             return false;
         }
         ringEpoch = epoch;
+        return true;
+    }
+
+    /** Whether the address space vouches that nothing under any ring area changed since {@link #ringEpoch}. */
+    private boolean ringAreasUnchanged() {
+        for (int k = 0; k < ringAreaCount; k++) {
+            if (!space.unchangedSince(ringEpoch, ringAreaBus[k], ringAreaSize[k])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** {@link #translateRings()}, remembering the areas' bus ranges and whether all of them were reached. */
+    private boolean translateAllRings() throws VirtqueueException {
+        ringsTranslated = false;
+        ringAreaCount = 0;
+        if (!translateRings()) {
+            return false;
+        }
+        ringsTranslated = true;
         return true;
     }
 
@@ -290,6 +326,13 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
                 + " is backed by native memory in " + area.pieces() + " pieces, not each aligned to " + align
                 + " bytes", null);
         }
+        int k = ringAreaCount;
+        if (k == 0 || ringAreaBus[k - 1] != busAddress || ringAreaSize[k - 1] != size) {
+            // the packed descriptor ring is translated twice (read, write): remembered once
+            ringAreaBus[k] = busAddress;
+            ringAreaSize[k] = size;
+            ringAreaCount = k + 1;
+        }
         return true;
     }
 
@@ -299,7 +342,7 @@ abstract sealed class DeviceQueueBase implements DeviceQueue permits SplitDevice
      */
     final void activateRings() throws VirtqueueException {
         long epoch = space.epoch();
-        if (!translateRings()) {
+        if (!translateAllRings()) {
             throw new VirtqueueException(RingError.TRANSLATION_MISS, "ring areas at activation",
                 new TranslationException(TranslationException.Kind.MISS, missAddress, 1, missAccess, "no IOTLB entry"));
         }

@@ -33,8 +33,10 @@ import java.lang.invoke.VarHandle;
  * </pre>
  *
  * <p>The ring areas are translated at activation and again whenever the address space's
- * {@link AddressSpace#epoch()} moves (an IOTLB update or invalidation): this is the per-queue
- * ring-area translation cache Linux's vhost keeps. Every operation checks the epoch before its
+ * {@link AddressSpace#epoch()} moves (an IOTLB invalidation, or an update that changed an entry)
+ * and the address space cannot vouch that nothing under them changed
+ * ({@link AddressSpace#unchangedSince}): this is the per-queue ring-area translation cache
+ * Linux's vhost keeps. Every operation checks the epoch before its
  * first ring access, so none uses a translation older than itself; an area may be in several
  * pieces (one IOTLB entry per page), see {@link RingArea}.
  */

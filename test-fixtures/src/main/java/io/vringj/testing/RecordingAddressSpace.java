@@ -139,6 +139,11 @@ public final class RecordingAddressSpace implements AddressSpace, TranslationSin
         return delegate.epoch();
     }
 
+    @Override
+    public boolean unchangedSince(long epoch, long busAddress, long length) {
+        return delegate.unchangedSince(epoch, busAddress, length);
+    }
+
     /** @return the pieces that lay outside the allowed memory, described; empty when none */
     public List<String> violations() {
         return List.copyOf(violations);
