@@ -45,7 +45,9 @@ done
 if [ ! -f "$work/vmlinuz" ] || [ ! -f "$work/initrd.gz" ] || [ "$here/init" -nt "$work/initrd.gz" ]; then
     sh "$here/setup.sh" "$work" >&2
 fi
-java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+# the JDK 25 the build uses (.mvn/find-jdk.sh looks where ./mvnw and ./vringj look), else JAVA_HOME's or PATH's java
+jdk=$(sh "$here/../../.mvn/find-jdk.sh" 2>/dev/null || true)
+if [ -n "$jdk" ] && [ -x "$jdk/bin/java" ]; then java="$jdk/bin/java"; else java=${JAVA_HOME:+$JAVA_HOME/bin/}java; fi
 [ -n "$out" ] || out=$(mktemp -d /tmp/vringj-rng-bench.XXXXXX)
 mkdir -p "$out"
 sock="$out/rng.sock"
@@ -118,7 +120,8 @@ for config in plain viommu; do
         # alternate which peer goes first, so neither always meets a warmer or colder machine
         if [ $((r % 2)) -eq 1 ]; then order="vringj qemu"; else order="qemu vringj"; fi
         for peer in $order; do
-            set -- $(boot "$config" "$peer" "$r")
+            # shellcheck disable=SC2046 # "bytes centis" split into two words; "0 0" if boot printed nothing
+            set -- $(boot "$config" "$peer" "$r") 0 0
             rate=$(kib_s "$1" "$2")
             printf '%-8s %-6s %-8s %12s\n' "$config" "$r" "$peer" "$rate"
             eval "rate_$peer=$rate"
