@@ -548,10 +548,11 @@ public final class DeviceIotlb {
             insertLocked(iova, size, uaddr, permission);
             // before the epoch moves: a parked queue that sees the new epoch also sees its MISS answered
             answerPending(iova, size);
-            // a device queue that reads the new invalidation epoch (a volatile load in
+        } finally {
+            // also when the change threw half way: what it removed or changed is logged and the
+            // epochs move; a device queue that reads the new invalidation epoch (a volatile load in
             // refreshRings) translates its rings again if this UPDATE changed an entry under them
             finishLocked();
-        } finally {
             lock.unlockWrite(stamp);
         }
     }
@@ -732,8 +733,9 @@ public final class DeviceIotlb {
             // pairs with the device queue's epoch load: if the removed entries were under its
             // cached ring areas, they are dropped on its next pop (a queue inside a section is
             // waited out below)
-            finishLocked();
         } finally {
+            // also when the change threw half way: what it removed or changed is logged and the epochs move
+            finishLocked();
             lock.unlockWrite(stamp);
         }
         awaitWorkers();
@@ -748,8 +750,9 @@ public final class DeviceIotlb {
                 changedLocked(start[0], last[count - 1]);
             }
             count = 0;
-            finishLocked();
         } finally {
+            // also when the change threw half way: what it removed or changed is logged and the epochs move
+            finishLocked();
             lock.unlockWrite(stamp);
         }
         awaitWorkers();
@@ -782,8 +785,9 @@ public final class DeviceIotlb {
                     answerPending(batch[k].iova(), batch[k].size());
                 }
             }
-            finishLocked();
         } finally {
+            // also when the change threw half way: what it removed or changed is logged and the epochs move
+            finishLocked();
             lock.unlockWrite(stamp);
         }
         if (invalidated) {

@@ -84,7 +84,8 @@ public interface AddressSpace {
 
     /**
      * A counter that changes whenever a translation this address space handed out may have
-     * become stale (an IOTLB update or invalidation). A device caches the translation of its
+     * become stale (for an IOTLB: an entry removed or changed; an UPDATE into empty space leaves
+     * every earlier translation valid and need not move it). A device caches the translation of its
      * ring areas and translates them again when this value moves. Address spaces whose
      * translations never change return a constant.
      *

@@ -7,19 +7,10 @@ import io.vringj.ring.VirtioFeatures;
  * The virtio features both ends of a channel offer or ask for, in one place: VERSION_1 (the
  * 12-byte virtio_net_hdr), MRG_RXBUF (a message longer than one rx buffer), EVENT_IDX (fewer
  * notifications), RING_PACKED when {@link ChannelOptions#packed()}, and VIRTIO_F_IN_ORDER when
- * {@link ChannelOptions#inOrder()} and the rings implement it. No ACCESS_PLATFORM: the peers share
+ * {@link ChannelOptions#inOrder()}. No ACCESS_PLATFORM: the peers share
  * memory directly.
  */
 final class ChannelFeatures {
-    /**
-     * Whether ring-core's queues implement VIRTIO_F_IN_ORDER [virtio 2.7.9, 2.8.8]; the one switch
-     * that adds the feature to what both ends offer and ask for (when the options want it). They
-     * do: the device side returns a run of read-only chains (sent messages) with one used entry,
-     * the driver side takes the whole run back. Both channel ends use buffers in the order they
-     * were made available (rx chains are held and filled first in, first out).
-     */
-    static final boolean RINGS_IMPLEMENT_IN_ORDER = true;
-
     private ChannelFeatures() {
     }
 
@@ -30,7 +21,7 @@ final class ChannelFeatures {
         if (options.packed()) {
             features |= VirtioFeatures.bit(VirtioFeatures.RING_PACKED);
         }
-        if (options.inOrder() && RINGS_IMPLEMENT_IN_ORDER) {
+        if (options.inOrder()) {
             features |= VirtioFeatures.bit(VirtioFeatures.IN_ORDER);
         }
         return features;

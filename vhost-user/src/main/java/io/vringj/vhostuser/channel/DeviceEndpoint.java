@@ -81,7 +81,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
     /** How long {@link #close()} waits for the connection thread. */
     private static final long CLOSE_TIMEOUT_MILLIS = 10_000;
     /** The most rx chains one message may span (as Linux vhost-net's UIO_MAXIOV). */
-    private static final int MAX_MERGED_BUFFERS = 1024;
+    private static final int MAX_MERGED_BUFFERS = io.vringj.device.net.RxPort.MAX_MERGED_BUFFERS;
     private static final int HEADER = ChannelOptions.HEADER_LENGTH;
     private static final VarHandle STATE;
     private static final VarHandle INSIDE;
@@ -111,6 +111,12 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
     private volatile int state;
     /** 1 while the application's thread is in an operation on the rings (or holds a claim); see the class comment. */
     private volatile int inside;
+    /**
+     * How deep the application's thread is in operations (a handler may claim and commit a reply
+     * inside poll; a claim held until commit counts as one): {@link #inside} is cleared only when
+     * the outermost one ends. The application's thread only.
+     */
+    private int depth;
     /** The thread that last used the channel (a close on it lets go of the rings at once). */
     private volatile Thread appThread;
 
@@ -346,8 +352,10 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         if (appThread != t) {
             appThread = t;
         }
-        // volatile write, then the volatile read of state: Dekker with beginDetach (see the class comment)
-        inside = 1;
+        if (depth++ == 0) {
+            // volatile write, then the volatile read of state: Dekker with beginDetach (see the class comment)
+            inside = 1;
+        }
         if (state != ATTACHED) {
             exit();
             String reason = closeReason();
@@ -355,18 +363,27 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         }
     }
 
-    /** Every operation ends here, after its last ring access. */
+    /** Every operation ends here, after its last ring access; the outermost one lets go of the rings. */
     private void exit() {
-        // release: pairs with the acquire in detach(); every ring access above happens-before its base reads
+        if (depth > 0 && --depth == 0) {
+            // release: pairs with the acquire in detach(); every ring access above happens-before its base reads
+            INSIDE.setRelease(this, 0);
+        }
+    }
+
+    /** The application's thread stops touching the rings for good, however deep it is (close, failure). */
+    private void letGo() {
+        // volatile write: the connection thread's detach reads it; nothing after this touches a ring
+        state = DETACHED;
+        depth = 0;
+        // release: pairs with the acquire in detach()
         INSIDE.setRelease(this, 0);
     }
 
     /** Closes the channel from the application's thread (which then touches no ring), with the reason. */
     private ChannelClosedException closeHere(String reason, Throwable cause) {
         markClosed(reason);
-        // volatile write: the connection thread's detach reads it; nothing after this touches a ring
-        state = DETACHED;
-        exit();
+        letGo();
         stop.wakeQuietly();
         return new ChannelClosedException(closeReason(), cause);
     }
@@ -379,8 +396,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         String reason = closeReason();
         if (reason != null) {
             // memory unmapped under a late access, or the peer closed meanwhile: this thread stops here
-            state = DETACHED;
-            exit();
+            letGo();
             return new ChannelClosedException(reason, e);
         }
         if (e instanceof PeerError) {
@@ -430,8 +446,9 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         } catch (VirtqueueException e) {
             throw failed(e);
         } catch (RuntimeException e) {
-            if (inHandler && !(e instanceof PeerError)) {
+            if (inHandler && !(e instanceof PeerError) && closeReason() == null) {
                 // the application's handler threw: its message counts as received, the channel stays open
+                // (once the channel closed, a failure here is the closed mapping's: reported as the close)
                 if (state != DETACHED && tx.publishUsed()) {
                     txCall.notifyDriver();
                 }
@@ -716,10 +733,13 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
                 queue.disableNotifications();
                 return true;
             }
-            // not inside while asleep: the rings may be taken back meanwhile
-            exit();
+            // inside while asleep: the kick fd stays ours; a detach wakes this sleep (beginDetach) and
+            // waits for it to end here
             boolean fired = wait.await(kick.fd(), timeoutNanos);
-            enter();
+            if (state != ATTACHED) {
+                String reason = closeReason();
+                throw new ChannelClosedException(reason != null ? reason : "closed");
+            }
             queue.disableNotifications();
             return fired;
         } catch (VirtqueueException | NativeCallException | RuntimeException e) {
@@ -750,8 +770,7 @@ final class DeviceEndpoint extends Endpoint implements PairOwner {
         Thread t = Thread.currentThread();
         if (appThread == t) {
             // on the application's thread, outside any operation or in a handler (whose poll then stops)
-            state = DETACHED;
-            exit();
+            letGo();
         } else {
             beginDetach();
         }

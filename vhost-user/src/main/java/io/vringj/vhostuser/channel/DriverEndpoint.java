@@ -45,7 +45,6 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
     private final FrontEndQueue txQueue;
     private final NetDriver driver;
     private final MemorySegment[] rxMessages;
-    private final long rxAreaOffset;
     private final int rxBufferSize;
     private final Arena reassemblyArena = Arena.ofShared();
     private final MemorySegment reassembly;
@@ -80,7 +79,6 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
         this.driver = new NetDriver(rxQueue.driverQueue(), txQueue.driverQueue(), area,
             frontEnd.memory().guestPhysicalAddressOf(area), rxBufferSize, txBufferSize(options),
             () -> kick(rxQueue), () -> kick(txQueue), 0);
-        this.rxAreaOffset = area.address();
         this.rxMessages = new MemorySegment[q];
         for (int s = 0; s < q; s++) {
             // NetDriver's layout: rx buffer s at s * rxBufferSize, its frame after the 12-byte header
@@ -410,7 +408,14 @@ final class DriverEndpoint extends Endpoint implements NetDriver.Receiver {
             LOG.log(System.Logger.Level.DEBUG, "closing channel to " + options.socket() + " (" + closeReason() + ")");
         }
         frontEnd.close();
-        wait.close();
+        try {
+            wait.close();
+        } catch (IllegalStateException e) {
+            // another thread still sleeps in await (a close from a second thread): the close goes on
+            // without freeing the wait's poll array and wake-up fd, which that sleep still uses
+            LOG.log(System.Logger.Level.WARNING, "channel to " + options.socket() + ": closed while a thread waits on it: "
+                + e.getMessage());
+        }
         reassemblyArena.close();
     }
 
