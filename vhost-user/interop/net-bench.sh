@@ -40,7 +40,9 @@ done
 [ "$rounds" -ge 1 ] 2>/dev/null || { echo "net-bench.sh: -r $rounds must be an integer >= 1" >&2; exit 2; }
 [ -n "$testpmd" ] && [ -x "$testpmd" ] || { echo "net-bench.sh: dpdk-testpmd not found (run setup-dpdk.sh, or pass -t)" >&2; exit 2; }
 [ -f "$jar" ] || { echo "net-bench.sh: jar $jar not found (./mvnw -pl vhost-user -am package)" >&2; exit 2; }
-java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+# the JDK 25 the build uses (.mvn/find-jdk.sh looks where ./mvnw and ./vringj look), else JAVA_HOME's or PATH's java
+jdk=$(sh "$here/../../.mvn/find-jdk.sh" 2>/dev/null || true)
+if [ -n "$jdk" ] && [ -x "$jdk/bin/java" ]; then java="$jdk/bin/java"; else java=${JAVA_HOME:+$JAVA_HOME/bin/}java; fi
 [ -n "$out" ] || out=$(mktemp -d /tmp/vringj-net-bench.XXXXXX)
 mkdir -p "$out"
 sock="$out/s.sock"
