@@ -72,7 +72,13 @@ public final class DmaDriverQueue {
      * reference stores (and their GC write barriers) off the per-request path.
      */
     private final int[] readableOfHead;
-    /** Buffers of each in-flight premapped head, same slots; null for a mapped head. */
+    /**
+     * Buffers of each in-flight premapped head, same slots (meaningful while
+     * {@link #premappedHead} is set). A slot keeps its last buffer after the request returns and
+     * is written only when a different buffer takes it: the same buffers come back to the same
+     * heads request after request, and a reference store per request costs a GC write barrier.
+     * The buffers belong to pools the caller keeps anyway; {@link #detachUnused()} clears them all.
+     */
     private final DmaBuffer[] premapped;
     /** Buffers of each in-flight head (at least 1), 0 when the head is not in flight here. */
     private final int[] mappedCount;
@@ -329,10 +335,17 @@ public final class DmaDriverQueue {
             unmark(buffers, n);
             return head;
         }
+        rememberPremapped(head, buffers, readable, n, token);
+        return head;
+    }
+
+    private void rememberPremapped(int head, DmaBuffer[] buffers, int readable, int n, Object token) {
         int base = head * maxBuffers;
         for (int i = 0; i < n; i++) {
             DmaBuffer b = buffers[i];
-            premapped[base + i] = b;
+            if (premapped[base + i] != b) {
+                premapped[base + i] = b;
+            }
             busAddresses[base + i] = b.busAddress;
             lengths[base + i] = b.length;
         }
@@ -341,7 +354,6 @@ public final class DmaDriverQueue {
         premappedHead[head] = true;
         tokens[head] = token;
         requestsInFlight++;
-        return head;
     }
 
     /**
@@ -574,6 +586,8 @@ public final class DmaDriverQueue {
                 return head;
             }
         }
+        // nothing is in flight any more: let go of the buffers the slots still name
+        Arrays.fill(premapped, null);
         return DriverQueue.NONE;
     }
 
@@ -617,9 +631,6 @@ public final class DmaDriverQueue {
         }
         if (sync && completed && used > 0) {
             syncUsedForCpu(base, readableOfHead[head], n, used);
-        }
-        for (int i = 0; i < n; i++) {
-            premapped[base + i] = null;
         }
         premappedHead[head] = false;
     }

@@ -94,6 +94,50 @@ class DmaBufferPoolTest {
         assertTrue(closing.getMessage().contains("1 in flight"), closing.getMessage());
     }
 
+    @Test
+    void lengthsAreCheckedResetOnTakeAndMisuseIsNamed() throws Exception {
+        DmaBufferPool pool = pool(1, 100, DmaDirection.TO_DEVICE);
+        DmaDriverQueue q = queue(DmaRingHarness.FEATURES, dma);
+        DmaBuffer b = pool.take();
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> b.setLength(0));
+        assertTrue(zero.getMessage().contains("length 0 of buffer 0 is outside 1..100"), zero.getMessage());
+        IllegalArgumentException over = assertThrows(IllegalArgumentException.class, () -> b.setLength(101));
+        assertTrue(over.getMessage().contains("length 101 of buffer 0 is outside 1..100"), over.getMessage());
+        assertEquals(100, b.length(), "a refused length leaves the old one");
+        b.setLength(7);
+        pool.give(b);
+        assertSame(b, pool.take());
+        assertEquals(100, b.length(), "take resets the length to the capacity");
+        b.setLength(7);
+        assertTrue(q.addPremapped(new DmaBuffer[] {b}, 1, 0, null) >= 0);
+        IllegalStateException fixed = assertThrows(IllegalStateException.class, () -> b.setLength(10));
+        assertTrue(fixed.getMessage().contains("is in flight; its length is fixed"), fixed.getMessage());
+        assertEquals(7, b.length());
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {null}, 1, 0, null));
+        assertTrue(none.getMessage().contains("buffer 0 is null"), none.getMessage());
+        IllegalArgumentException counts = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, -1, 1, null));
+        assertTrue(counts.getMessage().contains("must not be negative"), counts.getMessage());
+        IllegalArgumentException tooMany = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b, b, b}, 3, 0, null));
+        assertTrue(tooMany.getMessage().contains("request of 3 buffers; it must have 1..2"), tooMany.getMessage());
+        IllegalArgumentException shortArray = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, 1, 1, null));
+        assertTrue(shortArray.getMessage().contains("buffers array holds 1 entries; 2 were announced"),
+            shortArray.getMessage());
+        assertEquals(DriverQueue.NONE, q.pollUsed(), "nothing used yet");
+        assertEquals(0, q.detachUnused());
+        assertSame(null, q.usedToken());
+        IllegalStateException detached = assertThrows(IllegalStateException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, 1, 0, null));
+        assertTrue(detached.getMessage().contains("was detached"), detached.getMessage());
+        pool.give(b);
+        pool.close();
+        IllegalStateException closed = assertThrows(IllegalStateException.class, pool::take);
+        assertTrue(closed.getMessage().contains("is closed"), closed.getMessage());
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void premappedRequestsMapNothingAndTheDeviceSeesAndWritesTheBuffers(boolean packed) throws Exception {
