@@ -138,6 +138,66 @@ class DmaBufferPoolTest {
         assertTrue(closed.getMessage().contains("is closed"), closed.getMessage());
     }
 
+    /**
+     * The device fills the writable part in order, so a bounced writable buffer is synced for the
+     * CPU only for the bytes that reached it, counting the bytes earlier unbounced buffers took.
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {64, 100})
+    void aBouncedWritableBufferIsSyncedOnlyForTheBytesThatReachedIt(long used) throws Exception {
+        long bouncedFrom = POOL_MEMORY + 0x10000;
+        List<String> synced = new java.util.ArrayList<>();
+        DmaOps inner = new DirectDmaOps(memory, new BumpAllocator(memory, BASE, 1 << 16));
+        DmaOps ops = new DmaOps() {
+            @Override
+            public long map(MemorySegment buffer, DmaDirection direction) throws DmaMappingException {
+                return inner.map(buffer, direction);
+            }
+
+            @Override
+            public void unmap(long busAddress, long length, DmaDirection direction) {
+                inner.unmap(busAddress, length, direction);
+            }
+
+            @Override
+            public void syncForCpu(long busAddress, long length, DmaDirection direction) {
+                synced.add(Long.toHexString(busAddress) + "+" + length);
+            }
+
+            @Override
+            public void syncForDevice(long busAddress, long length, DmaDirection direction) {
+            }
+
+            @Override
+            public boolean needsSync(long busAddress) {
+                return busAddress >= bouncedFrom;
+            }
+
+            @Override
+            public CoherentBuffer allocCoherent(long size) throws DmaMappingException {
+                return inner.allocCoherent(size);
+            }
+
+            @Override
+            public void freeCoherent(CoherentBuffer b) {
+                inner.freeCoherent(b);
+            }
+        };
+        DmaBufferPool direct = DmaBufferPool.map(ops, memory.slice(POOL_MEMORY, 64), 64, DmaDirection.FROM_DEVICE);
+        DmaBufferPool bounced = DmaBufferPool.map(ops, memory.slice(bouncedFrom, 64), 64, DmaDirection.FROM_DEVICE);
+        DmaDriverQueue q = queue(DmaRingHarness.FEATURES, ops);
+        DeviceQueue device = DeviceQueue.create(DmaRingHarness.FEATURES, Q, rings, AddressSpace.identity(memory));
+        int head = q.addPremapped(new DmaBuffer[] {direct.take(), bounced.take()}, 0, 2, null);
+        q.publish();
+        DescriptorChain chain = new DescriptorChain();
+        assertTrue(device.pop(chain));
+        device.addUsed(chain.head(), used);
+        device.publishUsed();
+        assertEquals(head, q.pollUsed());
+        // the first 64 bytes went to the unbounced buffer; only what is left reached the bounced one
+        assertEquals(used > 64 ? List.of(Long.toHexString(bouncedFrom) + "+" + (used - 64)) : List.of(), synced);
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void premappedRequestsMapNothingAndTheDeviceSeesAndWritesTheBuffers(boolean packed) throws Exception {
