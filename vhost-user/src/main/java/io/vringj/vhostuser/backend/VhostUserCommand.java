@@ -70,6 +70,13 @@ public final class VhostUserCommand implements Runnable {
                 + "refused with a logged reason (default: ${DEFAULT-VALUE}).")
         int maxConnections;
 
+        @Option(names = "--busy-poll-us", paramLabel = "MICROS", defaultValue = "0",
+            description = "Busy poll a vring this many microseconds, 0.." + BackendOptions.MAX_BUSY_POLL_MICROS
+                + ", before sleeping: after its ring runs dry (kicks stay disabled) and while a translation "
+                + "misses in the device IOTLB, like Linux vhost's busyloop_timeout. Trades a spinning core for "
+                + "lower latency per request (default: ${DEFAULT-VALUE}, never).")
+        int busyPollMicros;
+
         @Option(names = "--rng-max-bytes-per-chain", paramLabel = "BYTES",
             defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_CHAIN,
             description = "Most entropy bytes written into one buffer chain (default: ${DEFAULT-VALUE}).")
@@ -117,6 +124,11 @@ public final class VhostUserCommand implements Runnable {
                     .withMaxConnections(maxConnections);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(new CommandLine(this), "--max-connections: " + e.getMessage());
+            }
+            try {
+                options = options.withBusyPollMicros(busyPollMicros);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(this), "--busy-poll-us: " + e.getMessage());
             }
             VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {
