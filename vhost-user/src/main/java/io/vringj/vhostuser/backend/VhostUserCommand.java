@@ -48,6 +48,10 @@ public final class VhostUserCommand implements Runnable {
     @Command(name = "rng", mixinStandardHelpOptions = true,
         description = "Serve a virtio-rng device (entropy from SecureRandom) on a vhost-user socket.")
     static final class Rng implements Callable<Integer> {
+        /** The parsed command, so a refused option is reported on its error stream (picocli injects it). */
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
         @Option(names = "--socket", required = true, paramLabel = "PATH",
             description = "Unix socket to create and listen on (QEMU: -chardev socket,path=PATH).")
         String socket;
@@ -114,7 +118,7 @@ public final class VhostUserCommand implements Runnable {
             try {
                 limits = new RngLimits(maxBytesPerChain, maxBytesPerPeriod, periodMillis);
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "rng limits: " + e.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), "rng limits: " + e.getMessage());
             }
             RngDevice device = new RngDevice(
                 s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true, limits);
@@ -123,12 +127,12 @@ public final class VhostUserCommand implements Runnable {
                 options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
                     .withMaxConnections(maxConnections);
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--max-connections: " + e.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), "--max-connections: " + e.getMessage());
             }
             try {
                 options = options.withBusyPollMicros(busyPollMicros);
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--busy-poll-us: " + e.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), "--busy-poll-us: " + e.getMessage());
             }
             VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {
