@@ -262,6 +262,13 @@ final class QueueWorker extends DeviceThread {
                     }
                     if (wasParked && state != DeviceLoop.PARKED) {
                         noteUnparkedWhileSpinning();
+                    } else if (!wasParked && state == DeviceLoop.PARKED) {
+                        // a new miss: a resume no timed UPDATE claimed is not this one's
+                        noteSpinResume();
+                        forgetSpinResume();
+                    }
+                    if (state == DeviceLoop.EMPTY) {
+                        noteSpinResume();
                     }
                     if (chainsCompleted != before) {
                         deadline = System.nanoTime() + busyPollNanos;
