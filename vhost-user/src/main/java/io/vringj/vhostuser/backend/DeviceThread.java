@@ -131,9 +131,15 @@ abstract class DeviceThread implements Runnable {
         }
     }
 
-    /** On the device thread, when it parks again: forgets a resume no timed UPDATE claimed. */
+    /**
+     * On the device thread, when it parks again: forgets a resume no timed UPDATE claimed, and an
+     * UPDATE time no resume claimed (the answer to the new miss cannot have been applied yet).
+     */
     final void forgetSpinResume() {
         spinResumedAt = 0;
+        // volatile write: pairs with the read in wakeUpAfterUpdate's caller order; a stale time must not
+        // be charged to the next resume
+        updateAppliedAt = 0;
     }
 
     /** On the device thread, after its wake-up fd fired: records the wake-up latency of an UPDATE, if one woke it. */

@@ -280,7 +280,9 @@ final class QueueWorker extends DeviceThread {
                 if (System.nanoTime() - deadline >= 0) {
                     break;
                 }
-                Thread.onSpinWait();
+                // gives way to a thread that wants this core (the vCPU that makes the next chain, the
+                // front end's thread that answers the miss), as vhost_can_busy_poll stops on need_resched()
+                Thread.yield();
             }
         } finally {
             // volatile write before the recheck below reads the IOTLB epoch: pairs with
@@ -291,7 +293,12 @@ final class QueueWorker extends DeviceThread {
             return DeviceLoop.IDLE;
         }
         // enable notifications and recheck before sleeping, so neither a chain nor an update is lost
-        return step(false);
+        int after = step(false);
+        if (state == DeviceLoop.PARKED && after != DeviceLoop.PARKED && after != ENDED) {
+            // the recheck found the update: the connection may have skipped the signal
+            noteUnparkedWhileSpinning();
+        }
+        return after;
     }
 
     /** Runs the loop for one batch; returns its state, or {@link #ENDED} if the queue broke (the connection is told). */
