@@ -137,8 +137,7 @@ abstract class DeviceThread implements Runnable {
      */
     final void forgetSpinResume() {
         spinResumedAt = 0;
-        // volatile write: pairs with the read in wakeUpAfterUpdate's caller order; a stale time must not
-        // be charged to the next resume
+        // volatile write, as the connection's in wakeUpAfterUpdate(): a stale time is not charged to the next resume
         updateAppliedAt = 0;
     }
 
