@@ -156,6 +156,12 @@ final class QueueWorker extends DeviceThread {
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
                 if (enabled) {
+                    if (busyPollNanos > 0) {
+                        // volatile write: the pass may park on a miss whose UPDATE comes before busyPoll
+                        // starts; busyPoll sees it and clears the flag before its recheck (pairs with
+                        // the fence-then-read in DeviceThread.wakeUpAfterUpdate)
+                        spinning = true;
+                    }
                     int state = step(false);
                     if (state == ENDED) {
                         return;

@@ -71,9 +71,7 @@ class BusyPollBackendTest {
 
     @Test
     void aParkedWorkerResumesOnTheUpdateWithoutAWakeUpWhenItArrivesWithinTheBusyPoll() throws Exception {
-        int micros = 200_000;
-        // the worker has stopped spinning and sleeps in poll by then
-        long settleMillis = 3 * micros / 1000 + 400;
+        int micros = 500_000;
         try (BackendHarness backend = new BackendHarness(dir,
                  new RngDevice(() -> EntropySource.deterministic(IotlbBackendTest.SEED), true), busyPoll(micros));
              TestFrontEnd fe = backend.connect()) {
@@ -91,10 +89,8 @@ class BusyPollBackendTest {
                 assertTrue(VhostUserBackendTest.awaitCall(call, TIMEOUT));
                 assertTrue(driver.pollUsed() >= 0);
                 driver.enableInterrupts();
-                Thread.sleep(settleMillis);
-
                 VhostUserStatistics s = backend.server.statistics();
-                long wakeups = s.workerWakeups.sum();
+                long wakeups = awaitAsleep(s, micros);
                 long resumes = s.updateToWorker.count();
                 fe.sendIotlb(VhostUserProtocol.IOTLB_INVALIDATE, IotlbBackendTest.IOVA_BASE, TestFrontEnd.MEMORY_SIZE,
                     0, 3);
@@ -109,12 +105,31 @@ class BusyPollBackendTest {
                 assertTrue(VhostUserBackendTest.awaitCall(call, TIMEOUT), "the parked ring resumed after the update");
                 assertTrue(driver.pollUsed() >= 0);
                 assertEquals(16, driver.usedLength());
-                Thread.sleep(settleMillis);
-                assertEquals(wakeups + 1, s.workerWakeups.sum(),
+                assertEquals(wakeups + 1, awaitAsleep(s, micros),
                     "one return from poll, for the kick; the update was seen by polling and not signalled");
                 assertEquals(resumes + 1, s.updateToWorker.count(), "the resume after the update was timed: " + s);
             }
         }
+    }
+
+    /**
+     * Waits until the worker's wake-ups stay unchanged for twice the busy-poll time: it then sleeps
+     * in poll with nothing pending (a spin ends within that time, and a pending signal would wake it).
+     *
+     * @return the wake-up count then
+     */
+    private static long awaitAsleep(VhostUserStatistics s, int busyPollMicros) throws InterruptedException {
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        long before = s.workerWakeups.sum();
+        while (System.nanoTime() < deadline) {
+            Thread.sleep(2L * busyPollMicros / 1000);
+            long now = s.workerWakeups.sum();
+            if (now == before) {
+                return now;
+            }
+            before = now;
+        }
+        throw new AssertionError("the worker kept waking up for " + TIMEOUT + ": " + s);
     }
 
     @Test
