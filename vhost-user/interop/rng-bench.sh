@@ -13,9 +13,10 @@
 # load. For our back end behind the vIOMMU it also prints how a miss round trip splits: worker
 # to socket (our sender thread), the front end's answer (QEMU), update to worker awake (ours).
 #
-# Usage: rng-bench.sh [-b BYTES] [-r ROUNDS] [-j JAR] [-w WORKDIR] [-o DIR]
+# Usage: rng-bench.sh [-b BYTES] [-r ROUNDS] [-p MICROS] [-j JAR] [-w WORKDIR] [-o DIR]
 #   -b  bytes per read, a multiple of 4096 (default 524288)
 #   -r  rounds (default 3)
+#   -p  our back end's --busy-poll-us, 0..1000000 (default 0: its workers sleep in poll at once)
 #   -j  the vringj-vhost-user jar (default: vhost-user/target/vringj-vhost-user.jar next to this script)
 #   -w  kernel and initramfs from setup.sh (default: vhost-user/target/interop; made if missing)
 #   -o  where logs go (default: a new directory under /tmp)
@@ -24,22 +25,26 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bytes=524288
 rounds=3
+busy=0
 jar="$here/../target/vringj-vhost-user.jar"
 work="$here/../target/interop"
 out=""
-while getopts b:r:j:w:o: opt; do
+while getopts b:r:p:j:w:o: opt; do
     case "$opt" in
         b) bytes=$OPTARG ;;
         r) rounds=$OPTARG ;;
+        p) busy=$OPTARG ;;
         j) jar=$OPTARG ;;
         w) work=$OPTARG ;;
         o) out=$OPTARG ;;
-        *) echo "usage: $0 [-b BYTES] [-r ROUNDS] [-j JAR] [-w WORKDIR] [-o DIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-b BYTES] [-r ROUNDS] [-p MICROS] [-j JAR] [-w WORKDIR] [-o DIR]" >&2; exit 2 ;;
     esac
 done
 [ "$bytes" -ge 4096 ] 2>/dev/null && [ $((bytes % 4096)) -eq 0 ] || {
     echo "rng-bench.sh: -b $bytes must be a positive multiple of 4096" >&2; exit 2; }
 [ "$rounds" -ge 1 ] 2>/dev/null || { echo "rng-bench.sh: -r $rounds must be an integer >= 1" >&2; exit 2; }
+[ "$busy" -ge 0 ] 2>/dev/null && [ "$busy" -le 1000000 ] || {
+    echo "rng-bench.sh: -p $busy must be an integer 0..1000000 (microseconds)" >&2; exit 2; }
 [ -f "$jar" ] || { echo "rng-bench.sh: jar $jar not found (./mvnw -pl vhost-user -am package)" >&2; exit 2; }
 # the initramfs must carry this script's /init (it times the read): rebuild it when older
 if [ ! -f "$work/vmlinuz" ] || [ ! -f "$work/initrd.gz" ] || [ "$here/init" -nt "$work/initrd.gz" ]; then
@@ -74,7 +79,7 @@ boot() {
     be=""
     if [ "$peer" = vringj ]; then
         rm -f "$sock"
-        "$java" -jar "$jar" rng --socket "$sock" >"$log.backend" 2>&1 &
+        "$java" -jar "$jar" rng --socket "$sock" --busy-poll-us "$busy" >"$log.backend" 2>&1 &
         be=$!
         pids="$pids $be"
         i=0
@@ -112,7 +117,7 @@ kib_s() { # BYTES CENTIS
     awk -v b="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.1f", b / 1024 / (c / 100); else printf "-" }'
 }
 
-echo "rng-bench: $bytes bytes per read, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg), logs in $out"
+echo "rng-bench: $bytes bytes per read, $rounds rounds, busy poll $busy us, load $(cut -d' ' -f1-3 /proc/loadavg), logs in $out"
 printf '%-8s %-6s %-8s %12s\n' config round peer "KiB/s"
 for config in plain viommu; do
     ratios=""

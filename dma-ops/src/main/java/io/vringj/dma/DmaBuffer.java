@@ -23,15 +23,25 @@ public final class DmaBuffer {
     static final byte HELD = 1;
     static final byte IN_FLIGHT = 2;
 
-    private final DmaBufferPool pool;
+    final DmaBufferPool pool;
     private final int index;
     private final MemorySegment segment;
-    private final long busAddress;
+    final long busAddress;
     /** Whether handing the bytes over needs a sync ({@link DmaOps#needsSync}); fixed at map time. */
     final boolean needsSync;
+    /**
+     * The pool's ops, copied here so that the queue's per-request check that a buffer was mapped
+     * through its own ops reads one field of the buffer instead of chasing the pool.
+     */
+    final DmaOps dma;
+    /** Whether the pool's direction lets the device read the buffer (TO_DEVICE or BIDIRECTIONAL). */
+    final boolean deviceReadable;
+    /** Whether the pool's direction lets the device write the buffer (FROM_DEVICE or BIDIRECTIONAL). */
+    final boolean deviceWritable;
     /** IN_POOL, HELD or IN_FLIGHT; written by the pool and the queue on the owning thread. */
     byte state;
-    private long length;
+    /** Bytes offered from the start; set by {@link #setLength} and reset by the pool's take. */
+    long length;
 
     DmaBuffer(DmaBufferPool pool, int index, MemorySegment segment, long busAddress, boolean needsSync) {
         this.pool = pool;
@@ -39,7 +49,19 @@ public final class DmaBuffer {
         this.segment = segment;
         this.busAddress = busAddress;
         this.needsSync = needsSync;
+        this.dma = pool.dma();
+        DmaDirection direction = pool.direction();
+        this.deviceReadable = direction != DmaDirection.FROM_DEVICE;
+        this.deviceWritable = direction != DmaDirection.TO_DEVICE;
         this.length = segment.byteSize();
+    }
+
+    /**
+     * @param toDevice the role it is offered in: device-readable (true) or device-writable
+     * @return whether the pool's direction allows that role
+     */
+    boolean allows(boolean toDevice) {
+        return toDevice ? deviceReadable : deviceWritable;
     }
 
     /** @return the pool this buffer belongs to */
@@ -81,16 +103,21 @@ public final class DmaBuffer {
      * @throws IllegalStateException if the buffer is in flight (the device owns it)
      */
     public DmaBuffer setLength(long length) {
-        if (state == IN_FLIGHT) {
-            throw new IllegalStateException("buffer " + index + " of " + pool + " is in flight; its length is fixed "
-                + "until the device returns it");
-        }
-        if (length < 1 || length > segment.byteSize()) {
-            throw new IllegalArgumentException("length " + length + " of buffer " + index + " is outside 1.."
-                + segment.byteSize() + " (its capacity)");
+        if (state == IN_FLIGHT || length < 1 || length > segment.byteSize()) {
+            throw refuseLength(length);
         }
         this.length = length;
         return this;
+    }
+
+    /** The error {@link #setLength} throws, built off its hot path so that the setter stays small enough to inline. */
+    private RuntimeException refuseLength(long length) {
+        if (state == IN_FLIGHT) {
+            return new IllegalStateException("buffer " + index + " of " + pool + " is in flight; its length is fixed "
+                + "until the device returns it");
+        }
+        return new IllegalArgumentException("length " + length + " of buffer " + index + " is outside 1.."
+            + segment.byteSize() + " (its capacity)");
     }
 
     /** @return whether the device owns the buffer now (offered and not yet returned) */

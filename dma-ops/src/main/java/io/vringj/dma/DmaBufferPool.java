@@ -184,7 +184,7 @@ public final class DmaBufferPool implements AutoCloseable {
      */
     public DmaBuffer take() {
         if (closed) {
-            throw new IllegalStateException(this + " is closed");
+            throw closedError();
         }
         if (freeCount == 0) {
             exhausted++;
@@ -192,8 +192,15 @@ public final class DmaBufferPool implements AutoCloseable {
         }
         DmaBuffer b = buffers[free[--freeCount]];
         b.state = DmaBuffer.HELD;
-        b.setLength(bufferSize);
+        // what setLength(bufferSize) would do: a buffer in the pool is not in flight, and
+        // bufferSize is its capacity, so neither of setLength's checks can fail here
+        b.length = bufferSize;
         return b;
+    }
+
+    /** Built off {@link #take()}'s hot path, which stays small enough to inline. */
+    private IllegalStateException closedError() {
+        return new IllegalStateException(this + " is closed");
     }
 
     /**
@@ -206,17 +213,23 @@ public final class DmaBufferPool implements AutoCloseable {
      * @throws IllegalStateException if it is in flight (the device still owns it)
      */
     public void give(DmaBuffer buffer) {
-        if (buffer.pool() != this) {
-            throw new IllegalArgumentException(buffer + " belongs to " + buffer.pool() + ", not to " + this);
-        }
-        if (buffer.state == DmaBuffer.IN_POOL) {
-            throw new IllegalArgumentException(buffer + " is already in its pool (given back twice)");
-        }
-        if (buffer.state == DmaBuffer.IN_FLIGHT) {
-            throw new IllegalStateException(buffer + " is in flight; give it back after the device returns it");
+        // one test on the hot path; refuseGive says which rule was broken
+        if (buffer.pool != this || buffer.state != DmaBuffer.HELD) {
+            throw refuseGive(buffer);
         }
         buffer.state = DmaBuffer.IN_POOL;
         free[freeCount++] = buffer.index();
+    }
+
+    /** The error {@link #give} throws for a buffer that is not held or not this pool's. */
+    private RuntimeException refuseGive(DmaBuffer buffer) {
+        if (buffer.pool() != this) {
+            return new IllegalArgumentException(buffer + " belongs to " + buffer.pool() + ", not to " + this);
+        }
+        if (buffer.state == DmaBuffer.IN_POOL) {
+            return new IllegalArgumentException(buffer + " is already in its pool (given back twice)");
+        }
+        return new IllegalStateException(buffer + " is in flight; give it back after the device returns it");
     }
 
     /** @return the ops the buffers are mapped through (queues they go to must map through the same) */

@@ -66,9 +66,19 @@ public final class DmaDriverQueue {
     // mappings of each in-flight head: slot [head * maxBuffers + i]
     private final long[] busAddresses;
     private final long[] lengths;
-    /** The direction mapped, or for a premapped buffer its role: TO_DEVICE readable, FROM_DEVICE writable. */
-    private final DmaDirection[] directions;
-    /** Buffers of each in-flight premapped head, same slots; null for a mapped head. */
+    /**
+     * Readable buffers of each in-flight head: slots [0, readable) were mapped (or offered)
+     * TO_DEVICE, the rest FROM_DEVICE. An int per head rather than a direction per buffer keeps
+     * reference stores (and their GC write barriers) off the per-request path.
+     */
+    private final int[] readableOfHead;
+    /**
+     * Buffers of each in-flight premapped head, same slots (meaningful while
+     * {@link #premappedHead} is set). A slot keeps its last buffer after the request returns and
+     * is written only when a different buffer takes it: the same buffers come back to the same
+     * heads request after request, and a reference store per request costs a GC write barrier.
+     * The buffers belong to pools the caller keeps anyway; {@link #detachUnused()} clears them all.
+     */
     private final DmaBuffer[] premapped;
     /** Buffers of each in-flight head (at least 1), 0 when the head is not in flight here. */
     private final int[] mappedCount;
@@ -130,7 +140,7 @@ public final class DmaDriverQueue {
         // q * maxBuffers <= 32768 * 32768 = 2^30: fits an int
         this.busAddresses = new long[q * maxBuffers];
         this.lengths = new long[q * maxBuffers];
-        this.directions = new DmaDirection[q * maxBuffers];
+        this.readableOfHead = new int[q];
         this.premapped = new DmaBuffer[q * maxBuffers];
         this.mappedCount = new int[q];
         this.premappedHead = new boolean[q];
@@ -313,70 +323,102 @@ public final class DmaDriverQueue {
         if (queue.numFree() < n) {
             return DriverQueue.NO_ROOM;
         }
-        chain.clear();
-        int marked = 0;
+        markPremapped(buffers, readable, n);
         int head;
         try {
-            for (; marked < n; marked++) {
-                DmaBuffer b = buffers[marked];
-                boolean toDevice = marked < readable;
-                checkPremapped(b, marked, toDevice);
-                if (toDevice) {
-                    chain.addReadable(b.busAddress(), b.length());
-                } else {
-                    chain.addWritable(b.busAddress(), b.length());
-                }
-                // marked before the next buffer is checked, so the same buffer twice is refused
-                b.state = DmaBuffer.IN_FLIGHT;
-            }
-            for (int i = 0; i < readable; i++) {
-                DmaBuffer b = buffers[i];
-                if (b.needsSync) {
-                    dma.syncForDevice(b.busAddress(), b.length(), b.pool().direction());
-                }
-            }
             head = queue.add(chain);
         } catch (VirtqueueException | RuntimeException e) {
-            unmark(buffers, marked);
+            unmark(buffers, n);
             throw e;
         }
         if (head == DriverQueue.NO_ROOM) {
             unmark(buffers, n);
             return head;
         }
-        int base = head * maxBuffers;
-        for (int i = 0; i < n; i++) {
-            DmaBuffer b = buffers[i];
-            premapped[base + i] = b;
-            busAddresses[base + i] = b.busAddress();
-            lengths[base + i] = b.length();
-            directions[base + i] = i < readable ? DmaDirection.TO_DEVICE : DmaDirection.FROM_DEVICE;
-        }
-        mappedCount[head] = n;
-        premappedHead[head] = true;
-        tokens[head] = token;
-        requestsInFlight++;
+        rememberPremapped(head, buffers, readable, n, token);
         return head;
     }
 
-    private void checkPremapped(DmaBuffer b, int i, boolean toDevice) {
+    private void rememberPremapped(int head, DmaBuffer[] buffers, int readable, int n, Object token) {
+        int base = head * maxBuffers;
+        for (int i = 0; i < n; i++) {
+            DmaBuffer b = buffers[i];
+            if (premapped[base + i] != b) {
+                premapped[base + i] = b;
+            }
+            busAddresses[base + i] = b.busAddress;
+            lengths[base + i] = b.length;
+        }
+        mappedCount[head] = n;
+        readableOfHead[head] = readable;
+        premappedHead[head] = true;
+        tokens[head] = token;
+        requestsInFlight++;
+    }
+
+    /**
+     * Checks buffers[0..n), puts them in {@link #chain} and marks them in flight, then syncs the
+     * bounced readable ones for the device; if anything fails, every buffer is held again.
+     */
+    private void markPremapped(DmaBuffer[] buffers, int readable, int n) {
+        chain.clear();
+        int marked = 0;
+        try {
+            boolean sync = false;
+            for (; marked < n; marked++) {
+                DmaBuffer b = buffers[marked];
+                boolean toDevice = marked < readable;
+                // every rule in one test on the hot path; refusePremapped says which was broken
+                if (b == null || b.state != DmaBuffer.HELD || b.dma != dma || !b.allows(toDevice)) {
+                    throw refusePremapped(b, marked, toDevice);
+                }
+                if (toDevice) {
+                    chain.addReadable(b.busAddress, b.length);
+                    sync |= b.needsSync;
+                } else {
+                    chain.addWritable(b.busAddress, b.length);
+                }
+                // marked before the next buffer is checked, so the same buffer twice is refused
+                b.state = DmaBuffer.IN_FLIGHT;
+            }
+            if (sync) {
+                syncForDevice(buffers, readable);
+            }
+        } catch (RuntimeException e) {
+            unmark(buffers, marked);
+            throw e;
+        }
+    }
+
+    /** Syncs the bounced ones of the first {@code readable} buffers for the device. */
+    private void syncForDevice(DmaBuffer[] buffers, int readable) {
+        for (int i = 0; i < readable; i++) {
+            DmaBuffer b = buffers[i];
+            if (b.needsSync) {
+                dma.syncForDevice(b.busAddress, b.length, b.pool.direction());
+            }
+        }
+    }
+
+    /**
+     * The error {@link #addPremapped} throws for a buffer it cannot offer, naming the first rule
+     * the buffer breaks; built off the hot path, which stays small enough to inline.
+     */
+    private RuntimeException refusePremapped(DmaBuffer b, int i, boolean toDevice) {
         if (b == null) {
-            throw new IllegalArgumentException("buffer " + i + " is null");
+            return new IllegalArgumentException("buffer " + i + " is null");
         }
         if (b.state != DmaBuffer.HELD) {
-            throw new IllegalStateException("buffer " + i + " (" + b + ") is " + b.describeState()
+            return new IllegalStateException("buffer " + i + " (" + b + ") is " + b.describeState()
                 + "; only a held buffer may be offered");
         }
         DmaBufferPool pool = b.pool();
         if (pool.dma() != dma) {
-            throw new IllegalArgumentException("buffer " + i + " (" + b + ") was mapped through " + pool.dma()
+            return new IllegalArgumentException("buffer " + i + " (" + b + ") was mapped through " + pool.dma()
                 + "; this queue maps through " + dma);
         }
-        DmaDirection d = pool.direction();
-        if (d != DmaDirection.BIDIRECTIONAL && (d == DmaDirection.TO_DEVICE) != toDevice) {
-            throw new IllegalArgumentException("buffer " + i + " (" + b + ") is mapped " + d + " but offered "
-                + (toDevice ? "device-readable" : "device-writable"));
-        }
+        return new IllegalArgumentException("buffer " + i + " (" + b + ") is mapped " + pool.direction()
+            + " but offered " + (toDevice ? "device-readable" : "device-writable"));
     }
 
     /** Puts the first {@code count} buffers of a failed premapped add back to held. */
@@ -388,26 +430,36 @@ public final class DmaDriverQueue {
 
     private void checkAttached() {
         if (detached) {
-            throw new IllegalStateException("this DmaDriverQueue was detached (detachUnused); build a new one over the "
-                + "reset ring");
+            throw detachedError();
         }
     }
 
+    private static IllegalStateException detachedError() {
+        return new IllegalStateException("this DmaDriverQueue was detached (detachUnused); build a new one over the "
+            + "reset ring");
+    }
+
+    /** @return readable + writable, checked; one test on the hot path, the messages in {@link #countsError} */
     private int checkCounts(int buffers, int readable, int writable) {
+        int n = readable + writable;
+        if (readable < 0 || writable < 0 || n < 1 || n > maxBuffers || buffers < n) {
+            throw countsError(buffers, readable, writable);
+        }
+        return n;
+    }
+
+    private IllegalArgumentException countsError(int buffers, int readable, int writable) {
         if (readable < 0 || writable < 0) {
-            throw new IllegalArgumentException("readable " + readable + " and writable " + writable
+            return new IllegalArgumentException("readable " + readable + " and writable " + writable
                 + " must not be negative");
         }
         int n = readable + writable;
         if (n < 1 || n > maxBuffers) {
-            throw new IllegalArgumentException("request of " + n + " buffers; it must have 1.." + maxBuffers
+            return new IllegalArgumentException("request of " + n + " buffers; it must have 1.." + maxBuffers
                 + " (maxBuffers)");
         }
-        if (buffers < n) {
-            throw new IllegalArgumentException("buffers array holds " + buffers + " entries; " + n
-                + " were announced");
-        }
-        return n;
+        return new IllegalArgumentException("buffers array holds " + buffers + " entries; " + n
+            + " were announced");
     }
 
     /** Maps buffers[0..n) into {@link #chain} and {@link #scratchBus}; on failure unmaps them all. */
@@ -454,9 +506,9 @@ public final class DmaDriverQueue {
         for (int i = 0; i < n; i++) {
             busAddresses[base + i] = scratchBus[i];
             lengths[base + i] = buffers[i].byteSize();
-            directions[base + i] = i < readable ? DmaDirection.TO_DEVICE : DmaDirection.FROM_DEVICE;
         }
         mappedCount[head] = n;
+        readableOfHead[head] = readable;
         tokens[head] = token;
         requestsInFlight++;
     }
@@ -534,6 +586,8 @@ public final class DmaDriverQueue {
                 return head;
             }
         }
+        // nothing is in flight any more: let go of the buffers the slots still name
+        Arrays.fill(premapped, null);
         return DriverQueue.NONE;
     }
 
@@ -550,39 +604,68 @@ public final class DmaDriverQueue {
      * @param completed whether the device used the request (false: detached)
      */
     private void release(int head, long used, boolean completed) {
-        int base = head * maxBuffers;
-        int n = mappedCount[head];
         if (premappedHead[head]) {
-            long left = used;
-            for (int i = 0; i < n; i++) {
-                DmaBuffer b = premapped[base + i];
-                premapped[base + i] = null;
-                if (completed && b.needsSync && directions[base + i] == DmaDirection.FROM_DEVICE && left > 0) {
-                    // the device wrote the writable part in order: this buffer holds min(left, length) of it
-                    long len = Math.min(left, lengths[base + i]);
-                    dma.syncForCpu(busAddresses[base + i], len, b.pool().direction());
-                    left -= len;
-                }
-                b.state = DmaBuffer.HELD;
-                directions[base + i] = null;
-            }
-            premappedHead[head] = false;
+            releasePremapped(head, used, completed);
         } else {
-            for (int i = 0; i < n; i++) {
-                dma.unmap(busAddresses[base + i], lengths[base + i], directions[base + i]);
-                directions[base + i] = null;
-            }
+            unmapHead(head);
         }
         mappedCount[head] = 0;
         requestsInFlight--;
         int table = tableOfHead[head];
         if (table >= 0) {
-            dma.unmap(tableBus[table], tables[table].byteSize(), DmaDirection.TO_DEVICE);
-            tableOfHead[head] = -1;
-            freeTables[freeTableCount++] = table;
+            freeTable(head, table);
         }
         lastToken = tokens[head];
         tokens[head] = null;
+    }
+
+    /** Hands a premapped head's buffers back to the caller (held), syncing bounced writable ones. */
+    private void releasePremapped(int head, long used, boolean completed) {
+        int base = head * maxBuffers;
+        int n = mappedCount[head];
+        boolean sync = false;
+        for (int i = 0; i < n; i++) {
+            DmaBuffer b = premapped[base + i];
+            sync |= b.needsSync;
+            b.state = DmaBuffer.HELD;
+        }
+        if (sync && completed && used > 0) {
+            syncUsedForCpu(base, readableOfHead[head], n, used);
+        }
+        premappedHead[head] = false;
+    }
+
+    /**
+     * Syncs the bounced writable buffers of a used premapped head for the CPU: the device wrote
+     * the writable part in order, so buffer i holds min(left, length) of the {@code used} bytes.
+     */
+    private void syncUsedForCpu(int base, int readable, int n, long used) {
+        long left = used;
+        for (int i = readable; i < n && left > 0; i++) {
+            long len = Math.min(left, lengths[base + i]);
+            DmaBuffer b = premapped[base + i];
+            if (b.needsSync) {
+                dma.syncForCpu(busAddresses[base + i], len, b.pool.direction());
+            }
+            left -= len;
+        }
+    }
+
+    /** Ends a mapped head's mappings. */
+    private void unmapHead(int head) {
+        int base = head * maxBuffers;
+        int n = mappedCount[head];
+        int readable = readableOfHead[head];
+        for (int i = 0; i < n; i++) {
+            dma.unmap(busAddresses[base + i], lengths[base + i], i < readable ? DmaDirection.TO_DEVICE
+                : DmaDirection.FROM_DEVICE);
+        }
+    }
+
+    private void freeTable(int head, int table) {
+        dma.unmap(tableBus[table], tables[table].byteSize(), DmaDirection.TO_DEVICE);
+        tableOfHead[head] = -1;
+        freeTables[freeTableCount++] = table;
     }
 
     /**

@@ -94,6 +94,110 @@ class DmaBufferPoolTest {
         assertTrue(closing.getMessage().contains("1 in flight"), closing.getMessage());
     }
 
+    @Test
+    void lengthsAreCheckedResetOnTakeAndMisuseIsNamed() throws Exception {
+        DmaBufferPool pool = pool(1, 100, DmaDirection.TO_DEVICE);
+        DmaDriverQueue q = queue(DmaRingHarness.FEATURES, dma);
+        DmaBuffer b = pool.take();
+        IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> b.setLength(0));
+        assertTrue(zero.getMessage().contains("length 0 of buffer 0 is outside 1..100"), zero.getMessage());
+        IllegalArgumentException over = assertThrows(IllegalArgumentException.class, () -> b.setLength(101));
+        assertTrue(over.getMessage().contains("length 101 of buffer 0 is outside 1..100"), over.getMessage());
+        assertEquals(100, b.length(), "a refused length leaves the old one");
+        b.setLength(7);
+        pool.give(b);
+        assertSame(b, pool.take());
+        assertEquals(100, b.length(), "take resets the length to the capacity");
+        b.setLength(7);
+        assertTrue(q.addPremapped(new DmaBuffer[] {b}, 1, 0, null) >= 0);
+        IllegalStateException fixed = assertThrows(IllegalStateException.class, () -> b.setLength(10));
+        assertTrue(fixed.getMessage().contains("is in flight; its length is fixed"), fixed.getMessage());
+        assertEquals(7, b.length());
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {null}, 1, 0, null));
+        assertTrue(none.getMessage().contains("buffer 0 is null"), none.getMessage());
+        IllegalArgumentException counts = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, -1, 1, null));
+        assertTrue(counts.getMessage().contains("must not be negative"), counts.getMessage());
+        IllegalArgumentException tooMany = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b, b, b}, 3, 0, null));
+        assertTrue(tooMany.getMessage().contains("request of 3 buffers; it must have 1..2"), tooMany.getMessage());
+        IllegalArgumentException shortArray = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, 1, 1, null));
+        assertTrue(shortArray.getMessage().contains("buffers array holds 1 entries; 2 were announced"),
+            shortArray.getMessage());
+        assertEquals(DriverQueue.NONE, q.pollUsed(), "nothing used yet");
+        assertEquals(0, q.detachUnused());
+        assertSame(null, q.usedToken());
+        IllegalStateException detached = assertThrows(IllegalStateException.class,
+            () -> q.addPremapped(new DmaBuffer[] {b}, 1, 0, null));
+        assertTrue(detached.getMessage().contains("was detached"), detached.getMessage());
+        pool.give(b);
+        pool.close();
+        IllegalStateException closed = assertThrows(IllegalStateException.class, pool::take);
+        assertTrue(closed.getMessage().contains("is closed"), closed.getMessage());
+    }
+
+    /**
+     * The device fills the writable part in order, so a bounced writable buffer is synced for the
+     * CPU only for the bytes that reached it, counting the bytes earlier unbounced buffers took.
+     */
+    @ParameterizedTest
+    @ValueSource(longs = {64, 100})
+    void aBouncedWritableBufferIsSyncedOnlyForTheBytesThatReachedIt(long used) throws Exception {
+        long bouncedFrom = POOL_MEMORY + 0x10000;
+        List<String> synced = new java.util.ArrayList<>();
+        DmaOps inner = new DirectDmaOps(memory, new BumpAllocator(memory, BASE, 1 << 16));
+        DmaOps ops = new DmaOps() {
+            @Override
+            public long map(MemorySegment buffer, DmaDirection direction) throws DmaMappingException {
+                return inner.map(buffer, direction);
+            }
+
+            @Override
+            public void unmap(long busAddress, long length, DmaDirection direction) {
+                inner.unmap(busAddress, length, direction);
+            }
+
+            @Override
+            public void syncForCpu(long busAddress, long length, DmaDirection direction) {
+                synced.add(Long.toHexString(busAddress) + "+" + length);
+            }
+
+            @Override
+            public void syncForDevice(long busAddress, long length, DmaDirection direction) {
+            }
+
+            @Override
+            public boolean needsSync(long busAddress) {
+                return busAddress >= bouncedFrom;
+            }
+
+            @Override
+            public CoherentBuffer allocCoherent(long size) throws DmaMappingException {
+                return inner.allocCoherent(size);
+            }
+
+            @Override
+            public void freeCoherent(CoherentBuffer b) {
+                inner.freeCoherent(b);
+            }
+        };
+        DmaBufferPool direct = DmaBufferPool.map(ops, memory.slice(POOL_MEMORY, 64), 64, DmaDirection.FROM_DEVICE);
+        DmaBufferPool bounced = DmaBufferPool.map(ops, memory.slice(bouncedFrom, 64), 64, DmaDirection.FROM_DEVICE);
+        DmaDriverQueue q = queue(DmaRingHarness.FEATURES, ops);
+        DeviceQueue device = DeviceQueue.create(DmaRingHarness.FEATURES, Q, rings, AddressSpace.identity(memory));
+        int head = q.addPremapped(new DmaBuffer[] {direct.take(), bounced.take()}, 0, 2, null);
+        q.publish();
+        DescriptorChain chain = new DescriptorChain();
+        assertTrue(device.pop(chain));
+        device.addUsed(chain.head(), used);
+        device.publishUsed();
+        assertEquals(head, q.pollUsed());
+        // the first 64 bytes went to the unbounced buffer; only what is left reached the bounced one
+        assertEquals(used > 64 ? List.of(Long.toHexString(bouncedFrom) + "+" + (used - 64)) : List.of(), synced);
+    }
+
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void premappedRequestsMapNothingAndTheDeviceSeesAndWritesTheBuffers(boolean packed) throws Exception {

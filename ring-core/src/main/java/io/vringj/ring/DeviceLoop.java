@@ -16,6 +16,7 @@ import java.util.Objects;
  *                  chains arrived meanwhile -> loop again
  *                  none                     -> IDLE (wait for a kick)
  *              translation miss behind an IOTLB: publish what was done, park -> PARKED
+ *   poll(max): as run, but a dry ring leaves notifications disabled -> EMPTY (busy polling)
  * </pre>
  *
  * <p>Enabling and then rechecking is the order that cannot lose a kick: a chain made available
@@ -32,6 +33,11 @@ public final class DeviceLoop {
     public static final int BUSY = 1;
     /** {@link #run} result: a translation missed; call again once the IOTLB was updated. */
     public static final int PARKED = 2;
+    /**
+     * {@link #poll} result: the ring is empty and notifications stay disabled; poll again, and
+     * call {@link #run} once before sleeping (it enables notifications and rechecks).
+     */
+    public static final int EMPTY = 3;
 
     /** How the device interrupts the driver (an eventfd write, an unpark). */
     @FunctionalInterface
@@ -82,6 +88,26 @@ public final class DeviceLoop {
      *     translation miss when this loop has no {@link MissParking}
      */
     public int run(int maxChains) throws VirtqueueException {
+        return run(maxChains, false);
+    }
+
+    /**
+     * Handles available chains like {@link #run}, for a device thread that busy polls the ring for
+     * a while before it sleeps (Linux vhost's {@code busyloop_timeout}): when the ring runs dry,
+     * notifications stay disabled and the result is {@link #EMPTY}, so the driver need not kick
+     * while the thread polls. Before sleeping the thread must call {@link #run}, which enables
+     * notifications and rechecks, or a chain made available meanwhile would wait for a kick that
+     * never comes [virtio 2.7.10].
+     *
+     * @param maxChains the most chains handled before returning, at least 1
+     * @return {@link #EMPTY}, {@link #BUSY} or {@link #PARKED}
+     * @throws VirtqueueException as {@link #run}
+     */
+    public int poll(int maxChains) throws VirtqueueException {
+        return run(maxChains, true);
+    }
+
+    private int run(int maxChains, boolean stayQuiet) throws VirtqueueException {
         if (parking != null && parking.stillParked()) {
             return PARKED;
         }
@@ -115,6 +141,9 @@ public final class DeviceLoop {
                 publish();
                 if (done >= maxChains) {
                     return BUSY;
+                }
+                if (stayQuiet) {
+                    return EMPTY;
                 }
                 notificationsEnabled = true;
                 if (!queue.enableNotifications()) {

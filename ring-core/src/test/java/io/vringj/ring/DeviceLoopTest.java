@@ -55,6 +55,28 @@ class DeviceLoopTest {
     }
 
     @Test
+    void pollLeavesNotificationsDisabledOnADryRingAndRunEnablesThemAndRechecks() throws Exception {
+        try (GuestMemory memory = GuestMemory.ofShared(0, 0x10000)) {
+            DriverQueue driver = DriverQueue.create(FEATURES, QUEUE_SIZE, memory, RINGS);
+            DeviceQueue device = DeviceQueue.create(FEATURES, QUEUE_SIZE, RINGS, AddressSpace.identity(memory));
+            DeviceLoop loop = new DeviceLoop(device, new Recorder(), () -> { });
+            assertEquals(DeviceLoop.EMPTY, loop.poll(64));
+            // a busy-polling device wants no kicks: the driver publishes without one
+            driver.add(new BufferChain(1).addWritable(BUFFERS, 16));
+            assertEquals(false, driver.publish(), "no kick while the device busy polls");
+            assertEquals(DeviceLoop.EMPTY, loop.poll(64));
+            assertEquals(1, loop.chains(), "the chain was found by polling, without a kick");
+            // a chain published while the device stops polling is found by run's recheck
+            driver.add(new BufferChain(1).addWritable(BUFFERS + 0x100, 16));
+            assertEquals(false, driver.publish());
+            assertEquals(DeviceLoop.IDLE, loop.run(64));
+            assertEquals(2, loop.chains());
+            driver.add(new BufferChain(1).addWritable(BUFFERS + 0x200, 16));
+            assertTrue(driver.publish(), "after run went idle the driver kicks again");
+        }
+    }
+
+    @Test
     void stopsAtTheChainLimitAndReportsBusy() throws Exception {
         try (GuestMemory memory = GuestMemory.ofShared(0, 0x10000)) {
             DriverQueue driver = DriverQueue.create(FEATURES, QUEUE_SIZE, memory, RINGS);

@@ -2,6 +2,7 @@ package io.vringj.vhostuser.backend;
 
 import io.vringj.vhostuser.EventFd;
 import io.vringj.vhostuser.NativeCallException;
+import java.lang.invoke.VarHandle;
 import java.time.Duration;
 
 /**
@@ -12,8 +13,16 @@ import java.time.Duration;
  *
  * <pre>
  *   connection thread:  setEnabled / wakeUp / stopAndJoin   (flags written, then the wake fd signalled)
+ *                       wakeUpAfterUpdate                   (skips the signal while the thread spins)
  *   device thread:      run(): reads the flags each time round, sleeps in poll(kicks, wake)
+ *                       or busy polls first, with {@link #spinning} set
  * </pre>
+ *
+ * <p>A thread that busy polls sees an IOTLB update by itself (the IOTLB's epoch, which the UPDATE
+ * moves before the connection calls {@link #wakeUpAfterUpdate}), so the connection need not
+ * signal it. The rule that loses no update is Dekker's: the connection moves the epoch, fences,
+ * then reads {@link #spinning}; the thread clears {@link #spinning}, then reads the epoch once
+ * more before it sleeps. One of the two sees the other.
  */
 abstract class DeviceThread implements Runnable {
     private static final System.Logger LOG = System.getLogger(DeviceThread.class.getName());
@@ -34,6 +43,13 @@ abstract class DeviceThread implements Runnable {
     private volatile long updateAppliedAt;
     /** Where the wake-up latency after that UPDATE goes; written before {@link #updateAppliedAt}. */
     private LatencyCounter updateToWorker;
+    /**
+     * Set by the device thread while it busy polls (it rechecks the IOTLB epoch after clearing it);
+     * read by the connection thread after an update, which then skips the wake-up signal.
+     */
+    volatile boolean spinning;
+    /** When a busy-polling thread found itself unparked (0: not since its last record); device thread only. */
+    private long spinResumedAt;
 
     /**
      * @param threadName the platform thread's name
@@ -76,10 +92,53 @@ abstract class DeviceThread implements Runnable {
      * @param latency where the time until the thread runs again goes
      */
     final void wakeUpAfterUpdate(long appliedAt, LatencyCounter latency) {
-        updateToWorker = latency;
-        // volatile write after the plain one: pairs with the read in noteWokenByUpdate()
-        updateAppliedAt = appliedAt;
-        wakeUp();
+        if (appliedAt != 0) {
+            updateToWorker = latency;
+            // volatile write after the plain one: pairs with the reads in noteWokenByUpdate() and noteSpinResume()
+            updateAppliedAt = appliedAt;
+        }
+        // the update moved the IOTLB epoch before this call; the fence orders that store before the
+        // read of spinning (Dekker, with the clear-then-recheck on the device thread: see the class comment)
+        VarHandle.fullFence();
+        // volatile read: pairs with the write after the spin in the device thread
+        if (!spinning) {
+            wakeUp();
+        }
+    }
+
+    /** On the device thread, when busy polling found it unparked: remembers when, for {@link #noteSpinResume()}. */
+    final void noteUnparkedWhileSpinning() {
+        if (spinResumedAt == 0) {
+            spinResumedAt = System.nanoTime();
+        }
+    }
+
+    /**
+     * On the device thread, before it polls or sleeps: records the latency of the UPDATE that
+     * unparked it while it busy polled, once the connection has said when it applied it (the
+     * connection may say so after the thread already ran on: the latency is then 0).
+     */
+    final void noteSpinResume() {
+        if (spinResumedAt == 0) {
+            return;
+        }
+        // volatile read: pairs with the write in wakeUpAfterUpdate()
+        long at = updateAppliedAt;
+        if (at != 0) {
+            updateAppliedAt = 0;
+            updateToWorker.add(Math.max(0, spinResumedAt - at));
+            spinResumedAt = 0;
+        }
+    }
+
+    /**
+     * On the device thread, when it parks again: forgets a resume no timed UPDATE claimed, and an
+     * UPDATE time no resume claimed (the answer to the new miss cannot have been applied yet).
+     */
+    final void forgetSpinResume() {
+        spinResumedAt = 0;
+        // volatile write, as the connection's in wakeUpAfterUpdate(): a stale time is not charged to the next resume
+        updateAppliedAt = 0;
     }
 
     /** On the device thread, after its wake-up fd fired: records the wake-up latency of an UPDATE, if one woke it. */
@@ -88,6 +147,7 @@ abstract class DeviceThread implements Runnable {
         long at = updateAppliedAt;
         if (at != 0) {
             updateAppliedAt = 0;
+            spinResumedAt = 0;
             updateToWorker.add(System.nanoTime() - at);
         }
     }

@@ -24,9 +24,17 @@ import java.util.function.Consumer;
  * loop reports the ring idle or parked.
  *
  * <pre>
- *   loop:  memory whole?  loop.run(BATCH):  BUSY -> again;  IDLE / PARKED -> poll(kick, wake)
+ *   loop:  memory whole?  loop.run(BATCH):  BUSY -> again;  IDLE / PARKED -> [busy poll] -> poll(kick, wake)
  *          kick POLLHUP/POLLERR/POLLNVAL -> the ring ends (logged)
+ *   busy poll (busyPollNanos > 0), with spinning set:
+ *          loop.poll(BATCH) until the deadline (notifications stay disabled; a chain moves the deadline),
+ *          or, parked on a miss, until the IOTLB epoch moves (the UPDATE is applied)
+ *          clear spinning, loop.run(BATCH) once: enables notifications and rechecks [virtio 2.7.10]
  * </pre>
+ *
+ * <p>Busy polling is Linux vhost's {@code busyloop_timeout} ({@code vhost_net_busy_poll}): a core
+ * spins for up to {@link BackendOptions#busyPollMicros()} after the ring runs dry or a translation
+ * misses, so the next chain or the UPDATE is seen without a kick and a wake-up from {@code poll}.
  *
  * <p>The worker owns its {@link DeviceQueue} and reads nothing else the connection thread writes
  * except {@link #enabled}, {@link #stopping} and the call notifier (which has its own lock). A
@@ -49,6 +57,8 @@ final class QueueWorker extends DeviceThread {
     static final long NOT_STOPPED = -1;
     /** Poll events on the kick fd that end the ring: the peer hung up, the fd failed or is not open. */
     private static final short KICK_GONE = Libc.POLLHUP | Libc.POLLERR | Libc.POLLNVAL;
+    /** A pass's result when the worker must end (the queue broke or the memory shrank; the connection was told). */
+    private static final int ENDED = -1;
     /** Poll time-out without a kick fd (the front end polls the ring itself). */
     private static final int NO_KICK_POLL_MILLIS = 100;
 
@@ -64,6 +74,8 @@ final class QueueWorker extends DeviceThread {
     private final MemoryTable watched;
     /** Counts returns from poll (shared across workers). */
     private final LongAdder wakeups;
+    /** How long to busy poll before sleeping, in nanoseconds; 0: never. */
+    private final long busyPollNanos;
 
     /** Created on the worker; read by {@link #stop()} after join. */
     private DeviceLoop loop;
@@ -72,6 +84,10 @@ final class QueueWorker extends DeviceThread {
     private volatile long bytesWritten;
     /** The queue could not be created (the connection was told); the worker only waits to be stopped. */
     private boolean queueFailed;
+    /** The IOTLB epoch read before the last attempt to create the queue (a miss waits for it to move). */
+    private long createStamp;
+    /** The IOTLB critical section of this worker, or {@code null}; set on the worker. */
+    private DeviceIotlb.Worker section;
 
     /**
      * @param index the vring index
@@ -85,10 +101,12 @@ final class QueueWorker extends DeviceThread {
      * @param onFatal told why, when the queue breaks
      * @param memory the memory table the ring lives in (its unsealed regions are checked before each pass)
      * @param wakeups counts the worker's returns from poll
+     * @param busyPollMicros how long to busy poll before sleeping, in microseconds (0: never;
+     *     {@link BackendOptions} checked the range)
      */
     QueueWorker(int index, QueueFactory factory, int initialAvailIdx, DeviceIotlb iotlb, EventFd kick,
                 CallNotifier call, ChainHandler handler, boolean enabled, Consumer<String> onFatal,
-                MemoryTable memory, LongAdder wakeups) throws NativeCallException {
+                MemoryTable memory, LongAdder wakeups, int busyPollMicros) throws NativeCallException {
         super("vhost-user-vring-" + index, "vring " + index, enabled);
         this.index = index;
         this.factory = Objects.requireNonNull(factory, "factory");
@@ -100,6 +118,7 @@ final class QueueWorker extends DeviceThread {
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
         this.watched = memory != null && memory.hasUnsealedRegion() ? memory : null;
         this.wakeups = Objects.requireNonNull(wakeups, "wakeups");
+        this.busyPollNanos = busyPollMicros * 1_000L;
     }
 
     /**
@@ -128,7 +147,7 @@ final class QueueWorker extends DeviceThread {
 
     @Override
     public void run() {
-        DeviceIotlb.Worker section = iotlb == null ? null : iotlb.registerWorker();
+        section = iotlb == null ? null : iotlb.registerWorker();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pollfds = arena.allocate(Libc.POLLFD_SIZE * 2, 8);
             pollfds.set(ValueLayout.JAVA_INT, 0, kick == null ? -1 : kick.fd());
@@ -137,28 +156,26 @@ final class QueueWorker extends DeviceThread {
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
                 if (enabled) {
-                    String shrunk = watched == null ? null : watched.shrunkRegion();
-                    if (shrunk != null) {
-                        onFatal.accept("vring " + index + ": " + shrunk);
+                    if (busyPollNanos > 0) {
+                        // volatile write: the pass may park on a miss whose UPDATE comes before busyPoll
+                        // starts; busyPoll sees it and clears the flag before its recheck (pairs with
+                        // the fence-then-read in DeviceThread.wakeUpAfterUpdate)
+                        spinning = true;
+                    }
+                    int state = step(false);
+                    if (state == ENDED) {
                         return;
                     }
-                    int state;
-                    if (section != null) {
-                        section.enter();
-                    }
-                    try {
-                        state = loop != null || createLoop() ? runLoop() : queueFailed ? -1 : DeviceLoop.PARKED;
-                    } finally {
-                        if (section != null) {
-                            section.exit();
+                    if (state != DeviceLoop.BUSY && busyPollNanos > 0) {
+                        state = busyPoll(state);
+                        if (state == ENDED) {
+                            return;
                         }
-                    }
-                    if (state < 0) {
-                        return;
                     }
                     if (state == DeviceLoop.BUSY) {
                         continue;
                     }
+                    noteSpinResume();
                 }
                 if (stopping) {
                     return;
@@ -197,13 +214,106 @@ final class QueueWorker extends DeviceThread {
         }
     }
 
-    /** Runs the loop for one batch; returns its state, or -1 if the queue broke (the connection is told). */
-    private int runLoop() {
+    /**
+     * One pass: checks the memory, creates the queue if need be and runs the loop for one batch,
+     * inside the IOTLB critical section.
+     *
+     * @param quiet whether an empty ring leaves notifications disabled ({@link DeviceLoop#poll})
+     * @return the loop's state, or {@link #ENDED} if the worker must end (the connection was told)
+     */
+    private int step(boolean quiet) {
+        String shrunk = watched == null ? null : watched.shrunkRegion();
+        if (shrunk != null) {
+            onFatal.accept("vring " + index + ": " + shrunk);
+            return ENDED;
+        }
+        if (section != null) {
+            section.enter();
+        }
         try {
-            return loop.run(BATCH);
+            return loop != null || createLoop() ? runLoop(quiet) : queueFailed ? ENDED : DeviceLoop.PARKED;
+        } finally {
+            if (section != null) {
+                section.exit();
+            }
+        }
+    }
+
+    /**
+     * Busy polls after the loop reported {@code state} (IDLE or PARKED), for up to
+     * {@link #busyPollNanos} since the last chain, then lets the loop enable notifications and
+     * recheck once. Allocation-free; ends early when the worker is stopped or disabled.
+     *
+     * @return the state after the recheck ({@link DeviceLoop#BUSY} if chains are waiting), or
+     *     {@link #ENDED} if the worker must end
+     */
+    private int busyPoll(int state) {
+        if (state == DeviceLoop.PARKED) {
+            noteSpinResume();
+            forgetSpinResume();
+        }
+        long deadline = System.nanoTime() + busyPollNanos;
+        // volatile write: pairs with the fence-then-read in DeviceThread.wakeUpAfterUpdate
+        spinning = true;
+        try {
+            // volatile reads: pair with the writes in setEnabled / stopAndJoin
+            while (!stopping && enabled) {
+                // parked before the queue exists: only a move of the IOTLB epoch can change the outcome
+                if (loop != null || iotlb == null || iotlb.epoch() != createStamp) {
+                    boolean wasParked = state == DeviceLoop.PARKED;
+                    long before = chainsCompleted;
+                    state = step(true);
+                    if (state == ENDED) {
+                        return state;
+                    }
+                    if (wasParked && state != DeviceLoop.PARKED) {
+                        noteUnparkedWhileSpinning();
+                    } else if (!wasParked && state == DeviceLoop.PARKED) {
+                        // a new miss: a resume no timed UPDATE claimed is not this one's
+                        noteSpinResume();
+                        forgetSpinResume();
+                    }
+                    if (state == DeviceLoop.EMPTY) {
+                        noteSpinResume();
+                    }
+                    if (chainsCompleted != before) {
+                        deadline = System.nanoTime() + busyPollNanos;
+                    }
+                    if (state == DeviceLoop.BUSY) {
+                        continue;
+                    }
+                }
+                if (System.nanoTime() - deadline >= 0) {
+                    break;
+                }
+                // gives way to a thread that wants this core (the vCPU that makes the next chain, the
+                // front end's thread that answers the miss), as vhost_can_busy_poll stops on need_resched()
+                Thread.yield();
+            }
+        } finally {
+            // volatile write before the recheck below reads the IOTLB epoch: pairs with
+            // DeviceThread.wakeUpAfterUpdate, which signals once it reads false
+            spinning = false;
+        }
+        if (stopping || !enabled) {
+            return DeviceLoop.IDLE;
+        }
+        // enable notifications and recheck before sleeping, so neither a chain nor an update is lost
+        int after = step(false);
+        if (state == DeviceLoop.PARKED && after != DeviceLoop.PARKED && after != ENDED) {
+            // the recheck found the update: the connection may have skipped the signal
+            noteUnparkedWhileSpinning();
+        }
+        return after;
+    }
+
+    /** Runs the loop for one batch; returns its state, or {@link #ENDED} if the queue broke (the connection is told). */
+    private int runLoop(boolean quiet) {
+        try {
+            return quiet ? loop.poll(BATCH) : loop.run(BATCH);
         } catch (VirtqueueException e) {
             onFatal.accept("vring " + index + ": " + e.getMessage());
-            return -1;
+            return ENDED;
         } finally {
             chainsCompleted = loop.chains();
             bytesWritten = loop.bytesWritten();
@@ -217,6 +327,10 @@ final class QueueWorker extends DeviceThread {
      *     update) or the queue cannot be created ({@link #queueFailed}, the connection is told)
      */
     private boolean createLoop() {
+        if (iotlb != null) {
+            // read before the attempt: an update during it moves the epoch past this value
+            createStamp = iotlb.epoch();
+        }
         try {
             DeviceQueue queue = factory.create();
             loop = new DeviceLoop(queue, handler, call, iotlb == null ? null : IotlbTranslations.parking(iotlb));

@@ -48,6 +48,10 @@ public final class VhostUserCommand implements Runnable {
     @Command(name = "rng", mixinStandardHelpOptions = true,
         description = "Serve a virtio-rng device (entropy from SecureRandom) on a vhost-user socket.")
     static final class Rng implements Callable<Integer> {
+        /** The parsed command, so a refused option is reported on its error stream (picocli injects it). */
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
         @Option(names = "--socket", required = true, paramLabel = "PATH",
             description = "Unix socket to create and listen on (QEMU: -chardev socket,path=PATH).")
         String socket;
@@ -69,6 +73,13 @@ public final class VhostUserCommand implements Runnable {
             description = "Front ends served at once, each with its own memory, rings and workers; one more is "
                 + "refused with a logged reason (default: ${DEFAULT-VALUE}).")
         int maxConnections;
+
+        @Option(names = "--busy-poll-us", paramLabel = "MICROS", defaultValue = "0",
+            description = "Busy poll a vring this many microseconds, 0.." + BackendOptions.MAX_BUSY_POLL_MICROS
+                + ", before sleeping: after its ring runs dry (kicks stay disabled) and while a translation "
+                + "misses in the device IOTLB, like Linux vhost's busyloop_timeout. Trades a spinning core for "
+                + "lower latency per request (default: ${DEFAULT-VALUE}, never).")
+        int busyPollMicros;
 
         @Option(names = "--rng-max-bytes-per-chain", paramLabel = "BYTES",
             defaultValue = "" + RngLimits.DEFAULT_MAX_BYTES_PER_CHAIN,
@@ -107,7 +118,7 @@ public final class VhostUserCommand implements Runnable {
             try {
                 limits = new RngLimits(maxBytesPerChain, maxBytesPerPeriod, periodMillis);
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "rng limits: " + e.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), "rng limits: " + e.getMessage());
             }
             RngDevice device = new RngDevice(
                 s == null ? EntropySource::secureRandom : () -> EntropySource.deterministic(s), true, limits);
@@ -116,7 +127,12 @@ public final class VhostUserCommand implements Runnable {
                 options = BackendOptions.defaults().withAllowUnsealedMemory(allowUnsealedMemory)
                     .withMaxConnections(maxConnections);
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(this), "--max-connections: " + e.getMessage());
+                throw new CommandLine.ParameterException(spec.commandLine(), "--max-connections: " + e.getMessage());
+            }
+            try {
+                options = options.withBusyPollMicros(busyPollMicros);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--busy-poll-us: " + e.getMessage());
             }
             VhostUserServer server = VhostUserServer.bind(socket, device, options);
             Thread hook = new Thread(() -> {

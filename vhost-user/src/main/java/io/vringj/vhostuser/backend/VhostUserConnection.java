@@ -119,7 +119,7 @@ public final class VhostUserConnection implements AutoCloseable {
         this.config = device.config();
         this.offeredProtocolFeatures = PROTOCOL_FEATURES | (queueNum > 1 ? 1L << VhostUserProtocol.PROTOCOL_F_MQ : 0)
             | (config.length > 0 ? 1L << VhostUserProtocol.PROTOCOL_F_CONFIG : 0);
-        this.vrings = new Vrings(device, statistics, this::queueFailed, owner);
+        this.vrings = new Vrings(device, statistics, this::queueFailed, owner, options.busyPollMicros());
         this.iotlbSide = new IotlbSide(statistics, this::queueFailed);
         this.failureWake = EventFd.create();
     }

@@ -94,19 +94,24 @@ final class Vrings implements AutoCloseable {
     private final Vring[] vrings;
     /** Works the pairs instead of pair workers, or null. */
     private final PairOwner owner;
+    /** How long a queue worker busy polls before sleeping, in microseconds ({@link BackendOptions#busyPollMicros()}). */
+    private final int busyPollMicros;
 
     /**
      * @param device the device served (its queue count and handlers)
      * @param statistics counters shared across connections
      * @param onFatal told why, when a worker fails (called on the worker)
      * @param owner takes the pairs of a queue-pair device instead of pair workers, or {@code null}
+     * @param busyPollMicros how long a queue worker busy polls before sleeping, in microseconds (0: never)
      */
-    Vrings(VirtioDevice device, VhostUserStatistics statistics, Consumer<String> onFatal, PairOwner owner) {
+    Vrings(VirtioDevice device, VhostUserStatistics statistics, Consumer<String> onFatal, PairOwner owner,
+           int busyPollMicros) {
         if (owner != null && !(device instanceof QueuePairDevice)) {
             throw new IllegalArgumentException(device.name() + " is not a queue-pair device; a pair owner takes "
                 + "rx/tx pairs only");
         }
         this.owner = owner;
+        this.busyPollMicros = busyPollMicros;
         this.device = Objects.requireNonNull(device, "device");
         this.statistics = Objects.requireNonNull(statistics, "statistics");
         this.onFatal = Objects.requireNonNull(onFatal, "onFatal");
@@ -305,7 +310,7 @@ final class Vrings implements AutoCloseable {
      * Wakes every running worker after an IOTLB update.
      *
      * @param answeredAt when the update that answered a timed miss was applied ({@link MissClock}),
-     *     0 if it answered none: the workers then record how long they took to run again
+     *     0 if it answered none; if not 0 the workers record how long they took to run again
      */
     void wakeAll(long answeredAt) {
         for (Vring v : vrings) {
@@ -314,11 +319,8 @@ final class Vrings implements AutoCloseable {
                 // a pair's worker is woken once, through its rx vring
                 continue;
             }
-            if (answeredAt != 0) {
-                t.wakeUpAfterUpdate(answeredAt, statistics.updateToWorker);
-            } else {
-                t.wakeUp();
-            }
+            // a worker that busy polls sees the update's epoch by itself and is not signalled
+            t.wakeUpAfterUpdate(answeredAt, statistics.updateToWorker);
         }
     }
 
@@ -537,7 +539,8 @@ final class Vrings implements AutoCloseable {
         AddressSpace queueSpace = space;
         QueueWorker worker = new QueueWorker(v.index,
             () -> DeviceQueue.create(features, queueSize, addresses, queueSpace, base), base, iotlb,
-            v.kick, v.call, v.handler, enabled, onFatal, memoryTable, statistics.workerWakeups);
+            v.kick, v.call, v.handler, enabled, onFatal, memoryTable, statistics.workerWakeups,
+            busyPollMicros);
         v.worker = worker;
         worker.start();
         LOG.log(System.Logger.Level.INFO, "vring " + v.index + " started: size " + v.num + ", " + addresses

@@ -37,4 +37,11 @@ class VhostUserCommandTest {
         assertEquals("1", r[0]);
         assertTrue(r[1].contains("a Unix socket path must be 1..107 bytes"), r[1]);
     }
+
+    @Test
+    void aBusyPollOutsideItsRangeIsAUsageErrorNamingTheValueAndTheRule() {
+        String[] r = run("rng", "--socket", "/tmp/vringj-busy-poll-test.sock", "--busy-poll-us", "2000000");
+        assertEquals("2", r[0]);
+        assertTrue(r[1].contains("--busy-poll-us: busyPollMicros 2000000 must be within 0..1000000"), r[1]);
+    }
 }
