@@ -112,6 +112,42 @@ class BusyPollBackendTest {
         }
     }
 
+    @Test
+    void aBadChainFoundWhileBusyPollingClosesOnlyThatConnection() throws Exception {
+        long features = VirtioFeatures.bit(VirtioFeatures.VERSION_1);
+        try (BackendHarness backend = new BackendHarness(dir,
+                 new RngDevice(() -> EntropySource.deterministic(VhostUserBackendTest.SEED), false),
+                 busyPoll(BackendOptions.MAX_BUSY_POLL_MICROS))) {
+            try (TestFrontEnd fe = backend.connect()) {
+                VhostUserBackendTest.negotiateProtocol(fe);
+                EventFd[] fds = VhostUserBackendTest.startRing(fe, features);
+                try (EventFd kick = fds[0]; EventFd call = fds[1]) {
+                    DriverQueue driver = DriverQueue.create(features, VhostUserBackendTest.QUEUE_SIZE, fe.memory,
+                        new RingAddresses(VhostUserBackendTest.DESC, VhostUserBackendTest.AVAIL,
+                            VhostUserBackendTest.USED));
+                    driver.add(new BufferChain(1).addWritable(VhostUserBackendTest.BUFFERS, 32));
+                    driver.publish();
+                    kick.signal();
+                    assertTrue(VhostUserBackendTest.awaitCall(call, TIMEOUT));
+                    // the worker now polls the ring with kicks disabled: a buffer far outside the
+                    // one region the front end described, published without a kick
+                    driver.add(new BufferChain(1).addWritable(0x1_0000_0000L, 64));
+                    assertFalse(driver.publish(), "the busy-polling worker wants no kick");
+                    assertTrue(fe.closedByBackEnd(TIMEOUT), "the back end kept the connection open");
+                }
+            }
+            String line = backend.awaitLog("may not reach", TIMEOUT);
+            assertTrue(line.startsWith("WARNING closing connection: "), line);
+            assertTrue(backend.serverAlive(), "the back end process stays up");
+            try (TestFrontEnd next = backend.connect()) {
+                VhostUserBackendTest.negotiateProtocol(next);
+                next.send(VhostUserProtocol.GET_FEATURES, 0, 0);
+                assertTrue(VirtioFeatures.has(next.replyU64(VhostUserProtocol.GET_FEATURES), VirtioFeatures.VERSION_1),
+                    "the next connection is served");
+            }
+        }
+    }
+
     /**
      * Waits until the worker's wake-ups stay unchanged for twice the busy-poll time: it then sleeps
      * in poll with nothing pending (a spin ends within that time, and a pending signal would wake it).
