@@ -7,6 +7,7 @@ import io.vringj.memory.Access;
 import io.vringj.memory.AddressSpace;
 import io.vringj.memory.TranslationException;
 import io.vringj.memory.TranslationSink;
+import io.vringj.perf.regress.Interleaved;
 import io.vringj.perf.ring.JvmFlags;
 import io.vringj.perf.ring.Payloads;
 import io.vringj.perf.ring.RingFixture;
@@ -96,6 +97,26 @@ public class DeviceIotlbBenchmark {
     private static AddressSpace allHits(long size, DeviceIotlb iotlb) {
         iotlb.update(RingFixture.GUEST_BASE, size, RingFixture.GUEST_BASE, Permission.RW);
         return new IotlbAddressSpace(iotlb);
+    }
+
+    /**
+     * For the interleaved harness ({@link Interleaved}): an instance set up for {@code method} and
+     * its loop. Every view runs the same trip, as the benchmark methods do.
+     *
+     * @param method identity, iotlbCached or iotlbUncached
+     * @return the instance's loop and tear-down
+     * @throws Exception if the ring cannot be built
+     */
+    static Interleaved.Target interleavedTarget(String method) throws Exception {
+        DeviceIotlbBenchmark b = new DeviceIotlbBenchmark();
+        b.init(method);
+        return new Interleaved.Target(method, n -> {
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                sink += b.trip();
+            }
+            return sink;
+        }, b::tearDown);
     }
 
     /** Frees the guest memory. */

@@ -5,6 +5,7 @@ import io.vringj.dma.DirectDmaOps;
 import io.vringj.dma.DmaDirection;
 import io.vringj.dma.DmaMappingException;
 import io.vringj.dma.DmaOps;
+import io.vringj.perf.regress.Interleaved;
 import io.vringj.perf.ring.JvmFlags;
 import io.vringj.perf.ring.Payloads;
 import io.vringj.perf.ring.RingFixture;
@@ -88,6 +89,39 @@ public class DmaIndirectionBenchmark {
                 mappedTrip(kinds[i % kinds.length]);
             }
         }
+    }
+
+    /**
+     * For the interleaved harness ({@link Interleaved}): an instance set up for {@code method} and
+     * a loop of that method. The megamorphic instance pollutes the shared call site in set-up, as its
+     * own fork does, so it is never paired with the monomorphic one.
+     *
+     * @param method premapped, directMonomorphic or directMegamorphic
+     * @return the instance's loop and tear-down
+     * @throws Exception if the ring cannot be built
+     */
+    static Interleaved.Target interleavedTarget(String method) throws Exception {
+        DmaIndirectionBenchmark b = new DmaIndirectionBenchmark();
+        Interleaved.Trips trips = switch (method) {
+            case "premapped" -> n -> {
+                long sink = 0;
+                for (int i = 0; i < n; i++) {
+                    sink += b.premapped();
+                }
+                return sink;
+            };
+            case "directMonomorphic", "directMegamorphic" -> n -> {
+                long sink = 0;
+                for (int i = 0; i < n; i++) {
+                    sink += b.mappedTrip(b.direct);
+                }
+                return sink;
+            };
+            default -> throw new IllegalArgumentException("unknown DMA indirection benchmark \"" + method
+                + "\"; expected premapped, directMonomorphic or directMegamorphic");
+        };
+        b.init(method.equals("directMegamorphic"));
+        return new Interleaved.Target(method, trips, b::tearDown);
     }
 
     /** Frees the guest memory. */

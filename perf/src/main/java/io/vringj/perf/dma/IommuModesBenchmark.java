@@ -8,6 +8,7 @@ import io.vringj.dma.Iommu;
 import io.vringj.dma.IommuDmaOps;
 import io.vringj.dma.IotlbAddressSpace;
 import io.vringj.memory.AddressSpace;
+import io.vringj.perf.regress.Interleaved;
 import io.vringj.perf.ring.JvmFlags;
 import io.vringj.perf.ring.Payloads;
 import io.vringj.perf.ring.RingFixture;
@@ -113,6 +114,26 @@ public class IommuModesBenchmark {
         region = ring.regionSegment();
         buffer = ring.slotSegment(0);
         offset = ring.slotOffset(0);
+    }
+
+    /**
+     * For the interleaved harness ({@link Interleaved}): an instance set up for {@code method} and
+     * its loop. Every mode runs the same trip, as the benchmark methods do.
+     *
+     * @param method direct, passthrough, lazy or strict
+     * @return the instance's loop and tear-down
+     * @throws Exception if the ring cannot be built
+     */
+    static Interleaved.Target interleavedTarget(String method) throws Exception {
+        IommuModesBenchmark b = new IommuModesBenchmark();
+        b.init(method);
+        return new Interleaved.Target(method, n -> {
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                sink += b.trip();
+            }
+            return sink;
+        }, b::tearDown);
     }
 
     /** Frees the guest memory. */

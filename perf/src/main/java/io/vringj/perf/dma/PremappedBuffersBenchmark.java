@@ -12,6 +12,7 @@ import io.vringj.dma.Iommu;
 import io.vringj.dma.IommuDmaOps;
 import io.vringj.dma.IotlbAddressSpace;
 import io.vringj.memory.AddressSpace;
+import io.vringj.perf.regress.Interleaved;
 import io.vringj.perf.ring.JvmFlags;
 import io.vringj.perf.ring.Payloads;
 import io.vringj.perf.ring.RingFixture;
@@ -162,6 +163,34 @@ public class PremappedBuffersBenchmark {
         } else {
             mapped[0] = guest.secureMemory().asSlice(0, PAYLOAD);
         }
+    }
+
+    /**
+     * For the interleaved harness ({@link Interleaved}): an instance set up for {@code method} and
+     * its loop: the premapped trip for the pool configurations, the mapped trip for the others, as
+     * the benchmark methods do.
+     *
+     * @param method a benchmark method's name
+     * @return the instance's loop and tear-down
+     * @throws Exception if the ring cannot be built
+     */
+    static Interleaved.Target interleavedTarget(String method) throws Exception {
+        PremappedBuffersBenchmark b = new PremappedBuffersBenchmark();
+        b.init(method);
+        Interleaved.Trips trips = b.pool != null ? n -> {
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                sink += b.premappedTrip();
+            }
+            return sink;
+        } : n -> {
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                sink += b.mappedTrip();
+            }
+            return sink;
+        };
+        return new Interleaved.Target(method, trips, b::tearDown);
     }
 
     /** Frees the guest memory. */

@@ -77,6 +77,56 @@ public final class JmhJson {
         return results;
     }
 
+    /**
+     * Appends results to a JMH JSON file, in JMH's form (the fields {@link #parse} reads, mode
+     * {@code thrpt}), so that one file holds a whole run.
+     *
+     * @param file a JMH JSON result file
+     * @param results results to add after its own
+     * @throws IOException if it cannot be read or written
+     * @throws IllegalArgumentException if it is not JMH's JSON
+     */
+    public static void append(Path file, List<BenchmarkResult> results) throws IOException {
+        JsonElement root;
+        try {
+            root = JsonParser.parseString(Files.readString(file));
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException(file + " is not JSON: " + e.getMessage(), e);
+        }
+        if (!root.isJsonArray()) {
+            throw new IllegalArgumentException(file + ": JMH results must be a JSON array of result objects");
+        }
+        JsonArray array = root.getAsJsonArray();
+        for (BenchmarkResult r : results) {
+            JsonObject o = new JsonObject();
+            o.addProperty("benchmark", r.benchmark());
+            o.addProperty("mode", "thrpt");
+            JsonObject params = new JsonObject();
+            r.params().forEach(params::addProperty);
+            o.add("params", params);
+            o.add("primaryMetric", json(r.primary()));
+            JsonObject secondary = new JsonObject();
+            r.secondary().forEach((name, m) -> secondary.add(name, json(m)));
+            o.add("secondaryMetrics", secondary);
+            array.add(o);
+        }
+        Files.writeString(file, new com.google.gson.GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
+            .create().toJson(array));
+    }
+
+    private static JsonObject json(BenchmarkResult.Metric m) {
+        JsonObject o = new JsonObject();
+        o.addProperty("score", m.score());
+        // JMH writes a missing value as the string "NaN"
+        if (Double.isNaN(m.error())) {
+            o.addProperty("scoreError", "NaN");
+        } else {
+            o.addProperty("scoreError", m.error());
+        }
+        o.addProperty("scoreUnit", m.unit());
+        return o;
+    }
+
     private static BenchmarkResult.Metric metric(JsonObject o, String where) {
         return new BenchmarkResult.Metric(number(o, "score", where), o.has("scoreError") ? number(o, "scoreError", where)
             : Double.NaN, o.has("scoreUnit") ? o.get("scoreUnit").getAsString() : "");

@@ -8,7 +8,10 @@ package io.vringj.perf.regress;
  * parameter combination runs all its peers one after the other, one short fork each, so the peers
  * a ratio compares are measured seconds apart, under the same conditions. A ratio is computed
  * within each round and summarised by its median and interquartile range over the rounds
- * ({@link Spread}).
+ * ({@link Spread}). The one-thread DMA questions ({@link Question#interleaved}) are the
+ * exception: each of their ratios is measured in every round by one JVM in which both sides take
+ * turns every {@value #SLICE_MICROS} µs ({@link Interleaved}), because seconds apart is already too
+ * far on a host that changes speed every second or two.
  *
  * <p>Why many short rounds rather than a few long ones: on a shared 2-vCPU VM a two-thread
  * benchmark's rate depends on what else runs and, plausibly, on where the hypervisor places the
@@ -24,10 +27,19 @@ package io.vringj.perf.regress;
  * tolerance; single-thread ratios are steadier.
  */
 public enum Profile {
-    /** A few minutes on 2 cores: 5 rounds of 1 fork with 2 × 0.2 s warm-up and 2 × 0.25 s measurement. */
-    QUICK(5, 1, 2, 200, 2, 250, 0.20, 0.40),
-    /** Tens of minutes: 9 rounds of 1 fork with 3 × 0.5 s warm-up and 3 × 0.5 s measurement. */
-    FULL(9, 1, 3, 500, 3, 500, 0.10, 0.25);
+    /**
+     * A few minutes on 2 cores: 5 rounds of 1 fork with 2 × 0.2 s warm-up and 2 × 0.25 s
+     * measurement; an interleaved pair warms up for 1.5 s and measures for 1 s (both sides together).
+     */
+    QUICK(5, 1, 2, 200, 2, 250, 1500, 1000, 0.20, 0.40),
+    /**
+     * Tens of minutes: 9 rounds of 1 fork with 3 × 0.5 s warm-up and 3 × 0.5 s measurement; an
+     * interleaved pair warms up for 3 s and measures for 4 s.
+     */
+    FULL(9, 1, 3, 500, 3, 500, 3000, 4000, 0.10, 0.25);
+
+    /** How long one side of an {@link Interleaved} pair runs before the other takes over, in both profiles. */
+    public static final int SLICE_MICROS = 10_000;
 
     private final int rounds;
     private final int forks;
@@ -35,17 +47,22 @@ public enum Profile {
     private final int warmupMillis;
     private final int measurementIterations;
     private final int measurementMillis;
+    private final int interleavedWarmupMillis;
+    private final int interleavedMeasureMillis;
     private final double singleThreadTolerance;
     private final double twoThreadTolerance;
 
     Profile(int rounds, int forks, int warmupIterations, int warmupMillis, int measurementIterations,
-            int measurementMillis, double singleThreadTolerance, double twoThreadTolerance) {
+            int measurementMillis, int interleavedWarmupMillis, int interleavedMeasureMillis,
+            double singleThreadTolerance, double twoThreadTolerance) {
         this.rounds = rounds;
         this.forks = forks;
         this.warmupIterations = warmupIterations;
         this.warmupMillis = warmupMillis;
         this.measurementIterations = measurementIterations;
         this.measurementMillis = measurementMillis;
+        this.interleavedWarmupMillis = interleavedWarmupMillis;
+        this.interleavedMeasureMillis = interleavedMeasureMillis;
         this.singleThreadTolerance = singleThreadTolerance;
         this.twoThreadTolerance = twoThreadTolerance;
     }
@@ -85,10 +102,22 @@ public enum Profile {
         return measurementMillis;
     }
 
+    /** @return milliseconds an {@link Interleaved} pair alternates before it measures */
+    public int interleavedWarmupMillis() {
+        return interleavedWarmupMillis;
+    }
+
+    /** @return milliseconds an {@link Interleaved} pair measures, both sides together */
+    public int interleavedMeasureMillis() {
+        return interleavedMeasureMillis;
+    }
+
     /** @return a one-line description for reports */
     public String describe() {
-        return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.2f s warm-up, %d × %.2f s measurement",
-            rounds, forks, warmupIterations, warmupMillis / 1000.0, measurementIterations, measurementMillis / 1000.0);
+        return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.2f s warm-up, %d × %.2f s measurement;"
+            + " interleaved pairs %.1f s warm-up, %.1f s measurement in %d ms slices",
+            rounds, forks, warmupIterations, warmupMillis / 1000.0, measurementIterations, measurementMillis / 1000.0,
+            interleavedWarmupMillis / 1000.0, interleavedMeasureMillis / 1000.0, SLICE_MICROS / 1000);
     }
 
     /**
@@ -107,5 +136,10 @@ public enum Profile {
         long perForkMillis = (long) warmupIterations * warmupMillis + (long) measurementIterations * measurementMillis
             + 1500;
         return (benchmarkRuns * forks * perForkMillis + 999) / 1000;
+    }
+
+    /** @return a rough wall-clock estimate in seconds for one {@link Interleaved} pair (JVM start and set-up included) */
+    public long estimateInterleavedSeconds() {
+        return (interleavedWarmupMillis + interleavedMeasureMillis + 1500 + 999) / 1000;
     }
 }

@@ -14,6 +14,11 @@ public final class Ratios {
     public static final List<String> BATCHES = List.of("1", "32");
     /** Q6 mapping sizes in bytes. */
     public static final List<String> BOUNCE_SIZES = List.of("4096", "65536", "262144");
+    /**
+     * The parameter an {@link Interleaved} result carries: the method it was measured beside. Its
+     * figure belongs to that pair only (each pair runs in a JVM of its own).
+     */
+    public static final String PAIRED_WITH = "pairedWith";
 
     private Ratios() {
     }
@@ -57,14 +62,12 @@ public final class Ratios {
             Selector.of("RoundTripBenchmark.ring", "roundTrips"),
             Selector.of("RoundTripBenchmark.pingPong", "roundTrips"), 1 / 1.5, true));
         String q3 = "DmaIndirectionBenchmark.";
-        list.add(new RatioSpec("q3.direct-mono-vs-premapped", Question.Q3,
-            "DirectDmaOps at a monomorphic call site / premapped, trips/s",
-            Selector.of(q3 + "directMonomorphic", BenchmarkResult.PRIMARY),
-            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), 0.98, false));
-        list.add(new RatioSpec("q3.direct-mega-vs-premapped", Question.Q3,
-            "DirectDmaOps at a call site that saw three DmaOps types / premapped, trips/s",
-            Selector.of(q3 + "directMegamorphic", BenchmarkResult.PRIMARY),
-            Selector.of(q3 + "premapped", BenchmarkResult.PRIMARY), Double.NaN, false));
+        list.add(ratio("q3.direct-mono-vs-premapped", Question.Q3,
+            "DirectDmaOps at a monomorphic call site / premapped, trips/s", q3 + "directMonomorphic", q3 + "premapped",
+            0.98));
+        list.add(ratio("q3.direct-mega-vs-premapped", Question.Q3,
+            "DirectDmaOps at a call site that saw three DmaOps types / premapped, trips/s", q3 + "directMegamorphic",
+            q3 + "premapped", Double.NaN));
         String q4 = "IommuModesBenchmark.";
         list.add(ratio("q4.passthrough-vs-direct", Question.Q4, "IOMMU passthrough / direct, trips/s with map+unmap",
             q4 + "passthrough", q4 + "direct", 0.98));
@@ -146,9 +149,27 @@ public final class Ratios {
         return List.copyOf(list);
     }
 
+    /**
+     * A one-thread ratio. For a question measured {@link Question#interleaved interleaved}, each side
+     * is the figure of its method measured in one JVM with the other side ({@link #PAIRED_WITH}
+     * names the other method), not JMH's fork of its own.
+     */
     private static RatioSpec ratio(String id, Question q, String description, String numerator, String denominator,
                                    double target) {
+        if (q.interleaved()) {
+            return new RatioSpec(id, q, description,
+                Selector.of(numerator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(denominator)),
+                Selector.of(denominator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(numerator)), target, false);
+        }
         return new RatioSpec(id, q, description, Selector.of(numerator, BenchmarkResult.PRIMARY),
             Selector.of(denominator, BenchmarkResult.PRIMARY), target, false);
+    }
+
+    /**
+     * @param shortName {@code Class.method}
+     * @return {@code method}
+     */
+    static String methodOf(String shortName) {
+        return shortName.substring(shortName.indexOf('.') + 1);
     }
 }

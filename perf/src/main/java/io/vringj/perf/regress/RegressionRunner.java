@@ -41,6 +41,8 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *   for each question, for each round, for each parameter combination:
  *       the peers, one short fork each, back to back   (forks get the flags their @Fork declares
  *                                                        plus {@link #FORK_FLAGS})
+ *   except the one-thread questions ({@link Question#interleaved}): JMH once (for allocation), then
+ *       in each round one JVM per ratio whose two sides take turns in 10 ms slices ({@link Interleaved})
  *   the load average is sampled before every batch; steal time is read over the whole run
  *   all rounds → report/jmh-result.json → BenchmarkResults → Checks (median and IQR over rounds)
  *       vs this machine's entry in the baseline
@@ -118,24 +120,59 @@ public final class RegressionRunner {
         }
     }
 
-    /** Counts forks done, for the time-left estimate. */
+    /** Counts estimated seconds of work done, for the time-left estimate. */
     private static final class Clock {
         private final Instant start = Instant.now();
-        private final int total;
-        private final long secondsPerFork;
-        private int done;
+        private final long total;
+        private long done;
 
-        Clock(int total, long secondsPerFork) {
-            this.total = total;
-            this.secondsPerFork = secondsPerFork;
+        Clock(long totalSeconds) {
+            this.total = totalSeconds;
         }
 
         String left() {
             long elapsed = ChronoUnit.SECONDS.between(start, Instant.now());
-            long perFork = done == 0 ? secondsPerFork : Math.max(1, elapsed / done);
-            long left = (total - done) * perFork;
+            long left = done == 0 ? total : (total - done) * elapsed / done;
             return String.format(Locale.ROOT, "~%dm%02ds left", left / 60, left % 60);
         }
+    }
+
+    /**
+     * A ratio of a one-thread question, measured by {@link Interleaved}: both sides in one JVM,
+     * taking turns.
+     *
+     * @param question its question
+     * @param ratioId the ratio's id
+     * @param numerator the numerator's benchmark method
+     * @param denominator the denominator's
+     */
+    record Pair(Question question, String ratioId, String numerator, String denominator) {
+        /** @return how progress lines name it */
+        String label() {
+            return numerator + " vs " + denominator + ", interleaved";
+        }
+    }
+
+    /**
+     * @param q a question measured interleaved
+     * @param include a further filter on benchmark names, or {@code null}
+     * @return its ratios with a side the filter lets through (a ratio needs both), in ratio order
+     */
+    static List<Pair> pairs(Question q, String include) {
+        Pattern filter = Pattern.compile(includeRegex(q, include));
+        String cls = q.benchmarkClass() + ".";
+        List<Pair> pairs = new ArrayList<>();
+        for (RatioSpec spec : Ratios.all()) {
+            if (spec.question() != q) {
+                continue;
+            }
+            String num = methodOf(spec.numerator().benchmark());
+            String den = methodOf(spec.denominator().benchmark());
+            if (filter.matcher(cls + num).find() || filter.matcher(cls + den).find()) {
+                pairs.add(new Pair(q, spec.id(), num, den));
+            }
+        }
+        return pairs;
     }
 
     /**
@@ -153,7 +190,9 @@ public final class RegressionRunner {
         int rounds = settings.profile().rounds();
         MachineLoad.Monitor monitor = new MachineLoad.Monitor();
         Map<Question, List<Batch>> plan = new LinkedHashMap<>();
+        Map<Question, List<Pair>> pairPlan = new LinkedHashMap<>();
         int forks = 0;
+        int pairRuns = 0;
         for (Question q : settings.questions()) {
             if (!isBuilt(q)) {
                 out.printf("%s %s: %s is not in this build; skipped%n", q.id(), q.title(), q.simpleClassName());
@@ -165,53 +204,82 @@ public final class RegressionRunner {
                 continue;
             }
             plan.put(q, batches);
-            forks += rounds * batches.stream().mapToInt(b -> b.benchmarks().size()).sum();
+            forks += jmhRounds(q, rounds) * batches.stream().mapToInt(b -> b.benchmarks().size()).sum();
+            if (q.interleaved()) {
+                pairPlan.put(q, pairs(q, settings.include()));
+                pairRuns += rounds * pairPlan.get(q).size();
+            }
         }
-        Clock clock = new Clock(forks, settings.profile().estimateSeconds(1));
-        out.printf(Locale.ROOT, "%d benchmark forks in %d rounds (%s), about %d s; load average now %s%n", forks, rounds,
-            settings.profile().describe(), forks * settings.profile().estimateSeconds(1), fmt(Machine.loadAverage()));
+        Profile profile = settings.profile();
+        long estimate = forks * profile.estimateSeconds(1) + pairRuns * profile.estimateInterleavedSeconds();
+        Clock clock = new Clock(estimate);
+        out.printf(Locale.ROOT, "%d benchmark forks and %d interleaved pairs in %d rounds (%s), about %d s; load average"
+            + " now %s%n", forks, pairRuns, rounds, profile.describe(), estimate, fmt(Machine.loadAverage()));
         List<Map<String, RunResult>> byRound = new ArrayList<>();
+        List<Map<String, BenchmarkResult>> pairsByRound = new ArrayList<>();
         for (int round = 0; round < rounds; round++) {
             byRound.add(new LinkedHashMap<>());
+            pairsByRound.add(new LinkedHashMap<>());
         }
         for (Map.Entry<Question, List<Batch>> e : plan.entrySet()) {
             Question q = e.getKey();
-            out.printf("%s %s (%s)%n", q.id(), q.title(), q.simpleClassName());
+            out.printf("%s %s (%s)%s%n", q.id(), q.title(), q.simpleClassName(), q.interleaved()
+                ? ": ratios from interleaved pairs, JMH once for allocation" : "");
+            int jmhRounds = jmhRounds(q, rounds);
             for (int round = 1; round <= rounds; round++) {
-                for (Batch batch : e.getValue()) {
+                if (round <= jmhRounds) {
+                    for (Batch batch : e.getValue()) {
+                        monitor.sample();
+                        String header = String.format(Locale.ROOT, "[%s %s, %s] %s:", q.id(),
+                            jmhRounds == 1 ? "JMH" : "round " + round + "/" + rounds, clock.left(), batch.label());
+                        measure(q, batch, header, settings, out, byRound.get(round - 1));
+                        clock.done += batch.benchmarks().size() * profile.estimateSeconds(1);
+                    }
+                }
+                for (Pair pair : pairPlan.getOrDefault(q, List.of())) {
                     monitor.sample();
-                    String header = String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
-                        clock.left(), batch.label());
-                    measure(q, batch, header, settings, out, byRound.get(round - 1), clock);
+                    measurePair(pair, String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
+                        clock.left(), pair.label()), profile, out, pairsByRound.get(round - 1));
+                    clock.done += profile.estimateInterleavedSeconds();
                 }
             }
         }
         Path raw = settings.reportDir().resolve(ReportWriter.RAW_JSON);
-        List<BenchmarkResult> results = writeRaw(byRound, raw);
+        List<BenchmarkResult> results = writeRaw(byRound, pairsByRound, raw);
         Baseline baseline = Files.exists(settings.baselineFile()) ? Baseline.read(settings.baselineFile()) : null;
         Baseline.Entry entry = baseline == null ? null : baseline.entryFor(Machine.current()).orElse(null);
         for (int attempt = 1; attempt <= settings.confirmations() && entry != null && !settings.updateBaseline();
              attempt++) {
-            Map<Question, Set<String>> suspects = suspects(Checks.compare(results, entry, settings.profile()));
-            if (suspects.isEmpty()) {
+            List<Check> checks = Checks.compare(results, entry, settings.profile());
+            Map<Question, Set<String>> suspects = suspects(checks);
+            List<Pair> suspectPairs = suspectPairs(checks);
+            if (suspects.isEmpty() && suspectPairs.isEmpty()) {
                 break;
             }
-            out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s in every round%n",
-                suspects.values().stream().mapToInt(Set::size).sum(), attempt, settings.confirmations(), suspects);
+            out.printf("confirming %d suspected regression(s), attempt %d of %d: re-measuring %s%s in every round%n",
+                suspects.values().stream().mapToInt(Set::size).sum() + suspectPairs.size(), attempt,
+                settings.confirmations(), suspects, suspectPairs.stream().map(Pair::ratioId).toList());
             for (Map.Entry<Question, Set<String>> s : suspects.entrySet()) {
                 Question q = s.getKey();
                 String methods = s.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
                 List<Batch> batches = restrict(q, settings.profile(),
                     batches("^" + Pattern.quote(q.benchmarkClass()) + "\\.(?:" + methods + ")$"));
-                for (int round = 1; round <= rounds; round++) {
+                for (int round = 1; round <= jmhRounds(q, rounds); round++) {
                     for (Batch batch : batches) {
                         monitor.sample();
                         measure(q, batch, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:", q.id(), round,
-                            rounds, batch.label()), settings, out, byRound.get(round - 1), null);
+                            rounds, batch.label()), settings, out, byRound.get(round - 1));
                     }
                 }
             }
-            results = writeRaw(byRound, raw);
+            for (int round = 1; round <= rounds; round++) {
+                for (Pair pair : suspectPairs) {
+                    monitor.sample();
+                    measurePair(pair, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:", pair.question().id(),
+                        round, rounds, pair.label()), profile, out, pairsByRound.get(round - 1));
+                }
+            }
+            results = writeRaw(byRound, pairsByRound, raw);
         }
         out.printf("JMH finished in %d s; raw results in %s%n", ChronoUnit.SECONDS.between(start, Instant.now()), raw);
         return evaluate(results, monitor.finish(Runtime.getRuntime().availableProcessors()), settings, out);
@@ -277,7 +345,7 @@ public final class RegressionRunner {
 
     /** Runs one batch (its peers back to back, one fork each); results replace earlier ones of the same name and params. */
     private static void measure(Question q, Batch batch, String header, Settings settings, PrintStream out,
-                                Map<String, RunResult> all, Clock clock) throws RunnerException {
+                                Map<String, RunResult> all) throws RunnerException {
         Profile p = settings.profile();
         ChainedOptionsBuilder options = new OptionsBuilder()
             .forks(p.forks())
@@ -305,9 +373,99 @@ public final class RegressionRunner {
         if (!settings.verbose()) {
             out.println();
         }
-        if (clock != null) {
-            clock.done += batch.benchmarks().size();
+    }
+
+    /** @return how many rounds JMH measures a question: one for an interleaved question (allocation only) */
+    private static int jmhRounds(Question q, int rounds) {
+        return q.interleaved() ? 1 : rounds;
+    }
+
+    /**
+     * Measures one interleaved pair in a JVM of its own, started as JMH starts its forks (this JVM's
+     * options, {@link #FORK_FLAGS}, the class's {@code @Fork} arguments, the same class path), and
+     * records both sides' rates as results carrying {@link Ratios#PAIRED_WITH}.
+     */
+    private static void measurePair(Pair pair, String header, Profile profile, PrintStream out,
+                                    Map<String, BenchmarkResult> round) throws RunnerException {
+        out.print(header);
+        Interleaved.Result r = runPair(pair, profile.interleavedWarmupMillis(), profile.interleavedMeasureMillis());
+        for (BenchmarkResult b : pairResults(pair.question(), r)) {
+            round.put(Rounds.key(b), b);
         }
+        out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs, median %.3f)%n", r.numeratorRate(),
+            r.denominatorRate(), r.ratio(), r.slicePairs(), r.pairRatioMedian());
+    }
+
+    /**
+     * @param q the question
+     * @param r an interleaved measurement of two of its benchmarks
+     * @return each side as a result: its rate as the primary metric, the other side as {@link Ratios#PAIRED_WITH}
+     */
+    static List<BenchmarkResult> pairResults(Question q, Interleaved.Result r) {
+        Map<String, BenchmarkResult.Metric> extra = Map.of(
+            "slicePairs", new BenchmarkResult.Metric(r.slicePairs(), Double.NaN, "#"),
+            "slicePairRatioMedian", new BenchmarkResult.Metric(r.pairRatioMedian(), Double.NaN, "ratio"));
+        return List.of(
+            new BenchmarkResult(q.benchmarkClass() + "." + r.numerator(), Map.of(Ratios.PAIRED_WITH, r.denominator()),
+                new BenchmarkResult.Metric(r.numeratorRate(), Double.NaN, "ops/s"), extra),
+            new BenchmarkResult(q.benchmarkClass() + "." + r.denominator(), Map.of(Ratios.PAIRED_WITH, r.numerator()),
+                new BenchmarkResult.Metric(r.denominatorRate(), Double.NaN, "ops/s"), extra));
+    }
+
+    /**
+     * @param pair what to measure
+     * @param warmupMillis how long the sides alternate before measuring
+     * @param measureMillis how long they are measured
+     * @return what the forked JVM measured
+     * @throws RunnerException if it failed, timed out or printed no result (with its output)
+     */
+    static Interleaved.Result runPair(Pair pair, int warmupMillis, int measureMillis) throws RunnerException {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.addAll(FORK_FLAGS);
+        try {
+            org.openjdk.jmh.annotations.Fork fork = Class.forName(pair.question().benchmarkClass())
+                .getAnnotation(org.openjdk.jmh.annotations.Fork.class);
+            if (fork != null) {
+                command.addAll(List.of(fork.jvmArgsAppend()));
+            }
+        } catch (ClassNotFoundException e) {
+            throw new RunnerException(pair.question().benchmarkClass() + " is not in this build", e);
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Interleaved.class.getName(),
+            pair.question().benchmarkClass(), pair.numerator(), pair.denominator(), Integer.toString(warmupMillis),
+            Integer.toString(measureMillis), Integer.toString(Profile.SLICE_MICROS)));
+        StringBuilder output = new StringBuilder();
+        Interleaved.Result result = null;
+        try {
+            Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            try (var reader = process.inputReader()) {
+                for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+                    if (line.startsWith(Interleaved.RESULT_PREFIX + " ")) {
+                        result = Interleaved.Result.parse(line);
+                    } else {
+                        output.append(line).append('\n');
+                    }
+                }
+            }
+            if (!process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new RunnerException("the interleaved pair " + pair.label() + " did not exit");
+            }
+            if (process.exitValue() != 0 || result == null) {
+                throw new RunnerException("the interleaved pair " + pair.label() + " of " + pair.ratioId() + " failed"
+                    + " (exit " + process.exitValue() + (result == null ? ", no result line" : "") + "): " + output);
+            }
+        } catch (IOException e) {
+            throw new RunnerException("cannot start the interleaved pair " + pair.label() + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RunnerException("interrupted while measuring " + pair.label(), e);
+        } catch (IllegalArgumentException e) {
+            throw new RunnerException("the interleaved pair " + pair.label() + " printed a bad result: " + e.getMessage(), e);
+        }
+        return result;
     }
 
     private static String key(RunResult r) {
@@ -317,24 +475,40 @@ public final class RegressionRunner {
         return sb.toString();
     }
 
-    /** Writes every round's results, one round after the other (see {@link Rounds#split}), and reads them back. */
-    private static List<BenchmarkResult> writeRaw(List<Map<String, RunResult>> byRound, Path raw) throws IOException {
+    /**
+     * Writes every round's results, one round after the other (see {@link Rounds#split}): JMH's,
+     * then the interleaved pairs' in JMH's JSON form; and reads them back.
+     */
+    private static List<BenchmarkResult> writeRaw(List<Map<String, RunResult>> byRound,
+                                                  List<Map<String, BenchmarkResult>> pairsByRound, Path raw)
+        throws IOException {
         List<RunResult> all = new ArrayList<>();
         for (Map<String, RunResult> round : byRound) {
             all.addAll(round.values());
         }
         ResultFormatFactory.getInstance(ResultFormatType.JSON, raw.toString()).writeOut(all);
+        List<BenchmarkResult> paired = new ArrayList<>();
+        for (Map<String, BenchmarkResult> round : pairsByRound) {
+            paired.addAll(round.values());
+        }
+        if (!paired.isEmpty()) {
+            JmhJson.append(raw, paired);
+        }
         return JmhJson.read(raw);
     }
 
     /**
      * @param checks a comparison with the baseline
-     * @return per question, the benchmark methods or groups behind its regressions (both sides of a ratio)
+     * @return per question, the benchmark methods or groups behind its regressions (both sides of a
+     *     ratio; the ratios of an interleaved question are re-measured as pairs instead, {@link #suspectPairs})
      */
     static Map<Question, Set<String>> suspects(List<Check> checks) {
         Map<Question, Set<String>> suspects = new TreeMap<>();
         for (Check c : checks) {
             if (c.status() != Check.Status.REGRESSION) {
+                continue;
+            }
+            if (c.kind() == Check.Kind.RATIO && c.question().interleaved()) {
                 continue;
             }
             Set<String> names = suspects.computeIfAbsent(c.question(), k -> new TreeSet<>());
@@ -350,6 +524,20 @@ public final class RegressionRunner {
             }
         }
         return suspects;
+    }
+
+    /**
+     * @param checks a comparison with the baseline
+     * @return the interleaved pairs behind its ratio regressions
+     */
+    static List<Pair> suspectPairs(List<Check> checks) {
+        List<Pair> pairs = new ArrayList<>();
+        for (Check c : checks) {
+            if (c.status() == Check.Status.REGRESSION && c.kind() == Check.Kind.RATIO && c.question().interleaved()) {
+                pairs(c.question(), null).stream().filter(p -> p.ratioId().equals(c.id())).forEach(pairs::add);
+            }
+        }
+        return pairs;
     }
 
     private static String methodOf(String shortName) {

@@ -44,17 +44,35 @@ public record Selector(String benchmark, Map<String, String> params, String metr
     }
 
     /**
+     * The selected metric. A selector of an {@link Interleaved} figure (its parameters name
+     * {@link Ratios#PAIRED_WITH}) that finds none falls back to the same benchmark's JMH result (one
+     * without that parameter): results written before the harness existed, or by JMH alone, still
+     * give the ratio, from forks of their own.
+     *
      * @param results a run's results
      * @return the selected metric's score, or NaN if no result matches (the benchmark did not run)
      */
     public double score(List<BenchmarkResult> results) {
+        BenchmarkResult found = find(results, params);
+        if (found == null && params.containsKey(Ratios.PAIRED_WITH)) {
+            Map<String, String> jmh = new LinkedHashMap<>(params);
+            jmh.remove(Ratios.PAIRED_WITH);
+            found = find(results, jmh);
+        }
+        BenchmarkResult.Metric m = found == null ? null : found.metric(metric);
+        return m == null ? Double.NaN : m.score();
+    }
+
+    /** @return the first result of this benchmark with {@code wanted}, and without {@link Ratios#PAIRED_WITH} unless wanted */
+    private BenchmarkResult find(List<BenchmarkResult> results, Map<String, String> wanted) {
+        boolean paired = wanted.containsKey(Ratios.PAIRED_WITH);
         for (BenchmarkResult r : results) {
-            if (r.shortName().equals(benchmark) && r.matches(params)) {
-                BenchmarkResult.Metric m = r.metric(metric);
-                return m == null ? Double.NaN : m.score();
+            if (r.shortName().equals(benchmark) && r.matches(wanted)
+                && (paired || !r.params().containsKey(Ratios.PAIRED_WITH))) {
+                return r;
             }
         }
-        return Double.NaN;
+        return null;
     }
 
     @Override

@@ -1,0 +1,198 @@
+package io.vringj.perf.regress;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The interleaved harness: two sides taking turns cancel a machine that changes speed, its result
+ * line, the pairs the runner measures, and a real forked pair.
+ */
+class InterleavedTest {
+
+    /**
+     * A clock that only the fake loops move: an operation of a side costs its base cost times the
+     * machine's current speed factor, which doubles for {@code phase} ns and then halves again, as
+     * the shared host did.
+     */
+    private static final class PhasedMachine {
+        private final long phase;
+        private long now;
+
+        PhasedMachine(long phase) {
+            this.phase = phase;
+        }
+
+        long factor() {
+            return (now / phase) % 2 == 0 ? 1 : 2;
+        }
+
+        Interleaved.Target side(String name, long cost) {
+            return new Interleaved.Target(name, n -> {
+                for (int i = 0; i < n; i++) {
+                    now += cost * factor();
+                }
+                return n;
+            }, () -> { });
+        }
+    }
+
+    @Test
+    void takingTurnsCancelsAMachineThatChangesSpeedWhereBackToBackRunsDoNot() throws Exception {
+        // slices of 10 ms, the machine's speed halves for 1.3 s at a time; A costs 50 ns, B 100 ns
+        PhasedMachine m = new PhasedMachine(1_300_000_000L);
+        Interleaved.Result r = Interleaved.measure(m.side("a", 50), m.side("b", 100), 1_000_000_000L,
+            4_000_000_000L, 10_000_000L, () -> m.now);
+        assertEquals(2.0, r.ratio(), 0.02, "A is twice B's rate whatever the machine's speed: " + r);
+        assertEquals(2.0, r.pairRatioMedian(), 0.02);
+        assertTrue(r.slicePairs() >= 190, "about 4 s / 20 ms pairs: " + r.slicePairs());
+
+        // the same two sides measured one after the other, 2 s each, as two forks are
+        PhasedMachine seq = new PhasedMachine(1_300_000_000L);
+        Interleaved.Target a = seq.side("a", 50);
+        Interleaved.Target b = seq.side("b", 100);
+        seq.now = 0;
+        long aOps = a.trips().run(40_000_000);
+        long aTime = seq.now;
+        long bOps = b.trips().run(10_000_000);
+        double backToBack = ((double) aOps / aTime) / ((double) bOps / (seq.now - aTime));
+        assertTrue(Math.abs(backToBack - 2.0) > 0.2, "back to back, the phases do not cancel: " + backToBack);
+    }
+
+    @Test
+    void theOrderIsABBA() {
+        boolean[] expected = {true, false, false, true, true, false, false, true};
+        for (int turn = 0; turn < expected.length; turn++) {
+            assertEquals(expected[turn], Interleaved.abba(turn), "turn " + turn);
+        }
+    }
+
+    @Test
+    void aSliceOrMeasurementThatCannotHoldTwoSlicesIsRefusedByValue() {
+        PhasedMachine m = new PhasedMachine(1_000);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Interleaved.measure(
+            m.side("a", 1), m.side("b", 1), 0, 15, 10, () -> m.now));
+        assertTrue(e.getMessage().contains("15 ns") && e.getMessage().contains("two slices"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Interleaved.measure(m.side("a", 1), m.side("b", 1), 0, 100,
+            0, () -> m.now));
+    }
+
+    @Test
+    void theResultLineRoundTripsAndABadLineIsNamed() {
+        Interleaved.Result r = new Interleaved.Result("lazy", 1000, 2_000_000, "direct", 3000, 2_000_000, 50, 0.3333);
+        Interleaved.Result back = Interleaved.Result.parse(r.line());
+        assertEquals(r.numerator(), back.numerator());
+        assertEquals(r.denominatorOps(), back.denominatorOps());
+        assertEquals(1.0 / 3, back.ratio(), 1e-9);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> Interleaved.Result.parse("interleaved-result lazy 1 2"));
+        assertTrue(e.getMessage().contains("lazy 1 2"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+            () -> Interleaved.Result.parse("interleaved-result a 0 1 b 1 1 1 1.0"), "zero operations");
+        assertThrows(IllegalArgumentException.class,
+            () -> Interleaved.Result.parse("interleaved-result a x 1 b 1 1 1 1.0"), "not a number");
+    }
+
+    @Test
+    void aClassWithoutAFactoryIsNamed() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> Interleaved.target(String.class, "length"));
+        assertTrue(e.getMessage().contains("java.lang.String") && e.getMessage().contains("interleavedTarget"),
+            e.getMessage());
+    }
+
+    @Test
+    void everyOneThreadRatioIsAPairOfItsQuestionAndAFilterKeepsThePairsWithAMatchingSide() {
+        List<String> ids = new ArrayList<>();
+        for (Question q : Question.values()) {
+            if (q.interleaved()) {
+                RegressionRunner.pairs(q, null).forEach(p -> ids.add(p.ratioId()));
+            }
+        }
+        List<String> expected = Ratios.all().stream().filter(r -> r.question().interleaved()).map(RatioSpec::id)
+            .toList();
+        assertEquals(expected, ids);
+        assertEquals(List.of(new RegressionRunner.Pair(Question.Q4, "q4.lazy-vs-direct", "lazy", "direct")),
+            RegressionRunner.pairs(Question.Q4, "\\.lazy$"));
+        assertEquals(List.of("q8.lazy-premapped-vs-direct", "q8.lazy-mapped-vs-direct"),
+            RegressionRunner.pairs(Question.Q8, "lazy").stream().map(RegressionRunner.Pair::ratioId).toList());
+        assertTrue(RegressionRunner.pairs(Question.Q4, "nothing-matches").isEmpty());
+    }
+
+    @Test
+    void pairFiguresWrittenBesideJmhsGiveTheRatioAndJmhsOwnFiguresAreNotMixedIn(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("jmh-result.json");
+        // JMH's own forks say lazy/direct = 0.1; the interleaved pair says 0.3
+        Files.writeString(file, new CannedJmh().single("io.vringj.perf.dma.IommuModesBenchmark.lazy", 1e6, 0.0)
+            .single("io.vringj.perf.dma.IommuModesBenchmark.direct", 1e7, 0.0).json());
+        RatioSpec lazy = Ratios.all().stream().filter(r -> r.id().equals("q4.lazy-vs-direct")).findFirst().orElseThrow();
+        assertEquals(0.1, lazy.compute(JmhJson.read(file)), 1e-9, "without a pair, JMH's figures give the ratio");
+
+        Interleaved.Result pair = new Interleaved.Result("lazy", 3_000, 1_000_000, "direct", 10_000, 1_000_000, 40, 0.31);
+        JmhJson.append(file, RegressionRunner.pairResults(Question.Q4, pair));
+        List<BenchmarkResult> all = JmhJson.read(file);
+        assertEquals(4, all.size());
+        BenchmarkResult lazyPaired = all.get(2);
+        assertEquals("io.vringj.perf.dma.IommuModesBenchmark.lazy", lazyPaired.benchmark());
+        assertEquals(Map.of(Ratios.PAIRED_WITH, "direct"), lazyPaired.params());
+        assertEquals(3e6, lazyPaired.primary().score(), 1e-6, "3000 operations in 1 ms");
+        assertEquals(0.31, lazyPaired.metric("slicePairRatioMedian").score(), 1e-9);
+        assertEquals(0.3, lazy.compute(all), 1e-9, "the pair's figures win over JMH's");
+        // a pair measured for another ratio does not stand in for this one
+        RatioSpec strict = Ratios.all().stream().filter(r -> r.id().equals("q4.strict-vs-direct")).findFirst()
+            .orElseThrow();
+        assertTrue(Double.isNaN(strict.compute(all.subList(2, 4))), "strict was never measured");
+    }
+
+    @Test
+    void everySideOfEveryPairHasALoopThatRunsItsTrips() throws Exception {
+        for (Question q : Question.values()) {
+            if (!q.interleaved()) {
+                continue;
+            }
+            Class<?> cls = Class.forName(q.benchmarkClass());
+            for (RegressionRunner.Pair p : RegressionRunner.pairs(q, null)) {
+                for (String method : List.of(p.numerator(), p.denominator())) {
+                    Interleaved.Target t = Interleaved.target(cls, method);
+                    try {
+                        assertEquals(method, t.method());
+                        // each trip's device reads the payload the driver stamped (sequence ^ ~sequence = -1)
+                        assertEquals(-100, t.trips().run(100), q.id() + " " + method);
+                    } finally {
+                        t.tearDown().run();
+                    }
+                }
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> Interleaved.target(
+            Class.forName(Question.Q3.benchmarkClass()), "nonsense"));
+    }
+
+    @Test
+    void aRealPairRunsInAJvmOfItsOwn() throws Exception {
+        RegressionRunner.Pair pair = new RegressionRunner.Pair(Question.Q4, "q4.passthrough-vs-direct", "passthrough",
+            "direct");
+        Interleaved.Result r = RegressionRunner.runPair(pair, 100, 200);
+        assertEquals("passthrough", r.numerator());
+        assertEquals("direct", r.denominator());
+        assertTrue(r.numeratorOps() > 0 && r.denominatorOps() > 0, r.line());
+        assertTrue(r.slicePairs() >= 5, "200 ms in 10 ms slices: " + r.line());
+        assertTrue(r.ratio() > 0.1 && r.ratio() < 10, "passthrough runs the same trip as direct: " + r.line());
+    }
+
+    @Test
+    void aPairThatFailsIsReportedWithItsOutput() {
+        RegressionRunner.Pair pair = new RegressionRunner.Pair(Question.Q4, "q4.bogus", "bogus", "direct");
+        org.openjdk.jmh.runner.RunnerException e = assertThrows(org.openjdk.jmh.runner.RunnerException.class,
+            () -> RegressionRunner.runPair(pair, 10, 40));
+        assertTrue(e.getMessage().contains("bogus") && e.getMessage().contains("exit 1"), e.getMessage());
+    }
+}
