@@ -114,7 +114,16 @@ class VringjPerfTest {
         baseline(1.0);
         assertEquals(4, report(), output());
         assertTrue(output().contains("VERDICT: TOO NOISY TO JUDGE (exit 4)"), output());
-        assertTrue(output().contains("spread over their rounds"), output());
+        assertTrue(output().contains("straddles their regression line"), output());
+    }
+
+    @Test
+    void aSpreadWiderThanTheToleranceButWhollyAboveTheLineIsJudgedAndPasses() throws Exception {
+        // quartiles 1.0 .. 1.4 (a third of the median 1.2, wider than the tolerance); the line is 1.0 × 0.8
+        results(1.2, 0.9, 1.4, 1.0, 1.5);
+        baseline(1.0);
+        assertEquals(0, report(), output());
+        assertTrue(output().contains("VERDICT: PASS (exit 0)"), output());
     }
 
     @Test

@@ -83,23 +83,73 @@ class ChecksTest {
         // baseline 1.0 with quartiles 0.9 .. 1.1: a drop must put this run's upper quartile below 0.9 × 0.8 = 0.72
         Spread base = new Spread(1.0, 0.9, 1.1, 5);
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.66, 0.71, 5), base, tolerance));
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.75, 0.72, 0.78, 5), base, tolerance),
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.75, 0.73, 0.78, 5), base, tolerance),
             "0.75 is 25% below the median, but the baseline's own spread leaves it within the tolerance");
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5), base, tolerance),
-            "this run's upper quartile 0.73 reaches past 0.72: not beyond this run's noise");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5), base, tolerance),
+            "this run's upper quartile 0.73 reaches past 0.72: not beyond this run's noise, and not clear of it");
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5),
             new Spread(1.0, 1.0, 1.0, 5), tolerance), "a steadier baseline (lower quartile 1.0) tells the same drop apart");
     }
 
     @Test
-    void aRatioSpreadWiderThanItsToleranceIsTooNoisyUnlessClearlyBelow() {
+    void aWideSpreadEntirelyAboveTheRegressionLinePasses() {
+        double tolerance = 0.2;
+        // the line: 0.98 × 0.8 = 0.784
+        Spread base = new Spread(1.0, 0.98, 1.02, 5);
+        Spread wide = new Spread(1.0, 0.8, 1.25, 5);
+        assertTrue(wide.relativeIqr() > tolerance, "the middle half spans 45% of the median");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(wide, base, tolerance),
+            "however wide, the whole middle half is above the line: no regression can hide in it");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(2.0, 0.79, 5.0, 5), base, tolerance));
+    }
+
+    @Test
+    void aSpreadThatStraddlesTheRegressionLineIsTooNoisyWhateverItsWidth() {
         double tolerance = 0.2;
         Spread base = new Spread(1.0, 0.98, 1.02, 5);
-        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.8, 1.25, 5), base, tolerance),
-            "the middle half spans 45% of the median");
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.91, 1.1, 5), base, tolerance));
+        Spread narrow = new Spread(0.79, 0.78, 0.80, 5);
+        assertTrue(narrow.relativeIqr() < tolerance / 5, "the middle half spans under 3% of the median");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(narrow, base, tolerance),
+            "0.78 .. 0.80 has the line 0.784 inside: the spread is what stops a decision");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.5, 1.5, 5), base, tolerance));
+    }
+
+    @Test
+    void aSpreadEntirelyBelowTheRegressionLineRegressesWhateverItsWidth() {
+        double tolerance = 0.2;
+        Spread base = new Spread(1.0, 0.98, 1.02, 5);
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.3, 0.2, 0.4, 5), base, tolerance),
             "even with its wide spread the whole middle half is far below");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.77, 0.765, 0.78, 5), base, tolerance),
+            "a narrow spread just below 0.784");
+    }
+
+    @Test
+    void theRegressionLineItselfCountsAsAboveIt() {
+        // 1.0 × (1 − 0.25) = 0.75 exactly in binary floating point
+        double tolerance = 0.25;
+        Spread base = new Spread(1.0, 1.0, 1.2, 5);
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.9, 0.75, 1.2, 5), base, tolerance),
+            "lower quartile exactly on the line");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.9, Math.nextDown(0.75), 1.2, 5), base,
+            tolerance), "lower quartile a hair below the line");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.7, 0.6, 0.75, 5), base, tolerance),
+            "upper quartile exactly on the line: not below it");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.7, 0.6, Math.nextDown(0.75), 5), base,
+            tolerance), "upper quartile a hair below the line");
+    }
+
+    @Test
+    void aBaselineWithoutQuartilesDrawsTheLineFromItsMedian() {
+        double tolerance = 0.25;
+        // median 1.2, no quartiles: the line is 1.2 × 0.75 = 0.9 (with a lower quartile of 1.0 it would be 0.75)
+        Spread base = Spread.ofMedian(1.2);
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.91, 1.1, 5), base, tolerance));
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.8, 1.1, 5), base, tolerance),
+            "0.8 .. 1.1 straddles 0.9");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.8, 1.1, 5), new Spread(1.2, 1.0, 1.3, 5),
+            tolerance), "the same run against a baseline whose lower quartile 1.0 puts the line at 0.75");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.85, 0.8, 0.89, 5), base, tolerance));
     }
 
     @Test
@@ -289,13 +339,20 @@ class ChecksTest {
     }
 
     @Test
-    void roundsThatDisagreeOnManyRatiosMakeTheRunTooNoisy() {
-        // vringj/agrona per round: 1, 0.4, 1.6, 0.7, 1.3 (quartiles 0.7 .. 1.3: 60% of the median) on 6 of the 7
-        List<Check> checks = Checks.compare(fiveRounds(0.6, 1.0), steadyEntry(), Profile.QUICK);
+    void roundsThatDisagreeOnManyRatiosMakeTheRunTooNoisyOnlyWhenTheyStraddleTheLine() {
+        // two-thread ratios, quick profile: the line is 0.98 × (1 − 0.4) = 0.588
+        // vringj/agrona per round: 1, 0.1, 1.9, 0.55, 1.45 (quartiles 0.55 .. 1.45) on 6 of the 7
+        List<Check> checks = Checks.compare(fiveRounds(0.9, 1.0), steadyEntry(), Profile.QUICK);
         assertEquals(Check.Status.NOISY, check(checks, "q1.vringj-vs-agrona.64B.batch1").status());
         Verdict.Judgement j = Checks.judge(checks, QUIET);
         assertEquals(Verdict.TOO_NOISY, j.verdict());
         assertTrue(j.reasons().get(0).startsWith("6 of 7 judged ratios"), j.reasons().toString());
+        assertTrue(j.reasons().get(0).contains("straddles their regression line"), j.reasons().toString());
+        // per round: 1, 0.4, 1.6, 0.7, 1.3 (quartiles 0.7 .. 1.3, 60% of the median, wider than the tolerance)
+        // lie wholly above the line: judged, and they pass
+        List<Check> wideAbove = Checks.compare(fiveRounds(0.6, 1.0), steadyEntry(), Profile.QUICK);
+        assertEquals(Check.Status.PASS, check(wideAbove, "q1.vringj-vs-agrona.64B.batch1").status());
+        assertEquals(Verdict.PASS, Checks.judge(wideAbove, QUIET).verdict());
     }
 
     @Test
