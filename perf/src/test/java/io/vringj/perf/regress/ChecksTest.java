@@ -247,6 +247,57 @@ class ChecksTest {
         assertFalse(next.ratios().containsKey("q3.direct-mono-vs-premapped"), "unmeasured and not in the old baseline");
     }
 
+    /** Question 3 in one round per value: directMonomorphic / premapped is {@code ratios[i]} in round i. */
+    private static CannedJmh q3Rounds(CannedJmh c, double... ratios) {
+        for (double r : ratios) {
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 2e7 * r, 0.0);
+        }
+        return c;
+    }
+
+    @Test
+    void aBaselineFromTwoRunsSpansTheShiftBetweenThemSoALaterRunAtEitherLevelPasses() {
+        // the whole of run B is slower than run A (a slow phase of the host), each run steady within itself
+        List<BenchmarkResult> a = q3Rounds(new CannedJmh(), 1.0, 0.98, 1.02, 0.99, 1.01).parse();
+        List<BenchmarkResult> b = q3Rounds(new CannedJmh(), 0.7, 0.69, 0.71, 0.72, 0.68).parse();
+        Baseline.Entry both = Checks.entryOf(Rounds.concat(List.of("a", "b"), List.of(a, b)), Machine.current(), "now",
+            "", null);
+        Spread s = both.ratios().get("q3.direct-mono-vs-premapped");
+        assertEquals(10, s.rounds(), "run B's rounds follow run A's");
+        // 0.68 .. 0.72, then 0.98 .. 1.02: quartiles at ranks 2.25 and 6.75
+        assertEquals(0.7025, s.low(), 1e-9, "the lower quartile lies among run B's rounds");
+        assertEquals(0.9975, s.high(), 1e-9, "the upper quartile among run A's");
+        List<BenchmarkResult> later = q3Rounds(new CannedJmh(), 0.7, 0.69, 0.71, 0.7, 0.7).parse();
+        assertEquals(Check.Status.PASS, check(Checks.compare(later, both, Profile.QUICK),
+            "q3.direct-mono-vs-premapped").status(), "0.7 is where run B was: the baseline has seen it");
+        Baseline.Entry oneRun = Checks.entryOf(a, Machine.current(), "now", "", null);
+        assertEquals(Check.Status.REGRESSION, check(Checks.compare(later, oneRun, Profile.QUICK),
+            "q3.direct-mono-vs-premapped").status(), "a baseline of run A alone never saw a whole run at 0.7");
+    }
+
+    @Test
+    void aBaselineFromRunsOfUnequalLengthsUsesEveryRoundThatHasTheRatio() {
+        // run A: five rounds of q1 and q3; run B: three rounds of q3 only
+        CannedJmh a = new CannedJmh();
+        for (double r : new double[] {1.0, 1.1, 1.2, 1.3, 1.4}) {
+            a.q1("vringj", "64", "1", 2e7 * r, 0.001).q1("agrona", "64", "1", 2e7, 0.0);
+            q3Rounds(a, r);
+        }
+        List<BenchmarkResult> b = q3Rounds(new CannedJmh(), 0.5, 0.6, 0.7).parse();
+        List<BenchmarkResult> joined = Rounds.concat(List.of("a", "b"), List.of(a.parse(), b));
+        assertEquals(8, Rounds.split(joined).size());
+        Baseline.Entry entry = Checks.entryOf(joined, Machine.current(), "now", "", null);
+        Spread q1 = entry.ratios().get("q1.vringj-vs-agrona.64B.batch1");
+        assertEquals(5, q1.rounds(), "the rounds of run B lack q1 and are left out");
+        assertEquals(new Spread(1.2, 1.1, 1.3, 5), q1);
+        Spread q3 = entry.ratios().get("q3.direct-mono-vs-premapped");
+        assertEquals(8, q3.rounds());
+        // 0.5, 0.6, 0.7, 1.0, 1.1, 1.2, 1.3, 1.4: quartiles at ranks 1.75 and 5.25
+        assertEquals(0.6 + 0.75 * 0.1, q3.q1(), 1e-9);
+        assertEquals(1.05, q3.median(), 1e-9);
+        assertEquals(1.2 + 0.25 * 0.1, q3.q3(), 1e-9);
+    }
+
     @Test
     void everyRatioIdIsUniqueAndNamesItsQuestion() {
         List<RatioSpec> all = Ratios.all();
