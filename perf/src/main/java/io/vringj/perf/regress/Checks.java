@@ -139,8 +139,6 @@ public final class Checks {
     }
 
     /**
-     * @param run this run's ratio over its rounds ({@link Spread#NONE} if not measured)
-     * @param baseline the baseline's ({@link Spread#NONE} if it has none)
      * Decides one ratio against its regression line, {@code baseline.low() × (1 − tolerance)}
      * (the baseline's lower quartile, or its median when it has no quartiles). Only the position
      * of this run's middle half relative to the line counts, not its width: a wide spread
@@ -189,8 +187,7 @@ public final class Checks {
         if (ratios > 0 && noisy.size() > NOISY_SHARE_LIMIT * ratios) {
             reasons.add(String.format(Locale.ROOT, "%d of %d judged ratios have a spread over their rounds that"
                 + " straddles their regression line (limit: %.0f%% of them): %s", noisy.size(), ratios,
-                NOISY_SHARE_LIMIT * 100,
-                String.join(", ", noisy)));
+                NOISY_SHARE_LIMIT * 100, String.join(", ", noisy)));
         }
         if (!reasons.isEmpty()) {
             return new Verdict.Judgement(Verdict.TOO_NOISY, reasons);
