@@ -1,5 +1,6 @@
 package io.vringj.perf.cli;
 
+import io.vringj.perf.regress.BenchmarkResult;
 import io.vringj.perf.regress.JmhJson;
 import io.vringj.perf.regress.MachineLoad;
 import io.vringj.perf.regress.Profile;
@@ -7,10 +8,12 @@ import io.vringj.perf.regress.Question;
 import io.vringj.perf.regress.RatioSpec;
 import io.vringj.perf.regress.Ratios;
 import io.vringj.perf.regress.RegressionRunner;
+import io.vringj.perf.regress.Rounds;
 import io.vringj.perf.regress.Verdict;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -25,7 +28,8 @@ import picocli.CommandLine.Parameters;
  *
  * <pre>
  *   regress [--quick] [--update-baseline [--accept-noise]] [--questions q1,q2] [--include REGEX] [--note TEXT]
- *   report  --results jmh-result.json [--quick] [--update-baseline]    (no benchmarks run)
+ *   report  --results FILE [--results FILE ...] [--quick] [--update-baseline [--accept-noise]] [--note TEXT]
+ *           (no benchmarks run; several files are joined, each run's rounds after the previous one's)
  *   list                                                                (questions, ratios, targets)
  *   jmh     [JMH options]                                               (JMH's own command line)
  * </pre>
@@ -246,26 +250,37 @@ public final class VringjPerf implements Runnable {
 
     /** Evaluates results JMH already wrote. */
     @Command(name = "report", mixinStandardHelpOptions = true,
-        description = "Compare an existing JMH JSON result file with this machine's baseline entry and write the"
-            + " report; runs no benchmark (the machine's load while it was measured is unknown: only the spread over"
-            + " rounds can make it too noisy).",
+        description = {"Compare existing JMH JSON results with this machine's baseline entry and write the report;"
+            + " runs no benchmark (the machine's load while it was measured is unknown: only the spread over rounds"
+            + " can make it too noisy).",
+            "With several --results files (say two quick runs) their rounds follow one another, as if one run had"
+                + " measured them all; with --update-baseline the entry's spread then includes how far a whole run"
+                + " moves, which the rounds of one run do not show."},
         exitCodeListHeading = "%nExit status:%n", exitCodeList = {
             "0:judged; no regression", "1:REGRESSION", "2:usage or run error",
             "3:NO BASELINE FOR THIS MACHINE", "4:TOO NOISY TO JUDGE (spread over rounds)"})
     static final class Report extends Common implements Callable<Integer> {
-        @Option(names = "--results", required = true, paramLabel = "FILE", description = "JMH JSON results (-rf json).")
-        Path results;
+        @Option(names = "--results", required = true, arity = "1", paramLabel = "FILE",
+            description = "JMH JSON results (-rf json, e.g. a run's jmh-result.json); repeat it to join several runs,"
+                + " each one's rounds after the previous one's.")
+        List<Path> results;
 
         @CommandLine.ParentCommand
         VringjPerf parent;
 
         @Override
         public Integer call() throws Exception {
-            if (!Files.isRegularFile(results)) {
-                throw new IllegalArgumentException("results file " + results + " does not exist");
+            List<String> names = new ArrayList<>();
+            List<List<BenchmarkResult>> runs = new ArrayList<>();
+            for (Path file : results) {
+                if (!Files.isRegularFile(file)) {
+                    throw new IllegalArgumentException("results file " + file + " does not exist");
+                }
+                names.add(file.toString());
+                runs.add(JmhJson.read(file));
             }
             PrintStream out = parent.out;
-            return RegressionRunner.evaluate(JmhJson.read(results),
+            return RegressionRunner.evaluate(Rounds.concat(names, runs),
                 MachineLoad.unknown(Runtime.getRuntime().availableProcessors()), new RegressionRunner.Settings(profile(),
                 List.of(Question.values()), null, reportDirectory(), baselineFile(), updateBaseline, note, false, 0,
                 acceptNoise), out);

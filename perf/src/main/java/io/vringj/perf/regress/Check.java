@@ -32,7 +32,10 @@ public record Check(String id, Question question, Kind kind, String description,
         PASS("pass"),
         /** Worse than the baseline by more than the noise of both runs and the tolerance: the run fails. */
         REGRESSION("REGRESSION"),
-        /** Its spread over this run's rounds is wider than the tolerance: no difference can be told. */
+        /**
+         * The middle half of its spread over this run's rounds straddles the regression line
+         * (the baseline's lower quartile × (1 − tolerance)): whether it regressed cannot be told.
+         */
         NOISY("too noisy"),
         /** Measured, but this machine's baseline has no value for it yet. */
         NEW("new"),

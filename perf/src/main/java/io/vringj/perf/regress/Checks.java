@@ -13,13 +13,15 @@ import java.util.Map;
  * <p>Rules:
  * <ul>
  *   <li>Each ratio is computed within every round and summarised by its median and interquartile
- *       range over the rounds ({@link Spread}). It regresses only when the gap to the baseline is
- *       wider than the noise of both runs and the tolerance: this run's upper quartile below the
- *       baseline's lower quartile × (1 − tolerance). A baseline recorded without a spread counts
- *       with its median.</li>
- *   <li>A ratio whose interquartile range over this run's rounds is wider than its tolerance
- *       (relative to its median) and that is not clearly below the baseline is
- *       {@link Check.Status#NOISY}: its difference from the baseline cannot be told from noise.</li>
+ *       range over the rounds ({@link Spread}). Its regression line is the baseline's lower
+ *       quartile × (1 − tolerance) (a baseline recorded without a spread counts with its median).
+ *       It regresses only when the gap to the baseline is wider than the noise of both runs and the
+ *       tolerance: this run's whole middle half (its upper quartile) below the line.</li>
+ *   <li>It passes when this run's whole middle half (its lower quartile) is at or above the line,
+ *       however wide its spread: no regression can hide in noise that lies entirely above it.</li>
+ *   <li>It is {@link Check.Status#NOISY} only when its middle half straddles the line (lower
+ *       quartile below it, upper quartile at or above it): then the spread, and nothing else, is
+ *       what stops a decision.</li>
  *   <li>A vringj hot path (every benchmark of a question that is not a peer) regresses on
  *       allocation when its {@code gc.alloc.rate.norm} is above {@value #ALLOCATION_SLACK} B/op
  *       and above {@code baseline × 1.25 + }{@value #ALLOCATION_SLACK}: with a baseline of 0, any
@@ -29,7 +31,8 @@ import java.util.Map;
  *       {@link Check.Status#UNJUDGED}. None of these fails the run.</li>
  *   <li>The verdict ({@link #judge}): no entry for this machine → NO BASELINE; the machine too busy
  *       ({@link MachineLoad#tooBusy}) or more than a quarter ({@link #NOISY_SHARE_LIMIT}) of the
- *       judged ratios noisy → TOO NOISY; any regression → REGRESSION; otherwise PASS.</li>
+ *       judged ratios noisy (straddling their regression line) → TOO NOISY; any regression →
+ *       REGRESSION; otherwise PASS.</li>
  * </ul>
  */
 public final class Checks {
@@ -136,12 +139,17 @@ public final class Checks {
     }
 
     /**
+     * Decides one ratio against its regression line, {@code baseline.low() × (1 − tolerance)}
+     * (the baseline's lower quartile, or its median when it has no quartiles). Only the position
+     * of this run's middle half relative to the line counts, not its width: a wide spread
+     * entirely above the line is a pass, a narrow one across it cannot be decided.
+     *
      * @param run this run's ratio over its rounds ({@link Spread#NONE} if not measured)
      * @param baseline the baseline's ({@link Spread#NONE} if it has none)
      * @param tolerance the largest relative drop allowed beyond the noise of both runs
-     * @return REGRESSION if this run's upper quartile is below the baseline's lower quartile ×
-     *     (1 − tolerance); otherwise NOISY if this run's interquartile range is wider than the
-     *     tolerance of its median; otherwise PASS (NEW / MISSING where a side is absent)
+     * @return REGRESSION if this run's upper quartile is below the line; PASS if its lower
+     *     quartile is at or above it; otherwise (the middle half straddles the line) NOISY;
+     *     MISSING if this run lacks the ratio, NEW if the baseline does
      */
     public static Check.Status ratioStatus(Spread run, Spread baseline, double tolerance) {
         if (!run.measured()) {
@@ -150,10 +158,11 @@ public final class Checks {
         if (!baseline.measured()) {
             return Check.Status.NEW;
         }
-        if (run.high() < baseline.low() * (1 - tolerance)) {
+        double line = baseline.low() * (1 - tolerance);
+        if (run.high() < line) {
             return Check.Status.REGRESSION;
         }
-        return run.relativeIqr() > tolerance ? Check.Status.NOISY : Check.Status.PASS;
+        return run.low() >= line ? Check.Status.PASS : Check.Status.NOISY;
     }
 
     /**
@@ -161,7 +170,8 @@ public final class Checks {
      * @param load how busy the machine was while measuring
      * @return the verdict and its reasons: NO BASELINE if the checks were not judged (no entry
      *     for the machine), TOO NOISY if the machine was too busy or more than
-     *     {@link #NOISY_SHARE_LIMIT} of the judged ratios were noisy, REGRESSION if any figure
+     *     {@link #NOISY_SHARE_LIMIT} of the judged ratios were noisy (their middle half straddles
+     *     their regression line, see {@link #ratioStatus}), REGRESSION if any figure
      *     regressed, PASS otherwise
      */
     public static Verdict.Judgement judge(List<Check> checks, MachineLoad load) {
@@ -175,9 +185,9 @@ public final class Checks {
             || c.status() == Check.Status.REGRESSION || c.status() == Check.Status.NOISY)).count();
         List<String> noisy = checks.stream().filter(c -> c.status() == Check.Status.NOISY).map(Check::id).toList();
         if (ratios > 0 && noisy.size() > NOISY_SHARE_LIMIT * ratios) {
-            reasons.add(String.format(Locale.ROOT, "%d of %d judged ratios spread over their rounds by more than their"
-                + " tolerance (limit: %.0f%% of them): %s", noisy.size(), ratios, NOISY_SHARE_LIMIT * 100,
-                String.join(", ", noisy)));
+            reasons.add(String.format(Locale.ROOT, "%d of %d judged ratios have a spread over their rounds that"
+                + " straddles their regression line (limit: %.0f%% of them): %s", noisy.size(), ratios,
+                NOISY_SHARE_LIMIT * 100, String.join(", ", noisy)));
         }
         if (!reasons.isEmpty()) {
             return new Verdict.Judgement(Verdict.TOO_NOISY, reasons);

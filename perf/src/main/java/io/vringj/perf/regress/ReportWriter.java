@@ -145,11 +145,12 @@ public final class ReportWriter {
                 sb.append('\n');
             }
         }
-        sb.append("- rule: a ratio regresses when this run's upper quartile is below the baseline's lower quartile")
-            .append(" × (1 − tolerance); tolerance ").append(pct(info.profile().tolerance(false)))
-            .append(" for single-thread ratios, ").append(pct(info.profile().tolerance(true)))
-            .append(" for two-thread ones. A ratio whose interquartile range is wider than its tolerance is too")
-            .append(" noisy to judge; more than ").append(pct(Checks.NOISY_SHARE_LIMIT))
+        sb.append("- rule: a ratio regresses when this run's upper quartile is below its regression line, the")
+            .append(" baseline's lower quartile × (1 − tolerance); tolerance ")
+            .append(pct(info.profile().tolerance(false))).append(" for single-thread ratios, ")
+            .append(pct(info.profile().tolerance(true))).append(" for two-thread ones. It passes when this run's")
+            .append(" lower quartile is at or above the line, however wide its spread; a ratio whose middle half")
+            .append(" straddles the line is too noisy to judge; more than ").append(pct(Checks.NOISY_SHARE_LIMIT))
             .append(" of them, or a busy machine, make the whole run too noisy. A hot path may allocate its")
             .append(" baseline + ").append(pct(Checks.ALLOCATION_GROWTH)).append(" + a slack (")
             .append(Checks.ALLOCATION_SLACK).append(" B/op, more for slow benchmarks)\n");

@@ -41,6 +41,50 @@ public final class Rounds {
     }
 
     /**
+     * Joins several runs' results so that their rounds follow one another: with two 5-round runs,
+     * the second run's rounds become rounds 6 to 10 ({@link #split} assigns the n-th result of a
+     * benchmark to round n). A baseline recorded from them spreads over every run's rounds, and
+     * so sees how far a whole run moves, which the rounds of one run cannot.
+     *
+     * <p>Each run's rounds stay together only if every benchmark a run holds is in every round of
+     * the runs before it; otherwise its results would shift into an earlier run's rounds and a
+     * ratio would divide one run's figure by another's, so such runs are refused.
+     *
+     * @param names a name for each run, for errors (e.g. its file)
+     * @param runs each run's results, rounds one after the other
+     * @return the results of all runs, in the order given
+     * @throws IllegalArgumentException if the lists differ in size or a run holds a benchmark that
+     *     an earlier run lacks in some of its rounds
+     */
+    public static List<BenchmarkResult> concat(List<String> names, List<List<BenchmarkResult>> runs) {
+        if (names.size() != runs.size()) {
+            throw new IllegalArgumentException(names.size() + " names for " + runs.size() + " runs");
+        }
+        List<BenchmarkResult> all = new ArrayList<>();
+        Map<String, Integer> held = new HashMap<>();
+        int roundsBefore = 0;
+        for (int i = 0; i < runs.size(); i++) {
+            List<BenchmarkResult> run = runs.get(i);
+            for (BenchmarkResult r : run) {
+                int before = held.getOrDefault(key(r), 0);
+                if (before != roundsBefore) {
+                    throw new IllegalArgumentException("results " + names.get(i) + " hold " + r.shortName() + " ["
+                        + r.paramsLabel() + "], which the results before them (" + String.join(", ",
+                        names.subList(0, i)) + ") hold in " + before + " of their " + roundsBefore + " rounds: its"
+                        + " rounds would be paired with another run's; join results of runs that measured the same"
+                        + " benchmarks");
+                }
+            }
+            for (BenchmarkResult r : run) {
+                held.merge(key(r), 1, Integer::sum);
+            }
+            roundsBefore += split(run).size();
+            all.addAll(run);
+        }
+        return all;
+    }
+
+    /**
      * @param values numbers, NaN for missing
      * @return the median of those that are not NaN (the mean of the middle two for an even
      *     count), or NaN if there are none

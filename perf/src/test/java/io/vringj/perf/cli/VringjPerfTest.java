@@ -114,7 +114,16 @@ class VringjPerfTest {
         baseline(1.0);
         assertEquals(4, report(), output());
         assertTrue(output().contains("VERDICT: TOO NOISY TO JUDGE (exit 4)"), output());
-        assertTrue(output().contains("spread over their rounds"), output());
+        assertTrue(output().contains("straddles their regression line"), output());
+    }
+
+    @Test
+    void aSpreadWiderThanTheToleranceButWhollyAboveTheLineIsJudgedAndPasses() throws Exception {
+        // quartiles 1.0 .. 1.4 (a third of the median 1.2, wider than the tolerance); the line is 1.0 × 0.8
+        results(1.2, 0.9, 1.4, 1.0, 1.5);
+        baseline(1.0);
+        assertEquals(0, report(), output());
+        assertTrue(output().contains("VERDICT: PASS (exit 0)"), output());
     }
 
     @Test
@@ -145,6 +154,60 @@ class VringjPerfTest {
         assertEquals(0, report("--update-baseline", "--accept-noise"), output());
         assertEquals(0.95, Baseline.read(dir.resolve("quick.json")).entryFor(Machine.current()).orElseThrow().ratios()
             .get("q3.direct-mono-vs-premapped").median(), 1e-9);
+    }
+
+    /** Writes {@code file} with one round of question 3 per value (see {@link #results}). */
+    private Path resultsFile(String file, double... ratios) throws Exception {
+        results(ratios);
+        return Files.move(dir.resolve("r.json"), dir.resolve(file));
+    }
+
+    private int reportOf(List<Path> files, String... more) {
+        List<String> args = new ArrayList<>(List.of("report", "--quick"));
+        for (Path f : files) {
+            args.addAll(List.of("--results", f.toString()));
+        }
+        args.addAll(List.of("--baseline", dir.resolve("quick.json").toString(), "--report-dir",
+            dir.resolve("report").toString()));
+        args.addAll(List.of(more));
+        return run(args.toArray(String[]::new));
+    }
+
+    @Test
+    void aBaselineRecordedFromTwoRunsSpansBothSoALaterRunAtTheSlowerOnePasses() throws Exception {
+        Path fast = resultsFile("a.json", 1.0, 0.98, 1.02, 0.99, 1.01);
+        Path slow = resultsFile("b.json", 0.7, 0.69, 0.71, 0.72, 0.68);
+        Path later = resultsFile("c.json", 0.7, 0.69, 0.71, 0.7, 0.7);
+        assertEquals(0, reportOf(List.of(fast, slow), "--update-baseline", "--note", "two runs"), output());
+        Spread recorded = Baseline.read(dir.resolve("quick.json")).entryFor(Machine.current()).orElseThrow().ratios()
+            .get("q3.direct-mono-vs-premapped");
+        assertEquals(10, recorded.rounds(), "both runs' rounds");
+        assertTrue(recorded.q1() < 0.71 && recorded.q3() > 0.99, recorded.toString());
+        bytes.reset();
+        assertEquals(0, reportOf(List.of(later)), output());
+        assertTrue(output().contains("VERDICT: PASS (exit 0)"), output());
+
+        assertEquals(0, reportOf(List.of(fast), "--update-baseline"), output());
+        bytes.reset();
+        assertEquals(1, reportOf(List.of(later)), "a baseline of the fast run alone: " + output());
+    }
+
+    @Test
+    void everyResultsFileMustExistAndTheErrorNamesIt() throws Exception {
+        Path fast = resultsFile("a.json", 1.0, 0.98, 1.02);
+        baseline(1.0);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream savedErr = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int status;
+        try {
+            status = reportOf(List.of(fast, dir.resolve("nope.json")));
+        } finally {
+            System.setErr(savedErr);
+        }
+        assertEquals(2, status);
+        String message = err.toString(StandardCharsets.UTF_8);
+        assertTrue(message.contains("results file " + dir.resolve("nope.json") + " does not exist"), message);
     }
 
     @Test

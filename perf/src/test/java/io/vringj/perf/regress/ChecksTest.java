@@ -83,23 +83,73 @@ class ChecksTest {
         // baseline 1.0 with quartiles 0.9 .. 1.1: a drop must put this run's upper quartile below 0.9 × 0.8 = 0.72
         Spread base = new Spread(1.0, 0.9, 1.1, 5);
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.66, 0.71, 5), base, tolerance));
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.75, 0.72, 0.78, 5), base, tolerance),
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.75, 0.73, 0.78, 5), base, tolerance),
             "0.75 is 25% below the median, but the baseline's own spread leaves it within the tolerance");
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5), base, tolerance),
-            "this run's upper quartile 0.73 reaches past 0.72: not beyond this run's noise");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5), base, tolerance),
+            "this run's upper quartile 0.73 reaches past 0.72: not beyond this run's noise, and not clear of it");
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.68, 0.64, 0.73, 5),
             new Spread(1.0, 1.0, 1.0, 5), tolerance), "a steadier baseline (lower quartile 1.0) tells the same drop apart");
     }
 
     @Test
-    void aRatioSpreadWiderThanItsToleranceIsTooNoisyUnlessClearlyBelow() {
+    void aWideSpreadEntirelyAboveTheRegressionLinePasses() {
+        double tolerance = 0.2;
+        // the line: 0.98 × 0.8 = 0.784
+        Spread base = new Spread(1.0, 0.98, 1.02, 5);
+        Spread wide = new Spread(1.0, 0.8, 1.25, 5);
+        assertTrue(wide.relativeIqr() > tolerance, "the middle half spans 45% of the median");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(wide, base, tolerance),
+            "however wide, the whole middle half is above the line: no regression can hide in it");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(2.0, 0.79, 5.0, 5), base, tolerance));
+    }
+
+    @Test
+    void aSpreadThatStraddlesTheRegressionLineIsTooNoisyWhateverItsWidth() {
         double tolerance = 0.2;
         Spread base = new Spread(1.0, 0.98, 1.02, 5);
-        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.8, 1.25, 5), base, tolerance),
-            "the middle half spans 45% of the median");
-        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.91, 1.1, 5), base, tolerance));
+        Spread narrow = new Spread(0.79, 0.78, 0.80, 5);
+        assertTrue(narrow.relativeIqr() < tolerance / 5, "the middle half spans under 3% of the median");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(narrow, base, tolerance),
+            "0.78 .. 0.80 has the line 0.784 inside: the spread is what stops a decision");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.5, 1.5, 5), base, tolerance));
+    }
+
+    @Test
+    void aSpreadEntirelyBelowTheRegressionLineRegressesWhateverItsWidth() {
+        double tolerance = 0.2;
+        Spread base = new Spread(1.0, 0.98, 1.02, 5);
         assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.3, 0.2, 0.4, 5), base, tolerance),
             "even with its wide spread the whole middle half is far below");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.77, 0.765, 0.78, 5), base, tolerance),
+            "a narrow spread just below 0.784");
+    }
+
+    @Test
+    void theRegressionLineItselfCountsAsAboveIt() {
+        // 1.0 × (1 − 0.25) = 0.75 exactly in binary floating point
+        double tolerance = 0.25;
+        Spread base = new Spread(1.0, 1.0, 1.2, 5);
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(0.9, 0.75, 1.2, 5), base, tolerance),
+            "lower quartile exactly on the line");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.9, Math.nextDown(0.75), 1.2, 5), base,
+            tolerance), "lower quartile a hair below the line");
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(0.7, 0.6, 0.75, 5), base, tolerance),
+            "upper quartile exactly on the line: not below it");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.7, 0.6, Math.nextDown(0.75), 5), base,
+            tolerance), "upper quartile a hair below the line");
+    }
+
+    @Test
+    void aBaselineWithoutQuartilesDrawsTheLineFromItsMedian() {
+        double tolerance = 0.25;
+        // median 1.2, no quartiles: the line is 1.2 × 0.75 = 0.9 (with a lower quartile of 1.0 it would be 0.75)
+        Spread base = Spread.ofMedian(1.2);
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.91, 1.1, 5), base, tolerance));
+        assertEquals(Check.Status.NOISY, Checks.ratioStatus(new Spread(1.0, 0.8, 1.1, 5), base, tolerance),
+            "0.8 .. 1.1 straddles 0.9");
+        assertEquals(Check.Status.PASS, Checks.ratioStatus(new Spread(1.0, 0.8, 1.1, 5), new Spread(1.2, 1.0, 1.3, 5),
+            tolerance), "the same run against a baseline whose lower quartile 1.0 puts the line at 0.75");
+        assertEquals(Check.Status.REGRESSION, Checks.ratioStatus(new Spread(0.85, 0.8, 0.89, 5), base, tolerance));
     }
 
     @Test
@@ -197,6 +247,57 @@ class ChecksTest {
         assertFalse(next.ratios().containsKey("q3.direct-mono-vs-premapped"), "unmeasured and not in the old baseline");
     }
 
+    /** Question 3 in one round per value: directMonomorphic / premapped is {@code ratios[i]} in round i. */
+    private static CannedJmh q3Rounds(CannedJmh c, double... ratios) {
+        for (double r : ratios) {
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 2e7 * r, 0.0);
+        }
+        return c;
+    }
+
+    @Test
+    void aBaselineFromTwoRunsSpansTheShiftBetweenThemSoALaterRunAtEitherLevelPasses() {
+        // the whole of run B is slower than run A (a slow phase of the host), each run steady within itself
+        List<BenchmarkResult> a = q3Rounds(new CannedJmh(), 1.0, 0.98, 1.02, 0.99, 1.01).parse();
+        List<BenchmarkResult> b = q3Rounds(new CannedJmh(), 0.7, 0.69, 0.71, 0.72, 0.68).parse();
+        Baseline.Entry both = Checks.entryOf(Rounds.concat(List.of("a", "b"), List.of(a, b)), Machine.current(), "now",
+            "", null);
+        Spread s = both.ratios().get("q3.direct-mono-vs-premapped");
+        assertEquals(10, s.rounds(), "run B's rounds follow run A's");
+        // 0.68 .. 0.72, then 0.98 .. 1.02: quartiles at ranks 2.25 and 6.75
+        assertEquals(0.7025, s.low(), 1e-9, "the lower quartile lies among run B's rounds");
+        assertEquals(0.9975, s.high(), 1e-9, "the upper quartile among run A's");
+        List<BenchmarkResult> later = q3Rounds(new CannedJmh(), 0.7, 0.69, 0.71, 0.7, 0.7).parse();
+        assertEquals(Check.Status.PASS, check(Checks.compare(later, both, Profile.QUICK),
+            "q3.direct-mono-vs-premapped").status(), "0.7 is where run B was: the baseline has seen it");
+        Baseline.Entry oneRun = Checks.entryOf(a, Machine.current(), "now", "", null);
+        assertEquals(Check.Status.REGRESSION, check(Checks.compare(later, oneRun, Profile.QUICK),
+            "q3.direct-mono-vs-premapped").status(), "a baseline of run A alone never saw a whole run at 0.7");
+    }
+
+    @Test
+    void aBaselineFromRunsOfUnequalLengthsUsesEveryRoundThatHasTheRatio() {
+        // run A: five rounds of q1 and q3; run B: three rounds of q3 only
+        CannedJmh a = new CannedJmh();
+        for (double r : new double[] {1.0, 1.1, 1.2, 1.3, 1.4}) {
+            a.q1("vringj", "64", "1", 2e7 * r, 0.001).q1("agrona", "64", "1", 2e7, 0.0);
+            q3Rounds(a, r);
+        }
+        List<BenchmarkResult> b = q3Rounds(new CannedJmh(), 0.5, 0.6, 0.7).parse();
+        List<BenchmarkResult> joined = Rounds.concat(List.of("a", "b"), List.of(a.parse(), b));
+        assertEquals(8, Rounds.split(joined).size());
+        Baseline.Entry entry = Checks.entryOf(joined, Machine.current(), "now", "", null);
+        Spread q1 = entry.ratios().get("q1.vringj-vs-agrona.64B.batch1");
+        assertEquals(5, q1.rounds(), "the rounds of run B lack q1 and are left out");
+        assertEquals(new Spread(1.2, 1.1, 1.3, 5), q1);
+        Spread q3 = entry.ratios().get("q3.direct-mono-vs-premapped");
+        assertEquals(8, q3.rounds());
+        // 0.5, 0.6, 0.7, 1.0, 1.1, 1.2, 1.3, 1.4: quartiles at ranks 1.75 and 5.25
+        assertEquals(0.6 + 0.75 * 0.1, q3.q1(), 1e-9);
+        assertEquals(1.05, q3.median(), 1e-9);
+        assertEquals(1.2 + 0.25 * 0.1, q3.q3(), 1e-9);
+    }
+
     @Test
     void everyRatioIdIsUniqueAndNamesItsQuestion() {
         List<RatioSpec> all = Ratios.all();
@@ -289,13 +390,20 @@ class ChecksTest {
     }
 
     @Test
-    void roundsThatDisagreeOnManyRatiosMakeTheRunTooNoisy() {
-        // vringj/agrona per round: 1, 0.4, 1.6, 0.7, 1.3 (quartiles 0.7 .. 1.3: 60% of the median) on 6 of the 7
-        List<Check> checks = Checks.compare(fiveRounds(0.6, 1.0), steadyEntry(), Profile.QUICK);
+    void roundsThatDisagreeOnManyRatiosMakeTheRunTooNoisyOnlyWhenTheyStraddleTheLine() {
+        // two-thread ratios, quick profile: the line is 0.98 × (1 − 0.4) = 0.588
+        // vringj/agrona per round: 1, 0.1, 1.9, 0.55, 1.45 (quartiles 0.55 .. 1.45) on 6 of the 7
+        List<Check> checks = Checks.compare(fiveRounds(0.9, 1.0), steadyEntry(), Profile.QUICK);
         assertEquals(Check.Status.NOISY, check(checks, "q1.vringj-vs-agrona.64B.batch1").status());
         Verdict.Judgement j = Checks.judge(checks, QUIET);
         assertEquals(Verdict.TOO_NOISY, j.verdict());
         assertTrue(j.reasons().get(0).startsWith("6 of 7 judged ratios"), j.reasons().toString());
+        assertTrue(j.reasons().get(0).contains("straddles their regression line"), j.reasons().toString());
+        // per round: 1, 0.4, 1.6, 0.7, 1.3 (quartiles 0.7 .. 1.3, 60% of the median, wider than the tolerance)
+        // lie wholly above the line: judged, and they pass
+        List<Check> wideAbove = Checks.compare(fiveRounds(0.6, 1.0), steadyEntry(), Profile.QUICK);
+        assertEquals(Check.Status.PASS, check(wideAbove, "q1.vringj-vs-agrona.64B.batch1").status());
+        assertEquals(Verdict.PASS, Checks.judge(wideAbove, QUIET).verdict());
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.vringj.perf.regress;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -28,6 +29,38 @@ class RoundsTest {
                 round.stream().map(BenchmarkResult::shortName).toList());
         }
         assertEquals(0.5e7, rounds.get(1).get(0).primary().score(), 1e-3);
+    }
+
+    @Test
+    void joinedRunsKeepTheirRoundsOneAfterTheOther() {
+        List<BenchmarkResult> second = new CannedJmh()
+            .single(Q3 + "premapped", 1.0e7, 0.001).single(Q3 + "directMonomorphic", 0.7e7, 0.001)
+            .single(Q3 + "premapped", 1.0e7, 0.001).single(Q3 + "directMonomorphic", 0.8e7, 0.001)
+            .parse();
+        List<BenchmarkResult> joined = Rounds.concat(List.of("first", "second"), List.of(threeRounds(), second));
+        assertEquals(10, joined.size());
+        List<List<BenchmarkResult>> rounds = Rounds.split(joined);
+        assertEquals(5, rounds.size(), "three rounds, then two");
+        assertEquals(0.7e7, rounds.get(3).get(1).primary().score(), 1e-3, "the second run's first round is round 4");
+        double[] perRound = Rounds.ratioPerRound(Ratios.all().stream()
+            .filter(r -> r.id().equals("q3.direct-mono-vs-premapped")).findFirst().orElseThrow(), joined);
+        assertEquals(0.7, perRound[3], 1e-9);
+        assertEquals(0.8, perRound[4], 1e-9);
+    }
+
+    @Test
+    void joiningRefusesARunWhoseBenchmarkAnEarlierRunLacksInSomeRounds() {
+        // the first run measured only premapped: the second run's directMonomorphic would land in the
+        // first run's rounds and be divided by the first run's premapped
+        List<BenchmarkResult> partial = new CannedJmh()
+            .single(Q3 + "premapped", 2.0e7, 0.001).single(Q3 + "premapped", 2.0e7, 0.001).parse();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> Rounds.concat(List.of("a.json", "b.json"), List.of(partial, threeRounds())));
+        assertTrue(e.getMessage().contains("results b.json hold DmaIndirectionBenchmark.directMonomorphic"),
+            e.getMessage());
+        assertTrue(e.getMessage().contains("(a.json) hold in 0 of their 2 rounds"), e.getMessage());
+        assertEquals(8, Rounds.concat(List.of("b.json", "a.json"), List.of(threeRounds(), partial)).size(),
+            "the other way round every run's rounds stay together");
     }
 
     @Test
