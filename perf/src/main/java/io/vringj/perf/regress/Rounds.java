@@ -48,7 +48,9 @@ public final class Rounds {
      *
      * <p>Each run's rounds stay together only if every benchmark a run holds is in every round of
      * the runs before it; otherwise its results would shift into an earlier run's rounds and a
-     * ratio would divide one run's figure by another's, so such runs are refused.
+     * ratio would divide one run's figure by another's, so such runs are refused. The exception is
+     * JMH's figures of an {@link Question#interleaved} question, which a run measures once, for
+     * allocation: its ratios come from the pairs' figures, which are in every round.
      *
      * @param names a name for each run, for errors (e.g. its file)
      * @param runs each run's results, rounds one after the other
@@ -67,7 +69,7 @@ public final class Rounds {
             List<BenchmarkResult> run = runs.get(i);
             for (BenchmarkResult r : run) {
                 int before = held.getOrDefault(key(r), 0);
-                if (before != roundsBefore) {
+                if (before != roundsBefore && !onceARun(r)) {
                     throw new IllegalArgumentException("results " + names.get(i) + " hold " + r.shortName() + " ["
                         + r.paramsLabel() + "], which the results before them (" + String.join(", ",
                         names.subList(0, i)) + ") hold in " + before + " of their " + roundsBefore + " rounds: its"
@@ -82,6 +84,16 @@ public final class Rounds {
             all.addAll(run);
         }
         return all;
+    }
+
+    /**
+     * @param r a result
+     * @return whether it is JMH's figure of a question whose ratios come from interleaved pairs:
+     *     measured once a run, its round pairs it with nothing
+     */
+    private static boolean onceARun(BenchmarkResult r) {
+        Question q = Question.of(r);
+        return q != null && q.interleaved() && !r.params().containsKey(Ratios.PAIRED_WITH);
     }
 
     /**

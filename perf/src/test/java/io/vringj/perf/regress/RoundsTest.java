@@ -50,17 +50,44 @@ class RoundsTest {
 
     @Test
     void joiningRefusesARunWhoseBenchmarkAnEarlierRunLacksInSomeRounds() {
-        // the first run measured only premapped: the second run's directMonomorphic would land in the
-        // first run's rounds and be divided by the first run's premapped
-        List<BenchmarkResult> partial = new CannedJmh()
-            .single(Q3 + "premapped", 2.0e7, 0.001).single(Q3 + "premapped", 2.0e7, 0.001).parse();
+        // the first run measured only the copy: the second run's bounce would land in the first
+        // run's rounds and be divided by the first run's copy
+        String q6 = "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.";
+        List<BenchmarkResult> partial = new CannedJmh().add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of())
+            .add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of()).parse();
+        CannedJmh full = new CannedJmh();
+        for (int round = 0; round < 3; round++) {
+            full.add(q6 + "bounce", Map.of("bytes", "4096"), 1e6, Map.of())
+                .add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of());
+        }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-            () -> Rounds.concat(List.of("a.json", "b.json"), List.of(partial, threeRounds())));
-        assertTrue(e.getMessage().contains("results b.json hold DmaIndirectionBenchmark.directMonomorphic"),
-            e.getMessage());
+            () -> Rounds.concat(List.of("a.json", "b.json"), List.of(partial, full.parse())));
+        assertTrue(e.getMessage().contains("results b.json hold SwiotlbBounceBenchmark.bounce"), e.getMessage());
         assertTrue(e.getMessage().contains("(a.json) hold in 0 of their 2 rounds"), e.getMessage());
-        assertEquals(8, Rounds.concat(List.of("b.json", "a.json"), List.of(threeRounds(), partial)).size(),
+        assertEquals(8, Rounds.concat(List.of("b.json", "a.json"), List.of(full.parse(), partial)).size(),
             "the other way round every run's rounds stay together");
+    }
+
+    @Test
+    void runsWhoseOneThreadRatiosComeFromPairsJoinThoughJmhMeasuredThemOnce() {
+        // each run: JMH's lazy and direct once (allocation), then a lazy/direct pair in each of 2 rounds
+        String q4 = "io.vringj.perf.dma.IommuModesBenchmark.";
+        java.util.function.DoubleFunction<List<BenchmarkResult>> run = ratio -> {
+            CannedJmh c = new CannedJmh().single(q4 + "lazy", 1e6, 0.0).single(q4 + "direct", 1e7, 0.0);
+            for (int round = 0; round < 2; round++) {
+                c.add(q4 + "lazy", Map.of(Ratios.PAIRED_WITH, "direct"), ratio * 1e7, Map.of())
+                    .add(q4 + "direct", Map.of(Ratios.PAIRED_WITH, "lazy"), 1e7, Map.of());
+            }
+            return c.parse();
+        };
+        List<BenchmarkResult> joined = Rounds.concat(List.of("a", "b"), List.of(run.apply(0.3), run.apply(0.25)));
+        double[] perRound = Rounds.ratioPerRound(Ratios.all().stream().filter(r -> r.id().equals("q4.lazy-vs-direct"))
+            .findFirst().orElseThrow(), joined);
+        assertEquals(4, perRound.length);
+        assertEquals(0.3, perRound[0], 1e-9, "the pairs, not JMH's 0.1, in every round");
+        assertEquals(0.3, perRound[1], 1e-9);
+        assertEquals(0.25, perRound[2], 1e-9, "the second run's pairs are rounds 3 and 4");
+        assertEquals(0.25, perRound[3], 1e-9);
     }
 
     @Test
