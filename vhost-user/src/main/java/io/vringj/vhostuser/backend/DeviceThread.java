@@ -51,6 +51,17 @@ abstract class DeviceThread implements Runnable {
     /** When a busy-polling thread found itself unparked (0: not since its last record); device thread only. */
     private long spinResumedAt;
 
+    private static final VarHandle UPDATE_APPLIED_AT;
+
+    static {
+        try {
+            UPDATE_APPLIED_AT = java.lang.invoke.MethodHandles.lookup().findVarHandle(DeviceThread.class,
+                "updateAppliedAt", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     /**
      * @param threadName the platform thread's name
      * @param what what the thread serves, for logs
@@ -133,12 +144,20 @@ abstract class DeviceThread implements Runnable {
 
     /**
      * On the device thread, when it parks again: forgets a resume no timed UPDATE claimed, and an
-     * UPDATE time no resume claimed (the answer to the new miss cannot have been applied yet).
+     * UPDATE time no resume claimed if that UPDATE was applied before the pass that parked began
+     * (it cannot answer the miss that pass sent). An UPDATE applied since may be the answer: the
+     * front end can answer before the device thread gets here, so its time is kept.
+     *
+     * @param passStartedAt {@link System#nanoTime()} before the pass that parked
      */
-    final void forgetSpinResume() {
+    final void forgetSpinResume(long passStartedAt) {
         spinResumedAt = 0;
-        // volatile write, as the connection's in wakeUpAfterUpdate(): a stale time is not charged to the next resume
-        updateAppliedAt = 0;
+        // volatile read: pairs with the write in wakeUpAfterUpdate()
+        long at = updateAppliedAt;
+        if (at != 0 && at - passStartedAt < 0) {
+            // clears only that stale time: a newer one the connection writes meanwhile stays
+            UPDATE_APPLIED_AT.compareAndSet(this, at, 0L);
+        }
     }
 
     /** On the device thread, after its wake-up fd fired: records the wake-up latency of an UPDATE, if one woke it. */

@@ -156,18 +156,20 @@ final class QueueWorker extends DeviceThread {
             pollfds.set(ValueLayout.JAVA_SHORT, 12, Libc.POLLIN);
             while (!stopping) {
                 if (enabled) {
+                    long passStartedAt = 0;
                     if (busyPollNanos > 0) {
                         // volatile write: the pass may park on a miss whose UPDATE comes before busyPoll
                         // starts; busyPoll sees it and clears the flag before its recheck (pairs with
                         // the fence-then-read in DeviceThread.wakeUpAfterUpdate)
                         spinning = true;
+                        passStartedAt = System.nanoTime();
                     }
                     int state = step(false);
                     if (state == ENDED) {
                         return;
                     }
                     if (state != DeviceLoop.BUSY && busyPollNanos > 0) {
-                        state = busyPoll(state);
+                        state = busyPoll(state, passStartedAt);
                         if (state == ENDED) {
                             return;
                         }
@@ -244,13 +246,15 @@ final class QueueWorker extends DeviceThread {
      * {@link #busyPollNanos} since the last chain, then lets the loop enable notifications and
      * recheck once. Allocation-free; ends early when the worker is stopped or disabled.
      *
+     * @param state the state the last pass reported
+     * @param passStartedAt {@link System#nanoTime()} before that pass
      * @return the state after the recheck ({@link DeviceLoop#BUSY} if chains are waiting), or
      *     {@link #ENDED} if the worker must end
      */
-    private int busyPoll(int state) {
+    private int busyPoll(int state, long passStartedAt) {
         if (state == DeviceLoop.PARKED) {
             noteSpinResume();
-            forgetSpinResume();
+            forgetSpinResume(passStartedAt);
         }
         long deadline = System.nanoTime() + busyPollNanos;
         // volatile write: pairs with the fence-then-read in DeviceThread.wakeUpAfterUpdate
@@ -262,6 +266,7 @@ final class QueueWorker extends DeviceThread {
                 if (loop != null || iotlb == null || iotlb.epoch() != createStamp) {
                     boolean wasParked = state == DeviceLoop.PARKED;
                     long before = chainsCompleted;
+                    long stepStartedAt = System.nanoTime();
                     state = step(true);
                     if (state == ENDED) {
                         return state;
@@ -271,7 +276,7 @@ final class QueueWorker extends DeviceThread {
                     } else if (!wasParked && state == DeviceLoop.PARKED) {
                         // a new miss: a resume no timed UPDATE claimed is not this one's
                         noteSpinResume();
-                        forgetSpinResume();
+                        forgetSpinResume(stepStartedAt);
                     }
                     if (state == DeviceLoop.EMPTY) {
                         noteSpinResume();
