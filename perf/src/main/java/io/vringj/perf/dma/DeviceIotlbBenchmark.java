@@ -110,13 +110,7 @@ public class DeviceIotlbBenchmark {
     static Interleaved.Target interleavedTarget(String method) throws Exception {
         DeviceIotlbBenchmark b = new DeviceIotlbBenchmark();
         b.init(method);
-        return new Interleaved.Target(method, n -> {
-            long sink = 0;
-            for (int i = 0; i < n; i++) {
-                sink += b.trip();
-            }
-            return sink;
-        }, b::tearDown);
+        return new Interleaved.Target(method, Interleaved.repeat(b::trip), b::tearDown);
     }
 
     /** Frees the guest memory. */

@@ -103,20 +103,8 @@ public class DmaIndirectionBenchmark {
     static Interleaved.Target interleavedTarget(String method) throws Exception {
         DmaIndirectionBenchmark b = new DmaIndirectionBenchmark();
         Interleaved.Trips trips = switch (method) {
-            case "premapped" -> n -> {
-                long sink = 0;
-                for (int i = 0; i < n; i++) {
-                    sink += b.premapped();
-                }
-                return sink;
-            };
-            case "directMonomorphic", "directMegamorphic" -> n -> {
-                long sink = 0;
-                for (int i = 0; i < n; i++) {
-                    sink += b.mappedTrip(b.direct);
-                }
-                return sink;
-            };
+            case "premapped" -> Interleaved.repeat(b::premapped);
+            case "directMonomorphic", "directMegamorphic" -> Interleaved.repeat(() -> b.mappedTrip(b.direct));
             default -> throw new IllegalArgumentException("unknown DMA indirection benchmark \"" + method
                 + "\"; expected premapped, directMonomorphic or directMegamorphic");
         };

@@ -127,13 +127,7 @@ public class IommuModesBenchmark {
     static Interleaved.Target interleavedTarget(String method) throws Exception {
         IommuModesBenchmark b = new IommuModesBenchmark();
         b.init(method);
-        return new Interleaved.Target(method, n -> {
-            long sink = 0;
-            for (int i = 0; i < n; i++) {
-                sink += b.trip();
-            }
-            return sink;
-        }, b::tearDown);
+        return new Interleaved.Target(method, Interleaved.repeat(b::trip), b::tearDown);
     }
 
     /** Frees the guest memory. */

@@ -177,19 +177,8 @@ public class PremappedBuffersBenchmark {
     static Interleaved.Target interleavedTarget(String method) throws Exception {
         PremappedBuffersBenchmark b = new PremappedBuffersBenchmark();
         b.init(method);
-        Interleaved.Trips trips = b.pool != null ? n -> {
-            long sink = 0;
-            for (int i = 0; i < n; i++) {
-                sink += b.premappedTrip();
-            }
-            return sink;
-        } : n -> {
-            long sink = 0;
-            for (int i = 0; i < n; i++) {
-                sink += b.mappedTrip();
-            }
-            return sink;
-        };
+        Interleaved.Trips trips = b.pool != null ? Interleaved.repeat(b::premappedTrip)
+            : Interleaved.repeat(b::mappedTrip);
         return new Interleaved.Target(method, trips, b::tearDown);
     }
 

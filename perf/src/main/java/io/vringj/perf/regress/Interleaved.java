@@ -50,6 +50,30 @@ public final class Interleaved {
         long run(int n) throws Exception;
     }
 
+    /** One operation of a benchmark method (one call of it). */
+    @FunctionalInterface
+    public interface Operation {
+        /**
+         * @return a value that depends on the operation's result
+         * @throws Exception if the operation fails (a benchmark's own check)
+         */
+        long run() throws Exception;
+    }
+
+    /**
+     * @param operation one call of a benchmark method
+     * @return a loop that runs it {@code n} times and sums what it returns
+     */
+    public static Trips repeat(Operation operation) {
+        return n -> {
+            long sink = 0;
+            for (int i = 0; i < n; i++) {
+                sink += operation.run();
+            }
+            return sink;
+        };
+    }
+
     /**
      * One side of a measurement: the loop of a benchmark method on an instance set up for it.
      *
