@@ -60,14 +60,18 @@ public final class DirectDmaOps implements DmaOps {
     public long map(MemorySegment buffer, DmaDirection direction) throws DmaMappingException {
         Objects.requireNonNull(direction, "direction");
         if (buffer.byteSize() == 0) {
-            throw new DmaMappingException(DmaMappingException.Reason.EMPTY,
-                "buffer at native address 0x" + Long.toHexString(buffer.address()) + " has no bytes");
+            throw empty(buffer);
         }
         try {
             return memory.guestPhysicalAddressOf(buffer);
         } catch (MemoryAccessException e) {
             throw new DmaMappingException(DmaMappingException.Reason.NOT_GUEST_MEMORY, e.getMessage());
         }
+    }
+
+    private static DmaMappingException empty(MemorySegment buffer) {
+        return new DmaMappingException(DmaMappingException.Reason.EMPTY,
+            "buffer at native address 0x" + Long.toHexString(buffer.address()) + " has no bytes");
     }
 
     @Override
@@ -87,9 +91,14 @@ public final class DirectDmaOps implements DmaOps {
 
     private void checkRange(long busAddress, long length, String op) {
         if (memory.regionIndexOf(busAddress, length) < 0) {
-            throw new IllegalArgumentException(String.format("%s of [0x%x, +%d): not a range of guest memory %s",
-                op, busAddress, length, memory.regions()));
+            throw notGuestMemory(op, busAddress, length);
         }
+    }
+
+    // the messages are built out of line, so that map, unmap and the syncs stay small enough to inline
+    private IllegalArgumentException notGuestMemory(String op, long busAddress, long length) {
+        return new IllegalArgumentException(String.format("%s of [0x%x, +%d): not a range of guest memory %s",
+            op, busAddress, length, memory.regions()));
     }
 
     /** @return false: memory is coherent in this model, syncs only check the range */

@@ -31,15 +31,34 @@ import java.util.Objects;
  */
 public final class GuestMemory implements AutoCloseable {
     private final MemoryRegion[] regions;
+    // Region i's guest-physical base, size and native start address, in address order. The
+    // lookups on the DMA hot path (regionIndexOf, guestPhysicalAddressOf) read these primitives
+    // rather than chasing MemoryRegion and MemorySegment objects. Written only here; the object
+    // is immutable, so they never go stale.
     private final long[] bases;
+    private final long[] sizes;
+    private final long[] starts;
+    // Region 0's base, size and start again, as fields: a memory of one region (the usual case)
+    // answers from this object alone, with no array load, bounds check or loop.
+    private final long base0;
+    private final long size0;
+    private final long start0;
     private final Arena ownedArena;
 
     private GuestMemory(MemoryRegion[] regions, Arena ownedArena) {
         this.regions = regions;
-        this.bases = new long[regions.length];
-        for (int i = 0; i < regions.length; i++) {
+        int n = regions.length;
+        this.bases = new long[n];
+        this.sizes = new long[n];
+        this.starts = new long[n];
+        for (int i = 0; i < n; i++) {
             bases[i] = regions[i].guestPhysicalAddress();
+            sizes[i] = regions[i].size();
+            starts[i] = regions[i].segment().address();
         }
+        this.base0 = bases[0];
+        this.size0 = sizes[0];
+        this.start0 = starts[0];
         this.ownedArena = ownedArena;
     }
 
@@ -86,15 +105,35 @@ public final class GuestMemory implements AutoCloseable {
      * @return the index of the region, or {@code -1} if no single region contains the range
      */
     public int regionIndexOf(long address, long length) {
+        if (holds(address - base0, length, size0)) {
+            return 0;
+        }
+        return regionIndexOfAfterFirst(address, length);
+    }
+
+    /** {@link #regionIndexOf} over regions 1.., kept apart so that the one-region test inlines. */
+    private int regionIndexOfAfterFirst(long address, long length) {
         // regions are few (1..8 typically, at most a vhost-user memory table); a linear scan
-        // over a primitive array beats a binary search at that size
+        // over primitive arrays beats a binary search at that size
         long[] b = bases;
-        for (int i = b.length - 1; i >= 0; i--) {
-            if (Long.compareUnsigned(address, b[i]) >= 0) {
-                return regions[i].contains(address, length) ? i : -1;
+        long[] z = sizes;
+        for (int i = 1; i < b.length; i++) {
+            if (holds(address - b[i], length, z[i])) {
+                return i;
             }
         }
         return -1;
+    }
+
+    /**
+     * Whether {@code [offset, offset + length)} lies inside {@code [0, size)}, for a length of at
+     * least 1 ({@link MemoryRegion#contains} with the base already subtracted).
+     */
+    private static boolean holds(long offset, long length, long size) {
+        // unsigned: an address below the base gives a huge offset and fails the first test; a
+        // length of 0 or less makes length - 1 at least 2^63 - 1 unsigned, and size - offset is
+        // at most size <= 2^63 - 1, so the second test fails for it
+        return Long.compareUnsigned(offset, size) < 0 && Long.compareUnsigned(length - 1, size - offset) < 0;
     }
 
     /**
@@ -137,15 +176,33 @@ public final class GuestMemory implements AutoCloseable {
     public long guestPhysicalAddressOf(MemorySegment buffer) {
         long address = buffer.address();
         long length = buffer.byteSize();
-        for (MemoryRegion r : regions) {
-            long start = r.segment().address();
-            long offset = address - start;
-            if (buffer.isNative() && Long.compareUnsigned(offset, r.size()) < 0
-                && Long.compareUnsigned(length, r.size() - offset) <= 0) {
-                return r.guestPhysicalAddress() + offset;
+        long offset = address - start0;
+        // a heap segment's address() is an offset into its array, not a native address: never
+        // inside a region, whatever its value
+        if (buffer.isNative() && Long.compareUnsigned(offset, size0) < 0
+            && Long.compareUnsigned(length, size0 - offset) <= 0) {
+            return base0 + offset;
+        }
+        return guestPhysicalAddressAfterFirst(buffer.isNative(), address, length);
+    }
+
+    /** {@link #guestPhysicalAddressOf} over regions 1.., kept apart so that the one-region test inlines. */
+    private long guestPhysicalAddressAfterFirst(boolean isNative, long address, long length) {
+        if (isNative) {
+            long[] s = starts;
+            long[] z = sizes;
+            for (int i = 1; i < s.length; i++) {
+                long offset = address - s[i];
+                if (Long.compareUnsigned(offset, z[i]) < 0 && Long.compareUnsigned(length, z[i] - offset) <= 0) {
+                    return bases[i] + offset;
+                }
             }
         }
-        throw new MemoryAccessException(address, length, String.format(
+        throw notInsideOneRegion(address, length);
+    }
+
+    private MemoryAccessException notInsideOneRegion(long address, long length) {
+        return new MemoryAccessException(address, length, String.format(
             "segment at native address 0x%x, %d bytes, is not wholly inside one region of %s",
             address, length, Arrays.toString(regions)));
     }
