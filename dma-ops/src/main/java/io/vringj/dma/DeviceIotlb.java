@@ -389,33 +389,49 @@ public final class DeviceIotlb {
     public long tryTranslate(long iova, long length, Access access, TranslationSink pieceSink)
         throws TranslationException {
         // the hit path, small enough to inline into the device queue's walker: the hot entry (the one
-        // last inserted), else the entry the page's hint names; one range check and one permission
-        // test against it. Everything else (a range over several entries, a miss, a fault, bad
-        // arguments, a writer meanwhile) goes the slow way.
+        // last inserted), one range check and one permission test; else the entry the page's hint
+        // names (translateHinted), else the slow way (a range over several entries, a miss, a
+        // fault, bad arguments, a writer meanwhile).
         // optimistic read: pairs with the write lock of update / invalidate; the entry read below is
         // used only once validate() says no writer came in between
         long stamp = lock.tryOptimisticRead();
-        long first = hotFirst;
+        long offset = iova - hotFirst;
         long reach = hotReach;
-        long ua = hotUaddr;
-        int entryPerm = hotPerm;
-        int need = needBits(access);
-        // not in the hot entry, or it lacks the permission (or there is none): ask the page's hint
-        if (Long.compareUnsigned(iova - first, reach) > 0 || (entryPerm & need) == 0) {
-            int i = hints[hintSlot(iova)];
-            first = start[i];
-            reach = last[i] - first;
-            ua = uaddr[i];
-            // a slot past the live entries keeps a removed entry's stale values: no permission
-            entryPerm = i < count ? perm[i] : 0;
-        }
-        long offset = iova - first;
         // the range lies inside [first, first + reach]: offset <= reach and length - 1 <= reach -
-        // offset (unsigned, and length >= 1, so iova + length - 1 cannot wrap)
+        // offset (unsigned, and length >= 1, so iova + length - 1 cannot wrap); hotPerm is 0 when
+        // there is no hot entry
         if (length > 0 && Long.compareUnsigned(offset, reach) <= 0 && Long.compareUnsigned(length - 1, reach - offset) <= 0
-            && (entryPerm & need) != 0 && lock.validate(stamp)) {
-            downstream.translate(ua + offset, length, access, pieceSink);
-            return 0;
+            && (hotPerm & needBits(access)) != 0) {
+            long ua = hotUaddr;
+            if (lock.validate(stamp)) {
+                downstream.translate(ua + offset, length, access, pieceSink);
+                return 0;
+            }
+        }
+        return translateHinted(iova, length, access, pieceSink);
+    }
+
+    /**
+     * The second try of the hit path: the entry the page's hint names (in a device that takes
+     * turns over many entries, as a premapped buffer pool does, that is the one it found there
+     * last), one range check and one permission test; else {@link #translateSlow}.
+     */
+    private long translateHinted(long iova, long length, Access access, TranslationSink pieceSink)
+        throws TranslationException {
+        // optimistic read: pairs with the write lock of update / invalidate, as in tryTranslate
+        long stamp = lock.tryOptimisticRead();
+        int i = hints[hintSlot(iova)];
+        long first = start[i];
+        long offset = iova - first;
+        long reach = last[i] - first;
+        // i < count: a slot past the live entries keeps a removed entry's stale values
+        if (i < count && length > 0 && Long.compareUnsigned(offset, reach) <= 0
+            && Long.compareUnsigned(length - 1, reach - offset) <= 0 && (perm[i] & needBits(access)) != 0) {
+            long ua = uaddr[i];
+            if (lock.validate(stamp)) {
+                downstream.translate(ua + offset, length, access, pieceSink);
+                return 0;
+            }
         }
         return translateSlow(iova, length, access, pieceSink);
     }
