@@ -372,9 +372,10 @@ public final class DeviceIotlb {
     /**
      * Translates {@code [iova, iova + length)} into pieces handed to {@code pieceSink}; a miss is
      * a return value. Allocation-free, hit or miss, and lock-free on a hit (an optimistic read
-     * validated before the downstream space sees the entry): the entry last found for the IOVA's
-     * page (its hint) is tried first, so a range inside it costs one range check and one
-     * permission test, no search, however many entries the IOTLB holds.
+     * validated before the downstream space sees the entry): the hot entry (the one last
+     * inserted) is tried first, then the entry last found for the IOVA's page (its hint), so a
+     * range inside either costs one range check and one permission test, no search, however many
+     * entries the IOTLB holds.
      *
      * @param iova the first IOVA
      * @param length bytes, at least 1
