@@ -25,6 +25,12 @@ import java.util.concurrent.locks.StampedLock;
  *     an entry lacks the permission     → FAULT (an ACCESS_FAIL message; never a miss)
  *     otherwise one piece per entry crossed, in IOVA order, through the downstream space
  *
+ *   the hit path: the hot entry (a copy of the entry last inserted, kept by the writers), else
+ *   the entry the page's hint names (hints: a direct-mapped table of {@value #HINT_SLOTS} ints,
+ *   IOVA page → the entry last found there); a range inside it with the permission is a hit
+ *   after one range check (no search); any other range walks the entries (hint, last entry,
+ *   binary search)
+ *
  *   pending MISSes: a direct-mapped table of {@value #PENDING_SLOTS} pages → perm; a miss for a
  *   page already there costs one probe; a new page takes its slot (what it displaces may be
  *   asked for again: a duplicate MISS is harmless, a lost one is not possible)
@@ -121,8 +127,28 @@ public final class DeviceIotlb {
     private final long[] pending = new long[PENDING_SLOTS];
     /** Written under pendingLock; volatile so an UPDATE with nothing to answer skips the lock. */
     private volatile int pendingCount;
-    /** The entry the last lookup found; a racy hint, checked under the stamp like everything else. */
-    private int lastHit;
+    // guarded by lock (written only under the write lock, read under an optimistic stamp): a copy
+    // of the entry last inserted, first .. first + reach → uaddr with perm; perm 0 when none (then
+    // no access passes its permission test). Cleared by changedLocked when that entry is changed or
+    // removed, so it is always a live entry or nothing
+    private long hotFirst;
+    private long hotReach;
+    private long hotUaddr;
+    private int hotPerm;
+
+    /**
+     * Slots of the hit hints (a power of two): the entry last found for an IOVA page, by the page's
+     * low bits. A hint is only where to look first; the entry it names is checked under the stamp.
+     */
+    static final int HINT_SLOTS = 64;
+    /**
+     * The hit hints: slot = (iova &gt;&gt;&gt; 12) &amp; (HINT_SLOTS - 1) → index of the entry last found
+     * (or inserted) for a page of that slot. Racy: written by readers and writers alike, one int at
+     * a time (an int store is atomic, so a hint is always some index that was once right, within the
+     * arrays); the fast path trusts only the entry it reads at that index, and only once
+     * validate() says no writer came in between.
+     */
+    private final int[] hints = new int[HINT_SLOTS];
 
     // statistics; misses and faults are the slow path, so atomics cost nothing that matters
     private final AtomicLong misses = new AtomicLong();
@@ -237,6 +263,11 @@ public final class DeviceIotlb {
 
     /** Widens the range the write-locked operation in progress removed or changed. Under the write lock. */
     private void changedLocked(long first, long lastAddr) {
+        // the hot entry is a live one: if this change touches it, it is gone or different now
+        if (hotPerm != 0 && Long.compareUnsigned(hotFirst, lastAddr) <= 0
+            && Long.compareUnsigned(first, hotFirst + hotReach) <= 0) {
+            hotPerm = 0;
+        }
         if (!changing) {
             changing = true;
             changingFirst = first;
@@ -341,8 +372,10 @@ public final class DeviceIotlb {
     /**
      * Translates {@code [iova, iova + length)} into pieces handed to {@code pieceSink}; a miss is
      * a return value. Allocation-free, hit or miss, and lock-free on a hit (an optimistic read
-     * validated before the downstream space sees the entry): the entry the last lookup found is
-     * tried first, so a device that keeps hitting one entry pays one range check.
+     * validated before the downstream space sees the entry): the hot entry (the one last
+     * inserted) is tried first, then the entry last found for the IOVA's page (its hint), so a
+     * range inside either costs one range check and one permission test, no search, however many
+     * entries the IOTLB holds.
      *
      * @param iova the first IOVA
      * @param length bytes, at least 1
@@ -356,11 +389,87 @@ public final class DeviceIotlb {
      */
     public long tryTranslate(long iova, long length, Access access, TranslationSink pieceSink)
         throws TranslationException {
+        // the hit path, small enough to inline into the device queue's walker: the hot entry (the one
+        // last inserted), one range check and one permission test; else the entry the page's hint
+        // names (translateHinted), else the slow way (a range over several entries, a miss, a
+        // fault, bad arguments, a writer meanwhile).
+        // optimistic read: pairs with the write lock of update / invalidate; the entry read below is
+        // used only once validate() says no writer came in between
+        long stamp = lock.tryOptimisticRead();
+        long offset = iova - hotFirst;
+        long reach = hotReach;
+        // the range lies inside [first, first + reach]: offset <= reach and length - 1 <= reach -
+        // offset (unsigned, and length >= 1, so iova + length - 1 cannot wrap); hotPerm is 0 when
+        // there is no hot entry
+        if (length > 0 && Long.compareUnsigned(offset, reach) <= 0 && Long.compareUnsigned(length - 1, reach - offset) <= 0
+            && (hotPerm & needBits(access)) != 0) {
+            long ua = hotUaddr;
+            if (lock.validate(stamp)) {
+                downstream.translate(ua + offset, length, access, pieceSink);
+                return 0;
+            }
+        }
+        return translateHinted(iova, length, access, pieceSink);
+    }
+
+    /**
+     * The second try of the hit path: the entry the page's hint names (in a device that takes
+     * turns over many entries, as a premapped buffer pool does, that is the one it found there
+     * last), one range check and one permission test; else {@link #translateSlow}.
+     */
+    private long translateHinted(long iova, long length, Access access, TranslationSink pieceSink)
+        throws TranslationException {
+        // optimistic read: pairs with the write lock of update / invalidate, as in tryTranslate
+        long stamp = lock.tryOptimisticRead();
+        int i = hints[hintSlot(iova)];
+        long first = start[i];
+        long offset = iova - first;
+        long reach = last[i] - first;
+        // i < count: a slot past the live entries keeps a removed entry's stale values
+        if (i < count && length > 0 && Long.compareUnsigned(offset, reach) <= 0
+            && Long.compareUnsigned(length - 1, reach - offset) <= 0 && (perm[i] & needBits(access)) != 0) {
+            long ua = uaddr[i];
+            if (lock.validate(stamp)) {
+                downstream.translate(ua + offset, length, access, pieceSink);
+                return 0;
+            }
+        }
+        return translateSlow(iova, length, access, pieceSink);
+    }
+
+    /** The permission bit {@code access} needs: RO's for a read, WO's for a write. */
+    private static int needBits(Access access) {
+        return access == Access.READ ? PERM_READ : PERM_WRITE;
+    }
+
+    private static final int PERM_READ = Permission.RO.bits();
+    private static final int PERM_WRITE = Permission.WO.bits();
+
+    /** The hint slot of {@code iova}'s page. */
+    private static int hintSlot(long iova) {
+        return (int) (iova >>> 12) & (HINT_SLOTS - 1);
+    }
+
+    /** Remembers entry {@code i} for {@code iova}'s page; skips the store when it is already there (no shared line written per hit). */
+    private void hint(long iova, int i) {
+        int slot = hintSlot(iova);
+        if (hints[slot] != i) {
+            hints[slot] = i;
+        }
+    }
+
+    /**
+     * {@link #tryTranslate} for everything but a hit on the hinted entry: validates the arguments,
+     * walks the range entry by entry (each found from the hint, the last entry, or a binary
+     * search), reports a miss or a fault.
+     */
+    private long translateSlow(long iova, long length, Access access, TranslationSink pieceSink)
+        throws TranslationException {
         if (length <= 0 || Long.compareUnsigned(iova, -length) > 0) {
             throw new TranslationException(TranslationException.Kind.FAULT, iova, length, access,
                 "length must be at least 1 and the range must not wrap past 2^64");
         }
-        int need = access == Access.READ ? Permission.RO.bits() : Permission.WO.bits();
+        int need = needBits(access);
         long addr = iova;
         long left = length;
         while (left > 0) {
@@ -371,10 +480,7 @@ public final class DeviceIotlb {
             // optimistic read: pairs with the write lock of update / invalidate; the values read
             // are used only once validate() says no writer came in between
             long stamp = lock.tryOptimisticRead();
-            int i = lastHit;
-            if (i >= count || Long.compareUnsigned(addr - start[i], last[i] - start[i]) > 0) {
-                i = floorNear(addr, i);
-            }
+            int i = floorNear(addr, hints[hintSlot(addr)]);
             boolean found = i >= 0 && Long.compareUnsigned(addr, last[i]) <= 0;
             entryStart = found ? start[i] : 0;
             entryLast = found ? last[i] : 0;
@@ -398,7 +504,7 @@ public final class DeviceIotlb {
                 miss(addr, access);
                 return left;
             }
-            lastHit = i;
+            hint(addr, i);
             if ((entryPerm & need) == 0) {
                 throw fault(addr, left, access, Permission.ofBits(entryPerm));
             }
@@ -444,7 +550,7 @@ public final class DeviceIotlb {
     }
 
     /**
-     * {@link #floor}, trying first the entry {@code hint} (the last one found or inserted) and
+     * {@link #floor}, trying first the entry {@code hint} (the one last found or inserted for the page) and
      * then the last entry: IOVAs handed out one after another (as the allocator does after a
      * flush) miss and insert right after the previous one or after every entry held, with no
      * search. Under the lock or an optimistic stamp, as {@link #floor}.
@@ -577,8 +683,12 @@ public final class DeviceIotlb {
             pos = floor(iova) + 1;
         }
         insertAt(pos, iova, lastAddr, ua, (byte) permission.bits(), nextAge++);
-        // the device that missed translates this entry next: the hint saves it a search
-        lastHit = pos;
+        // the device that missed translates this entry next: the hot entry and the hint make that a hit
+        hotFirst = iova;
+        hotReach = size - 1;
+        hotUaddr = ua;
+        hotPerm = permission.bits();
+        hint(iova, pos);
     }
 
     /** Inserts an entry at index {@code pos} (the caller keeps the order). Under the write lock. */
@@ -606,7 +716,7 @@ public final class DeviceIotlb {
      * @return where an entry for {@code [first, lastAddr]} goes now to keep the order
      */
     private int trimOverlappingLocked(long first, long lastAddr) {
-        int i = floorNear(first, lastHit);
+        int i = floorNear(first, hints[hintSlot(first)]);
         if (i >= 0 && Long.compareUnsigned(last[i], first) >= 0 && Long.compareUnsigned(start[i], first) < 0) {
             // entry i starts before the range and reaches into it: keep its head
             long oldLast = last[i];

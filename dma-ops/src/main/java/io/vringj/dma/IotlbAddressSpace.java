@@ -78,6 +78,16 @@ public final class IotlbAddressSpace implements AddressSpace {
         if (left == 0 || resolver == null) {
             return left;
         }
+        return resolve(busAddress, length, left, access, sink);
+    }
+
+    /**
+     * The synchronous resolver's rounds after a miss, kept out of {@link #tryTranslate} so that
+     * the hit path stays small enough to inline into the device queue's walker; {@code left} is
+     * what the first lookup left untranslated.
+     */
+    private long resolve(long busAddress, long length, long left, Access access, TranslationSink sink)
+        throws TranslationException {
         long end = busAddress + length;
         for (int round = 0; ; round++) {
             long missed = end - left;
