@@ -398,11 +398,8 @@ public final class DeviceIotlb {
         long stamp = lock.tryOptimisticRead();
         long offset = iova - hotFirst;
         long reach = hotReach;
-        // the range lies inside [first, first + reach]: offset <= reach and length - 1 <= reach -
-        // offset (unsigned, and length >= 1, so iova + length - 1 cannot wrap); hotPerm is 0 when
-        // there is no hot entry
-        if (length > 0 && Long.compareUnsigned(offset, reach) <= 0 && Long.compareUnsigned(length - 1, reach - offset) <= 0
-            && (hotPerm & needBits(access)) != 0) {
+        // hotPerm is 0 when there is no hot entry: no access passes its permission test
+        if (covers(offset, length, reach) && (hotPerm & needBits(access)) != 0) {
             long ua = hotUaddr;
             if (lock.validate(stamp)) {
                 downstream.translate(ua + offset, length, access, pieceSink);
@@ -426,8 +423,7 @@ public final class DeviceIotlb {
         long offset = iova - first;
         long reach = last[i] - first;
         // i < count: a slot past the live entries keeps a removed entry's stale values
-        if (i < count && length > 0 && Long.compareUnsigned(offset, reach) <= 0
-            && Long.compareUnsigned(length - 1, reach - offset) <= 0 && (perm[i] & needBits(access)) != 0) {
+        if (i < count && covers(offset, length, reach) && (perm[i] & needBits(access)) != 0) {
             long ua = uaddr[i];
             if (lock.validate(stamp)) {
                 downstream.translate(ua + offset, length, access, pieceSink);
@@ -435,6 +431,15 @@ public final class DeviceIotlb {
             }
         }
         return translateSlow(iova, length, access, pieceSink);
+    }
+
+    /**
+     * Whether {@code [offset, offset + length)} lies inside {@code [0, reach]}, unsigned: offset &lt;=
+     * reach and length - 1 &lt;= reach - offset, with length at least 1 (so the range cannot wrap).
+     */
+    private static boolean covers(long offset, long length, long reach) {
+        return length > 0 && Long.compareUnsigned(offset, reach) <= 0
+            && Long.compareUnsigned(length - 1, reach - offset) <= 0;
     }
 
     /** The permission bit {@code access} needs: RO's for a read, WO's for a write. */
