@@ -129,17 +129,29 @@ public enum Profile {
     }
 
     /**
-     * @param benchmarkRuns how many benchmark × parameter combinations will run in one round
-     * @return a rough wall-clock estimate in seconds for one round (JVM start and set-up included)
+     * What a JVM of its own costs beyond its measured time: start, class loading, set-up and
+     * tear-down, as measured on a 2-vCPU VM (about 0.5 s a fork; JMH's own start for each batch is
+     * shared by its forks).
+     */
+    static final long JVM_OVERHEAD_MILLIS = 600;
+
+    /**
+     * @param benchmarkRuns how many forks will run (each a benchmark × parameter combination in one round)
+     * @return a rough wall-clock estimate in seconds for all of them, rounded up once for the whole
+     *     (JVM start and set-up included)
      */
     public long estimateSeconds(int benchmarkRuns) {
         long perForkMillis = (long) warmupIterations * warmupMillis + (long) measurementIterations * measurementMillis
-            + 1500;
-        return (benchmarkRuns * forks * perForkMillis + 999) / 1000;
+            + JVM_OVERHEAD_MILLIS;
+        return ((long) benchmarkRuns * forks * perForkMillis + 999) / 1000;
     }
 
-    /** @return a rough wall-clock estimate in seconds for one {@link Interleaved} pair (JVM start and set-up included) */
-    public long estimateInterleavedSeconds() {
-        return (interleavedWarmupMillis + interleavedMeasureMillis + 1500 + 999) / 1000;
+    /**
+     * @param pairs how many {@link Interleaved} pairs will run
+     * @return a rough wall-clock estimate in seconds for all of them, rounded up once for the whole
+     *     (a JVM each: start and set-up included)
+     */
+    public long estimateInterleavedSeconds(int pairs) {
+        return ((long) pairs * (interleavedWarmupMillis + interleavedMeasureMillis + JVM_OVERHEAD_MILLIS) + 999) / 1000;
     }
 }

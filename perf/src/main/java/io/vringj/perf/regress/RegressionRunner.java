@@ -120,6 +120,16 @@ public final class RegressionRunner {
         }
     }
 
+    /**
+     * @param profile the profile
+     * @param forks JMH forks in the whole run
+     * @param pairRuns interleaved pairs in the whole run
+     * @return the whole run's estimated wall-clock seconds, rounded up once (not once a fork)
+     */
+    static long estimateSeconds(Profile profile, int forks, int pairRuns) {
+        return profile.estimateSeconds(forks) + profile.estimateInterleavedSeconds(pairRuns);
+    }
+
     /** Counts estimated seconds of work done, for the time-left estimate. */
     private static final class Clock {
         private final Instant start = Instant.now();
@@ -211,7 +221,7 @@ public final class RegressionRunner {
             }
         }
         Profile profile = settings.profile();
-        long estimate = forks * profile.estimateSeconds(1) + pairRuns * profile.estimateInterleavedSeconds();
+        long estimate = estimateSeconds(profile, forks, pairRuns);
         Clock clock = new Clock(estimate);
         out.printf(Locale.ROOT, "%d benchmark forks and %d interleaved pairs in %d rounds (%s), about %d s; load average"
             + " now %s%n", forks, pairRuns, rounds, profile.describe(), estimate, fmt(Machine.loadAverage()));
@@ -233,14 +243,14 @@ public final class RegressionRunner {
                         String header = String.format(Locale.ROOT, "[%s %s, %s] %s:", q.id(),
                             jmhRounds == 1 ? "JMH" : "round " + round + "/" + rounds, clock.left(), batch.label());
                         measure(q, batch, header, settings, out, byRound.get(round - 1));
-                        clock.done += batch.benchmarks().size() * profile.estimateSeconds(1);
+                        clock.done += profile.estimateSeconds(batch.benchmarks().size());
                     }
                 }
                 for (Pair pair : pairPlan.getOrDefault(q, List.of())) {
                     monitor.sample();
                     measurePair(pair, String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
                         clock.left(), pair.label()), profile, out, pairsByRound.get(round - 1));
-                    clock.done += profile.estimateInterleavedSeconds();
+                    clock.done += profile.estimateInterleavedSeconds(1);
                 }
             }
         }

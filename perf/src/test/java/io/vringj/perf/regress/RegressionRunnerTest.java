@@ -97,4 +97,25 @@ class RegressionRunnerTest {
         assertTrue(Profile.FULL.rounds() * Profile.FULL.estimateSeconds(runs) > seconds);
         assertTrue(Profile.QUICK.rounds() >= 5, "quartiles need at least five rounds to leave one bad round outside");
     }
+
+    @Test
+    void theTimeEstimateRoundsUpOnceForTheWholeRunNotOnceAFork() {
+        // a quick fork is 0.9 s measured + the JVM's overhead: 1.5 s, which rounded up per fork became 3 s and
+        // doubled the estimate of a whole run
+        long perForkMillis = 2 * 200 + 2 * 250 + Profile.JVM_OVERHEAD_MILLIS;
+        assertEquals((328 * perForkMillis + 999) / 1000, Profile.QUICK.estimateSeconds(328));
+        assertTrue(Profile.QUICK.estimateSeconds(328) < 328 * Profile.QUICK.estimateSeconds(1),
+            "one fork rounds up to a whole second; 328 of them must not each be rounded");
+        // the quick run of session 6 (328 forks, 70 pairs) took 11.5 min; its estimate said 21 min
+        long run = RegressionRunner.estimateSeconds(Profile.QUICK, 328, 70);
+        assertEquals(Profile.QUICK.estimateSeconds(328) + Profile.QUICK.estimateInterleavedSeconds(70), run);
+        assertTrue(run >= 600 && run <= 15 * 60, run + " s");
+        long perPairMillis = 1500 + 1000 + Profile.JVM_OVERHEAD_MILLIS;
+        assertEquals((70 * perPairMillis + 999) / 1000, Profile.QUICK.estimateInterleavedSeconds(70));
+        assertEquals(0, Profile.QUICK.estimateSeconds(0));
+        assertEquals(0, Profile.QUICK.estimateInterleavedSeconds(0));
+        // the full profile measures longer per fork and per pair, so its estimate is longer at equal counts
+        assertTrue(Profile.FULL.estimateSeconds(328) > Profile.QUICK.estimateSeconds(328));
+        assertTrue(Profile.FULL.estimateInterleavedSeconds(70) > Profile.QUICK.estimateInterleavedSeconds(70));
+    }
 }
