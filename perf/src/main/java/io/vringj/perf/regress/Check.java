@@ -71,6 +71,14 @@ public record Check(String id, Question question, Kind kind, String description,
         return kind == Kind.RATIO ? current() / baseline() - 1 : current() - baseline();
     }
 
+    /**
+     * @return for a ratio, the line its decision is drawn against ({@link Checks#regressionLine});
+     *     NaN for an allocation or without a baseline
+     */
+    public double regressionLine() {
+        return kind == Kind.RATIO && base.measured() ? Checks.regressionLine(base, tolerance) : Double.NaN;
+    }
+
     /** @return whether the target is met; {@code null} if there is no target or no value */
     public Boolean targetMet() {
         if (Double.isNaN(target) || Double.isNaN(current())) {

@@ -158,11 +158,21 @@ public final class Checks {
         if (!baseline.measured()) {
             return Check.Status.NEW;
         }
-        double line = baseline.low() * (1 - tolerance);
+        double line = regressionLine(baseline, tolerance);
         if (run.high() < line) {
             return Check.Status.REGRESSION;
         }
         return run.low() >= line ? Check.Status.PASS : Check.Status.NOISY;
+    }
+
+    /**
+     * @param baseline the baseline's spread of a ratio
+     * @param tolerance the ratio's tolerance
+     * @return the line below which a ratio regresses: the baseline's lower quartile (its median
+     *     when it has no quartiles) × (1 − tolerance); NaN if the baseline has no value
+     */
+    public static double regressionLine(Spread baseline, double tolerance) {
+        return baseline.low() * (1 - tolerance);
     }
 
     /**

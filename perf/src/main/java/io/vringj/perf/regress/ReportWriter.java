@@ -164,9 +164,9 @@ public final class ReportWriter {
         }
 
         sb.append("## Ratios (higher is better)\n\n");
-        sb.append("| question | ratio | this run | ± (IQR/2) | baseline | ± (IQR/2) | change | decision | target |")
-            .append(" target met |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---|---:|---|\n");
+        sb.append("| question | ratio | this run | its middle half | baseline | its middle half | regression line |")
+            .append(" change | decision | target | target met |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
         for (Check c : checks) {
             if (c.kind() != Check.Kind.RATIO) {
                 continue;
@@ -174,7 +174,7 @@ public final class ReportWriter {
             sb.append("| ").append(c.question().id()).append(" | ").append(c.description()).append(" | ")
                 .append(num(c.current())).append(" | ").append(spread(c.run())).append(" | ")
                 .append(num(c.baseline())).append(" | ").append(spread(c.base())).append(" | ")
-                .append(signedPct(c.change())).append(" | ").append(c.status().label()).append(" | ")
+                .append(num(c.regressionLine())).append(" | ").append(signedPct(c.change())).append(" | ").append(c.status().label()).append(" | ")
                 .append(Double.isNaN(c.target()) ? "—" : "≥ " + num(c.target())).append(" | ")
                 .append(met(c.targetMet())).append(" |\n");
         }
@@ -214,8 +214,9 @@ public final class ReportWriter {
     }
 
     /**
-     * Draws one chart: per ratio, this run's median and the baseline's side by side with their
-     * interquartile ranges as error bars, and each target as a horizontal red line. When the
+     * Draws one chart: per ratio, this run's median and the baseline's side by side with half
+     * their interquartile ranges either side as error bars (XChart's error bars are symmetric; the
+     * report's table gives both quartiles), and each target as a horizontal red line. When the
      * values span more than 10x the axis is logarithmic: bars rise from 1 (above: better than
      * the peer, below: worse) on a log10 scale labelled in ratios.
      */
@@ -271,7 +272,7 @@ public final class ReportWriter {
             chart.getStyler().setYAxisMin(0.0);
             chart.getStyler().setYAxisMax(max * 1.1);
         }
-        chart.addSeries("this run (median; error bars: interquartile range)", names, current, currentError);
+        chart.addSeries("this run (median; error bars: ± half the interquartile range)", names, current, currentError);
         if (anyBaseline) {
             chart.addSeries("baseline, this machine", names, baseline, baselineError);
         }
@@ -337,8 +338,9 @@ public final class ReportWriter {
         }
     }
 
+    /** The middle half as its two ends, lower and upper quartile: it need not be centred on the median. */
     private static String spread(Spread s) {
-        return s.hasQuartiles() ? num(s.iqr() / 2) : "—";
+        return s.hasQuartiles() ? num(s.low()) + " – " + num(s.high()) : "—";
     }
 
     private static String num(double v) {

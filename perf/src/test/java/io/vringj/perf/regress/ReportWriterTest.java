@@ -57,10 +57,11 @@ class ReportWriterTest {
         assertTrue(text.contains("**Verdict: REGRESSION** (exit status 1)"), text);
         assertTrue(text.contains("- q3.direct-mono-vs-premapped"), "the reason names the ratio: " + text);
         // per round 0.5 × (1.0, 0.98, 1.02, 0.99, 1.01): median 0.5, quartiles 0.495 .. 0.505
-        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 | 0.005 |"
-            + " 1.000 | 0.015 | -50.0% | REGRESSION | ≥ 0.980 | no |"), text);
-        assertTrue(text.contains("| q1 | vringj / agrona messages/s, 64 B, batch 1 | 2.000 | 0.020 | — | — | — | new |"
-            + " ≥ 1.000 | yes |"), text);
+        // the regression line: the baseline's lower quartile 0.98 × (1 − 20%)
+        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 |"
+            + " 0.495 – 0.505 | 1.000 | 0.980 – 1.010 | 0.784 | -50.0% | REGRESSION | ≥ 0.980 | no |"), text);
+        assertTrue(text.contains("| q1 | vringj / agrona messages/s, 64 B, batch 1 | 2.000 | 1.980 – 2.020 | — | — | — |"
+            + " — | new | ≥ 1.000 | yes |"), text);
         assertTrue(text.contains("| RingThroughputBenchmark.vringj[batch=1, payloadBytes=64] | 0.001 | — | 0.500 | new |"),
             text);
         assertTrue(text.contains("| RingThroughputBenchmark.abq | batch=1, payloadBytes=64 | messages | 3.00 M |"), text);
@@ -73,6 +74,28 @@ class ReportWriterTest {
     }
 
     @Test
+    void aMiddleHalfLopsidedAboutItsMedianIsShownByItsQuartilesSoTheDecisionCanBeRead() throws Exception {
+        // two of five rounds at half speed: the median sits at the top of the middle half, not in its centre
+        CannedJmh c = new CannedJmh();
+        for (double w : new double[] {1.0, 0.5, 0.52, 1.0, 1.0}) {
+            c.single(Q3 + "premapped", 2e7, 0.0).single(Q3 + "directMonomorphic", 1e7 * w, 0.0)
+                .single(Q3 + "directMegamorphic", 1e5, 0.0);
+        }
+        List<BenchmarkResult> results = c.parse();
+        Baseline.Entry entry = new Baseline.Entry(Machine.current(), "earlier", "quiet",
+            Map.of("q3.direct-mono-vs-premapped", new Spread(0.5, 0.45, 0.55, 5)), Map.of());
+        List<Check> checks = Checks.compare(results, entry, Profile.QUICK);
+        Path md = ReportWriter.write(dir, info(new Baseline(Profile.QUICK, List.of(entry)), entry, checks), results,
+            checks);
+        String text = Files.readString(md);
+        // same median as the baseline, yet too noisy: the lower quartile 0.26 lies below the line 0.45 × 0.8 = 0.36
+        // and the upper one above it, which "± half the IQR" (0.120 either side of 0.500) would hide
+        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 |"
+            + " 0.260 – 0.500 | 0.500 | 0.450 – 0.550 | 0.360 | +0.0% | too noisy | ≥ 0.980 | no |"), text);
+        assertTrue(text.contains("| this run | its middle half | baseline | its middle half | regression line |"), text);
+    }
+
+    @Test
     void withoutThisMachinesEntryEveryRatioIsShownWithItsTargetAndNoneJudged() throws Exception {
         List<BenchmarkResult> results = results();
         Baseline other = new Baseline(Profile.QUICK, List.of(new Baseline.Entry(new Machine("Some Other CPU", 64, "25",
@@ -81,8 +104,8 @@ class ReportWriterTest {
         String text = Files.readString(ReportWriter.write(dir, info(other, null, checks), results, checks));
         assertTrue(text.contains("**Verdict: NO BASELINE FOR THIS MACHINE** (exit status 3)"), text);
         assertTrue(text.contains("- this machine's entry: none (figures are shown, not judged)"), text);
-        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 | 0.005 |"
-            + " — | — | — | not judged | ≥ 0.980 | no |"), text);
+        assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 |"
+            + " 0.495 – 0.505 | — | — | — | — | not judged | ≥ 0.980 | no |"), text);
         assertTrue(text.contains("entries for: Some Other CPU, 64 CPUs"), text);
     }
 
