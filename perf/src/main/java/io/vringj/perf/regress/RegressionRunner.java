@@ -130,19 +130,55 @@ public final class RegressionRunner {
         return profile.estimateSeconds(forks) + profile.estimateInterleavedSeconds(pairRuns);
     }
 
-    /** Counts estimated seconds of work done, for the time-left estimate. */
-    private static final class Clock {
+    /**
+     * The time-left estimate: counts the forks and pairs done and prices them as the whole run's
+     * estimate does (each total rounded once), so what is done never exceeds the total and the
+     * time left never goes below zero.
+     */
+    static final class Clock {
         private final Instant start = Instant.now();
+        private final Profile profile;
         private final long total;
-        private long done;
+        private int forksDone;
+        private int pairsDone;
 
-        Clock(long totalSeconds) {
-            this.total = totalSeconds;
+        /**
+         * @param profile the profile that prices forks and pairs
+         * @param forks JMH forks in the whole run
+         * @param pairs interleaved pairs in the whole run
+         */
+        Clock(Profile profile, int forks, int pairs) {
+            this.profile = profile;
+            this.total = estimateSeconds(profile, forks, pairs);
+        }
+
+        /** @return the whole run's estimate in seconds */
+        long total() {
+            return total;
+        }
+
+        /** @param forks JMH forks just finished */
+        void forksDone(int forks) {
+            forksDone += forks;
+        }
+
+        /** One interleaved pair just finished. */
+        void pairDone() {
+            pairsDone++;
+        }
+
+        /**
+         * @param elapsedSeconds wall-clock seconds since the run began
+         * @return the estimated seconds left: the work left, at the pace of the work done so far
+         *     (the estimate itself before anything is done); never below zero
+         */
+        long secondsLeft(long elapsedSeconds) {
+            long done = Math.min(total, estimateSeconds(profile, forksDone, pairsDone));
+            return done == 0 ? total : (total - done) * elapsedSeconds / done;
         }
 
         String left() {
-            long elapsed = ChronoUnit.SECONDS.between(start, Instant.now());
-            long left = done == 0 ? total : (total - done) * elapsed / done;
+            long left = secondsLeft(ChronoUnit.SECONDS.between(start, Instant.now()));
             return String.format(Locale.ROOT, "~%dm%02ds left", left / 60, left % 60);
         }
     }
@@ -221,8 +257,8 @@ public final class RegressionRunner {
             }
         }
         Profile profile = settings.profile();
-        long estimate = estimateSeconds(profile, forks, pairRuns);
-        Clock clock = new Clock(estimate);
+        Clock clock = new Clock(profile, forks, pairRuns);
+        long estimate = clock.total();
         out.printf(Locale.ROOT, "%d benchmark forks and %d interleaved pairs in %d rounds (%s), about %d s; load average"
             + " now %s%n", forks, pairRuns, rounds, profile.describe(), estimate, fmt(Machine.loadAverage()));
         List<Map<String, RunResult>> byRound = new ArrayList<>();
@@ -243,14 +279,14 @@ public final class RegressionRunner {
                         String header = String.format(Locale.ROOT, "[%s %s, %s] %s:", q.id(),
                             jmhRounds == 1 ? "JMH" : "round " + round + "/" + rounds, clock.left(), batch.label());
                         measure(q, batch, header, settings, out, byRound.get(round - 1));
-                        clock.done += profile.estimateSeconds(batch.benchmarks().size());
+                        clock.forksDone(batch.benchmarks().size());
                     }
                 }
                 for (Pair pair : pairPlan.getOrDefault(q, List.of())) {
                     monitor.sample();
                     measurePair(pair, String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
                         clock.left(), pair.label()), profile, out, pairsByRound.get(round - 1));
-                    clock.done += profile.estimateInterleavedSeconds(1);
+                    clock.pairDone();
                 }
             }
         }

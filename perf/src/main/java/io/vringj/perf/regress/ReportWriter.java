@@ -174,7 +174,7 @@ public final class ReportWriter {
             sb.append("| ").append(c.question().id()).append(" | ").append(c.description()).append(" | ")
                 .append(num(c.current())).append(" | ").append(spread(c.run())).append(" | ")
                 .append(num(c.baseline())).append(" | ").append(spread(c.base())).append(" | ")
-                .append(num(c.regressionLine())).append(" | ").append(signedPct(c.change())).append(" | ").append(c.status().label()).append(" | ")
+                .append(num(c.regressionLine())).append(" | ").append(signedPct(c.change())).append(" | ").append(decision(c, info)).append(" | ")
                 .append(Double.isNaN(c.target()) ? "—" : "≥ " + num(c.target())).append(" | ")
                 .append(met(c.targetMet())).append(" |\n");
         }
@@ -185,7 +185,7 @@ public final class ReportWriter {
             if (c.kind() == Check.Kind.ALLOCATION) {
                 sb.append("| ").append(c.id()).append(" | ").append(bytes(c.current())).append(" | ")
                     .append(bytes(c.baseline())).append(" | ").append(bytes(c.tolerance())).append(" | ")
-                    .append(c.status().label()).append(" |\n");
+                    .append(decision(c, info)).append(" |\n");
             }
         }
 
@@ -336,6 +336,17 @@ public final class ReportWriter {
         try (OutputStream out = Files.newOutputStream(file)) {
             BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
         }
+    }
+
+    /**
+     * A row's decision as the report shows it. In a run too noisy to judge no row is judged, so a
+     * figure past its line says so without the word REGRESSION, which only a judged run may use.
+     */
+    private static String decision(Check c, RunInfo info) {
+        if (c.status() == Check.Status.REGRESSION && info.judgement().verdict() == Verdict.TOO_NOISY) {
+            return "past its line, not judged (run too noisy)";
+        }
+        return c.status().label();
     }
 
     /** The middle half as its two ends, lower and upper quartile: it need not be centred on the median. */

@@ -99,6 +99,35 @@ class RegressionRunnerTest {
     }
 
     @Test
+    void theTimeLeftFallsToZeroAndNeverBelowWhateverTheBatchSizes() {
+        // 328 forks in batches of 7 (each 10.5 s, which rounded up per batch would sum past the total) and 70 pairs
+        RegressionRunner.Clock clock = new RegressionRunner.Clock(Profile.QUICK, 328, 70);
+        assertEquals(clock.total(), clock.secondsLeft(0), "before anything is done, the estimate itself");
+        int forks = 0;
+        long elapsed = 0;
+        long previous = Long.MAX_VALUE;
+        while (forks < 328) {
+            int batch = Math.min(7, 328 - forks);
+            clock.forksDone(batch);
+            forks += batch;
+            elapsed += 10;
+            long left = clock.secondsLeft(elapsed);
+            assertTrue(left > 0, "pairs are still to run, yet " + left + " s left after " + forks + " forks");
+            previous = left;
+        }
+        for (int p = 0; p < 70; p++) {
+            clock.pairDone();
+            elapsed += 3;
+            long left = clock.secondsLeft(elapsed);
+            assertTrue(left >= 0 && left <= previous + 60, left + " s left after " + (p + 1) + " pairs");
+            previous = left;
+        }
+        assertEquals(0, clock.secondsLeft(elapsed), "everything done: nothing left");
+        clock.forksDone(5); // confirmations beyond the plan do not make the time left negative
+        assertEquals(0, clock.secondsLeft(elapsed + 10));
+    }
+
+    @Test
     void theTimeEstimateRoundsUpOnceForTheWholeRunNotOnceAFork() {
         // a quick fork is 0.9 s measured + the JVM's overhead: 1.5 s, which rounded up per fork became 3 s and
         // doubled the estimate of a whole run

@@ -1,6 +1,7 @@
 package io.vringj.perf.regress;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,6 +94,22 @@ class ReportWriterTest {
         assertTrue(text.contains("| q3 | DirectDmaOps at a monomorphic call site / premapped, trips/s | 0.500 |"
             + " 0.260 – 0.500 | 0.500 | 0.450 – 0.550 | 0.360 | +0.0% | too noisy | ≥ 0.980 | no |"), text);
         assertTrue(text.contains("| this run | its middle half | baseline | its middle half | regression line |"), text);
+    }
+
+    @Test
+    void aRunOnABusyMachineIsTooNoisyAndNoRowOfItSaysRegression() throws Exception {
+        List<BenchmarkResult> results = results();
+        Baseline.Entry entry = new Baseline.Entry(Machine.current(), "earlier", "quiet",
+            Map.of("q3.direct-mono-vs-premapped", new Spread(1.0, 0.98, 1.01, 5)), Map.of());
+        List<Check> checks = Checks.compare(results, entry, Profile.QUICK);
+        assertTrue(checks.stream().anyMatch(c -> c.status() == Check.Status.REGRESSION), "q3 halved: past its line");
+        MachineLoad busy = new MachineLoad(7.5, 11.0, 0.0, 2);
+        ReportWriter.RunInfo info = new ReportWriter.RunInfo(Profile.QUICK, "now", Machine.current(), busy, "",
+            "perf/baseline/quick.json", new Baseline(Profile.QUICK, List.of(entry)), entry, Checks.judge(checks, busy));
+        String text = Files.readString(ReportWriter.write(dir, info, results, checks));
+        assertTrue(text.contains("**Verdict: TOO NOISY TO JUDGE** (exit status 4)"), text);
+        assertTrue(text.contains("| 0.784 | -50.0% | past its line, not judged (run too noisy) | ≥ 0.980 | no |"), text);
+        assertFalse(text.contains("REGRESSION"), text);
     }
 
     @Test
