@@ -329,18 +329,9 @@ final class SlotTable {
         int slot = slotOf(busAddress);
         Area area = areaOf(slot);
         synchronized (area) {
-            int head = headOf(slot);
-            if (head < 0 || state[head] == UNMAPPING || state[head] == HINTED) {
-                return Lookup.NOT_MAPPED;
-            }
-            if (slotAddress(head) + offset[head] != busAddress) {
-                return Lookup.NOT_START;
-            }
-            if (state[head] != expectedState) {
-                return Lookup.WRONG_KIND;
-            }
-            if (size[head] != length) {
-                return Lookup.WRONG_LENGTH;
+            int head = check(slot, busAddress, length, expectedState);
+            if (head < 0) {
+                return head;
             }
             into.head = head;
             into.start = busAddress;
@@ -353,6 +344,27 @@ final class SlotTable {
     }
 
     /**
+     * @return the head of the live mapping that starts exactly at {@code busAddress} with this
+     *     length and state, or a negative {@link Lookup} code. Under the lock of {@code slot}'s area.
+     */
+    private int check(int slot, long busAddress, long length, byte expectedState) {
+        int head = headOf(slot);
+        if (head < 0 || state[head] == UNMAPPING || state[head] == HINTED) {
+            return Lookup.NOT_MAPPED;
+        }
+        if (slotAddress(head) + offset[head] != busAddress) {
+            return Lookup.NOT_START;
+        }
+        if (state[head] != expectedState) {
+            return Lookup.WRONG_KIND;
+        }
+        if (size[head] != length) {
+            return Lookup.WRONG_LENGTH;
+        }
+        return head;
+    }
+
+    /**
      * Returns the slots of the mapping at {@code head} to the free lists, merging with the free
      * runs after and before it. Holds the area's lock.
      *
@@ -362,26 +374,51 @@ final class SlotTable {
     int release(int head, AtomicLong slotsInUse) {
         Area area = areaOf(head);
         synchronized (area) {
-            int nslots = slotsOf(head);
-            // count down before the slots become free: a map on another thread may take them the
-            // moment they are, and counts up only after; so the pool's count never exceeds the
-            // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
-            slotsInUse.addAndGet(-nslots);
-            original[head] = null;
-            size[head] = 0;
-            offset[head] = 0;
-            area.used -= nslots;
-            if (nslots <= HINT_MAX_SLOTS && !isTransient && area.hintCount < HINTS) {
-                // the fast path: the run stays out of the free runs, ready for the next small map
-                state[head] = HINTED;
-                area.hintHead[area.hintCount] = head;
-                area.hintSlots[area.hintCount] = nslots;
-                area.hintCount++;
-                return nslots;
+            return releaseLocked(area, head, slotsInUse);
+        }
+    }
+
+    /**
+     * {@link #beginRelease} and {@link #release} under one hold of the area's lock, for an unmap
+     * that copies nothing back ({@code TO_DEVICE}): the same checks, and the slots are free when it
+     * returns.
+     *
+     * @param slotsInUse the pool's count of slots in use
+     * @return the head slot, or a negative {@link Lookup} code saying what was wrong (nothing changed)
+     */
+    int releaseMapping(long busAddress, long length, byte expectedState, AtomicLong slotsInUse) {
+        int slot = slotOf(busAddress);
+        Area area = areaOf(slot);
+        synchronized (area) {
+            int head = check(slot, busAddress, length, expectedState);
+            if (head >= 0) {
+                releaseLocked(area, head, slotsInUse);
             }
-            freeRun(head, nslots);
+            return head;
+        }
+    }
+
+    /** The release of the mapping at {@code head}; the caller holds {@code area}'s lock. */
+    private int releaseLocked(Area area, int head, AtomicLong slotsInUse) {
+        int nslots = slotsOf(head);
+        // count down before the slots become free: a map on another thread may take them the
+        // moment they are, and counts up only after; so the pool's count never exceeds the
+        // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
+        slotsInUse.addAndGet(-nslots);
+        original[head] = null;
+        size[head] = 0;
+        offset[head] = 0;
+        area.used -= nslots;
+        if (nslots <= HINT_MAX_SLOTS && !isTransient && area.hintCount < HINTS) {
+            // the fast path: the run stays out of the free runs, ready for the next small map
+            state[head] = HINTED;
+            area.hintHead[area.hintCount] = head;
+            area.hintSlots[area.hintCount] = nslots;
+            area.hintCount++;
             return nslots;
         }
+        freeRun(head, nslots);
+        return nslots;
     }
 
     /**
