@@ -6,7 +6,6 @@ import static io.vringj.swiotlb.SwiotlbPool.SLOT_SIZE;
 
 import io.vringj.dma.DmaDirection;
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -17,8 +16,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <pre>
  *   slot i  at bus address base + i·2048
- *   ├ free[i]      free slots from i to the end of i's segment (0 when i is in use)
- *   ├ headOf[i]    first slot of the mapping that holds i, or -1 when free
+ *   ├ bit i of used    set while i is in use (or hinted); bits past the last slot stay set
+ *   ├ bit i of heads   set when a mapping starts at i; the mapping that holds a used slot
+ *   │                  is the nearest head at or below it in its segment
  *   └ at a head only:
  *       state[h]   FREE / TO_DEVICE / FROM_DEVICE / BIDIRECTIONAL / UNMAPPING / ALLOCATED
  *       offset[h]  bytes from the slot start to the mapping (min_align_mask offset)
@@ -40,9 +40,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * free run first merges every hint of the area back (the slow path), so a map still fails only
  * when no run fits.
  *
- * <p>Every array element of a slot is read and written only while holding the lock of the
- * area that contains it; since a mapping never crosses a segment and an area holds whole
- * segments, one mapping is guarded by one lock.
+ * <p><b>Bitmaps, not free counts.</b> Linux keeps, per slot, the number of free slots from it
+ * to the end of its segment, and rewrites those counts on every map and unmap, walking back to
+ * the start of the segment: at 64 KiB that is about 80 slots per map and as many per unmap. Here
+ * a segment is two 64-bit words of {@code used}, so "{@code n} free slots from {@code i} within
+ * the segment" is one or two masked word tests, and taking or releasing a run is one or two
+ * word writes, whatever its length. The search visits the same candidates in the same order and
+ * takes the same run as the counts would.
+ *
+ * <p>Every array element (and bitmap word) of a slot is read and written only while holding the
+ * lock of the area that contains it; since a mapping never crosses a segment, an area holds
+ * whole segments and a segment is whole words, one mapping is guarded by one lock.
  */
 final class SlotTable {
     static final byte FREE = 0;
@@ -85,8 +93,10 @@ final class SlotTable {
     final boolean isTransient;
     private final int areaShiftSlots;
 
-    private final int[] free;
-    private final int[] headOf;
+    /** Bit i set: slot i is in use or hinted (and every bit past the last slot, so no run reaches there). */
+    private final long[] used;
+    /** Bit i set: a mapping (or hinted run) starts at slot i. */
+    private final long[] heads;
     private final byte[] state;
     private final int[] offset;
     private final long[] size;
@@ -109,16 +119,17 @@ final class SlotTable {
         for (int a = 0; a < areaCount; a++) {
             areas[a] = new Area(a * areaSlots, areaCount == 1 ? slotCount : areaSlots);
         }
-        free = new int[slotCount];
-        headOf = new int[slotCount];
+        // whole segments of words, so a run test within a segment never reads past the array
+        int words = ((slotCount + SEGMENT_SLOTS - 1) / SEGMENT_SLOTS) * (SEGMENT_SLOTS / Long.SIZE);
+        used = new long[words];
+        heads = new long[words];
         state = new byte[slotCount];
         offset = new int[slotCount];
         size = new long[slotCount];
         original = new MemorySegment[slotCount];
-        Arrays.fill(headOf, -1);
-        for (int i = 0; i < slotCount; i++) {
-            // a free run stops at the end of its segment or at the end of the table
-            free[i] = Math.min(SEGMENT_SLOTS - (i & (SEGMENT_SLOTS - 1)), slotCount - i);
+        // a free run stops at the end of the table (a transient pool need not be whole segments)
+        for (int i = slotCount; i < words * Long.SIZE; i++) {
+            used[i >>> 6] |= 1L << i;
         }
     }
 
@@ -214,7 +225,7 @@ final class SlotTable {
     private void drainHints(Area area) {
         while (area.hintCount > 0) {
             int h = --area.hintCount;
-            freeRun(area, area.hintHead[h], area.hintSlots[h]);
+            freeRun(area.hintHead[h], area.hintSlots[h]);
         }
     }
 
@@ -231,9 +242,8 @@ final class SlotTable {
                     checked++;
                     continue;
                 }
-                // free[slot] counts only to the end of the segment, so a run this long never
-                // crosses a segment boundary
-                if (free[slot] >= nslots) {
+                // a run never crosses a segment boundary
+                if (isFreeRun(slot, nslots)) {
                     found = slot;
                     break;
                 }
@@ -246,18 +256,62 @@ final class SlotTable {
 
     /** Takes {@code nslots} free slots from {@code found} out of the free runs. Under the area's lock. */
     private void claim(Area area, int found, int nslots) {
-        for (int i = found; i < found + nslots; i++) {
-            free[i] = 0;
-            headOf[i] = found;
-        }
-        // the free run that ended at `found` now ends earlier: recount it backwards up to
-        // the start of the segment
-        int count = 0;
-        for (int i = found - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
-             i--) {
-            free[i] = ++count;
-        }
+        setRun(used, found, nslots, true);
+        heads[found >>> 6] |= 1L << found;
         area.index = wrap(area, found - area.firstSlot + nslots);
+    }
+
+    /**
+     * @return whether the {@code nslots} slots from {@code slot} are free and inside {@code slot}'s
+     *     segment (Linux's {@code slots[slot].list >= nslots})
+     */
+    private boolean isFreeRun(int slot, int nslots) {
+        if ((slot & (SEGMENT_SLOTS - 1)) + nslots > SEGMENT_SLOTS) {
+            return false;
+        }
+        int end = slot + nslots;
+        for (int s = slot; s < end; ) {
+            int bits = Math.min(Long.SIZE - (s & (Long.SIZE - 1)), end - s);
+            if ((used[s >>> 6] & runMask(s, bits)) != 0) {
+                return false;
+            }
+            s += bits;
+        }
+        return true;
+    }
+
+    /** Sets or clears the bits of {@code nslots} slots from {@code slot} (inside one segment: at most two words). */
+    private static void setRun(long[] bitmap, int slot, int nslots, boolean set) {
+        int end = slot + nslots;
+        for (int s = slot; s < end; ) {
+            int bits = Math.min(Long.SIZE - (s & (Long.SIZE - 1)), end - s);
+            long mask = runMask(s, bits);
+            bitmap[s >>> 6] = set ? bitmap[s >>> 6] | mask : bitmap[s >>> 6] & ~mask;
+            s += bits;
+        }
+    }
+
+    /** The bits of {@code bits} slots from {@code slot} within its word ({@code 1 <= bits <= 64 - slot % 64}). */
+    private static long runMask(int slot, int bits) {
+        return (-1L >>> (Long.SIZE - bits)) << slot;
+    }
+
+    /**
+     * @return the first slot of the mapping (or hinted run) holding {@code slot}, or -1 if it is
+     *     free: the nearest head at or below it in its segment. Under the area's lock.
+     */
+    private int headOf(int slot) {
+        int w = slot >>> 6;
+        if ((used[w] & (1L << slot)) == 0 || slot >= slotCount) {
+            return -1;
+        }
+        long below = heads[w] & (-1L >>> (Long.SIZE - 1 - (slot & (Long.SIZE - 1))));
+        if (below == 0 && (w & 1) == 1) {
+            // the segment's first word: a run may start there and reach into the second
+            w--;
+            below = heads[w];
+        }
+        return below == 0 ? -1 : (w << 6) + Long.SIZE - 1 - Long.numberOfLeadingZeros(below);
     }
 
     private static int wrap(Area area, int index) {
@@ -275,18 +329,9 @@ final class SlotTable {
         int slot = slotOf(busAddress);
         Area area = areaOf(slot);
         synchronized (area) {
-            int head = headOf[slot];
-            if (head < 0 || state[head] == UNMAPPING || state[head] == HINTED) {
-                return Lookup.NOT_MAPPED;
-            }
-            if (slotAddress(head) + offset[head] != busAddress) {
-                return Lookup.NOT_START;
-            }
-            if (state[head] != expectedState) {
-                return Lookup.WRONG_KIND;
-            }
-            if (size[head] != length) {
-                return Lookup.WRONG_LENGTH;
+            int head = check(slot, busAddress, length, expectedState);
+            if (head < 0) {
+                return head;
             }
             into.head = head;
             into.start = busAddress;
@@ -299,6 +344,27 @@ final class SlotTable {
     }
 
     /**
+     * @return the head of the live mapping that starts exactly at {@code busAddress} with this
+     *     length and state, or a negative {@link Lookup} code. Under the lock of {@code slot}'s area.
+     */
+    private int check(int slot, long busAddress, long length, byte expectedState) {
+        int head = headOf(slot);
+        if (head < 0 || state[head] == UNMAPPING || state[head] == HINTED) {
+            return Lookup.NOT_MAPPED;
+        }
+        if (slotAddress(head) + offset[head] != busAddress) {
+            return Lookup.NOT_START;
+        }
+        if (state[head] != expectedState) {
+            return Lookup.WRONG_KIND;
+        }
+        if (size[head] != length) {
+            return Lookup.WRONG_LENGTH;
+        }
+        return head;
+    }
+
+    /**
      * Returns the slots of the mapping at {@code head} to the free lists, merging with the free
      * runs after and before it. Holds the area's lock.
      *
@@ -308,47 +374,62 @@ final class SlotTable {
     int release(int head, AtomicLong slotsInUse) {
         Area area = areaOf(head);
         synchronized (area) {
-            int nslots = slotsOf(head);
-            // count down before the slots become free: a map on another thread may take them the
-            // moment they are, and counts up only after; so the pool's count never exceeds the
-            // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
-            slotsInUse.addAndGet(-nslots);
-            original[head] = null;
-            size[head] = 0;
-            offset[head] = 0;
-            area.used -= nslots;
-            if (nslots <= HINT_MAX_SLOTS && !isTransient && area.hintCount < HINTS) {
-                // the fast path: the run stays out of the free runs, ready for the next small map
-                state[head] = HINTED;
-                area.hintHead[area.hintCount] = head;
-                area.hintSlots[area.hintCount] = nslots;
-                area.hintCount++;
-                return nslots;
+            return releaseLocked(area, head, slotsInUse);
+        }
+    }
+
+    /**
+     * {@link #beginRelease} and {@link #release} under one hold of the area's lock, for an unmap
+     * that copies nothing back ({@code TO_DEVICE}): the same checks, and the slots are free when it
+     * returns.
+     *
+     * @param slotsInUse the pool's count of slots in use
+     * @return the head slot, or a negative {@link Lookup} code saying what was wrong (nothing changed)
+     */
+    int releaseMapping(long busAddress, long length, byte expectedState, AtomicLong slotsInUse) {
+        int slot = slotOf(busAddress);
+        Area area = areaOf(slot);
+        synchronized (area) {
+            int head = check(slot, busAddress, length, expectedState);
+            if (head >= 0) {
+                releaseLocked(area, head, slotsInUse);
             }
-            freeRun(area, head, nslots);
+            return head;
+        }
+    }
+
+    /** The release of the mapping at {@code head}; the caller holds {@code area}'s lock. */
+    private int releaseLocked(Area area, int head, AtomicLong slotsInUse) {
+        int nslots = slotsOf(head);
+        // count down before the slots become free: a map on another thread may take them the
+        // moment they are, and counts up only after; so the pool's count never exceeds the
+        // slots really held (the two-thread exhaustion test once saw 259 of 256 otherwise)
+        slotsInUse.addAndGet(-nslots);
+        original[head] = null;
+        size[head] = 0;
+        offset[head] = 0;
+        area.used -= nslots;
+        if (nslots <= HINT_MAX_SLOTS && !isTransient && area.hintCount < HINTS) {
+            // the fast path: the run stays out of the free runs, ready for the next small map
+            state[head] = HINTED;
+            area.hintHead[area.hintCount] = head;
+            area.hintSlots[area.hintCount] = nslots;
+            area.hintCount++;
             return nslots;
         }
+        freeRun(head, nslots);
+        return nslots;
     }
 
     /**
      * Returns {@code nslots} slots from {@code head} to the free runs, merging with the free runs
      * after and before them. Under the area's lock.
      */
-    private void freeRun(Area area, int head, int nslots) {
-        {
-            int end = head + nslots;
-            // merge with the free run right after, if it is in the same segment
-            int count = end < slotCount && (end & (SEGMENT_SLOTS - 1)) != 0 ? free[end] : 0;
-            for (int i = end - 1; i >= head; i--) {
-                free[i] = ++count;
-                headOf[i] = -1;
-            }
-            for (int i = head - 1; (i & (SEGMENT_SLOTS - 1)) != SEGMENT_SLOTS - 1 && i >= area.firstSlot && free[i] != 0;
-                 i--) {
-                free[i] = ++count;
-            }
-            state[head] = FREE;
-        }
+    private void freeRun(int head, int nslots) {
+        // the free runs before and after join it by themselves: a run is only its clear bits
+        setRun(used, head, nslots, false);
+        heads[head >>> 6] &= ~(1L << head);
+        state[head] = FREE;
     }
 
     /** Slots held by the mapping at {@code head}; the caller holds the area's lock. */
@@ -367,7 +448,7 @@ final class SlotTable {
         int slot = slotOf(busAddress);
         Area area = areaOf(slot);
         synchronized (area) {
-            int head = headOf[slot];
+            int head = headOf(slot);
             if (head < 0 || state[head] == UNMAPPING || state[head] == ALLOCATED || state[head] == HINTED) {
                 return Lookup.NOT_MAPPED;
             }
@@ -389,7 +470,7 @@ final class SlotTable {
     String describeMappingAt(long busAddress) {
         int slot = slotOf(busAddress);
         synchronized (areaOf(slot)) {
-            int head = headOf[slot];
+            int head = headOf(slot);
             if (head < 0 || state[head] == HINTED) {
                 return "no live mapping holds it";
             }

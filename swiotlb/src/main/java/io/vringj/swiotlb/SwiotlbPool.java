@@ -202,6 +202,18 @@ public final class SwiotlbPool {
         if (table == null) {
             throw notInPool("unmap", busAddress, length);
         }
+        if (direction == DmaDirection.TO_DEVICE) {
+            // nothing to copy back: look up, check and free under one hold of the area's lock
+            int head = table.releaseMapping(busAddress, length, SlotTable.MAPPED_TO_DEVICE, slotsInUse);
+            if (head < 0) {
+                throw lookupFailed("unmap", table, busAddress, length, direction.name() + " mapping", head);
+            }
+            liveMappings.decrementAndGet();
+            if (table.isTransient) {
+                dropTransient(table);
+            }
+            return;
+        }
         SlotTable.Mapping m = SCRATCH.get();
         int head = table.beginRelease(busAddress, length, SlotTable.stateOf(direction), m);
         if (head < 0) {
@@ -511,21 +523,26 @@ public final class SwiotlbPool {
             liveAllocations.decrementAndGet();
         }
         if (table.isTransient) {
-            synchronized (growLock) {
-                SlotTable[] now = transients;
-                SlotTable[] next = new SlotTable[now.length - 1];
-                int j = 0;
-                for (SlotTable t : now) {
-                    if (t != table) {
-                        next[j++] = t;
-                    }
-                }
-                // volatile write: lookups stop finding the table before its memory is given back
-                transients = next;
-                transientSlots.addAndGet(-table.slotCount);
-            }
-            transientSource.free(table.memory);
+            dropTransient(table);
         }
+    }
+
+    /** Forgets a transient pool whose one mapping is gone and gives its memory back. */
+    private void dropTransient(SlotTable table) {
+        synchronized (growLock) {
+            SlotTable[] now = transients;
+            SlotTable[] next = new SlotTable[now.length - 1];
+            int j = 0;
+            for (SlotTable t : now) {
+                if (t != table) {
+                    next[j++] = t;
+                }
+            }
+            // volatile write: lookups stop finding the table before its memory is given back
+            transients = next;
+            transientSlots.addAndGet(-table.slotCount);
+        }
+        transientSource.free(table.memory);
     }
 
     private SlotTable tableOf(long busAddress) {

@@ -233,6 +233,37 @@ class SwiotlbPoolTest {
     // --- sizes, segments, alignment -------------------------------------------------------
 
     @Test
+    void aMappingReachingIntoTheSegmentsSecondBitmapWordIsFoundFromAnyOfItsSlots() throws Exception {
+        // slots 0..63 and 64..127 of a segment are two words of the bitmaps: a mapping from slot 40
+        // to slot 99 is found, from a slot in either word, by its head in the first
+        SwiotlbPool pool = pool(SEGMENT_SIZE, 1);
+        long before = pool.map(secureBuffer(40 * SLOT_SIZE), DmaDirection.TO_DEVICE);
+        MemorySegment buf = secureBuffer(60 * SLOT_SIZE);
+        buf.fill((byte) 7);
+        long bus = pool.map(buf, DmaDirection.BIDIRECTIONAL);
+        assertEquals(SHARED_BASE + 40L * SLOT_SIZE, bus, "next fit: right after the first mapping");
+        bounce(bus + 50L * SLOT_SIZE, 10).fill((byte) 9);
+        pool.syncForCpu(bus + 50L * SLOT_SIZE, 10, DmaDirection.BIDIRECTIONAL);
+        assertEquals(9, buf.get(ValueLayout.JAVA_BYTE, 50L * SLOT_SIZE + 9), "slot 90, second word");
+        assertEquals(7, buf.get(ValueLayout.JAVA_BYTE, 50L * SLOT_SIZE + 10));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> pool.unmap(bus + 30L * SLOT_SIZE, 30L * SLOT_SIZE, DmaDirection.BIDIRECTIONAL));
+        assertTrue(e.getMessage().contains("not the start") && e.getMessage().contains(Long.toHexString(bus)),
+            e.getMessage());
+        IllegalArgumentException past = assertThrows(IllegalArgumentException.class,
+            () -> pool.syncForCpu(bus + 59L * SLOT_SIZE, SLOT_SIZE + 1, DmaDirection.BIDIRECTIONAL));
+        assertTrue(past.getMessage().contains("not inside"), past.getMessage());
+        pool.unmap(bus, 60L * SLOT_SIZE, DmaDirection.BIDIRECTIONAL);
+        IllegalArgumentException free = assertThrows(IllegalArgumentException.class,
+            () -> pool.syncForCpu(bus + 50L * SLOT_SIZE, 10, DmaDirection.BIDIRECTIONAL));
+        assertTrue(free.getMessage().contains("no live mapping"), free.getMessage());
+        // the freed run joins the free slots after it: 88 slots from slot 40 to the segment's end
+        pool.unmap(before, 40 * SLOT_SIZE, DmaDirection.TO_DEVICE);
+        assertEquals(SHARED_BASE, pool.map(secureBuffer(SEGMENT_SIZE), DmaDirection.TO_DEVICE),
+            "every slot free again: one mapping takes the whole segment");
+    }
+
+    @Test
     void fullPoolErrorNamesSizeAndSlotsAndMapsNothing() throws Exception {
         SwiotlbPool pool = pool(SEGMENT_SIZE, 1);
         long big = pool.map(secureBuffer(200 * 1024), DmaDirection.TO_DEVICE);
@@ -426,6 +457,15 @@ class SwiotlbPoolTest {
         assertEquals(0, reserve.slotsInUse(), "the transient pool went back to the reserve");
         assertFalse(pool.owns(bus));
         assertThrows(IllegalArgumentException.class, () -> pool.unmap(bus, 10_000, DmaDirection.BIDIRECTIONAL));
+        // a TO_DEVICE unmap (looked up and freed under one lock) gives its transient pool back too
+        long toDevice = pool.map(secureBuffer(5000), DmaDirection.TO_DEVICE);
+        assertEquals(1, pool.statistics().transientPools());
+        assertThrows(IllegalArgumentException.class, () -> pool.unmap(toDevice, 4999, DmaDirection.TO_DEVICE));
+        assertEquals(1, pool.statistics().transientPools(), "a refused unmap changes nothing");
+        pool.unmap(toDevice, 5000, DmaDirection.TO_DEVICE);
+        assertEquals(0, pool.statistics().transientPools());
+        assertEquals(0, reserve.slotsInUse());
+        assertThrows(IllegalArgumentException.class, () -> pool.unmap(toDevice, 5000, DmaDirection.TO_DEVICE));
         pool.unmap(full, SEGMENT_SIZE, DmaDirection.TO_DEVICE);
         assertEquals(0, pool.slotsInUse());
     }

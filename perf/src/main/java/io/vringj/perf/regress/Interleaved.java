@@ -3,13 +3,16 @@ package io.vringj.perf.regress;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
  * Two one-thread benchmarks of one class measured in one JVM, taking turns in short slices, so that
- * both see the same machine: the harness the regression runner uses for the one-thread questions
- * (q3, q4, q5, q8).
+ * both see the same machine: the harness the regression runner uses for the one-thread ratios
+ * (q3, q4, q5, q8, and q6's bounce vs copy).
  *
  * <p>Why not one JMH fork each: on a shared VM the host moves a one-thread DMA trip between two
  * speeds about 2x apart (87 ns and 165–180 ns for the same code, with no steal time and a plain
@@ -26,7 +29,9 @@ import java.util.function.LongSupplier;
  * their own.
  *
  * <p>A benchmark class takes part by declaring {@code static Interleaved.Target interleavedTarget(String
- * method)} (any access), which returns an instance set up for {@code method} and a loop running it.
+ * method)} (any access), which returns an instance set up for {@code method} and a loop running it;
+ * a class whose benchmarks take {@code @Param}s declares {@code interleavedTarget(String method,
+ * Map<String, String> params)} instead, and both sides of a pair run at the same values.
  * The forked JVM's {@link #main} prints one line, {@value #RESULT_PREFIX}, that {@link Result#parse}
  * reads.
  */
@@ -234,41 +239,91 @@ public final class Interleaved {
      * @throws Exception if the class has no such factory or set-up fails
      */
     public static Target target(Class<?> benchmarkClass, String method) throws Exception {
-        Method factory;
-        try {
-            factory = benchmarkClass.getDeclaredMethod("interleavedTarget", String.class);
-        } catch (NoSuchMethodException e) {
-            throw new IllegalArgumentException(benchmarkClass.getName() + " declares no static interleavedTarget(String):"
-                + " it cannot be measured interleaved", e);
+        return target(benchmarkClass, method, Map.of());
+    }
+
+    /**
+     * @param benchmarkClass a benchmark class declaring {@code static Target interleavedTarget(String,
+     *     Map<String, String>)}, or {@code interleavedTarget(String)} if it has no parameters
+     * @param method one of its benchmark methods
+     * @param params the {@code @Param} values to set it up with (empty for none)
+     * @return an instance set up for the method at those values, and its loop
+     * @throws Exception if the class has no such factory (or none taking parameters when some are
+     *     given), or set-up fails
+     */
+    public static Target target(Class<?> benchmarkClass, String method, Map<String, String> params) throws Exception {
+        Method factory = factory(benchmarkClass, Map.class);
+        if (factory == null && params.isEmpty()) {
+            factory = factory(benchmarkClass);
+        }
+        if (factory == null) {
+            throw new IllegalArgumentException(benchmarkClass.getName() + " declares no static interleavedTarget("
+                + (params.isEmpty() ? "String" : "String, Map<String, String>, for the parameters " + params)
+                + "): it cannot be measured interleaved");
         }
         factory.setAccessible(true);
         try {
-            return (Target) factory.invoke(null, method);
+            return (Target) (factory.getParameterCount() == 2 ? factory.invoke(null, method, Map.copyOf(params))
+                : factory.invoke(null, method));
         } catch (InvocationTargetException e) {
             throw e.getCause() instanceof Exception cause ? cause : e;
         }
     }
 
+    private static Method factory(Class<?> benchmarkClass, Class<?>... more) {
+        Class<?>[] types = new Class<?>[more.length + 1];
+        types[0] = String.class;
+        System.arraycopy(more, 0, types, 1, more.length);
+        try {
+            return benchmarkClass.getDeclaredMethod("interleavedTarget", types);
+        } catch (NoSuchMethodException e) {
+            return null;
+        }
+    }
+
     /**
-     * The forked JVM: {@code Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US}.
+     * @param args {@code name=value} arguments
+     * @return the parameters they set, in order
+     * @throws IllegalArgumentException naming an argument that is not {@code name=value}
+     */
+    static Map<String, String> params(List<String> args) {
+        Map<String, String> params = new LinkedHashMap<>();
+        for (String arg : args) {
+            int eq = arg.indexOf('=');
+            if (eq <= 0 || params.put(arg.substring(0, eq), arg.substring(eq + 1)) != null) {
+                throw new IllegalArgumentException("\"" + arg + "\" is not a parameter NAME=VALUE (each name once)");
+            }
+        }
+        return params;
+    }
+
+    /**
+     * The forked JVM: {@code Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US
+     * [NAME=VALUE ...]}, the optional arguments being the benchmark parameters both sides run at.
      * Prints the {@link Result#line()} on standard output; exits 2 on bad arguments, 1 if a
      * benchmark failed.
      *
-     * @param args the class, the two methods, the warm-up and measurement in milliseconds and the
-     *     slice in microseconds
+     * @param args the class, the two methods, the warm-up and measurement in milliseconds, the
+     *     slice in microseconds and the parameters
      */
     public static void main(String[] args) {
-        if (args.length != 6) {
-            System.err.println("usage: Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US; got "
-                + args.length + " arguments");
+        Map<String, String> params = null;
+        try {
+            params = args.length < 6 ? null : params(List.of(args).subList(6, args.length));
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+        }
+        if (params == null) {
+            System.err.println("usage: Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US"
+                + " [NAME=VALUE ...]; got " + args.length + " arguments");
             System.exit(2);
         }
         Target a = null;
         Target b = null;
         try {
             Class<?> cls = Class.forName(args[0]);
-            a = target(cls, args[1]);
-            b = target(cls, args[2]);
+            a = target(cls, args[1], params);
+            b = target(cls, args[2], params);
             Result r = measure(a, b, Long.parseLong(args[3]) * 1_000_000, Long.parseLong(args[4]) * 1_000_000,
                 Long.parseLong(args[5]) * 1_000, System::nanoTime);
             System.out.println(r.line());

@@ -8,8 +8,8 @@ package io.vringj.perf.regress;
  * parameter combination runs all its peers one after the other, one short fork each, so the peers
  * a ratio compares are measured seconds apart, under the same conditions. A ratio is computed
  * within each round and summarised by its median and interquartile range over the rounds
- * ({@link Spread}). The one-thread DMA questions ({@link Question#interleaved}) are the
- * exception: each of their ratios is measured in every round by one JVM in which both sides take
+ * ({@link Spread}). The one-thread ratios ({@link RatioSpec#interleaved}: the DMA questions and
+ * swiotlb's bounce vs copy) are the exception: each is measured in every round by one JVM in which both sides take
  * turns every {@value #SLICE_MICROS} µs ({@link Interleaved}), because seconds apart is already too
  * far on a host that changes speed every second or two.
  *

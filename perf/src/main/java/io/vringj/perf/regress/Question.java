@@ -94,16 +94,6 @@ public enum Question {
     }
 
     /**
-     * @return whether its ratios are measured by the {@link Interleaved} harness (one JVM per ratio
-     *     and round, the two sides taking turns in short slices) rather than from JMH forks: the
-     *     one-thread DMA questions, whose peers a shared host moves between speeds independently
-     *     when they run seconds apart. JMH still measures them once per run, for allocation.
-     */
-    public boolean interleaved() {
-        return this == Q3 || this == Q4 || this == Q5 || this == Q8;
-    }
-
-    /**
      * @param methodOrGroup a benchmark method or group of this question's class
      * @return whether it measures a peer, a floor or a deliberately degraded configuration (the
      *     IOTLB without the ring-area cache) rather than a vringj hot path

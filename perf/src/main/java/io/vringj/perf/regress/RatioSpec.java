@@ -48,6 +48,14 @@ public record RatioSpec(String id, Question question, String description, Select
         return n / d;
     }
 
+    /**
+     * @return whether its sides are measured as an {@link Interleaved} pair (one JVM per round, the
+     *     two taking turns) rather than by JMH forks: its selectors name {@link Ratios#PAIRED_WITH}
+     */
+    public boolean interleaved() {
+        return numerator.params().containsKey(Ratios.PAIRED_WITH);
+    }
+
     /** @return whether the issue sets a target for this ratio */
     public boolean hasTarget() {
         return !Double.isNaN(target);

@@ -84,12 +84,14 @@ public final class Ratios {
             q5 + "iotlbUncached", q5 + "identity", Double.NaN));
         String q6 = "SwiotlbBounceBenchmark.";
         for (String size : BOUNCE_SIZES) {
+            // one thread: an interleaved pair at each size, as the DMA questions are measured
             list.add(new RatioSpec("q6.bounce-vs-copy." + size + "B", Question.Q6,
                 "swiotlb map+unmap / MemorySegment.copy of the same bytes, " + size + " B",
-                Selector.of(q6 + "bounce", BenchmarkResult.PRIMARY, "bytes", size),
-                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size), "4096".equals(size) ? 0.60 : 0.90,
-                false));
+                Selector.of(q6 + "bounce", BenchmarkResult.PRIMARY, "bytes", size, PAIRED_WITH, "copy"),
+                Selector.of(q6 + "copy", BenchmarkResult.PRIMARY, "bytes", size, PAIRED_WITH, "bounce"),
+                "4096".equals(size) ? 0.60 : 0.90, false));
         }
+        // two threads: JMH forks, every round
         list.add(new RatioSpec("q6.several-areas-vs-one", Question.Q6,
             "two threads bouncing 4 KiB: a pool with several areas / a pool with one area, ops/s",
             Selector.of(q6 + "severalAreas", BenchmarkResult.PRIMARY),
@@ -150,19 +152,44 @@ public final class Ratios {
     }
 
     /**
-     * A one-thread ratio. For a question measured {@link Question#interleaved interleaved}, each side
-     * is the figure of its method measured in one JVM with the other side ({@link #PAIRED_WITH}
-     * names the other method), not JMH's fork of its own.
+     * A one-thread ratio measured as an {@link Interleaved} pair: each side is the figure of its
+     * method measured in one JVM with the other side ({@link #PAIRED_WITH} names the other method),
+     * not JMH's fork of its own.
      */
     private static RatioSpec ratio(String id, Question q, String description, String numerator, String denominator,
                                    double target) {
-        if (q.interleaved()) {
-            return new RatioSpec(id, q, description,
-                Selector.of(numerator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(denominator)),
-                Selector.of(denominator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(numerator)), target, false);
+        return new RatioSpec(id, q, description,
+            Selector.of(numerator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(denominator)),
+            Selector.of(denominator, BenchmarkResult.PRIMARY, PAIRED_WITH, methodOf(numerator)), target, false);
+    }
+
+    /**
+     * @param q a question
+     * @param method one of its benchmark methods or groups
+     * @return whether JMH measures it once a run only (for allocation): it is a side of an
+     *     {@link RatioSpec#interleaved} ratio and of no ratio taken from JMH's forks
+     */
+    public static boolean measuredOnceARun(Question q, String method) {
+        boolean paired = false;
+        for (RatioSpec spec : all()) {
+            if (spec.question() != q || !(methodOf(spec.numerator().benchmark()).equals(method)
+                || methodOf(spec.denominator().benchmark()).equals(method))) {
+                continue;
+            }
+            if (!spec.interleaved()) {
+                return false;
+            }
+            paired = true;
         }
-        return new RatioSpec(id, q, description, Selector.of(numerator, BenchmarkResult.PRIMARY),
-            Selector.of(denominator, BenchmarkResult.PRIMARY), target, false);
+        return paired;
+    }
+
+    /**
+     * @param q a question
+     * @return whether any of its ratios is measured as an {@link Interleaved} pair
+     */
+    public static boolean hasInterleaved(Question q) {
+        return all().stream().anyMatch(r -> r.question() == q && r.interleaved());
     }
 
     /**

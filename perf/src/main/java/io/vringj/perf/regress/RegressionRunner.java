@@ -41,8 +41,9 @@ import org.openjdk.jmh.runner.options.VerboseMode;
  *   for each question, for each round, for each parameter combination:
  *       the peers, one short fork each, back to back   (forks get the flags their @Fork declares
  *                                                        plus {@link #FORK_FLAGS})
- *   except the one-thread questions ({@link Question#interleaved}): JMH once (for allocation), then
- *       in each round one JVM per ratio whose two sides take turns in 10 ms slices ({@link Interleaved})
+ *   except the one-thread ratios ({@link RatioSpec#interleaved}): JMH once (for allocation), then
+ *       in each round one JVM per ratio whose two sides take turns in 10 ms slices ({@link Interleaved});
+ *       a batch with a benchmark that another ratio takes from JMH (q6's two-thread pools) runs every round
  *   the load average is sampled before every batch; steal time is read over the whole run
  *   all rounds → report/jmh-result.json → BenchmarkResults → Checks (median and IQR over rounds)
  *       vs this machine's entry in the baseline
@@ -184,38 +185,66 @@ public final class RegressionRunner {
     }
 
     /**
-     * A ratio of a one-thread question, measured by {@link Interleaved}: both sides in one JVM,
-     * taking turns.
+     * A one-thread ratio, measured by {@link Interleaved}: both sides in one JVM, taking turns.
      *
      * @param question its question
      * @param ratioId the ratio's id
      * @param numerator the numerator's benchmark method
      * @param denominator the denominator's
+     * @param params the benchmark parameters both sides run at (the ratio's, e.g. q6's {@code bytes});
+     *     empty for benchmarks without parameters
      */
-    record Pair(Question question, String ratioId, String numerator, String denominator) {
+    record Pair(Question question, String ratioId, String numerator, String denominator, Map<String, String> params) {
+        /**
+         * @param question its question
+         * @param ratioId the ratio's id
+         * @param numerator the numerator's method
+         * @param denominator the denominator's
+         * @param params the parameters, in name order
+         */
+        Pair {
+            params = java.util.Collections.unmodifiableMap(new TreeMap<>(params));
+        }
+
+        /**
+         * A pair without parameters.
+         *
+         * @param question its question
+         * @param ratioId the ratio's id
+         * @param numerator the numerator's method
+         * @param denominator the denominator's
+         */
+        Pair(Question question, String ratioId, String numerator, String denominator) {
+            this(question, ratioId, numerator, denominator, Map.of());
+        }
+
         /** @return how progress lines name it */
         String label() {
-            return numerator + " vs " + denominator + ", interleaved";
+            return numerator + " vs " + denominator + (params.isEmpty() ? "" : ", " + params.entrySet().stream()
+                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "))) + ", interleaved";
         }
     }
 
     /**
-     * @param q a question measured interleaved
+     * @param q a question
      * @param include a further filter on benchmark names, or {@code null}
-     * @return its ratios with a side the filter lets through (a ratio needs both), in ratio order
+     * @return its {@link RatioSpec#interleaved} ratios with a side the filter lets through (a ratio
+     *     needs both), in ratio order, each at its parameters
      */
     static List<Pair> pairs(Question q, String include) {
         Pattern filter = Pattern.compile(includeRegex(q, include));
         String cls = q.benchmarkClass() + ".";
         List<Pair> pairs = new ArrayList<>();
         for (RatioSpec spec : Ratios.all()) {
-            if (spec.question() != q) {
+            if (spec.question() != q || !spec.interleaved()) {
                 continue;
             }
             String num = methodOf(spec.numerator().benchmark());
             String den = methodOf(spec.denominator().benchmark());
             if (filter.matcher(cls + num).find() || filter.matcher(cls + den).find()) {
-                pairs.add(new Pair(q, spec.id(), num, den));
+                Map<String, String> params = new TreeMap<>(spec.numerator().params());
+                params.remove(Ratios.PAIRED_WITH);
+                pairs.add(new Pair(q, spec.id(), num, den, params));
             }
         }
         return pairs;
@@ -250,10 +279,11 @@ public final class RegressionRunner {
                 continue;
             }
             plan.put(q, batches);
-            forks += jmhRounds(q, rounds) * batches.stream().mapToInt(b -> b.benchmarks().size()).sum();
-            if (q.interleaved()) {
-                pairPlan.put(q, pairs(q, settings.include()));
-                pairRuns += rounds * pairPlan.get(q).size();
+            forks += batches.stream().mapToInt(b -> jmhRounds(q, b, rounds) * b.benchmarks().size()).sum();
+            List<Pair> pairs = pairs(q, settings.include());
+            if (!pairs.isEmpty()) {
+                pairPlan.put(q, pairs);
+                pairRuns += rounds * pairs.size();
             }
         }
         Profile profile = settings.profile();
@@ -269,18 +299,22 @@ public final class RegressionRunner {
         }
         for (Map.Entry<Question, List<Batch>> e : plan.entrySet()) {
             Question q = e.getKey();
-            out.printf("%s %s (%s)%s%n", q.id(), q.title(), q.simpleClassName(), q.interleaved()
-                ? ": ratios from interleaved pairs, JMH once for allocation" : "");
-            int jmhRounds = jmhRounds(q, rounds);
+            boolean allPaired = e.getValue().stream().allMatch(b -> jmhRounds(q, b, rounds) == 1);
+            out.printf("%s %s (%s)%s%n", q.id(), q.title(), q.simpleClassName(), !pairPlan.containsKey(q) ? ""
+                : allPaired ? ": ratios from interleaved pairs, JMH once for allocation"
+                : ": one-thread ratios from interleaved pairs (their JMH once, for allocation), the rest from JMH");
             for (int round = 1; round <= rounds; round++) {
-                if (round <= jmhRounds) {
-                    for (Batch batch : e.getValue()) {
-                        monitor.sample();
-                        String header = String.format(Locale.ROOT, "[%s %s, %s] %s:", q.id(),
-                            jmhRounds == 1 ? "JMH" : "round " + round + "/" + rounds, clock.left(), batch.label());
-                        measure(q, batch, header, settings, out, byRound.get(round - 1));
-                        clock.forksDone(batch.benchmarks().size());
+                for (Batch batch : e.getValue()) {
+                    int jmhRounds = jmhRounds(q, batch, rounds);
+                    if (round > jmhRounds) {
+                        continue;
                     }
+                    monitor.sample();
+                    String header = String.format(Locale.ROOT, "[%s %s, %s] %s:", q.id(),
+                        jmhRounds == 1 && rounds > 1 ? "JMH" : "round " + round + "/" + rounds, clock.left(),
+                        batch.label());
+                    measure(q, batch, header, settings, out, byRound.get(round - 1));
+                    clock.forksDone(batch.benchmarks().size());
                 }
                 for (Pair pair : pairPlan.getOrDefault(q, List.of())) {
                     monitor.sample();
@@ -310,8 +344,11 @@ public final class RegressionRunner {
                 String methods = s.getValue().stream().map(Pattern::quote).collect(Collectors.joining("|"));
                 List<Batch> batches = restrict(q, settings.profile(),
                     batches("^" + Pattern.quote(q.benchmarkClass()) + "\\.(?:" + methods + ")$"));
-                for (int round = 1; round <= jmhRounds(q, rounds); round++) {
+                for (int round = 1; round <= rounds; round++) {
                     for (Batch batch : batches) {
+                        if (round > jmhRounds(q, batch, rounds)) {
+                            continue;
+                        }
                         monitor.sample();
                         measure(q, batch, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:", q.id(), round,
                             rounds, batch.label()), settings, out, byRound.get(round - 1));
@@ -421,9 +458,20 @@ public final class RegressionRunner {
         }
     }
 
-    /** @return how many rounds JMH measures a question: one for an interleaved question (allocation only) */
-    private static int jmhRounds(Question q, int rounds) {
-        return q.interleaved() ? 1 : rounds;
+    /**
+     * @param q the batch's question
+     * @param batch benchmarks measured back to back
+     * @param rounds the profile's rounds
+     * @return how many rounds JMH measures the batch: one (allocation only) if every benchmark in it
+     *     gets its ratios from interleaved pairs ({@link Ratios#measuredOnceARun}), else every round
+     */
+    static int jmhRounds(Question q, Batch batch, int rounds) {
+        for (String name : batch.benchmarks()) {
+            if (!Ratios.measuredOnceARun(q, name.substring(name.lastIndexOf('.') + 1))) {
+                return rounds;
+            }
+        }
+        return 1;
     }
 
     /**
@@ -435,7 +483,7 @@ public final class RegressionRunner {
                                     Map<String, BenchmarkResult> round) throws RunnerException {
         out.print(header);
         Interleaved.Result r = runPair(pair, profile.interleavedWarmupMillis(), profile.interleavedMeasureMillis());
-        for (BenchmarkResult b : pairResults(pair.question(), r)) {
+        for (BenchmarkResult b : pairResults(pair, r)) {
             round.put(Rounds.key(b), b);
         }
         out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs, median %.3f)%n", r.numeratorRate(),
@@ -443,19 +491,27 @@ public final class RegressionRunner {
     }
 
     /**
-     * @param q the question
-     * @param r an interleaved measurement of two of its benchmarks
-     * @return each side as a result: its rate as the primary metric, the other side as {@link Ratios#PAIRED_WITH}
+     * @param pair what was measured
+     * @param r an interleaved measurement of its two benchmarks
+     * @return each side as a result: its rate as the primary metric, its parameters the pair's plus
+     *     the other side as {@link Ratios#PAIRED_WITH}
      */
-    static List<BenchmarkResult> pairResults(Question q, Interleaved.Result r) {
+    static List<BenchmarkResult> pairResults(Pair pair, Interleaved.Result r) {
         Map<String, BenchmarkResult.Metric> extra = Map.of(
             "slicePairs", new BenchmarkResult.Metric(r.slicePairs(), Double.NaN, "#"),
             "slicePairRatioMedian", new BenchmarkResult.Metric(r.pairRatioMedian(), Double.NaN, "ratio"));
+        String cls = pair.question().benchmarkClass() + ".";
         return List.of(
-            new BenchmarkResult(q.benchmarkClass() + "." + r.numerator(), Map.of(Ratios.PAIRED_WITH, r.denominator()),
+            new BenchmarkResult(cls + r.numerator(), paramsPairedWith(pair, r.denominator()),
                 new BenchmarkResult.Metric(r.numeratorRate(), Double.NaN, "ops/s"), extra),
-            new BenchmarkResult(q.benchmarkClass() + "." + r.denominator(), Map.of(Ratios.PAIRED_WITH, r.numerator()),
+            new BenchmarkResult(cls + r.denominator(), paramsPairedWith(pair, r.numerator()),
                 new BenchmarkResult.Metric(r.denominatorRate(), Double.NaN, "ops/s"), extra));
+    }
+
+    private static Map<String, String> paramsPairedWith(Pair pair, String other) {
+        Map<String, String> params = new TreeMap<>(pair.params());
+        params.put(Ratios.PAIRED_WITH, other);
+        return params;
     }
 
     /**
@@ -482,6 +538,7 @@ public final class RegressionRunner {
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Interleaved.class.getName(),
             pair.question().benchmarkClass(), pair.numerator(), pair.denominator(), Integer.toString(warmupMillis),
             Integer.toString(measureMillis), Integer.toString(Profile.SLICE_MICROS)));
+        pair.params().forEach((name, value) -> command.add(name + "=" + value));
         StringBuilder output = new StringBuilder();
         Interleaved.Result result = null;
         try {
@@ -546,7 +603,7 @@ public final class RegressionRunner {
     /**
      * @param checks a comparison with the baseline
      * @return per question, the benchmark methods or groups behind its regressions (both sides of a
-     *     ratio; the ratios of an interleaved question are re-measured as pairs instead, {@link #suspectPairs})
+     *     ratio; interleaved ratios are re-measured as pairs instead, {@link #suspectPairs})
      */
     static Map<Question, Set<String>> suspects(List<Check> checks) {
         Map<Question, Set<String>> suspects = new TreeMap<>();
@@ -554,7 +611,7 @@ public final class RegressionRunner {
             if (c.status() != Check.Status.REGRESSION) {
                 continue;
             }
-            if (c.kind() == Check.Kind.RATIO && c.question().interleaved()) {
+            if (c.kind() == Check.Kind.RATIO && isInterleaved(c.id())) {
                 continue;
             }
             Set<String> names = suspects.computeIfAbsent(c.question(), k -> new TreeSet<>());
@@ -579,11 +636,15 @@ public final class RegressionRunner {
     static List<Pair> suspectPairs(List<Check> checks) {
         List<Pair> pairs = new ArrayList<>();
         for (Check c : checks) {
-            if (c.status() == Check.Status.REGRESSION && c.kind() == Check.Kind.RATIO && c.question().interleaved()) {
+            if (c.status() == Check.Status.REGRESSION && c.kind() == Check.Kind.RATIO && isInterleaved(c.id())) {
                 pairs(c.question(), null).stream().filter(p -> p.ratioId().equals(c.id())).forEach(pairs::add);
             }
         }
         return pairs;
+    }
+
+    private static boolean isInterleaved(String ratioId) {
+        return Ratios.all().stream().anyMatch(r -> r.id().equals(ratioId) && r.interleaved());
     }
 
     private static String methodOf(String shortName) {

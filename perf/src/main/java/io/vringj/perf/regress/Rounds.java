@@ -49,8 +49,8 @@ public final class Rounds {
      * <p>Each run's rounds stay together only if every benchmark a run holds is in every round of
      * the runs before it; otherwise its results would shift into an earlier run's rounds and a
      * ratio would divide one run's figure by another's, so such runs are refused. The exception is
-     * JMH's figures of an {@link Question#interleaved} question, which a run measures once, for
-     * allocation: its ratios come from the pairs' figures, which are in every round.
+     * JMH's figures of a benchmark whose ratios are all {@link RatioSpec#interleaved}, which a run
+     * measures once, for allocation: those ratios come from the pairs' figures, which are in every round.
      *
      * @param names a name for each run, for errors (e.g. its file)
      * @param runs each run's results, rounds one after the other
@@ -88,12 +88,13 @@ public final class Rounds {
 
     /**
      * @param r a result
-     * @return whether it is JMH's figure of a question whose ratios come from interleaved pairs:
+     * @return whether it is JMH's figure of a benchmark whose ratios come from interleaved pairs:
      *     measured once a run, its round pairs it with nothing
      */
     private static boolean onceARun(BenchmarkResult r) {
         Question q = Question.of(r);
-        return q != null && q.interleaved() && !r.params().containsKey(Ratios.PAIRED_WITH);
+        return q != null && !r.params().containsKey(Ratios.PAIRED_WITH)
+            && Ratios.measuredOnceARun(q, r.benchmark().substring(q.benchmarkClass().length() + 1));
     }
 
     /**

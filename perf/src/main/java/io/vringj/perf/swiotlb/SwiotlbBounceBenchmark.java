@@ -4,10 +4,14 @@ import io.vringj.dma.DirectDmaOps;
 import io.vringj.dma.DmaDirection;
 import io.vringj.memory.GuestMemory;
 import io.vringj.memory.RegionKind;
+import io.vringj.perf.regress.Interleaved;
 import io.vringj.perf.ring.JvmFlags;
 import io.vringj.swiotlb.SwiotlbDmaOps;
 import io.vringj.swiotlb.SwiotlbPool;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -55,6 +59,8 @@ public class SwiotlbBounceBenchmark {
     private static final long SHARED_BASE = 0x8000_0000L;
     private static final long POOL_SIZE = 4L << 20;
     private static final long CONTENDED_BYTES = 4096;
+    /** The values of {@link Buffer#bytes}' {@code @Param}. */
+    static final List<String> SIZES = List.of("4096", "65536", "262144");
 
     /** Guest memory: originals in a SECURE region, the bounce pool in a SHARED one. */
     @State(Scope.Benchmark)
@@ -85,7 +91,7 @@ public class SwiotlbBounceBenchmark {
     /** One thread's buffer in SECURE memory, and where {@code copy} writes in the pool's region. */
     @State(Scope.Thread)
     public static class Buffer {
-        /** Bytes per operation. */
+        /** Bytes per operation ({@link #SIZES}). */
         @Param({"4096", "65536", "262144"})
         public long bytes;
 
@@ -129,6 +135,51 @@ public class SwiotlbBounceBenchmark {
             original = guest.memory.slice(SECURE_BASE + (long) threadIndex * CONTENDED_BYTES, CONTENDED_BYTES);
             original.fill((byte) 0x3c);
         }
+    }
+
+    /**
+     * For the interleaved harness ({@link Interleaved}): an instance set up for {@code bounce} or
+     * {@code copy} at the given {@code bytes}, each side with guest memory of its own, and its loop.
+     * Each operation returns the last byte it wrote into the pool's memory (the original's
+     * {@code 0x5a}), read while it is still mapped, so the loop proves the bytes arrived; both sides
+     * pay that one load.
+     *
+     * @param method {@code bounce} or {@code copy} (the two-thread benchmarks are measured by JMH)
+     * @param params {@code bytes}, one of the sizes the benchmark's {@code @Param} lists
+     * @return the loop and the tear-down freeing the guest memory
+     */
+    static Interleaved.Target interleavedTarget(String method, Map<String, String> params) {
+        String bytes = params.get("bytes");
+        if (params.size() != 1 || bytes == null || !SIZES.contains(bytes)) {
+            throw new IllegalArgumentException("parameters " + params + " must be bytes, one of " + SIZES);
+        }
+        SwiotlbBounceBenchmark b = new SwiotlbBounceBenchmark();
+        Guest guest = new Guest();
+        guest.setUp();
+        Buffer buffer = new Buffer();
+        buffer.bytes = Long.parseLong(bytes);
+        buffer.init(guest, 0);
+        MemorySegment pool = guest.memory.slice(SHARED_BASE, POOL_SIZE);
+        long last = buffer.bytes - 1;
+        Interleaved.Operation op = switch (method) {
+            case "bounce" -> () -> {
+                long bus = guest.oneArea.map(buffer.original, DmaDirection.TO_DEVICE);
+                long written = pool.get(ValueLayout.JAVA_BYTE, bus - SHARED_BASE + last);
+                guest.oneArea.unmap(bus, buffer.bytes, DmaDirection.TO_DEVICE);
+                return written;
+            };
+            case "copy" -> () -> {
+                long at = buffer.targetOffset;
+                b.copy(buffer);
+                return buffer.target.get(ValueLayout.JAVA_BYTE, at + last);
+            };
+            default -> {
+                guest.tearDown();
+                throw new IllegalArgumentException("\"" + method + "\" is not a one-thread benchmark of "
+                    + SwiotlbBounceBenchmark.class.getSimpleName() + "; expected bounce or copy");
+            }
+        };
+        return new Interleaved.Target(method, Interleaved.repeat(op), guest::tearDown);
     }
 
     /**

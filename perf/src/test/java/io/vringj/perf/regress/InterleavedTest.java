@@ -113,13 +113,13 @@ class InterleavedTest {
     void everyOneThreadRatioIsAPairOfItsQuestionAndAFilterKeepsThePairsWithAMatchingSide() {
         List<String> ids = new ArrayList<>();
         for (Question q : Question.values()) {
-            if (q.interleaved()) {
-                RegressionRunner.pairs(q, null).forEach(p -> ids.add(p.ratioId()));
-            }
+            RegressionRunner.pairs(q, null).forEach(p -> ids.add(p.ratioId()));
         }
-        List<String> expected = Ratios.all().stream().filter(r -> r.question().interleaved()).map(RatioSpec::id)
-            .toList();
-        assertEquals(expected, ids);
+        List<String> expected = Ratios.all().stream().filter(r -> !r.twoThreaded() && (r.question() != Question.Q6
+            || r.id().startsWith("q6.bounce-vs-copy."))).map(RatioSpec::id).toList();
+        assertEquals(expected, ids, "every one-thread ratio, q6's bounce vs copy included");
+        assertTrue(Ratios.all().stream().allMatch(r -> r.interleaved() == !r.twoThreaded()),
+            "the two-thread ratios (q6's pools among them) stay on JMH forks");
         assertEquals(List.of(new RegressionRunner.Pair(Question.Q4, "q4.lazy-vs-direct", "lazy", "direct")),
             RegressionRunner.pairs(Question.Q4, "\\.lazy$"));
         assertEquals(List.of("q8.lazy-premapped-vs-direct", "q8.lazy-mapped-vs-direct"),
@@ -137,7 +137,8 @@ class InterleavedTest {
         assertEquals(0.1, lazy.compute(JmhJson.read(file)), 1e-9, "without a pair, JMH's figures give the ratio");
 
         Interleaved.Result pair = new Interleaved.Result("lazy", 3_000, 1_000_000, "direct", 10_000, 1_000_000, 40, 0.31);
-        JmhJson.append(file, RegressionRunner.pairResults(Question.Q4, pair));
+        JmhJson.append(file, RegressionRunner.pairResults(new RegressionRunner.Pair(Question.Q4, "q4.lazy-vs-direct",
+            "lazy", "direct"), pair));
         List<BenchmarkResult> all = JmhJson.read(file);
         assertEquals(4, all.size());
         BenchmarkResult lazyPaired = all.get(2);
@@ -154,26 +155,93 @@ class InterleavedTest {
 
     @Test
     void everySideOfEveryPairHasALoopThatRunsItsTrips() throws Exception {
+        List<String> sides = new ArrayList<>();
         for (Question q : Question.values()) {
-            if (!q.interleaved()) {
-                continue;
-            }
             Class<?> cls = Class.forName(q.benchmarkClass());
             for (RegressionRunner.Pair p : RegressionRunner.pairs(q, null)) {
                 for (String method : List.of(p.numerator(), p.denominator())) {
-                    Interleaved.Target t = Interleaved.target(cls, method);
+                    Interleaved.Target t = Interleaved.target(cls, method, p.params());
                     try {
                         assertEquals(method, t.method());
-                        // each trip's device reads the payload the driver stamped (sequence ^ ~sequence = -1)
-                        assertEquals(-100, t.trips().run(100), q.id() + " " + method);
+                        // a ring trip's device reads the payload the driver stamped (sequence ^ ~sequence
+                        // = -1); a q6 operation returns the last byte it put in the pool's memory (0x5a)
+                        long perTrip = q == Question.Q6 ? 0x5a : -1;
+                        assertEquals(100 * perTrip, t.trips().run(100), q.id() + " " + method + " " + p.params());
+                        sides.add(q.id() + "." + method + p.params());
                     } finally {
                         t.tearDown().run();
                     }
                 }
             }
         }
+        for (String bytes : Ratios.BOUNCE_SIZES) {
+            assertTrue(sides.contains("q6.bounce{bytes=" + bytes + "}") && sides.contains("q6.copy{bytes=" + bytes + "}"),
+                "q6's sides at " + bytes + " B: " + sides);
+        }
         assertThrows(IllegalArgumentException.class, () -> Interleaved.target(
             Class.forName(Question.Q3.benchmarkClass()), "nonsense"));
+    }
+
+    @Test
+    void q6PairsRunAtTheirSizeAndItsTwoThreadRatioStillComesFromJmhInEveryRound(@TempDir Path dir) throws Exception {
+        List<RegressionRunner.Pair> q6 = RegressionRunner.pairs(Question.Q6, null);
+        assertEquals(List.of(Map.of("bytes", "4096"), Map.of("bytes", "65536"), Map.of("bytes", "262144")),
+            q6.stream().map(RegressionRunner.Pair::params).toList());
+        assertTrue(q6.stream().allMatch(p -> p.numerator().equals("bounce") && p.denominator().equals("copy")));
+        assertEquals("bounce vs copy, bytes=65536, interleaved", q6.get(1).label());
+
+        // JMH: bounce/copy once a run (allocation), the two-thread pools in every round
+        List<RegressionRunner.Batch> batches = RegressionRunner.batches(RegressionRunner.includeRegex(Question.Q6, null));
+        String cls = Question.Q6.benchmarkClass() + ".";
+        assertEquals(4, batches.size(), "three sizes and the parameterless pools: " + batches);
+        for (RegressionRunner.Batch b : batches) {
+            boolean pools = b.benchmarks().equals(List.of(cls + "oneArea", cls + "severalAreas"));
+            assertEquals(pools ? 5 : 1, RegressionRunner.jmhRounds(Question.Q6, b, 5), b.toString());
+            assertEquals(pools, b.params().isEmpty(), b.toString());
+        }
+        assertTrue(Ratios.measuredOnceARun(Question.Q4, "lazy"), "the DMA questions keep JMH once a run");
+
+        // the pair's results carry its size: each size's ratio picks its own pair, never JMH's figure
+        Path file = dir.resolve("jmh-result.json");
+        CannedJmh jmh = new CannedJmh();
+        for (String bytes : Ratios.BOUNCE_SIZES) {
+            jmh.add(cls + "bounce", Map.of("bytes", bytes), 1e5, Map.of()).add(cls + "copy", Map.of("bytes", bytes),
+                1e6, Map.of());
+        }
+        Files.writeString(file, jmh.single(cls + "oneArea", 2e6, 0.0).single(cls + "severalAreas", 3e6, 0.0).json());
+        JmhJson.append(file, RegressionRunner.pairResults(q6.get(1),
+            new Interleaved.Result("bounce", 900, 1_000_000, "copy", 1_000, 1_000_000, 40, 0.9)));
+        JmhJson.append(file, RegressionRunner.pairResults(q6.get(2),
+            new Interleaved.Result("bounce", 990, 1_000_000, "copy", 1_000, 1_000_000, 40, 0.99)));
+        List<BenchmarkResult> all = JmhJson.read(file);
+        Map<String, Double> ratios = new java.util.TreeMap<>();
+        for (RatioSpec r : Ratios.all()) {
+            if (r.question() == Question.Q6) {
+                ratios.put(r.id(), r.compute(all));
+            }
+        }
+        assertEquals(0.1, ratios.get("q6.bounce-vs-copy.4096B"), 1e-9, "no pair at 4 KiB: JMH's figures");
+        assertEquals(0.9, ratios.get("q6.bounce-vs-copy.65536B"), 1e-9);
+        assertEquals(0.99, ratios.get("q6.bounce-vs-copy.262144B"), 1e-9);
+        assertEquals(1.5, ratios.get("q6.several-areas-vs-one"), 1e-9, "the two-thread ratio: JMH's forks");
+        assertEquals(Map.of("bytes", "65536", Ratios.PAIRED_WITH, "copy"), all.get(8).params());
+    }
+
+    @Test
+    void aParameterisedClassNeedsItsParametersAndBadOnesAreNamed() throws Exception {
+        Class<?> q6 = Class.forName(Question.Q6.benchmarkClass());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> Interleaved.target(q6, "bounce", Map.of("bytes", "1000")));
+        assertTrue(e.getMessage().contains("1000") && e.getMessage().contains("65536"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Interleaved.target(q6, "oneArea", Map.of("bytes", "4096")));
+        assertTrue(e.getMessage().contains("oneArea"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Interleaved.target(
+            Class.forName(Question.Q4.benchmarkClass()), "lazy", Map.of("bytes", "4096")));
+        assertTrue(e.getMessage().contains("Map<String, String>") && e.getMessage().contains("bytes"), e.getMessage());
+        assertEquals(Map.of("bytes", "4096"), Interleaved.params(List.of("bytes=4096")));
+        e = assertThrows(IllegalArgumentException.class, () -> Interleaved.params(List.of("bytes")));
+        assertTrue(e.getMessage().contains("\"bytes\"") && e.getMessage().contains("NAME=VALUE"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Interleaved.params(List.of("a=1", "a=2")));
     }
 
     @Test
@@ -186,6 +254,14 @@ class InterleavedTest {
         assertTrue(r.numeratorOps() > 0 && r.denominatorOps() > 0, r.line());
         assertTrue(r.slicePairs() >= 5, "200 ms in 10 ms slices: " + r.line());
         assertTrue(r.ratio() > 0.1 && r.ratio() < 10, "passthrough runs the same trip as direct: " + r.line());
+    }
+
+    @Test
+    void aRealQ6PairRunsAtItsSize() throws Exception {
+        RegressionRunner.Pair pair = RegressionRunner.pairs(Question.Q6, null).get(1);
+        Interleaved.Result r = RegressionRunner.runPair(pair, 100, 200);
+        assertEquals("bounce", r.numerator());
+        assertTrue(r.slicePairs() >= 5 && r.ratio() > 0.1 && r.ratio() < 10, r.line());
     }
 
     @Test

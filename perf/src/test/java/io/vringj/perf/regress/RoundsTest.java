@@ -50,19 +50,19 @@ class RoundsTest {
 
     @Test
     void joiningRefusesARunWhoseBenchmarkAnEarlierRunLacksInSomeRounds() {
-        // the first run measured only the copy: the second run's bounce would land in the first
-        // run's rounds and be divided by the first run's copy
+        // the first run measured only the one-area pool: the second run's several-areas pool (a
+        // two-thread ratio, from JMH in every round) would land in the first run's rounds and be
+        // divided by the first run's one-area figure
         String q6 = "io.vringj.perf.swiotlb.SwiotlbBounceBenchmark.";
-        List<BenchmarkResult> partial = new CannedJmh().add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of())
-            .add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of()).parse();
+        List<BenchmarkResult> partial = new CannedJmh().single(q6 + "oneArea", 2e6, 0.0)
+            .single(q6 + "oneArea", 2e6, 0.0).parse();
         CannedJmh full = new CannedJmh();
         for (int round = 0; round < 3; round++) {
-            full.add(q6 + "bounce", Map.of("bytes", "4096"), 1e6, Map.of())
-                .add(q6 + "copy", Map.of("bytes", "4096"), 2e6, Map.of());
+            full.single(q6 + "severalAreas", 1e6, 0.0).single(q6 + "oneArea", 2e6, 0.0);
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
             () -> Rounds.concat(List.of("a.json", "b.json"), List.of(partial, full.parse())));
-        assertTrue(e.getMessage().contains("results b.json hold SwiotlbBounceBenchmark.bounce"), e.getMessage());
+        assertTrue(e.getMessage().contains("results b.json hold SwiotlbBounceBenchmark.severalAreas"), e.getMessage());
         assertTrue(e.getMessage().contains("(a.json) hold in 0 of their 2 rounds"), e.getMessage());
         assertEquals(8, Rounds.concat(List.of("b.json", "a.json"), List.of(full.parse(), partial)).size(),
             "the other way round every run's rounds stay together");
