@@ -30,14 +30,13 @@ public final class DmaBuffer {
     /** Whether handing the bytes over needs a sync ({@link DmaOps#needsSync}); fixed at map time. */
     final boolean needsSync;
     /**
-     * The pool's ops, copied here so that the queue's per-request check that a buffer was mapped
-     * through its own ops reads one field of the buffer instead of chasing the pool.
+     * The pool's ops if its direction lets the device read the buffer (TO_DEVICE or
+     * BIDIRECTIONAL), else null: the queue's per-request check that a buffer offered readable was
+     * mapped through its own ops and may be read is one load and one compare, fixed at map time.
      */
-    final DmaOps dma;
-    /** Whether the pool's direction lets the device read the buffer (TO_DEVICE or BIDIRECTIONAL). */
-    final boolean deviceReadable;
-    /** Whether the pool's direction lets the device write the buffer (FROM_DEVICE or BIDIRECTIONAL). */
-    final boolean deviceWritable;
+    final DmaOps readableThrough;
+    /** The same for a buffer offered writable (FROM_DEVICE or BIDIRECTIONAL), else null. */
+    final DmaOps writableThrough;
     /** IN_POOL, HELD or IN_FLIGHT; written by the pool and the queue on the owning thread. */
     byte state;
     /** Bytes offered from the start; set by {@link #setLength} and reset by the pool's take. */
@@ -49,19 +48,18 @@ public final class DmaBuffer {
         this.segment = segment;
         this.busAddress = busAddress;
         this.needsSync = needsSync;
-        this.dma = pool.dma();
         DmaDirection direction = pool.direction();
-        this.deviceReadable = direction != DmaDirection.FROM_DEVICE;
-        this.deviceWritable = direction != DmaDirection.TO_DEVICE;
+        this.readableThrough = direction != DmaDirection.FROM_DEVICE ? pool.dma() : null;
+        this.writableThrough = direction != DmaDirection.TO_DEVICE ? pool.dma() : null;
         this.length = segment.byteSize();
     }
 
     /**
      * @param toDevice the role it is offered in: device-readable (true) or device-writable
-     * @return whether the pool's direction allows that role
+     * @return the ops it was mapped through if its pool's direction allows that role, else null
      */
-    boolean allows(boolean toDevice) {
-        return toDevice ? deviceReadable : deviceWritable;
+    DmaOps offerableThrough(boolean toDevice) {
+        return toDevice ? readableThrough : writableThrough;
     }
 
     /** @return the pool this buffer belongs to */

@@ -63,7 +63,8 @@ public final class DmaDriverQueue {
     private final int maxBuffers;
     private final BufferChain chain;
 
-    // mappings of each in-flight head: slot [head * maxBuffers + i]
+    // mappings of each in-flight mapped head: slot [head * maxBuffers + i] (a premapped head's
+    // buffers keep their own bus address and length)
     private final long[] busAddresses;
     private final long[] lengths;
     /**
@@ -73,16 +74,19 @@ public final class DmaDriverQueue {
      */
     private final int[] readableOfHead;
     /**
-     * Buffers of each in-flight premapped head, same slots (meaningful while
-     * {@link #premappedHead} is set). A slot keeps its last buffer after the request returns and
+     * Buffers of each in-flight premapped head, same slots (meaningful while the head's
+     * {@link #mappedCount} is negative). A slot keeps its last buffer after the request returns and
      * is written only when a different buffer takes it: the same buffers come back to the same
      * heads request after request, and a reference store per request costs a GC write barrier.
      * The buffers belong to pools the caller keeps anyway; {@link #detachUnused()} clears them all.
      */
     private final DmaBuffer[] premapped;
-    /** Buffers of each in-flight head (at least 1), 0 when the head is not in flight here. */
+    /**
+     * Buffers of each in-flight head: n (at least 1) for a mapped head, -n for a premapped one, 0
+     * when the head is not in flight here. The sign says which kind to release, so no flag per
+     * head is written and cleared per request.
+     */
     private final int[] mappedCount;
-    private final boolean[] premappedHead;
     private final Object[] tokens;
     /** Indirect table index held by each head, or -1. */
     private final int[] tableOfHead;
@@ -143,7 +147,6 @@ public final class DmaDriverQueue {
         this.readableOfHead = new int[q];
         this.premapped = new DmaBuffer[q * maxBuffers];
         this.mappedCount = new int[q];
-        this.premappedHead = new boolean[q];
         this.tokens = new Object[q];
         this.tableOfHead = new int[q];
         Arrays.fill(tableOfHead, -1);
@@ -346,12 +349,11 @@ public final class DmaDriverQueue {
             if (premapped[base + i] != b) {
                 premapped[base + i] = b;
             }
-            busAddresses[base + i] = b.busAddress;
-            lengths[base + i] = b.length;
+            // no bus address or length is copied: both stay readable on the buffer, whose length
+            // is fixed while it is in flight (setLength refuses then)
         }
-        mappedCount[head] = n;
+        mappedCount[head] = -n;
         readableOfHead[head] = readable;
-        premappedHead[head] = true;
         tokens[head] = token;
         requestsInFlight++;
     }
@@ -368,8 +370,10 @@ public final class DmaDriverQueue {
             for (; marked < n; marked++) {
                 DmaBuffer b = buffers[marked];
                 boolean toDevice = marked < readable;
-                // every rule in one test on the hot path; refusePremapped says which was broken
-                if (b == null || b.state != DmaBuffer.HELD || b.dma != dma || !b.allows(toDevice)) {
+                // every rule in one test on the hot path; refusePremapped says which was broken.
+                // offerableThrough is the pool's ops when its direction allows the role, else null:
+                // ops and direction in one compare (this queue's dma is never null)
+                if (b == null || b.state != DmaBuffer.HELD || b.offerableThrough(toDevice) != dma) {
                     throw refusePremapped(b, marked, toDevice);
                 }
                 if (toDevice) {
@@ -580,7 +584,7 @@ public final class DmaDriverQueue {
         int q = mappedCount.length;
         while (detachCursor < q) {
             int head = detachCursor++;
-            if (mappedCount[head] > 0) {
+            if (mappedCount[head] != 0) {
                 release(head, 0, false);
                 lastUsedLength = 0;
                 return head;
@@ -604,10 +608,11 @@ public final class DmaDriverQueue {
      * @param completed whether the device used the request (false: detached)
      */
     private void release(int head, long used, boolean completed) {
-        if (premappedHead[head]) {
-            releasePremapped(head, used, completed);
+        int count = mappedCount[head];
+        if (count < 0) {
+            releasePremapped(head, -count, used, completed);
         } else {
-            unmapHead(head);
+            unmapHead(head, count);
         }
         mappedCount[head] = 0;
         requestsInFlight--;
@@ -620,9 +625,8 @@ public final class DmaDriverQueue {
     }
 
     /** Hands a premapped head's buffers back to the caller (held), syncing bounced writable ones. */
-    private void releasePremapped(int head, long used, boolean completed) {
+    private void releasePremapped(int head, int n, long used, boolean completed) {
         int base = head * maxBuffers;
-        int n = mappedCount[head];
         boolean sync = false;
         for (int i = 0; i < n; i++) {
             DmaBuffer b = premapped[base + i];
@@ -632,7 +636,6 @@ public final class DmaDriverQueue {
         if (sync && completed && used > 0) {
             syncUsedForCpu(base, readableOfHead[head], n, used);
         }
-        premappedHead[head] = false;
     }
 
     /**
@@ -642,19 +645,18 @@ public final class DmaDriverQueue {
     private void syncUsedForCpu(int base, int readable, int n, long used) {
         long left = used;
         for (int i = readable; i < n && left > 0; i++) {
-            long len = Math.min(left, lengths[base + i]);
             DmaBuffer b = premapped[base + i];
+            long len = Math.min(left, b.length);
             if (b.needsSync) {
-                dma.syncForCpu(busAddresses[base + i], len, b.pool.direction());
+                dma.syncForCpu(b.busAddress, len, b.pool.direction());
             }
             left -= len;
         }
     }
 
-    /** Ends a mapped head's mappings. */
-    private void unmapHead(int head) {
+    /** Ends a mapped head's {@code n} mappings. */
+    private void unmapHead(int head, int n) {
         int base = head * maxBuffers;
-        int n = mappedCount[head];
         int readable = readableOfHead[head];
         for (int i = 0; i < n; i++) {
             dma.unmap(busAddresses[base + i], lengths[base + i], i < readable ? DmaDirection.TO_DEVICE

@@ -276,6 +276,47 @@ class DmaBufferPoolTest {
         assertTrue(q.addPremapped(new DmaBuffer[] {a, b}, 1, 1, null) >= 0, "the same buffers, offered correctly");
     }
 
+    /**
+     * A buffer's ops and its pool's direction are checked by one compare per buffer (the ops the
+     * pool's direction allows for the role, or none); each way of breaking them is still refused
+     * with its own rule, the foreign ops named before the direction.
+     */
+    @Test
+    void eachRoleTheDirectionForbidsAndForeignOpsAreRefusedByName() throws Exception {
+        DmaBufferPool in = pool(2, 64, DmaDirection.FROM_DEVICE);
+        DmaBufferPool both = DmaBufferPool.map(dma, memory.slice(POOL_MEMORY + 0x10000, 256), 64,
+            DmaDirection.BIDIRECTIONAL);
+        DmaDriverQueue q = queue(DmaRingHarness.FEATURES, dma);
+        DmaBuffer w = in.take();
+
+        IllegalArgumentException readable = assertThrows(IllegalArgumentException.class,
+            () -> q.addPremapped(new DmaBuffer[] {w}, 1, 0, null));
+        assertEquals("buffer 0 (" + w + ") is mapped FROM_DEVICE but offered device-readable", readable.getMessage());
+
+        DmaOps otherOps = new DirectDmaOps(memory);
+        DmaDriverQueue foreign = new DmaDriverQueue(DriverQueue.create(DmaRingHarness.FEATURES, Q, memory,
+            new RingAddresses(BASE + 0x40000, BASE + 0x41000, BASE + 0x42000)), otherOps, 2);
+        // wrong ops and wrong role at once: the ops are named
+        IllegalArgumentException ops = assertThrows(IllegalArgumentException.class,
+            () -> foreign.addPremapped(new DmaBuffer[] {w}, 1, 0, null));
+        assertEquals("buffer 0 (" + w + ") was mapped through " + dma + "; this queue maps through " + otherOps,
+            ops.getMessage());
+        // the right role through foreign ops: still the ops
+        IllegalArgumentException opsWritable = assertThrows(IllegalArgumentException.class,
+            () -> foreign.addPremapped(new DmaBuffer[] {w}, 0, 1, null));
+        assertEquals(ops.getMessage(), opsWritable.getMessage());
+        assertFalse(w.inFlight(), "every refusal left the buffer held");
+        assertEquals(0, q.inFlight() + foreign.inFlight());
+
+        // what each direction allows goes through: FROM_DEVICE writable, BIDIRECTIONAL either way
+        DmaBuffer r = both.take();
+        DmaBuffer rw = both.take();
+        int head = q.addPremapped(new DmaBuffer[] {r, w}, 1, 1, null);
+        assertTrue(head >= 0);
+        assertTrue(q.addPremapped(new DmaBuffer[] {rw}, 0, 1, null) >= 0);
+        assertTrue(r.inFlight() && w.inFlight() && rw.inFlight());
+    }
+
     @Test
     void aMapFailurePartWayUnmapsTheBuffersMappedSoFar() {
         dma.failAfter = 3;
