@@ -22,6 +22,13 @@ import java.util.function.LongSupplier;
  * A B B A A B B A ..., so both sides' totals cover the same mixture of speeds and their ratio
  * cancels it; the ABBA order cancels what the order of two adjacent slices does to each.
  *
+ * <p>The order in which the two sides are set up is not neutral: on a 2-vCPU Xeon VM the side set
+ * up first measured about 1.5% slower than when set up second (q3's monomorphic/premapped 0.957
+ * against 0.971, q4's passthrough/direct 0.977 against 0.993, six JVMs each; which side slices
+ * first made no difference, and no GC ran). So the runner sets up the numerator first in odd
+ * rounds and the denominator first in even ones ({@link #SET_UP_DENOMINATOR_FIRST}), and a ratio's
+ * rounds hold both orders.
+ *
  * <p>What changes against a JMH fork of its own: each benchmark class builds one instance per side,
  * each set up for its method, in one JVM. Code the two share (the trip through the ring, the
  * {@code DmaOps} call site) sees both sides' types: at most two, which C2 still inlines behind a
@@ -36,6 +43,8 @@ import java.util.function.LongSupplier;
  * reads.
  */
 public final class Interleaved {
+    /** {@link #main}'s leading option: set up the denominator's instance before the numerator's. */
+    public static final String SET_UP_DENOMINATOR_FIRST = "--set-up-denominator-first";
     /** The first word of the result line a forked JVM prints. */
     public static final String RESULT_PREFIX = "interleaved-result";
     /** How many operations one call of {@link Trips#run} performs between two looks at the clock. */
@@ -298,46 +307,65 @@ public final class Interleaved {
     }
 
     /**
-     * The forked JVM: {@code Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US
-     * [NAME=VALUE ...]}, the optional arguments being the benchmark parameters both sides run at.
-     * Prints the {@link Result#line()} on standard output; exits 2 on bad arguments, 1 if a
-     * benchmark failed.
+     * Measures one pair and prints its {@link Result#line}: {@code [--set-up-denominator-first]
+     * CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US [NAME=VALUE ...]}. Exits 2 on a
+     * usage error, 1 if a side fails.
      *
-     * @param args the class, the two methods, the warm-up and measurement in milliseconds, the
-     *     slice in microseconds and the parameters
+     * @param args as above
      */
     public static void main(String[] args) {
+        boolean denominatorFirst = args.length > 0 && args[0].equals(SET_UP_DENOMINATOR_FIRST);
+        List<String> rest = List.of(args).subList(denominatorFirst ? 1 : 0, args.length);
         Map<String, String> params = null;
         try {
-            params = args.length < 6 ? null : params(List.of(args).subList(6, args.length));
+            params = rest.size() < 6 ? null : params(rest.subList(6, rest.size()));
         } catch (IllegalArgumentException e) {
             System.err.println(e.getMessage());
         }
         if (params == null) {
-            System.err.println("usage: Interleaved CLASS NUMERATOR DENOMINATOR WARMUP_MS MEASURE_MS SLICE_US"
-                + " [NAME=VALUE ...]; got " + args.length + " arguments");
+            System.err.println("usage: Interleaved [" + SET_UP_DENOMINATOR_FIRST + "] CLASS NUMERATOR DENOMINATOR"
+                + " WARMUP_MS MEASURE_MS SLICE_US [NAME=VALUE ...]; got " + args.length + " arguments");
             System.exit(2);
         }
-        Target a = null;
-        Target b = null;
+        Target[] sides = new Target[2];
         try {
-            Class<?> cls = Class.forName(args[0]);
-            a = target(cls, args[1], params);
-            b = target(cls, args[2], params);
-            Result r = measure(a, b, Long.parseLong(args[3]) * 1_000_000, Long.parseLong(args[4]) * 1_000_000,
-                Long.parseLong(args[5]) * 1_000, System::nanoTime);
+            setUp(Class.forName(rest.get(0)), rest.get(1), rest.get(2), params, denominatorFirst, sides);
+            Result r = measure(sides[0], sides[1], Long.parseLong(rest.get(3)) * 1_000_000,
+                Long.parseLong(rest.get(4)) * 1_000_000, Long.parseLong(rest.get(5)) * 1_000, System::nanoTime);
             System.out.println(r.line());
         } catch (Exception e) {
             e.printStackTrace();
             System.exit(1);
         } finally {
-            if (a != null) {
-                a.tearDown().run();
-            }
-            if (b != null) {
-                b.tearDown().run();
+            for (Target t : sides) {
+                if (t != null) {
+                    t.tearDown().run();
+                }
             }
         }
         System.exit(0);
+    }
+
+    /**
+     * Sets up both sides of a pair in the order asked for.
+     *
+     * @param cls the benchmark class
+     * @param numerator the numerator's method
+     * @param denominator the denominator's
+     * @param params the {@code @Param} values of both
+     * @param denominatorFirst whether the denominator's instance is set up first
+     * @param sides receives the numerator's target at 0 and the denominator's at 1, each as soon as
+     *     it is set up (so a caller can tear down the one that was, if the other fails)
+     * @throws Exception if a set-up fails
+     */
+    static void setUp(Class<?> cls, String numerator, String denominator, Map<String, String> params,
+                      boolean denominatorFirst, Target[] sides) throws Exception {
+        if (denominatorFirst) {
+            sides[1] = target(cls, denominator, params);
+            sides[0] = target(cls, numerator, params);
+        } else {
+            sides[0] = target(cls, numerator, params);
+            sides[1] = target(cls, denominator, params);
+        }
     }
 }

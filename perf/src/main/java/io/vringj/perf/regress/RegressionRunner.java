@@ -318,8 +318,8 @@ public final class RegressionRunner {
                 }
                 for (Pair pair : pairPlan.getOrDefault(q, List.of())) {
                     monitor.sample();
-                    measurePair(pair, String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round, rounds,
-                        clock.left(), pair.label()), profile, out, pairsByRound.get(round - 1));
+                    measurePair(pair, round, String.format(Locale.ROOT, "[%s round %d/%d, %s] %s:", q.id(), round,
+                        rounds, clock.left(), pair.label()), profile, out, pairsByRound.get(round - 1));
                     clock.pairDone();
                 }
             }
@@ -358,7 +358,8 @@ public final class RegressionRunner {
             for (int round = 1; round <= rounds; round++) {
                 for (Pair pair : suspectPairs) {
                     monitor.sample();
-                    measurePair(pair, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:", pair.question().id(),
+                    measurePair(pair, round, String.format(Locale.ROOT, "[confirm %s round %d/%d] %s:",
+                        pair.question().id(),
                         round, rounds, pair.label()), profile, out, pairsByRound.get(round - 1));
                 }
             }
@@ -477,17 +478,20 @@ public final class RegressionRunner {
     /**
      * Measures one interleaved pair in a JVM of its own, started as JMH starts its forks (this JVM's
      * options, {@link #FORK_FLAGS}, the class's {@code @Fork} arguments, the same class path), and
-     * records both sides' rates as results carrying {@link Ratios#PAIRED_WITH}.
+     * records both sides' rates as results carrying {@link Ratios#PAIRED_WITH}. Odd rounds set up the
+     * numerator first, even rounds the denominator ({@link #denominatorFirst}).
      */
-    private static void measurePair(Pair pair, String header, Profile profile, PrintStream out,
+    private static void measurePair(Pair pair, int roundNumber, String header, Profile profile, PrintStream out,
                                     Map<String, BenchmarkResult> round) throws RunnerException {
         out.print(header);
-        Interleaved.Result r = runPair(pair, profile.interleavedWarmupMillis(), profile.interleavedMeasureMillis());
+        Interleaved.Result r = runPair(pair, profile.interleavedWarmupMillis(), profile.interleavedMeasureMillis(),
+            denominatorFirst(roundNumber));
         for (BenchmarkResult b : pairResults(pair, r)) {
             round.put(Rounds.key(b), b);
         }
-        out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs, median %.3f)%n", r.numeratorRate(),
-            r.denominatorRate(), r.ratio(), r.slicePairs(), r.pairRatioMedian());
+        out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs, median %.3f; %s set up first)%n",
+            r.numeratorRate(), r.denominatorRate(), r.ratio(), r.slicePairs(), r.pairRatioMedian(),
+            denominatorFirst(roundNumber) ? pair.denominator() : pair.numerator());
     }
 
     /**
@@ -518,10 +522,33 @@ public final class RegressionRunner {
      * @param pair what to measure
      * @param warmupMillis how long the sides alternate before measuring
      * @param measureMillis how long they are measured
-     * @return what the forked JVM measured
+     * @return what the forked JVM measured, the numerator set up first
      * @throws RunnerException if it failed, timed out or printed no result (with its output)
      */
     static Interleaved.Result runPair(Pair pair, int warmupMillis, int measureMillis) throws RunnerException {
+        return runPair(pair, warmupMillis, measureMillis, false);
+    }
+
+    /**
+     * @param round a round's number, from 1
+     * @return whether that round's pairs set up the denominator's instance first: in even rounds.
+     *     The side set up first measures slower (see {@link Interleaved}), so a ratio's rounds
+     *     alternate the order
+     */
+    static boolean denominatorFirst(int round) {
+        return round % 2 == 0;
+    }
+
+    /**
+     * @param pair the pair
+     * @param warmupMillis its warm-up
+     * @param measureMillis its measurement
+     * @param denominatorFirst whether to set up the denominator's instance first
+     * @return the command that measures it in a JVM of its own
+     * @throws RunnerException if the pair's class is not in this build
+     */
+    static List<String> pairCommand(Pair pair, int warmupMillis, int measureMillis, boolean denominatorFirst)
+        throws RunnerException {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -535,10 +562,29 @@ public final class RegressionRunner {
         } catch (ClassNotFoundException e) {
             throw new RunnerException(pair.question().benchmarkClass() + " is not in this build", e);
         }
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Interleaved.class.getName(),
-            pair.question().benchmarkClass(), pair.numerator(), pair.denominator(), Integer.toString(warmupMillis),
-            Integer.toString(measureMillis), Integer.toString(Profile.SLICE_MICROS)));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Interleaved.class.getName()));
+        if (denominatorFirst) {
+            command.add(Interleaved.SET_UP_DENOMINATOR_FIRST);
+        }
+        command.addAll(List.of(pair.question().benchmarkClass(), pair.numerator(), pair.denominator(),
+            Integer.toString(warmupMillis), Integer.toString(measureMillis), Integer.toString(Profile.SLICE_MICROS)));
         pair.params().forEach((name, value) -> command.add(name + "=" + value));
+        return command;
+    }
+
+    /**
+     * Measures a pair in a JVM of its own.
+     *
+     * @param pair the pair
+     * @param warmupMillis its warm-up
+     * @param measureMillis its measurement
+     * @param denominatorFirst whether to set up the denominator's instance first
+     * @return what it measured
+     * @throws RunnerException if the JVM fails, prints no result or does not exit
+     */
+    static Interleaved.Result runPair(Pair pair, int warmupMillis, int measureMillis, boolean denominatorFirst)
+        throws RunnerException {
+        List<String> command = pairCommand(pair, warmupMillis, measureMillis, denominatorFirst);
         StringBuilder output = new StringBuilder();
         Interleaved.Result result = null;
         try {
