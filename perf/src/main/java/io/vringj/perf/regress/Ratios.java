@@ -185,14 +185,6 @@ public final class Ratios {
     }
 
     /**
-     * @param q a question
-     * @return whether any of its ratios is measured as an {@link Interleaved} pair
-     */
-    public static boolean hasInterleaved(Question q) {
-        return all().stream().anyMatch(r -> r.question() == q && r.interleaved());
-    }
-
-    /**
      * @param shortName {@code Class.method}
      * @return {@code method}
      */
