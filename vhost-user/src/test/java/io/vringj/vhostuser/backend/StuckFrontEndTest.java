@@ -41,7 +41,10 @@ class StuckFrontEndTest {
                     // the back end shares), in place of the test's non-blocking one
                     fds[1].close();
                     fds[1] = EventFd.adopt(Libc.eventfd(Libc.EFD_CLOEXEC));
-                    fe.sendU64(VhostUserProtocol.SET_VRING_CALL, 0, fds[1].fd());
+                    // acknowledged: the ring is running, and a chain served before the connection thread
+                    // swapped the fd would signal the old one
+                    fe.sendU64NeedReply(VhostUserProtocol.SET_VRING_CALL, 0, fds[1].fd());
+                    assertEquals(0, fe.replyU64(VhostUserProtocol.SET_VRING_CALL), "REPLY_ACK: success");
                     try (EventFd kick = fds[0]; EventFd call = fds[1]) {
                         // the counter at its maximum: a blocking write of 1 would wait until someone reads
                         MemorySegment max = arena.allocate(ValueLayout.JAVA_LONG);

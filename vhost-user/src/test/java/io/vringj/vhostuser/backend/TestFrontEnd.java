@@ -90,9 +90,10 @@ final class TestFrontEnd implements AutoCloseable {
         channel.write(out, fds);
     }
 
-    void sendU64NeedReply(int request, long value) throws NativeCallException {
+    /** As {@link #sendU64}, asking for a REPLY_ACK: read it with {@link #replyU64}. */
+    void sendU64NeedReply(int request, long value, int... fds) throws NativeCallException {
         out.header(request, VhostUserProtocol.FLAG_NEED_REPLY, 8).putU64(0, value);
-        channel.write(out);
+        channel.write(out, fds);
     }
 
     void sendState(int request, int index, int num) throws NativeCallException {
