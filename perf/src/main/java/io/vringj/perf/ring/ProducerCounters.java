@@ -20,12 +20,20 @@ import org.openjdk.jmh.annotations.State;
 public class ProducerCounters {
     /** Offers (or adds) refused because the queue was full or no buffer was free. */
     public long offerFailures;
+    /** Calls that found the previous burst still being consumed. */
+    public long drainWaits;
 
     private final Backoff backoff = new Backoff();
 
     /** Counts a refused offer and backs off after many in a row. */
     void offerFailed() {
         offerFailures++;
+        backoff.failed();
+    }
+
+    /** Counts a call that waited for the consumer to finish a burst, backing off as a refused offer does. */
+    void drainWaited() {
+        drainWaits++;
         backoff.failed();
     }
 
@@ -38,5 +46,6 @@ public class ProducerCounters {
     @Setup(Level.Iteration)
     public void reset() {
         offerFailures = 0;
+        drainWaits = 0;
     }
 }

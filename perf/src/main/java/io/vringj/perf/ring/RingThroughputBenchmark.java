@@ -66,9 +66,19 @@ import org.openjdk.jmh.infra.Blackhole;
  *   <li>{@code abq}: the same with two {@code ArrayBlockingQueue}s (offer/poll, never the
  *       blocking calls).</li>
  * </ul>
- * Every queue holds {@value #QUEUE_SIZE} payloads. Nothing blocks: a full queue or an empty poll
- * returns at once and counts in {@link ProducerCounters#offerFailures} or
- * {@link ConsumerCounters#pollFailures} (after a long streak of them the thread yields its core
+ * Every queue holds {@value #QUEUE_SIZE} payloads. The producer sends in bursts of {@value #BURST}
+ * payloads (a batch per call) and then waits until the consumer has taken all of them, each
+ * peer learning it the way its transport tells a producer: vringj from the used ring (every
+ * buffer back), Agrona from the consumer position, JCTools and ArrayBlockingQueue from the
+ * return queue (every slice back). So every burst starts from an empty queue with the consumer
+ * waiting. A producer that never waits settles, fork by fork, either into a queue kept nearly
+ * full (the consumer takes long runs in one go) or one kept nearly empty (every payload crosses
+ * cores alone), two rates up to 3x apart on a 2-vCPU VM; which one a JMH fork lands in is chance,
+ * and so was any ratio of two forks. This is JCTools' way to measure a queue ("burst cost").
+ *
+ * <p>Nothing blocks: a full queue, an empty poll or a burst still being consumed returns at once
+ * and counts in {@link ProducerCounters#offerFailures}, {@link ConsumerCounters#pollFailures} or
+ * {@link ProducerCounters#drainWaits} (after a long streak of them the thread yields its core
  * once, the same for every peer). The throughput compared is {@link ConsumerCounters#messages}.
  */
 @BenchmarkMode(Mode.Throughput)
@@ -78,6 +88,8 @@ import org.openjdk.jmh.infra.Blackhole;
 public class RingThroughputBenchmark {
     /** Payloads in flight at most, for every peer. */
     public static final int QUEUE_SIZE = 256;
+    /** Payloads a producer sends before it waits until the consumer has taken all of them. */
+    public static final int BURST = 64;
     /**
      * The vringj producer takes used buffers back only when fewer than this many (or than a batch)
      * are free, as DPDK's virtio transmit path cleans up only past its free threshold
@@ -98,6 +110,37 @@ public class RingThroughputBenchmark {
     /** The producer's sequence number, padded away from what the consumer reads. */
     static final class Sequence extends PaddedSide {
         long value;
+    }
+
+    /** Where the producer is in its burst; the producer thread's alone. */
+    static final class Burst extends PaddedSide {
+        int sent;
+        boolean draining;
+
+        /**
+         * Before a send: whether the previous burst is still being consumed ({@code drained} says
+         * whether the transport has all of it back). A wait counts in {@code counters}.
+         */
+        boolean stillDraining(boolean drained, ProducerCounters counters) {
+            if (!draining) {
+                return false;
+            }
+            if (!drained) {
+                counters.drainWaited();
+                return true;
+            }
+            draining = false;
+            return false;
+        }
+
+        /** After a send of {@code n} payloads: the burst is complete once {@value #BURST} are out. */
+        void sent(int n) {
+            sent += n;
+            if (sent >= BURST) {
+                sent = 0;
+                draining = true;
+            }
+        }
     }
 
     private static int param(BenchmarkParams params, String name) {
@@ -155,6 +198,7 @@ public class RingThroughputBenchmark {
             long sequence;
             /** Used buffers are taken back only when fewer than this many are free. */
             final int reclaimBelow;
+            final Burst burst = new Burst();
 
             Producer(RingFixture ring, int batch) {
                 this.reclaimBelow = Math.max(batch, RECLAIM_BELOW);
@@ -178,11 +222,13 @@ public class RingThroughputBenchmark {
 
             void produce(ProducerCounters counters) throws Exception {
                 int head;
-                if (freeCount < reclaimBelow) {
-                    while ((head = driver.pollUsed()) != DriverQueue.NONE) {
-                        freeSlots[freePut++ & (freeSlots.length - 1)] = slotOfHead[head];
-                        freeCount++;
+                if (burst.draining) {
+                    reclaim();
+                    if (burst.stillDraining(freeCount == freeSlots.length, counters)) {
+                        return;
                     }
+                } else if (freeCount < reclaimBelow) {
+                    reclaim();
                 }
                 int added = 0;
                 for (; added < batch; added++) {
@@ -206,6 +252,16 @@ public class RingThroughputBenchmark {
                     // the consumer polls with notifications off: publish without a kick decision (no fence)
                     driver.publishQuiet();
                     counters.progressed();
+                    burst.sent(added);
+                }
+            }
+
+            /** Takes back every buffer the used ring returned. */
+            private void reclaim() throws Exception {
+                int head;
+                while ((head = driver.pollUsed()) != DriverQueue.NONE) {
+                    freeSlots[freePut++ & (freeSlots.length - 1)] = slotOfHead[head];
+                    freeCount++;
                 }
             }
         }
@@ -394,6 +450,7 @@ public class RingThroughputBenchmark {
         int payload;
         int batch;
         final Sequence sequence = new Sequence();
+        final Burst burst = new Burst();
         final Handler handler = new Handler();
 
         /**
@@ -436,19 +493,27 @@ public class RingThroughputBenchmark {
     @Group("agrona")
     @GroupThreads(1)
     public void agronaProduce(AgronaRing ring, ProducerCounters counters) {
+        if (ring.burst.draining
+            && ring.burst.stillDraining(ring.ring.consumerPosition() == ring.ring.producerPosition(), counters)) {
+            return;
+        }
         UnsafeBuffer source = ring.source;
         int payload = ring.payload;
-        for (int i = 0; i < ring.batch; i++) {
+        int i = 0;
+        for (; i < ring.batch; i++) {
             long seq = ring.sequence.value;
             source.putLong(0, seq, ByteOrder.nativeOrder());
             source.putLong(payload - Long.BYTES, ~seq, ByteOrder.nativeOrder());
             if (!ring.ring.write(MSG_TYPE, source, 0, payload)) {
                 counters.offerFailed();
-                return;
+                break;
             }
             ring.sequence.value = seq + 1;
         }
-        counters.progressed();
+        if (i > 0) {
+            counters.progressed();
+            ring.burst.sent(i);
+        }
     }
 
     /**
@@ -480,6 +545,7 @@ public class RingThroughputBenchmark {
         int payload;
         int batch;
         final Sequence sequence = new Sequence();
+        final Burst burst = new Burst();
 
         /**
          * @param params supplies payloadBytes and batch
@@ -518,17 +584,24 @@ public class RingThroughputBenchmark {
     @Group("jctools")
     @GroupThreads(1)
     public void jctoolsProduce(JctoolsQueues q, ProducerCounters counters) {
-        for (int i = 0; i < q.batch; i++) {
+        if (q.burst.draining && q.burst.stillDraining(q.back.size() == QUEUE_SIZE, counters)) {
+            return;
+        }
+        int i = 0;
+        for (; i < q.batch; i++) {
             MemorySegment slice = q.back.poll();
             if (slice == null) {
                 counters.offerFailed();
-                return;
+                break;
             }
             Payloads.stamp(slice, 0, q.payload, q.sequence.value++);
             // cannot fail: at most QUEUE_SIZE slices exist and each is in one queue
             q.forward.offer(slice);
         }
-        counters.progressed();
+        if (i > 0) {
+            counters.progressed();
+            q.burst.sent(i);
+        }
     }
 
     /**
@@ -567,6 +640,7 @@ public class RingThroughputBenchmark {
         int payload;
         int batch;
         final Sequence sequence = new Sequence();
+        final Burst burst = new Burst();
 
         /**
          * @param params supplies payloadBytes and batch
@@ -605,16 +679,23 @@ public class RingThroughputBenchmark {
     @Group("abq")
     @GroupThreads(1)
     public void abqProduce(BlockingQueues q, ProducerCounters counters) {
-        for (int i = 0; i < q.batch; i++) {
+        if (q.burst.draining && q.burst.stillDraining(q.back.size() == QUEUE_SIZE, counters)) {
+            return;
+        }
+        int i = 0;
+        for (; i < q.batch; i++) {
             MemorySegment slice = q.back.poll();
             if (slice == null) {
                 counters.offerFailed();
-                return;
+                break;
             }
             Payloads.stamp(slice, 0, q.payload, q.sequence.value++);
             q.forward.offer(slice);
         }
-        counters.progressed();
+        if (i > 0) {
+            counters.progressed();
+            q.burst.sent(i);
+        }
     }
 
     /**

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vringj.ring.VirtioFeatures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.openjdk.jmh.infra.Blackhole;
 
@@ -45,6 +47,7 @@ class RingBenchmarkLogicTest {
             }
             assertEquals(ROUNDS * 32L, c.messages, "each round moves a whole batch: buffers come back");
             assertEquals(0, p.offerFailures);
+            assertEquals(0, p.drainWaits, "each burst was consumed before the producer came back");
             assertEquals(0, c.pollFailures);
             assertEquals(ROUNDS * 32L, ring.producer.sequence);
         } finally {
@@ -102,30 +105,84 @@ class RingBenchmarkLogicTest {
         }
     }
 
+    /** One benchmark group driven by hand: a producer call and a consumer call. */
+    interface Group {
+        void produce(ProducerCounters p) throws Exception;
+
+        void consume(ConsumerCounters c) throws Exception;
+    }
+
+    /**
+     * A producer sends one burst, then waits (counting each call, never blocking) until the
+     * consumer has taken all of it; only then does the next burst start. The same for every peer.
+     */
     @Test
-    void vringjProducerCountsAFullRingInsteadOfBlocking() throws Exception {
+    void everyProducerSendsABurstAndWaitsUntilItIsConsumedWithoutBlocking() throws Exception {
         RingThroughputBenchmark b = new RingThroughputBenchmark();
-        RingThroughputBenchmark.VringjRing ring = new RingThroughputBenchmark.VringjRing();
-        ring.init(64, 32);
+        RingThroughputBenchmark.VringjRing split = new RingThroughputBenchmark.VringjRing();
+        RingThroughputBenchmark.VringjPackedRing packed = new RingThroughputBenchmark.VringjPackedRing();
+        RingThroughputBenchmark.AgronaRing agrona = new RingThroughputBenchmark.AgronaRing();
+        RingThroughputBenchmark.JctoolsQueues jctools = new RingThroughputBenchmark.JctoolsQueues();
+        RingThroughputBenchmark.BlockingQueues abq = new RingThroughputBenchmark.BlockingQueues();
+        int batch = 16;
+        split.init(64, batch);
+        packed.init(64, batch);
+        agrona.init(64, batch);
+        jctools.init(64, batch);
+        abq.init(64, batch);
+        Map<String, Group> groups = new LinkedHashMap<>();
+        groups.put("vringj", group(p -> b.vringjProduce(split, p), c -> b.vringjConsume(split, c, BH)));
+        groups.put("vringjPacked", group(p -> b.vringjPackedProduce(packed, p), c -> b.vringjPackedConsume(packed, c, BH)));
+        groups.put("agrona", group(p -> b.agronaProduce(agrona, p), c -> b.agronaConsume(agrona, c, BH)));
+        groups.put("jctools", group(p -> b.jctoolsProduce(jctools, p), c -> b.jctoolsConsume(jctools, c, BH)));
+        groups.put("abq", group(p -> b.abqProduce(abq, p), c -> b.abqConsume(abq, c, BH)));
+        int callsPerBurst = RingThroughputBenchmark.BURST / batch;
         try {
-            ProducerCounters p = new ProducerCounters();
-            ConsumerCounters c = new ConsumerCounters();
-            b.vringjConsume(ring, c, BH);
-            assertEquals(1, c.pollFailures, "an empty ring is a failed poll");
-            for (int i = 0; i < RingThroughputBenchmark.QUEUE_SIZE / 32 + 3; i++) {
-                b.vringjProduce(ring, p);
+            for (Map.Entry<String, Group> e : groups.entrySet()) {
+                String peer = e.getKey();
+                Group g = e.getValue();
+                ProducerCounters p = new ProducerCounters();
+                ConsumerCounters c = new ConsumerCounters();
+                for (int burst = 1; burst <= 3; burst++) {
+                    for (int i = 0; i < callsPerBurst + 5; i++) {
+                        g.produce(p);
+                    }
+                    assertEquals(5L * burst, p.drainWaits, peer + ": after a burst the producer waits, call by call");
+                    for (int i = 0; i < callsPerBurst; i++) {
+                        g.consume(c);
+                    }
+                    assertEquals((long) RingThroughputBenchmark.BURST * burst, c.messages,
+                        peer + ": a burst is " + RingThroughputBenchmark.BURST + " payloads, no more");
+                    g.consume(c);
+                    assertEquals(burst, c.pollFailures, peer + ": nothing beyond the burst was sent");
+                }
+                assertEquals(0, p.offerFailures, peer + ": a burst fits in the queue");
             }
-            assertEquals(3, p.offerFailures, "with Q buffers in flight every further call fails at once");
-            assertEquals(RingThroughputBenchmark.QUEUE_SIZE, ring.ring.driver().inFlight());
-            for (int i = 0; i < RingThroughputBenchmark.QUEUE_SIZE / 32; i++) {
-                b.vringjConsume(ring, c, BH);
-            }
-            assertEquals(RingThroughputBenchmark.QUEUE_SIZE, c.messages);
-            b.vringjProduce(ring, p);
-            assertEquals(3, p.offerFailures, "used buffers are recycled on the next produce");
         } finally {
-            ring.tearDown();
+            split.tearDown();
+            packed.tearDown();
+            jctools.tearDown();
+            abq.tearDown();
         }
+    }
+
+    @FunctionalInterface
+    interface Step<T> {
+        void run(T counters) throws Exception;
+    }
+
+    private static Group group(Step<ProducerCounters> produce, Step<ConsumerCounters> consume) {
+        return new Group() {
+            @Override
+            public void produce(ProducerCounters p) throws Exception {
+                produce.run(p);
+            }
+
+            @Override
+            public void consume(ConsumerCounters c) throws Exception {
+                consume.run(c);
+            }
+        };
     }
 
     @Test
@@ -139,13 +196,17 @@ class RingBenchmarkLogicTest {
             b.agronaProduce(ring, p);
             b.agronaConsume(ring, c, BH);
         }
-        // a read stops at the end of Agrona's buffer, so a few records may wait for the next call
+        // a read stops at the end of Agrona's buffer, so a few records may wait for the next call,
+        // and the producer waits for them before its next burst
         while (c.pollFailures == 0) {
             b.agronaConsume(ring, c, BH);
         }
-        assertEquals(ROUNDS * 32L, c.messages);
+        long produced = ring.sequence.value;
+        assertEquals(ROUNDS * 32L, produced + 32 * p.drainWaits, "each call sent a batch or waited for a burst");
+        assertTrue(produced > ROUNDS * 32L * 9 / 10, "few calls waited: " + p.drainWaits);
+        assertEquals(produced, c.messages);
         assertEquals(0, p.offerFailures);
-        assertEquals(-1L * (ROUNDS * 32L), ring.handler.sink, "every record read back intact (each reads -1)");
+        assertEquals(-1L * produced, ring.handler.sink, "every record read back intact (each reads -1)");
     }
 
     @Test
