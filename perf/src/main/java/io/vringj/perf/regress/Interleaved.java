@@ -25,9 +25,10 @@ import java.util.function.LongSupplier;
  * <p>The order in which the two sides are set up is not neutral: on a 2-vCPU Xeon VM the side set
  * up first measured about 1.5% slower than when set up second (q3's monomorphic/premapped 0.957
  * against 0.971, q4's passthrough/direct 0.977 against 0.993, six JVMs each; which side slices
- * first made no difference, and no GC ran). So the runner sets up the numerator first in odd
- * rounds and the denominator first in even ones ({@link #SET_UP_DENOMINATOR_FIRST}), and a ratio's
- * rounds hold both orders.
+ * first made no difference, and no GC ran). So in every round the runner measures a pair in two
+ * JVMs, one per order ({@link #SET_UP_DENOMINATOR_FIRST}), each for half the time, and adds them
+ * up ({@link Result#plus}): each side carries the handicap once. (Alternating the order by round
+ * left 3 rounds of 5 in one order, and the effect reached 10% on some pairs.)
  *
  * <p>What changes against a JMH fork of its own: each benchmark class builds one instance per side,
  * each set up for its method, in one JVM. Code the two share (the trip through the ring, the
@@ -164,6 +165,22 @@ public final class Interleaved {
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("\"" + line + "\" has a field that is not a number", e);
             }
+        }
+
+        /**
+         * @param other the same two sides measured in another JVM (the other set-up order)
+         * @return both measurements as one: operations and times added up side by side, the slice
+         *     pairs counted together, and as the median the geometric mean of the two medians
+         * @throws IllegalArgumentException if {@code other} measured other sides, or them the other way round
+         */
+        public Result plus(Result other) {
+            if (!numerator.equals(other.numerator) || !denominator.equals(other.denominator)) {
+                throw new IllegalArgumentException("cannot add " + other.numerator + "/" + other.denominator + " to "
+                    + numerator + "/" + denominator + ": a pair adds up only with the same numerator and denominator");
+            }
+            return new Result(numerator, numeratorOps + other.numeratorOps, numeratorNanos + other.numeratorNanos,
+                denominator, denominatorOps + other.denominatorOps, denominatorNanos + other.denominatorNanos,
+                slicePairs + other.slicePairs, Math.sqrt(pairRatioMedian * other.pairRatioMedian));
         }
     }
 

@@ -29,12 +29,13 @@ package io.vringj.perf.regress;
 public enum Profile {
     /**
      * A few minutes on 2 cores: 5 rounds of 1 fork with 2 × 0.2 s warm-up and 2 × 0.25 s
-     * measurement; an interleaved pair warms up for 1.5 s and measures for 1 s (both sides together).
+     * measurement; an interleaved pair measures for 1 s in all (both sides together), 0.5 s in each
+     * of its two JVMs (one per set-up order), each after 1.5 s of warm-up.
      */
     QUICK(5, 1, 2, 200, 2, 250, 1500, 1000, 0.20, 0.40),
     /**
      * Tens of minutes: 9 rounds of 1 fork with 3 × 0.5 s warm-up and 3 × 0.5 s measurement; an
-     * interleaved pair warms up for 3 s and measures for 4 s.
+     * interleaved pair measures for 4 s in all, 2 s in each of its two JVMs, each after 3 s of warm-up.
      */
     FULL(9, 1, 3, 500, 3, 500, 3000, 4000, 0.10, 0.25);
 
@@ -102,12 +103,12 @@ public enum Profile {
         return measurementMillis;
     }
 
-    /** @return milliseconds an {@link Interleaved} pair alternates before it measures */
+    /** @return milliseconds an {@link Interleaved} pair alternates before it measures, in each of its two JVMs */
     public int interleavedWarmupMillis() {
         return interleavedWarmupMillis;
     }
 
-    /** @return milliseconds an {@link Interleaved} pair measures, both sides together */
+    /** @return milliseconds an {@link Interleaved} pair measures, both sides and both JVMs together */
     public int interleavedMeasureMillis() {
         return interleavedMeasureMillis;
     }
@@ -115,9 +116,9 @@ public enum Profile {
     /** @return a one-line description for reports */
     public String describe() {
         return String.format(java.util.Locale.ROOT, "%d rounds × %d fork, %d × %.2f s warm-up, %d × %.2f s measurement;"
-            + " interleaved pairs %.1f s warm-up, %.1f s measurement in %d ms slices",
+            + " interleaved pairs in both set-up orders, each %.1f s warm-up, %.2f s measurement in %d ms slices",
             rounds, forks, warmupIterations, warmupMillis / 1000.0, measurementIterations, measurementMillis / 1000.0,
-            interleavedWarmupMillis / 1000.0, interleavedMeasureMillis / 1000.0, SLICE_MICROS / 1000);
+            interleavedWarmupMillis / 1000.0, interleavedMeasureMillis / 2000.0, SLICE_MICROS / 1000);
     }
 
     /**
@@ -147,11 +148,12 @@ public enum Profile {
     }
 
     /**
-     * @param pairs how many {@link Interleaved} pairs will run
+     * @param pairs how many {@link Interleaved} pair measurements will run
      * @return a rough wall-clock estimate in seconds for all of them, rounded up once for the whole
-     *     (a JVM each: start and set-up included)
+     *     (two JVMs each, one per set-up order, each warmed up; start and set-up included)
      */
     public long estimateInterleavedSeconds(int pairs) {
-        return ((long) pairs * (interleavedWarmupMillis + interleavedMeasureMillis + JVM_OVERHEAD_MILLIS) + 999) / 1000;
+        return ((long) pairs * (2L * (interleavedWarmupMillis + JVM_OVERHEAD_MILLIS) + interleavedMeasureMillis) + 999)
+            / 1000;
     }
 }

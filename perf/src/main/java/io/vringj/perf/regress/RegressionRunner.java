@@ -476,22 +476,30 @@ public final class RegressionRunner {
     }
 
     /**
-     * Measures one interleaved pair in a JVM of its own, started as JMH starts its forks (this JVM's
-     * options, {@link #FORK_FLAGS}, the class's {@code @Fork} arguments, the same class path), and
-     * records both sides' rates as results carrying {@link Ratios#PAIRED_WITH}. Odd rounds set up the
-     * numerator first, even rounds the denominator ({@link #denominatorFirst}).
+     * Measures one interleaved pair in both set-up orders, each in a JVM of its own started as JMH
+     * starts its forks (this JVM's options, {@link #FORK_FLAGS}, the class's {@code @Fork}
+     * arguments, the same class path) and measuring half the profile's time, and records both
+     * sides' rates over the two JVMs together ({@link Interleaved.Result#plus}) as results carrying
+     * {@link Ratios#PAIRED_WITH}. The side set up first measures slower (see {@link Interleaved}),
+     * so every round holds that handicap on each side once. Odd rounds start with the JVM that sets
+     * up the numerator first, even rounds with the other ({@link #denominatorFirst}).
      */
     private static void measurePair(Pair pair, int roundNumber, String header, Profile profile, PrintStream out,
                                     Map<String, BenchmarkResult> round) throws RunnerException {
         out.print(header);
-        Interleaved.Result r = runPair(pair, profile.interleavedWarmupMillis(), profile.interleavedMeasureMillis(),
-            denominatorFirst(roundNumber));
-        for (BenchmarkResult b : pairResults(pair, r)) {
-            round.put(Rounds.key(b), b);
+        int half = profile.interleavedMeasureMillis() / 2;
+        boolean first = denominatorFirst(roundNumber);
+        Interleaved.Result a = runPair(pair, profile.interleavedWarmupMillis(), half, first);
+        Interleaved.Result b = runPair(pair, profile.interleavedWarmupMillis(), half, !first);
+        Interleaved.Result r = a.plus(b);
+        for (BenchmarkResult res : pairResults(pair, r)) {
+            round.put(Rounds.key(res), res);
         }
-        out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs, median %.3f; %s set up first)%n",
-            r.numeratorRate(), r.denominatorRate(), r.ratio(), r.slicePairs(), r.pairRatioMedian(),
-            denominatorFirst(roundNumber) ? pair.denominator() : pair.numerator());
+        Interleaved.Result numeratorFirst = first ? b : a;
+        Interleaved.Result denominatorFirst = first ? a : b;
+        out.printf(Locale.ROOT, " %.3g / %.3g ops/s = %.3f (%d slice pairs; %s set up first %.3f, %s first %.3f)%n",
+            r.numeratorRate(), r.denominatorRate(), r.ratio(), r.slicePairs(), pair.numerator(),
+            numeratorFirst.ratio(), pair.denominator(), denominatorFirst.ratio());
     }
 
     /**
@@ -531,9 +539,8 @@ public final class RegressionRunner {
 
     /**
      * @param round a round's number, from 1
-     * @return whether that round's pairs set up the denominator's instance first: in even rounds.
-     *     The side set up first measures slower (see {@link Interleaved}), so a ratio's rounds
-     *     alternate the order
+     * @return whether that round's pairs start with the JVM that sets up the denominator's instance
+     *     first: in even rounds (every round runs both orders; which runs first alternates)
      */
     static boolean denominatorFirst(int round) {
         return round % 2 == 0;

@@ -113,6 +113,26 @@ class InterleavedTest {
     }
 
     @Test
+    void aRoundAddsUpTheTwoSetUpOrdersSideBySide() {
+        Interleaved.Result numFirst = new Interleaved.Result("passthrough", 900, 1_000_000, "direct", 1000, 1_000_000,
+            50, 0.9);
+        Interleaved.Result denFirst = new Interleaved.Result("passthrough", 2000, 2_000_000, "direct", 2000, 2_000_000,
+            25, 1.0);
+        Interleaved.Result both = numFirst.plus(denFirst);
+        assertEquals(2900, both.numeratorOps());
+        assertEquals(3_000_000, both.numeratorNanos());
+        assertEquals(3000, both.denominatorOps());
+        assertEquals(3_000_000, both.denominatorNanos());
+        assertEquals(75, both.slicePairs());
+        assertEquals(2900.0 / 3000, both.ratio(), 1e-12, "each side's operations over its time, both JVMs together");
+        assertEquals(Math.sqrt(0.9), both.pairRatioMedian(), 1e-12);
+        Interleaved.Result reversed = new Interleaved.Result("direct", 1, 1, "passthrough", 1, 1, 1, 1.0);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> numFirst.plus(reversed));
+        assertTrue(e.getMessage().contains("direct/passthrough") && e.getMessage().contains("passthrough/direct"),
+            e.getMessage());
+    }
+
+    @Test
     void theSideSetUpFirstAlternatesByRoundWhileTheNumeratorStaysTheNumerator() throws Exception {
         Interleaved.Target[] sides = new Interleaved.Target[2];
         SetUpOrder.SET_UP.clear();
@@ -126,7 +146,7 @@ class InterleavedTest {
         assertEquals("num", sides[0].method(), "the numerator keeps its place whichever is set up first");
         assertEquals("den", sides[1].method());
 
-        // odd rounds set up the numerator first, even rounds the denominator: five rounds hold both orders
+        // every round measures both orders; which JVM runs first alternates by round
         assertEquals(List.of(false, true, false, true, false),
             java.util.stream.IntStream.rangeClosed(1, 5).mapToObj(RegressionRunner::denominatorFirst).toList());
         RegressionRunner.Pair pair = new RegressionRunner.Pair(Question.Q4, "q4.passthrough-vs-direct", "passthrough",
