@@ -49,8 +49,9 @@ import org.openjdk.jmh.infra.Blackhole;
  *       it as a premapped one-descriptor chain (a batch per publish); the consumer pops the
  *       validated chain, reads the payload in place through the {@link DescriptorChain} piece
  *       accessors (no slice is allocated) and returns it used; the producer polls the used ring
- *       to recycle buffers once fewer than {@value #RECLAIM_BELOW} are free (not on every call:
- *       reading the used index the consumer keeps writing pulls its line across cores), and
+ *       to recycle buffers while it waits for a burst to be consumed, or once fewer than
+ *       {@value #RECLAIM_BELOW} are free (not on every call: reading the used index the consumer
+ *       keeps writing pulls its line across cores), and
  *       hands the buffers out again in the order they came back, so payloads go out in address
  *       order as Agrona's records do.</li>
  *   <li>{@code vringjPacked}: the same producer and consumer code over the packed ring
@@ -71,10 +72,11 @@ import org.openjdk.jmh.infra.Blackhole;
  * peer learning it the way its transport tells a producer: vringj from the used ring (every
  * buffer back), Agrona from the consumer position, JCTools and ArrayBlockingQueue from the
  * return queue (every slice back). So every burst starts from an empty queue with the consumer
- * waiting. A producer that never waits settles, fork by fork, either into a queue kept nearly
- * full (the consumer takes long runs in one go) or one kept nearly empty (every payload crosses
- * cores alone), two rates up to 3x apart on a 2-vCPU VM; which one a JMH fork lands in is chance,
- * and so was any ratio of two forks. This is JCTools' way to measure a queue ("burst cost").
+ * waiting. A producer that never waits lets the queue swing between full and empty (in one fork
+ * both its refused offers and the consumer's empty polls ran at millions a second), and each JMH
+ * fork settled at a rate of its own, the fastest 2–3.5x the slowest on a 2-vCPU VM, so any ratio
+ * of two forks was largely chance. This is JCTools' way to measure a queue ("burst cost"); with
+ * it the fastest fork ran at 1.5–2.4x the slowest: narrower, not gone.
  *
  * <p>Nothing blocks: a full queue, an empty poll or a burst still being consumed returns at once
  * and counts in {@link ProducerCounters#offerFailures}, {@link ConsumerCounters#pollFailures} or
