@@ -67,7 +67,7 @@ public final class Ratios {
             0.98));
         list.add(ratio("q3.direct-mega-vs-premapped", Question.Q3,
             "DirectDmaOps at a call site that saw three DmaOps types / premapped, trips/s", q3 + "directMegamorphic",
-            q3 + "premapped", Double.NaN));
+            q3 + "premapped", 0.95));
         String q4 = "IommuModesBenchmark.";
         list.add(ratio("q4.passthrough-vs-direct", Question.Q4, "IOMMU passthrough / direct, trips/s with map+unmap",
             q4 + "passthrough", q4 + "direct", 0.98));
